@@ -1,0 +1,17 @@
+import type { PortwardenErrorCode } from '../core/index.js'
+
+/** The spec's exit codes. The only table that turns error codes into exit statuses. */
+export const EXIT = { ok: 0, no: 1, usage: 2, environment: 3 } as const
+
+const EXIT_BY_CODE: Record<PortwardenErrorCode, number> = {
+  invalid_request: EXIT.usage,
+  port_in_use: EXIT.no,
+  not_found: EXIT.no,
+  permission_denied: EXIT.environment,
+  proc_unreadable: EXIT.environment,
+  backend_unavailable: EXIT.environment,
+}
+
+export function exitCodeFor(code: PortwardenErrorCode): number {
+  return EXIT_BY_CODE[code]
+}

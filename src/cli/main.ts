@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, Option } from 'commander'
+import { isPortwardenError } from '../core/index.js'
+import type { CommandResult } from './command-result.js'
+import { check } from './commands/check.js'
+import { list } from './commands/list.js'
+import { who } from './commands/who.js'
+import { EXIT, exitCodeFor } from './exit-codes.js'
+import { colorEnabled, createStyle } from './render/style.js'
+
+const argv = process.argv.slice(2)
+const wantsJson = argv.includes('--json')
+const stdoutStyle = createStyle(colorEnabled(process.stdout))
+const stderrStyle = createStyle(colorEnabled(process.stderr))
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** Every command gets --json and --backend; commander wants them declared per command. */
+function withCommonOptions(command: Command): Command {
+  return command
+    .option('--json', 'machine output: one JSON document on stdout')
+    .addOption(new Option('--backend <name>', 'socket table source: auto, proc or lsof').default(undefined))
+}
+
+function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => void): Command {
+  const program = new Command('portwarden')
+    .description('Who holds this port? Answers from the kernel\'s own socket tables.')
+    .version(version(), '-V, --version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, outputError: () => {} })
+
+  withCommonOptions(
+    program
+      .command('list')
+      .description('sockets and the processes holding them (default: TCP listeners and bound UDP, like ss -tulpn)')
+      .option('-a, --all', 'every state, connections included')
+      .option('-t, --tcp', 'TCP only')
+      .option('-u, --udp', 'UDP only')
+      .option('-4, --ipv4', 'IPv4 only')
+      .option('-6, --ipv6', 'IPv6 only')
+      .option('-p, --port <spec>', 'only these ports (8080, 8000-8010/udp); repeatable', collect, [])
+      .option('--pid <n>', 'only sockets held by this process')
+      .option('--process <name>', 'only sockets held by processes with this name'),
+  ).action((options) => run(list(options)))
+
+  withCommonOptions(
+    program.command('who').description('who holds these ports: pid, name, user, command line, uptime, address').argument('<spec...>', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
+  ).action((specs: string[], options) => run(who(specs, options, stdoutStyle)))
+
+  withCommonOptions(
+    program
+      .command('check')
+      .description('is each port free to bind? exit 1 if any is taken')
+      .argument('<spec...>', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
+      .option('--host <addr>', 'check this address only (default: every address)'),
+  ).action((specs: string[], options) => run(check(specs, options, stdoutStyle)))
+
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
+  }
+  return program
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value]
+}
+
+function printResult(result: CommandResult): void {
+  for (const warning of result.warnings) process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
+  if (wantsJson) process.stdout.write(`${JSON.stringify(result.json)}\n`)
+  else if (result.text) process.stdout.write(`${result.text}\n`)
+  process.exitCode = result.exitCode
+}
+
+/** The one place that turns errors into output and exit codes. */
+function reportError(error: unknown): void {
+  let code: string
+  let message: string
+  let hint: string | undefined
+  let exitCode: number
+  if (isPortwardenError(error)) {
+    ;({ code, message, hint } = error)
+    exitCode = exitCodeFor(error.code)
+  } else if (error instanceof CommanderError) {
+    code = 'invalid_request'
+    message = `${error.message.replace(/^error: /, '')}.`.replace(/\.\.$/, '.').replace(/^./, (c) => c.toUpperCase())
+    hint = 'Run `portwarden --help` or `portwarden COMMAND --help` for the accepted commands and flags.'
+    exitCode = EXIT.usage
+  } else {
+    code = 'internal_error'
+    message = `Internal error: ${error instanceof Error ? error.message : String(error)}`
+    hint = 'Please report this; set PORTWARDEN_DEBUG=1 to see where it happened.'
+    exitCode = EXIT.environment
+    if (process.env.PORTWARDEN_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`)
+  }
+  if (wantsJson) process.stdout.write(`${JSON.stringify({ error: code, message, ...(hint ? { hint } : {}) })}\n`)
+  else process.stderr.write(`${stderrStyle.fail('portwarden:')} ${message}${hint ? `\n${hint}` : ''}\n`)
+  process.exitCode = exitCode
+}
+
+async function main(): Promise<void> {
+  let pending: Promise<CommandResult> | CommandResult | undefined
+  const program = buildProgram((result) => (pending = result))
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    if (pending !== undefined) printResult(await pending)
+  } catch (error) {
+    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
+      process.exitCode = EXIT.ok
+      return
+    }
+    if (error instanceof CommanderError && error.code === 'commander.help' && !wantsJson) {
+      // No command given: the help is the answer, but the call was still wrong.
+      process.stderr.write(program.helpInformation())
+      process.exitCode = EXIT.usage
+      return
+    }
+    reportError(error)
+  }
+}
+
+await main()

@@ -1,0 +1,102 @@
+import type { PortCheck, PortHolders, SocketEntry } from '../../core/index.js'
+import { checkSummary, displayName, formatEndpoint, hiddenHolderReason, portInUseSentence } from '../../core/index.js'
+import type { Style } from './style.js'
+
+/** `3h12m`, `2d4h`, `45s` */
+export function renderUptime(startedAt: string | null, now = Date.now()): string {
+  if (!startedAt) return '?'
+  let seconds = Math.max(0, Math.floor((now - Date.parse(startedAt)) / 1000))
+  const days = Math.floor(seconds / 86400)
+  seconds -= days * 86400
+  const hours = Math.floor(seconds / 3600)
+  seconds -= hours * 3600
+  const minutes = Math.floor(seconds / 60)
+  seconds -= minutes * 60
+  if (days > 0) return `${days}d${hours}h`
+  if (hours > 0) return `${hours}h${minutes}m`
+  if (minutes > 0) return `${minutes}m${seconds}s`
+  return `${seconds}s`
+}
+
+function renderTable(rows: string[][], width: number | undefined): string {
+  if (rows.length === 0) return ''
+  const columns = rows[0]!.length
+  const widths = new Array<number>(columns).fill(0)
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i]!, cell.length)))
+  return rows
+    .map((row) => {
+      const line = row
+        .map((cell, i) => (i === columns - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd()
+      return width !== undefined && line.length > width ? `${line.slice(0, width - 1)}…` : line
+    })
+    .join('\n')
+}
+
+function processCell(socket: SocketEntry): string {
+  if (socket.processes.length === 0) return socket.state === 'TIME-WAIT' ? '-' : `? (uid ${socket.uid}, not visible)`
+  const byName = new Map<string, number[]>()
+  for (const holder of socket.processes) {
+    const name = displayName(holder.name)
+    byName.set(name, [...(byName.get(name) ?? []), holder.pid])
+  }
+  return [...byName].map(([name, pids]) => `${name}[${pids.join(',')}]`).join(' ')
+}
+
+/** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
+export function renderSocketTable(sockets: readonly SocketEntry[], options: { all: boolean; width?: number }): string {
+  if (sockets.length === 0) return options.all ? 'No sockets.' : 'No listening sockets.'
+  const header = ['PROTO', 'STATE', 'LOCAL', ...(options.all ? ['REMOTE'] : []), 'PROCESS', 'USER', 'COMMAND']
+  const rows = sockets.map((s) => [
+    s.family === 'ipv6' ? `${s.protocol}6` : s.protocol,
+    s.state,
+    formatEndpoint(s.localAddress, s.localPort),
+    ...(options.all ? [s.remotePort === 0 && /^(0\.0\.0\.0|::)$/.test(s.remoteAddress) ? '*' : formatEndpoint(s.remoteAddress, s.remotePort)] : []),
+    processCell(s),
+    displayName(s.processes[0]?.user ?? s.user),
+    displayName(s.processes[0]?.command ?? ''),
+  ])
+  return renderTable([header, ...rows], options.width)
+}
+
+/** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
+export function renderWho(entries: readonly PortHolders[], style: Style, now = Date.now()): string {
+  const blocks: string[] = []
+  for (const entry of entries) {
+    const label = `${entry.protocol.toUpperCase()} port ${entry.port}`
+    if (entry.sockets.length === 0) {
+      blocks.push(`${label} is free: no process holds it.`)
+      continue
+    }
+    const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
+    const seen = new Set<number>()
+    for (const socket of entry.sockets) {
+      for (const holder of socket.processes) {
+        if (seen.has(holder.pid)) continue
+        seen.add(holder.pid)
+        const container = holder.container ? `  container ${displayName(holder.container)}` : ''
+        lines.push(
+          `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}`,
+          `    command: ${displayName(holder.command) || '(none)'}`,
+        )
+      }
+    }
+    if (seen.size === 0) lines.push(style.dim(`  owner uid ${entry.sockets[0]!.uid} (${displayName(entry.sockets[0]!.user)}); the process ${hiddenHolderReason()}`))
+    if (entry.connections > 0) {
+      lines.push(style.dim(`  and ${entry.connections} connection${entry.connections === 1 ? '' : 's'} on this port`))
+    }
+    blocks.push(lines.join('\n'))
+  }
+  return blocks.join('\n')
+}
+
+/** `check`: `[PASS] 8080/tcp: available` / `[FAIL] 8080/tcp: in use by node (pid 4242, ...)`. */
+export function renderChecks(checks: readonly PortCheck[], style: Style): string {
+  return checks
+    .map((check) => {
+      const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
+      return `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
+    })
+    .join('\n')
+}

@@ -1,0 +1,131 @@
+import { addressesOverlap, formatEndpoint, parseHost } from './addresses.js'
+import type { ProbeResult, ProbeTarget } from './bind-probe.js'
+import { probeBind } from './bind-probe.js'
+import { PortwardenError } from './errors.js'
+import type { PortSpec } from './port-spec.js'
+import { expandPortSpecs } from './port-spec.js'
+import { readProcText } from './process/read-process.js'
+import { listSockets } from './sockets/list-sockets.js'
+import type { BackendName } from './sockets/query.js'
+import type { Family, Protocol, SocketEntry, Warning } from './types.js'
+
+export interface PortCheck {
+  port: number
+  protocol: Protocol
+  free: boolean
+  /** The sockets standing in the way (empty when free, or when only a bind test saw the conflict). */
+  holders: SocketEntry[]
+  /** `in_use`: the socket tables show the holder; `bind_failed`: only a bind test saw it. */
+  reason: 'in_use' | 'bind_failed' | null
+  warnings: Warning[]
+  /** The bind tests that were run and what the kernel answered. */
+  probes: ProbeResult[]
+}
+
+export interface CheckOptions {
+  /** Check one address only (as a service binding it would); default: every address. */
+  host?: string
+  backend?: BackendName | 'auto'
+  procRoot?: string
+}
+
+/** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
+export const MAX_CHECKED_PORTS = 16_384
+
+/**
+ * Is each port free to bind? The socket tables name holders on any address (0.0.0.0, ::,
+ * 127.0.0.1, ::1, v4-mapped); bind tests catch what the tables cannot show.
+ */
+export async function checkPorts(specs: readonly PortSpec[], options: CheckOptions = {}): Promise<PortCheck[]> {
+  const wanted = options.host === undefined ? undefined : parseHost(options.host)
+  if (options.host !== undefined && !wanted) {
+    throw new PortwardenError('invalid_request', `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`, {
+      hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
+    })
+  }
+  const ports = expandPortSpecs(specs)
+  if (ports.length > MAX_CHECKED_PORTS) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Too many ports to check at once: ${ports.length} (at most ${MAX_CHECKED_PORTS}).`,
+      { hint: 'Check a smaller range, or use `portwarden find --range A-B` to find free ports.' },
+    )
+  }
+  const inventory = listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+  const byPort = new Map<string, SocketEntry[]>()
+  for (const socket of inventory.sockets) {
+    const key = `${socket.protocol}:${socket.localPort}`
+    const list = byPort.get(key)
+    if (list) list.push(socket)
+    else byPort.set(key, [socket])
+  }
+  const targets: ProbeTarget[] = wanted
+    ? [{ host: wanted.address, ipv6Only: false }]
+    : [{ host: '0.0.0.0' }, { host: '::', ipv6Only: true }]
+  const results: PortCheck[] = []
+  for (const { protocol, port } of ports) {
+    const sockets = byPort.get(`${protocol}:${port}`) ?? []
+    results.push(await judgePort(protocol, port, sockets, wanted, targets))
+  }
+  if (results.length > 0 && inventory.warnings.length > 0) {
+    const first = results[0] as PortCheck
+    first.warnings.push(...inventory.warnings)
+  }
+  return results
+}
+
+/** One port: `checkPorts` for a single port and protocol. */
+export async function checkPort(port: number, protocol: Protocol = 'tcp', options: CheckOptions = {}): Promise<PortCheck> {
+  const [result] = await checkPorts([{ from: port, to: port, protocol }], options)
+  return result as PortCheck
+}
+
+async function judgePort(
+  protocol: Protocol,
+  port: number,
+  sockets: readonly SocketEntry[],
+  wanted: { address: string; family: Family } | null | undefined,
+  targets: readonly ProbeTarget[],
+): Promise<PortCheck> {
+  const warnings: Warning[] = []
+  const definite: SocketEntry[] = []
+  const possible: SocketEntry[] = []
+  const timeWait: SocketEntry[] = []
+  for (const socket of sockets) {
+    const overlap = wanted ? addressesOverlap({ address: socket.localAddress, family: socket.family }, wanted) : 'yes'
+    if (overlap === 'no') continue
+    if (socket.state === 'TIME-WAIT') timeWait.push(socket)
+    else if (overlap === 'yes' && (socket.state === 'LISTEN' || protocol === 'udp')) definite.push(socket)
+    else possible.push(socket)
+  }
+  if (definite.length > 0) {
+    return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes: [] }
+  }
+  const probes = await Promise.all(targets.map((target) => probeBind(protocol, port, target)))
+  const refused = probes.filter((p) => p.outcome === 'EADDRINUSE')
+  if (refused.length > 0) {
+    if (possible.length > 0) {
+      return { port, protocol, free: false, holders: possible, reason: 'in_use', warnings, probes }
+    }
+    return { port, protocol, free: false, holders: [], reason: 'bind_failed', warnings, probes }
+  }
+  if (probes.some((p) => p.outcome === 'EACCES')) {
+    warnings.push({
+      code: 'privileged_port',
+      message: `binding port ${port} needs privileges (ports below ${unprivilegedPortStart()}); only the socket tables were checked`,
+    })
+  }
+  if (timeWait.length > 0) {
+    warnings.push({
+      code: 'time_wait',
+      message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}): servers without SO_REUSEADDR may fail to bind for up to 60 s`,
+    })
+  }
+  return { port, protocol, free: true, holders: [], reason: null, warnings, probes }
+}
+
+function unprivilegedPortStart(): number {
+  const text = readProcText('/proc/sys/net/ipv4/ip_unprivileged_port_start')
+  const value = Number(text?.trim())
+  return Number.isInteger(value) && value >= 0 ? value : 1024
+}

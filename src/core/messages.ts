@@ -1,0 +1,93 @@
+import { formatEndpoint } from './addresses.js'
+import type { PortCheck } from './check-port.js'
+import type { Holder, Protocol, SocketEntry } from './types.js'
+
+/** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
+export function describeProcesses(holders: readonly Holder[]): string {
+  const groups = new Map<string, Holder[]>()
+  for (const holder of holders) {
+    const key = `${holder.name}\0${holder.user}`
+    const group = groups.get(key)
+    if (group) {
+      if (!group.some((h) => h.pid === holder.pid)) group.push(holder)
+    } else groups.set(key, [holder])
+  }
+  const parts = [...groups.values()].map((group) => {
+    const first = group[0] as Holder
+    const pids = group.map((h) => h.pid).sort((a, b) => a - b)
+    const pidText = pids.length === 1 ? `pid ${pids[0]}` : `pids ${pids.join(', ')}`
+    const container = first.container ? `, forwarding to container ${first.container}` : ''
+    return `${displayName(first.name)} (${pidText}, user ${displayName(first.user)}${container})`
+  })
+  return joinWords(parts)
+}
+
+/** Who holds these sockets, for a sentence: processes, else the owning uid we could not see past. */
+export function describeHolders(sockets: readonly SocketEntry[]): string {
+  const processes = sockets.flatMap((socket) => socket.processes)
+  if (processes.length > 0) return describeProcesses(processes)
+  const owners = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
+  return `a process of ${joinWords(owners)} that ${hiddenHolderReason()}`
+}
+
+/** Why a socket's holder is unknown: other users' processes, or a sandbox that hides even from root. */
+export function hiddenHolderReason(): string {
+  return process.getuid?.() === 0
+    ? 'cannot be inspected here (its open files are unreadable even to root)'
+    : 'is not visible without root (run as root to see it)'
+}
+
+/** `0.0.0.0:8080 and [::]:8080` */
+export function describeAddresses(sockets: readonly SocketEntry[]): string {
+  return joinWords([...new Set(sockets.map((s) => formatEndpoint(s.localAddress, s.localPort)))])
+}
+
+/** The one sentence: `TCP port 8080 is already in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
+export function portInUseSentence(protocol: Protocol, port: number, sockets: readonly SocketEntry[]): string {
+  const label = `${protocol.toUpperCase()} port ${port}`
+  if (sockets.length === 0) return `${label} is in use, but no socket in the tables shows who holds it`
+  const listening = sockets.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
+  const where = listening
+    ? `on ${describeAddresses(sockets)}`
+    : `as the local end of ${sockets.length === 1 ? 'a connection' : `${sockets.length} connections`} on ${describeAddresses(sockets)}`
+  return `${label} is already in use by ${describeHolders(sockets)} ${where}`
+}
+
+/** After `[FAIL] 8080/tcp: ` — `in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
+export function checkSummary(check: PortCheck): string {
+  if (check.free) return 'available'
+  if (check.reason === 'bind_failed') {
+    const refused = check.probes.filter((p) => p.outcome === 'EADDRINUSE').map((p) => formatEndpoint(p.host, check.port))
+    return (
+      `in use (owner not visible: binding ${refused.join(' and ')} failed with EADDRINUSE, but no socket ` +
+      `table shows a holder; it may be bound without listening or held in another network namespace)`
+    )
+  }
+  const listening = check.holders.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
+  const where = listening ? 'on' : 'as the local end of connections on'
+  return `in use by ${describeHolders(check.holders)} ${where} ${describeAddresses(check.holders)}`
+}
+
+/** The whole sentence for a check, or null when the port is free. */
+export function checkSentence(check: PortCheck): string | null {
+  if (check.free) return null
+  if (check.reason === 'bind_failed') return `${check.protocol.toUpperCase()} port ${check.port} is ${checkSummary(check)}`
+  return portInUseSentence(check.protocol, check.port, check.holders)
+}
+
+/**
+ * Process names and command lines come from other users' processes: never let them move the
+ * cursor, recolour the terminal or reorder text. Control and bidi characters become escapes.
+ */
+export function displayName(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, (c) => {
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
+}
+
+function joinWords(parts: readonly string[]): string {
+  if (parts.length <= 1) return parts[0] ?? ''
+  return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`
+}

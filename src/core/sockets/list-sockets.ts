@@ -1,0 +1,142 @@
+import { accessSync, constants } from 'node:fs'
+import { PortwardenError } from '../errors.js'
+import { specContains } from '../port-spec.js'
+import { ProcessReader, listPids, readProcText, scanSocketHolders } from '../process/read-process.js'
+import type { Family, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
+import { listSocketsWithLsof, lsofAvailable } from './lsof-backend.js'
+import { parseProcNet } from './parse-proc-net.js'
+import type { BackendName, ListSocketsOptions } from './query.js'
+import { isListening } from './query.js'
+
+export type { BackendName, ListSocketsOptions } from './query.js'
+
+export interface SocketInventory {
+  sockets: SocketEntry[]
+  warnings: Warning[]
+  backend: BackendName
+}
+
+const PROC_TABLES: readonly { file: string; protocol: Protocol; family: Family }[] = [
+  { file: 'tcp', protocol: 'tcp', family: 'ipv4' },
+  { file: 'tcp6', protocol: 'tcp', family: 'ipv6' },
+  { file: 'udp', protocol: 'udp', family: 'ipv4' },
+  { file: 'udp6', protocol: 'udp', family: 'ipv6' },
+]
+
+export function chooseBackend(requested: BackendName | 'auto' | undefined, procRoot = '/proc'): BackendName {
+  if (requested === 'proc' || requested === 'lsof') return requested
+  try {
+    accessSync(`${procRoot}/net/tcp`, constants.R_OK)
+    return 'proc'
+  } catch {
+    if (lsofAvailable()) return 'lsof'
+    throw new PortwardenError(
+      'backend_unavailable',
+      `Cannot read the socket tables: ${procRoot}/net/tcp is not readable and lsof is not installed.`,
+      { hint: 'Mount /proc, or install lsof (the fallback backend).' },
+    )
+  }
+}
+
+/**
+ * The socket inventory: every socket the kernel reports, with every process holding it.
+ * A socket whose holders we may not see is kept with `processes: []` and a warning.
+ */
+export function listSockets(options: ListSocketsOptions = {}): SocketInventory {
+  const procRoot = options.procRoot ?? '/proc'
+  const backend = chooseBackend(options.backend, procRoot)
+  if (backend === 'lsof') return { ...listSocketsWithLsof(options), backend }
+  return { ...listSocketsFromProc(options, procRoot), backend }
+}
+
+function listSocketsFromProc(
+  options: ListSocketsOptions,
+  procRoot: string,
+): { sockets: SocketEntry[]; warnings: Warning[] } {
+  const protocols = options.protocols ?? ['tcp', 'udp']
+  const families = options.families ?? ['ipv4', 'ipv6']
+  const raw: RawSocket[] = []
+  for (const table of PROC_TABLES) {
+    if (!protocols.includes(table.protocol) || !families.includes(table.family)) continue
+    const path = `${procRoot}/net/${table.file}`
+    const text = readProcText(path)
+    if (text === null) {
+      if (table.family === 'ipv6') continue // IPv6 disabled: the table is simply absent
+      throw new PortwardenError('proc_unreadable', `Cannot read ${path}.`, {
+        hint: 'portwarden needs the proc filesystem; use --backend lsof where it is missing.',
+      })
+    }
+    const ports = options.ports
+    const all = options.all === true
+    raw.push(
+      ...parseProcNet(text, table.protocol, table.family, (state, port) => {
+        if (!all && !isListening(table.protocol, state)) return false
+        return !ports || ports.some((spec) => specContains(spec, table.protocol, port))
+      }),
+    )
+  }
+  return attachHolders(raw, options, procRoot)
+}
+
+function attachHolders(
+  raw: RawSocket[],
+  options: ListSocketsOptions,
+  procRoot: string,
+): { sockets: SocketEntry[]; warnings: Warning[] } {
+  const reader = new ProcessReader({ procRoot })
+  const warnings: Warning[] = []
+  const filtering = options.pid !== undefined || options.processName !== undefined
+  if (options.withProcesses === false && !filtering) {
+    return { sockets: sortSockets(raw.map((s) => ({ ...s, user: reader.userName(s.uid), processes: [] }))), warnings }
+  }
+  const wanted = new Set<number>()
+  for (const socket of raw) if (socket.inode !== 0) wanted.add(socket.inode)
+  const scan = scanSocketHolders(wanted, { procRoot, pids: candidatePids(options, procRoot) })
+  const sockets: SocketEntry[] = []
+  let hidden = 0
+  for (const socket of raw) {
+    const pids = socket.inode === 0 ? [] : (scan.holders.get(socket.inode) ?? [])
+    if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid))) continue
+    const processes = []
+    for (const pid of pids) {
+      const holder = reader.holder(pid)
+      if (holder) processes.push(holder)
+    }
+    if (options.processName !== undefined && !processes.some((p) => p.name === options.processName)) continue
+    if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT') hidden++
+    sockets.push({ ...socket, user: reader.userName(socket.uid), processes })
+  }
+  if (hidden > 0 && scan.unreadablePids.length > 0 && !filtering) {
+    warnings.push({
+      code: 'partial_visibility',
+      message:
+        `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder: the open files of ` +
+        `${scan.unreadablePids.length} process${scan.unreadablePids.length === 1 ? '' : 'es'} could not be read` +
+        (process.getuid?.() === 0 ? ' (restricted even for root here)' : ' (run as root to see other users\' processes)'),
+    })
+  }
+  return { sockets: sortSockets(sockets), warnings }
+}
+
+/** With a pid or name filter only the matching processes need their fd tables walked. */
+function candidatePids(options: ListSocketsOptions, procRoot: string): number[] | undefined {
+  if (options.pid !== undefined) return [options.pid]
+  if (options.processName === undefined) return undefined
+  return listPids(procRoot).filter(
+    (pid) => readProcText(`${procRoot}/${pid}/comm`, 'utf8')?.trimEnd() === options.processName,
+  )
+}
+
+const PROTOCOL_ORDER: Record<Protocol, number> = { tcp: 0, udp: 1 }
+
+function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
+  return sockets.sort(
+    (a, b) =>
+      PROTOCOL_ORDER[a.protocol] - PROTOCOL_ORDER[b.protocol] ||
+      a.localPort - b.localPort ||
+      (a.family < b.family ? -1 : a.family > b.family ? 1 : 0) ||
+      (a.localAddress < b.localAddress ? -1 : a.localAddress > b.localAddress ? 1 : 0) ||
+      a.remotePort - b.remotePort ||
+      a.inode - b.inode,
+  )
+}

@@ -1,0 +1,31 @@
+import type { PortSpec } from '../port-spec.js'
+import type { Family, Protocol, SocketState } from '../types.js'
+
+export type BackendName = 'proc' | 'lsof'
+
+export interface ListSocketsOptions {
+  /** Every state (like `ss -a`); default: TCP listeners and bound UDP sockets (like `ss -l`). */
+  all?: boolean
+  /** Default: both. */
+  protocols?: readonly Protocol[]
+  /** Default: both. */
+  families?: readonly Family[]
+  /** Keep only sockets whose local port matches one of these specs. */
+  ports?: readonly PortSpec[]
+  /** Keep only sockets held by this pid. */
+  pid?: number
+  /** Keep only sockets held by a process with this name (comm, exact). */
+  processName?: string
+  /** Resolve the processes holding each socket (the costly part). Default: true. */
+  withProcesses?: boolean
+  /** Default `auto`: /proc when it is there, else lsof. */
+  backend?: BackendName | 'auto'
+  /** Root of the proc filesystem; tests point it elsewhere. */
+  procRoot?: string
+}
+
+/** `ss -l` semantics: listening TCP, unconnected (bound) UDP. */
+export function isListening(protocol: Protocol, state: SocketState): boolean {
+  return protocol === 'tcp' ? state === 'LISTEN' : state === 'UNCONN'
+}
+

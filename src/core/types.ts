@@ -1,0 +1,64 @@
+export type Protocol = 'tcp' | 'udp'
+export type Family = 'ipv4' | 'ipv6'
+
+/**
+ * Socket states as `ss` names them, so output lines up with the tool people know.
+ * UDP sockets are `UNCONN` (bound) or `ESTAB` (connected).
+ */
+export type SocketState =
+  | 'ESTAB'
+  | 'SYN-SENT'
+  | 'SYN-RECV'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'TIME-WAIT'
+  | 'UNCONN'
+  | 'CLOSE-WAIT'
+  | 'LAST-ACK'
+  | 'LISTEN'
+  | 'CLOSING'
+  | 'NEW-SYN-RECV'
+  | 'UNKNOWN'
+
+/** A process holding a socket open. */
+export interface Holder {
+  pid: number
+  /** The kernel's short name (comm), at most 15 characters. */
+  name: string
+  /** Full command line, arguments joined by spaces; empty for kernel threads. */
+  command: string
+  user: string
+  uid: number
+  /** When the process started (ISO 8601), or null when unknown. */
+  startedAt: string | null
+  /** Clock ticks since boot at start (`/proc/<pid>/stat` field 22): with the pid, an identity. */
+  startTicks: number | null
+  /** The container whose published port this process proxies, or null. */
+  container: string | null
+}
+
+/** One kernel socket and the processes that hold it. */
+export interface SocketEntry {
+  protocol: Protocol
+  family: Family
+  state: SocketState
+  localAddress: string
+  localPort: number
+  remoteAddress: string
+  remotePort: number
+  inode: number
+  uid: number
+  user: string
+  processes: Holder[]
+}
+
+/** A socket row as read from a kernel table, before holders are attached. */
+export type RawSocket = Omit<SocketEntry, 'processes' | 'user'>
+
+export type WarningCode = 'partial_visibility' | 'backend_fallback' | 'time_wait' | 'privileged_port'
+
+/** Something the caller should know but that did not stop the answer. */
+export interface Warning {
+  code: WarningCode
+  message: string
+}

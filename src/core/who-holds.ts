@@ -1,0 +1,53 @@
+import type { PortSpec } from './port-spec.js'
+import { expandPortSpecs } from './port-spec.js'
+import { listSockets } from './sockets/list-sockets.js'
+import type { BackendName } from './sockets/query.js'
+import { isListening } from './sockets/query.js'
+import type { Protocol, SocketEntry, Warning } from './types.js'
+
+export interface PortHolders {
+  port: number
+  protocol: Protocol
+  /** Listening (or bound UDP) sockets on the port; when there are none, the connections' local ends. */
+  sockets: SocketEntry[]
+  /** Other sockets on the port not listed (accepted connections of the listeners above). */
+  connections: number
+}
+
+export interface WhoResult {
+  ports: PortHolders[]
+  warnings: Warning[]
+  backend: BackendName
+}
+
+export interface WhoOptions {
+  backend?: BackendName | 'auto'
+  procRoot?: string
+}
+
+/**
+ * Who holds these ports. A single port with no holder is reported as empty; in a range,
+ * only the ports something holds are listed.
+ */
+export function whoHolds(specs: readonly PortSpec[], options: WhoOptions = {}): WhoResult {
+  const inventory = listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+  const byPort = new Map<string, SocketEntry[]>()
+  for (const socket of inventory.sockets) {
+    if (socket.state === 'TIME-WAIT') continue // held by the kernel alone, no process to name
+    const key = `${socket.protocol}:${socket.localPort}`
+    const list = byPort.get(key)
+    if (list) list.push(socket)
+    else byPort.set(key, [socket])
+  }
+  const single = new Set(specs.filter((s) => s.from === s.to).map((s) => `${s.protocol}:${s.from}`))
+  const ports: PortHolders[] = []
+  for (const { protocol, port } of expandPortSpecs(specs)) {
+    const key = `${protocol}:${port}`
+    const sockets = byPort.get(key) ?? []
+    if (sockets.length === 0 && !single.has(key)) continue
+    const listeners = sockets.filter((s) => isListening(s.protocol, s.state))
+    const shown = listeners.length > 0 ? listeners : sockets
+    ports.push({ port, protocol, sockets: shown, connections: sockets.length - shown.length })
+  }
+  return { ports, warnings: inventory.warnings, backend: inventory.backend }
+}
