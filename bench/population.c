@@ -34,6 +34,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -342,6 +343,12 @@ int main(int argc, char **argv) {
     rl.rlim_cur = per_child;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("cannot raise RLIMIT_NOFILE (need root?)");
   }
+
+  /* Drop fds inherited from whoever started us (keep stdio): children hold only their own. */
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+#endif
+    for (int fd = 3; fd < 65536; fd++) close(fd);
 
   pid_t parent_pid = getpid();
   prctl(PR_SET_PDEATHSIG, SIGTERM); /* our launcher went away: clean up */

@@ -63,11 +63,16 @@ export function formatIPv6Bytes(bytes: readonly number[]): string {
 /** Normalises any IPv4/IPv6 text to the form the socket tables use, or null when invalid. */
 export function normalizeAddress(text: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text
-  if (/^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/.test(bare)) {
-    return { address: bare, family: 'ipv4' }
-  }
+  if (isIPv4Text(bare)) return { address: bare, family: 'ipv4' }
   const bytes = parseIPv6Text(bare)
   return bytes ? { address: formatIPv6Bytes(bytes), family: 'ipv6' } : null
+}
+
+const IPV4_OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+const IPV4_PATTERN = new RegExp(`^(?:${IPV4_OCTET}\\.){3}${IPV4_OCTET}$`)
+
+function isIPv4Text(text: string): boolean {
+  return IPV4_PATTERN.test(text)
 }
 
 function parseIPv6Text(text: string): number[] | null {
@@ -75,10 +80,11 @@ function parseIPv6Text(text: string): number[] | null {
   let body = text
   const tailBytes: number[] = []
   const lastColon = body.lastIndexOf(':')
+  if (lastColon < 0) return null
   if (body.slice(lastColon + 1).includes('.')) {
-    const v4 = normalizeAddress(body.slice(lastColon + 1))
-    if (!v4 || v4.family !== 'ipv4') return null
-    tailBytes.push(...v4.address.split('.').map(Number))
+    const v4 = body.slice(lastColon + 1)
+    if (!isIPv4Text(v4)) return null
+    tailBytes.push(...v4.split('.').map(Number))
     body = body.slice(0, lastColon + 1) + '0:0'
   }
   const halves = body.split('::')
