@@ -1,6 +1,5 @@
 import { addressesOverlap, formatEndpoint, parseHost } from './addresses.js'
 import type { ProbeResult, ProbeTarget } from './bind-probe.js'
-import { probeBind } from './bind-probe.js'
 import { PortwardenError } from './errors.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
@@ -51,7 +50,7 @@ export async function checkPorts(specs: readonly PortSpec[], options: CheckOptio
       { hint: 'Check a smaller range, or use `portwarden find --range A-B` to find free ports.' },
     )
   }
-  const inventory = listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+  const inventory = await listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {
     const key = `${socket.protocol}:${socket.localPort}`
@@ -101,6 +100,8 @@ async function judgePort(
   if (definite.length > 0) {
     return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes: [] }
   }
+  // Loaded on demand: net and dgram cost start-up time that list and who never need.
+  const { probeBind } = await import('./bind-probe.js')
   const probes = await Promise.all(targets.map((target) => probeBind(protocol, port, target)))
   const refused = probes.filter((p) => p.outcome === 'EADDRINUSE')
   if (refused.length > 0) {

@@ -26,5 +26,4 @@ export {
 } from './messages.js'
 export { toJsonCheck, toJsonHolder, toJsonPortHolders, toJsonSocket } from './wire.js'
 export { formatEndpoint, parseHost } from './addresses.js'
-export { probeBind } from './bind-probe.js'
 export type { ProbeResult, ProbeTarget } from './bind-probe.js'

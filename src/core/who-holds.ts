@@ -29,8 +29,8 @@ export interface WhoOptions {
  * Who holds these ports. A single port with no holder is reported as empty; in a range,
  * only the ports something holds are listed.
  */
-export function whoHolds(specs: readonly PortSpec[], options: WhoOptions = {}): WhoResult {
-  const inventory = listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+export async function whoHolds(specs: readonly PortSpec[], options: WhoOptions = {}): Promise<WhoResult> {
+  const inventory = await listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {
     if (socket.state === 'TIME-WAIT') continue // held by the kernel alone, no process to name

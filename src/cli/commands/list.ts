@@ -16,10 +16,10 @@ export interface ListOptions extends GlobalOptions {
   process?: string
 }
 
-export function list(options: ListOptions): CommandResult {
+export async function list(options: ListOptions): Promise<CommandResult> {
   const protocols: Protocol[] = options.tcp === options.udp ? ['tcp', 'udp'] : options.tcp ? ['tcp'] : ['udp']
   const families: Family[] = options.ipv4 === options.ipv6 ? ['ipv4', 'ipv6'] : options.ipv4 ? ['ipv4'] : ['ipv6']
-  const inventory = listSockets({
+  const inventory = await listSockets({
     all: options.all === true,
     protocols,
     families,

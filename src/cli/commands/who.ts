@@ -5,8 +5,8 @@ import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderWho } from '../render/human.js'
 import type { Style } from '../render/style.js'
 
-export function who(specTexts: string[], options: GlobalOptions, style: Style): CommandResult {
-  const result = whoHolds(requireSpecs(specTexts, 'who'), { backend: parseBackend(options.backend) })
+export async function who(specTexts: string[], options: GlobalOptions, style: Style): Promise<CommandResult> {
+  const result = await whoHolds(requireSpecs(specTexts, 'who'), { backend: parseBackend(options.backend) })
   const held = result.ports.some((entry) => entry.sockets.length > 0)
   const text =
     result.ports.length === 0 ? 'Nothing holds any port in the given range.' : renderWho(result.ports, style)

@@ -3,7 +3,6 @@ import { PortwardenError } from '../errors.js'
 import { specContains } from '../port-spec.js'
 import { ProcessReader, listPids, readProcText, scanSocketHolders } from '../process/read-process.js'
 import type { Family, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
-import { listSocketsWithLsof, lsofAvailable } from './lsof-backend.js'
 import { parseProcNet } from './parse-proc-net.js'
 import type { BackendName, ListSocketsOptions } from './query.js'
 import { isListening } from './query.js'
@@ -23,12 +22,16 @@ const PROC_TABLES: readonly { file: string; protocol: Protocol; family: Family }
   { file: 'udp6', protocol: 'udp', family: 'ipv6' },
 ]
 
-export function chooseBackend(requested: BackendName | 'auto' | undefined, procRoot = '/proc'): BackendName {
+export async function chooseBackend(
+  requested: BackendName | 'auto' | undefined,
+  procRoot = '/proc',
+): Promise<BackendName> {
   if (requested === 'proc' || requested === 'lsof') return requested
   try {
     accessSync(`${procRoot}/net/tcp`, constants.R_OK)
     return 'proc'
   } catch {
+    const { lsofAvailable } = await import('./lsof-backend.js')
     if (lsofAvailable()) return 'lsof'
     throw new PortwardenError(
       'backend_unavailable',
@@ -42,10 +45,14 @@ export function chooseBackend(requested: BackendName | 'auto' | undefined, procR
  * The socket inventory: every socket the kernel reports, with every process holding it.
  * A socket whose holders we may not see is kept with `processes: []` and a warning.
  */
-export function listSockets(options: ListSocketsOptions = {}): SocketInventory {
+export async function listSockets(options: ListSocketsOptions = {}): Promise<SocketInventory> {
   const procRoot = options.procRoot ?? '/proc'
-  const backend = chooseBackend(options.backend, procRoot)
-  if (backend === 'lsof') return { ...listSocketsWithLsof(options), backend }
+  const backend = await chooseBackend(options.backend, procRoot)
+  if (backend === 'lsof') {
+    // Loaded only when used: it pulls in child_process, which a /proc listing never needs.
+    const { listSocketsWithLsof } = await import('./lsof-backend.js')
+    return { ...listSocketsWithLsof(options), backend }
+  }
   return { ...listSocketsFromProc(options, procRoot), backend }
 }
 
