@@ -5,8 +5,10 @@ export interface CommandResult {
   json: unknown
   /** Human output for stdout (already styled). */
   text: string
-  /** Notes for stderr. */
+  /** Warnings for stderr. */
   warnings: string[]
+  /** Informational lines for stderr (what was done), kept off stdout so scripts can read it. */
+  notes?: string[]
 }
 
 export interface GlobalOptions {

@@ -3,8 +3,11 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { isPortwardenError } from '../core/index.js'
 import type { CommandResult } from './command-result.js'
+import { alloc, releaseCommand } from './commands/alloc.js'
 import { check } from './commands/check.js'
+import { find } from './commands/find.js'
 import { list } from './commands/list.js'
+import { status } from './commands/status.js'
 import { who } from './commands/who.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import { colorEnabled, createStyle } from './render/style.js'
@@ -60,6 +63,53 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('--host <addr>', 'check this address only (default: every address)'),
   ).action((specs: string[], options) => run(check(specs, options, stdoutStyle)))
 
+  const withRegistryOption = (command: Command) =>
+    withCommonOptions(command).option('--registry <path|url>', 'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)')
+
+  withRegistryOption(
+    program
+      .command('alloc')
+      .description('give SERVICE a port and print it; the same project+service always gets the same port back')
+      .argument('<service>', 'service name, e.g. web')
+      .option('--project <name>', 'project (default: the git worktree name, else the directory name)')
+      .option('--port <n>', 'this exact port, or an error naming who has it')
+      .option('--range <a-b>', 'look for a free port here (default 20000-29999)')
+      .option('--udp', 'a UDP port')
+      .option('--health <check>', 'how to check it answers: tcp, http:/PATH, https:/PATH, postgres, redis')
+      .option('--expect <status>', 'HTTP status the health check expects')
+      .option('--pid <n>', 'the process that serves the port'),
+  ).action((service: string, options) => run(alloc(service, options)))
+
+  withRegistryOption(
+    program
+      .command('release')
+      .description('remove allocations: release SERVICE [--project P], or release --port SPEC')
+      .argument('[service]', 'service name')
+      .option('--project <name>', 'project (default: the git worktree name)')
+      .option('--port <spec>', 'the allocation on this port (8080, 8080/udp)')
+      .option('--udp', 'the UDP allocation'),
+  ).action((service: string | undefined, options) => run(releaseCommand(service, options)))
+
+  withRegistryOption(
+    program
+      .command('find')
+      .description('print free port(s), skipping ports held by the system or the registry')
+      .option('--range <a-b>', 'where to look (default 20000-29999)')
+      .option('--count <n>', 'how many ports (default 1)')
+      .option('--udp', 'UDP ports')
+      .option('--host <addr>', 'free on this address only (default: every address)'),
+  ).action((options) => run(find(options)))
+
+  withRegistryOption(
+    program
+      .command('status')
+      .description('the registry: allocations with health; --check-conflicts compares it with reality')
+      .option('--project <name>', 'one project only')
+      .option('--check-conflicts', 'report REGISTRY CONFLICT, SYSTEM CONFLICT and ALLOCATION MISMATCH')
+      .option('--health-check', 'check each service now (bind, listen, answer) and record the result')
+      .option('--import <file>', 'include another tool\'s JSON registry ({"allocations": [...]}) in the conflict report'),
+  ).action((options) => run(status(options, stdoutStyle)))
+
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
   }
@@ -72,6 +122,7 @@ function collect(value: string, previous: string[]): string[] {
 
 function printResult(result: CommandResult): void {
   for (const warning of result.warnings) process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
+  if (!wantsJson) for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
   if (wantsJson) process.stdout.write(`${JSON.stringify(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode

@@ -17,6 +17,21 @@ export interface ProbeResult extends ProbeTarget {
 }
 
 /**
+ * Every address a service could bind: IPv4 wildcard (conflicts with any IPv4 socket on the port)
+ * and IPv6 wildcard with V6ONLY (conflicts with any IPv6 socket, `::1` included).
+ */
+export const EVERY_ADDRESS: readonly ProbeTarget[] = [{ host: '0.0.0.0' }, { host: '::', ipv6Only: true }]
+
+export function probeEveryAddress(protocol: Protocol, port: number): Promise<ProbeResult[]> {
+  return Promise.all(EVERY_ADDRESS.map((target) => probeBind(protocol, port, target)))
+}
+
+/** Could a service bind there? An address family the host lacks does not count against it. */
+export function bindSucceeded(results: readonly ProbeResult[]): boolean {
+  return results.every((r) => r.outcome === 'ok' || r.outcome === 'EADDRNOTAVAIL' || r.outcome === 'EAFNOSUPPORT')
+}
+
+/**
  * Binds the port and lets it go at once. This is the ground truth the socket table can miss:
  * sockets in other network namespaces, bound-but-not-listening TCP sockets, hidden owners.
  * TCP binds here set SO_REUSEADDR (libuv always does), so a TIME-WAIT socket does not fail it.

@@ -58,9 +58,7 @@ export async function checkPorts(specs: readonly PortSpec[], options: CheckOptio
     if (list) list.push(socket)
     else byPort.set(key, [socket])
   }
-  const targets: ProbeTarget[] = wanted
-    ? [{ host: wanted.address, ipv6Only: false }]
-    : [{ host: '0.0.0.0' }, { host: '::', ipv6Only: true }]
+  const targets: readonly ProbeTarget[] | undefined = wanted ? [{ host: wanted.address, ipv6Only: false }] : undefined
   const results: PortCheck[] = []
   for (const { protocol, port } of ports) {
     const sockets = byPort.get(`${protocol}:${port}`) ?? []
@@ -84,7 +82,7 @@ async function judgePort(
   port: number,
   sockets: readonly SocketEntry[],
   wanted: { address: string; family: Family } | null | undefined,
-  targets: readonly ProbeTarget[],
+  targets: readonly ProbeTarget[] | undefined,
 ): Promise<PortCheck> {
   const warnings: Warning[] = []
   const definite: SocketEntry[] = []
@@ -101,12 +99,20 @@ async function judgePort(
     return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes: [] }
   }
   // Loaded on demand: net and dgram cost start-up time that list and who never need.
-  const { probeBind } = await import('./bind-probe.js')
-  const probes = await Promise.all(targets.map((target) => probeBind(protocol, port, target)))
+  const { EVERY_ADDRESS, probeBind } = await import('./bind-probe.js')
+  const probes = await Promise.all((targets ?? EVERY_ADDRESS).map((target) => probeBind(protocol, port, target)))
   const refused = probes.filter((p) => p.outcome === 'EADDRINUSE')
   if (refused.length > 0) {
     if (possible.length > 0) {
       return { port, protocol, free: false, holders: possible, reason: 'in_use', warnings, probes }
+    }
+    if (timeWait.length > 0) {
+      // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
+      // every bind fails, even one with SO_REUSEADDR. Name that cause, not a hidden owner.
+      warnings.push({
+        code: 'time_wait',
+        message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}) left by a server without SO_REUSEADDR: binding fails until ${timeWait.length === 1 ? 'it expires' : 'they expire'} (up to 60 s)`,
+      })
     }
     return { port, protocol, free: false, holders: [], reason: 'bind_failed', warnings, probes }
   }

@@ -7,11 +7,16 @@ export type PortwardenErrorCode =
   | 'invalid_request'
   // the answer is "no" (exit 1)
   | 'port_in_use'
+  | 'port_allocated'
+  | 'range_exhausted'
   | 'not_found'
   // the environment failed us (exit 3)
   | 'permission_denied'
   | 'proc_unreadable'
   | 'backend_unavailable'
+  | 'registry_locked'
+  | 'registry_corrupt'
+  | 'registry_unavailable'
 
 export class PortwardenError extends Error {
   override readonly name = 'PortwardenError'

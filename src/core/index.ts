@@ -24,6 +24,34 @@ export {
   hiddenHolderReason,
   portInUseSentence,
 } from './messages.js'
-export { toJsonCheck, toJsonHolder, toJsonPortHolders, toJsonSocket } from './wire.js'
+export {
+  toJsonAllocation,
+  toJsonCheck,
+  toJsonConflict,
+  toJsonHolder,
+  toJsonPortHolders,
+  toJsonSocket,
+} from './wire.js'
 export { formatEndpoint, parseHost } from './addresses.js'
 export type { ProbeResult, ProbeTarget } from './bind-probe.js'
+export { openRegistry, defaultRegistryPath, resolveRegistryLocation } from './registry/open-registry.js'
+export type { OpenRegistryOptions } from './registry/open-registry.js'
+export type {
+  Allocation,
+  AllocationFilter,
+  HealthCheckSpec,
+  HealthStatus,
+  RegistryStore,
+} from './registry/types.js'
+export { DEFAULT_ALLOCATION_RANGE, allocate, preferredPort } from './registry/allocator.js'
+export type { AllocateRequest, AllocateResult, PortRange } from './registry/allocator.js'
+export { release } from './registry/release.js'
+export { findFreePorts, MAX_FIND_COUNT } from './registry/find-free.js'
+export { claimFromAllocation, detectConflicts } from './registry/conflicts.js'
+export type { AllocationClaim, Conflict, ConflictKind, ConflictReport } from './registry/conflicts.js'
+export { readImportFile } from './registry/import-file.js'
+export { defaultProject, findWorktreeRoot, validateName } from './registry/names.js'
+export { checkHealth } from './health/check-health.js'
+export type { CheckHealthOptions, HealthResult } from './health/check-health.js'
+export { probeHttp, probePostgres, probeRedis, probeTcpConnect } from './health/probes.js'
+export type { ServiceProbeResult } from './health/probes.js'

@@ -55,7 +55,12 @@ export interface SocketEntry {
 /** A socket row as read from a kernel table, before holders are attached. */
 export type RawSocket = Omit<SocketEntry, 'processes' | 'user'>
 
-export type WarningCode = 'partial_visibility' | 'backend_fallback' | 'time_wait' | 'privileged_port'
+export type WarningCode =
+  | 'partial_visibility'
+  | 'backend_fallback'
+  | 'time_wait'
+  | 'privileged_port'
+  | 'ephemeral_range'
 
 /** Something the caller should know but that did not stop the answer. */
 export interface Warning {

@@ -2,6 +2,8 @@ import type { PortCheck } from './check-port.js'
 import { checkSentence, portInUseSentence } from './messages.js'
 import type { Holder, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
+import type { Conflict } from './registry/conflicts.js'
+import type { Allocation } from './registry/types.js'
 
 /** The wire shapes of SPEC.md (snake_case), shared by the CLI's --json and the HTTP API. */
 export function toJsonHolder(holder: Holder) {
@@ -52,5 +54,41 @@ export function toJsonPortHolders(entry: PortHolders) {
     message: entry.sockets.length > 0 ? portInUseSentence(entry.protocol, entry.port, entry.sockets) : null,
     holders: entry.sockets.map(toJsonSocket),
     connections: entry.connections,
+  }
+}
+
+export function toJsonAllocation(allocation: Allocation) {
+  return {
+    id: allocation.id,
+    project: allocation.project,
+    service: allocation.service,
+    protocol: allocation.protocol,
+    port: allocation.port,
+    created_at: allocation.createdAt,
+    health_status: allocation.healthStatus,
+    last_checked_at: allocation.lastCheckedAt,
+    health_detail: allocation.healthDetail,
+    health_check: allocation.healthCheck,
+    host: allocation.host,
+    pid: allocation.pid,
+    worktree: allocation.worktree,
+  }
+}
+
+export function toJsonConflict(conflict: Conflict) {
+  return {
+    kind: conflict.kind,
+    protocol: conflict.protocol,
+    port: conflict.port,
+    message: conflict.message,
+    resolution: conflict.resolution,
+    allocations: conflict.claims.map((claim) => ({
+      project: claim.project,
+      service: claim.service,
+      protocol: claim.protocol,
+      port: claim.port,
+      source: claim.source,
+    })),
+    holders: conflict.holders.map(toJsonSocket),
   }
 }

@@ -18,7 +18,7 @@ export function renderUptime(startedAt: string | null, now = Date.now()): string
   return `${seconds}s`
 }
 
-function renderTable(rows: string[][], width: number | undefined): string {
+export function renderTable(rows: string[][], width: number | undefined): string {
   if (rows.length === 0) return ''
   const columns = rows[0]!.length
   const widths = new Array<number>(columns).fill(0)

@@ -47,6 +47,18 @@ export function readProcText(path: string, encoding: BufferEncoding = 'latin1'):
   }
 }
 
+/** Is `pid` the process `ancestor` or one of its descendants? Follows ppid links up to 64 deep. */
+export function isDescendantOf(pid: number, ancestor: number, procRoot = '/proc'): boolean {
+  let current = pid
+  for (let depth = 0; depth < 64 && current > 1; depth++) {
+    if (current === ancestor) return true
+    const stat = parseProcStat(readProcText(`${procRoot}/${current}/stat`, 'utf8') ?? '')
+    if (!stat) return false
+    current = stat.ppid
+  }
+  return current === ancestor
+}
+
 /** Numeric entries of /proc: every process visible to us. */
 export function listPids(procRoot = '/proc'): number[] {
   const pids: number[] = []

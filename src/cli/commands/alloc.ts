@@ -1,0 +1,79 @@
+import { resolve } from 'node:path'
+import type { Protocol } from '../../core/index.js'
+import { PortwardenError, allocate, defaultProject, findWorktreeRoot, release, toJsonAllocation } from '../../core/index.js'
+import type { CommandResult, GlobalOptions } from '../command-result.js'
+import { EXIT } from '../exit-codes.js'
+import { parseHealthCheck, parsePid, parseRange, parseSinglePort } from '../parse-options.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { withRegistry } from '../registry-access.js'
+
+export interface AllocOptions extends GlobalOptions, RegistryOptions {
+  project?: string
+  port?: string
+  range?: string
+  udp?: boolean
+  health?: string
+  expect?: string
+  pid?: string
+}
+
+/** `alloc SERVICE`: prints the port alone on stdout, so `PORT=$(portwarden alloc web)` works. */
+export async function alloc(service: string, options: AllocOptions): Promise<CommandResult> {
+  const cwd = process.cwd()
+  const protocol: Protocol = options.udp ? 'udp' : 'tcp'
+  const request = {
+    project: options.project ?? defaultProject(cwd),
+    service,
+    protocol,
+    port: options.port === undefined ? undefined : parseSinglePort(options.port),
+    range: options.range === undefined ? undefined : parseRange(options.range),
+    healthCheck: options.health === undefined ? undefined : parseHealthCheck(options.health, options.expect),
+    pid: options.pid === undefined ? undefined : parsePid(options.pid),
+    worktree: findWorktreeRoot(cwd) ?? resolve(cwd),
+  }
+  const result = await withRegistry(options, (store) => allocate(store, request))
+  const { allocation } = result
+  const note = result.created
+    ? `allocated ${allocation.protocol.toUpperCase()} port ${allocation.port} to ${allocation.service} of project ${allocation.project}`
+    : `${allocation.service} of project ${allocation.project} already has ${allocation.protocol.toUpperCase()} port ${allocation.port}`
+  return {
+    exitCode: EXIT.ok,
+    json: { ...toJsonAllocation(allocation), created: result.created },
+    text: String(allocation.port),
+    warnings: [...result.warnings.map((w) => w.message)],
+    notes: [note],
+  }
+}
+
+export interface ReleaseOptions extends GlobalOptions, RegistryOptions {
+  project?: string
+  port?: string
+  udp?: boolean
+}
+
+export async function releaseCommand(service: string | undefined, options: ReleaseOptions): Promise<CommandResult> {
+  if (service !== undefined && options.port !== undefined) {
+    throw new PortwardenError('invalid_request', 'Give either SERVICE or --port, not both.', { hint: RELEASE_EXAMPLE })
+  }
+  if (service === undefined && options.port === undefined) {
+    throw new PortwardenError('invalid_request', 'Name the SERVICE to release, or give --port PORT.', { hint: RELEASE_EXAMPLE })
+  }
+  const request =
+    options.port !== undefined
+      ? { port: parseSinglePort(options.port.replace(/\/(tcp|udp)$/i, '')), protocol: portProtocol(options.port, options.udp) }
+      : { project: options.project ?? defaultProject(), service: service as string, protocol: options.udp ? ('udp' as const) : undefined }
+  const removed = await withRegistry(options, (store) => release(store, request))
+  return {
+    exitCode: EXIT.ok,
+    json: { released: removed.map(toJsonAllocation) },
+    text: removed.map((a) => `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`).join('\n'),
+    warnings: [],
+  }
+}
+
+const RELEASE_EXAMPLE = 'Examples: portwarden release web --project shop; portwarden release --port 20417/tcp'
+
+function portProtocol(text: string, udp: boolean | undefined): Protocol {
+  const suffix = /\/(tcp|udp)$/i.exec(text)?.[1]?.toLowerCase()
+  return (suffix as Protocol | undefined) ?? (udp ? 'udp' : 'tcp')
+}

@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs'
+import { findFreePorts, openRegistry, resolveRegistryLocation } from '../../core/index.js'
+import type { RegistryStore } from '../../core/index.js'
+import type { CommandResult, GlobalOptions } from '../command-result.js'
+import { EXIT } from '../exit-codes.js'
+import { parseCount, parseRange } from '../parse-options.js'
+import type { RegistryOptions } from '../registry-access.js'
+
+export interface FindOptions extends GlobalOptions, RegistryOptions {
+  range?: string
+  count?: string
+  udp?: boolean
+  host?: string
+}
+
+/** `find`: free ports, one per line. Read-only: a registry that does not exist yet is not created. */
+export async function find(options: FindOptions): Promise<CommandResult> {
+  const location = resolveRegistryLocation(options.registry)
+  const store: RegistryStore | null =
+    location.includes('://') || existsSync(location) ? await openRegistry({ location }) : null
+  try {
+    const result = await findFreePorts({
+      protocol: options.udp ? 'udp' : 'tcp',
+      range: options.range === undefined ? undefined : parseRange(options.range),
+      count: options.count === undefined ? 1 : parseCount(options.count),
+      host: options.host,
+      store,
+    })
+    return {
+      exitCode: EXIT.ok,
+      json: { protocol: options.udp ? 'udp' : 'tcp', ports: result.ports },
+      text: result.ports.join('\n'),
+      warnings: result.warnings.map((w) => w.message),
+    }
+  } finally {
+    await store?.close()
+  }
+}

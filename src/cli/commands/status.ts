@@ -1,0 +1,55 @@
+import type { AllocationClaim } from '../../core/index.js'
+import {
+  checkHealth,
+  claimFromAllocation,
+  detectConflicts,
+  readImportFile,
+  toJsonAllocation,
+  toJsonConflict,
+} from '../../core/index.js'
+import type { CommandResult, GlobalOptions } from '../command-result.js'
+import { EXIT } from '../exit-codes.js'
+import { renderAllocations, renderConflicts } from '../render/registry.js'
+import type { Style } from '../render/style.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { withRegistry } from '../registry-access.js'
+
+export interface StatusOptions extends GlobalOptions, RegistryOptions {
+  project?: string
+  checkConflicts?: boolean
+  healthCheck?: boolean
+  import?: string
+}
+
+/** `status`: the registry with health; `--health-check` re-checks, `--check-conflicts` compares with reality. */
+export async function status(options: StatusOptions, style: Style): Promise<CommandResult> {
+  const imported: AllocationClaim[] = options.import === undefined ? [] : readImportFile(options.import)
+  return withRegistry(options, async (store) => {
+    const warnings: string[] = []
+    let allocations = await store.list(options.project === undefined ? {} : { project: options.project })
+    if (options.healthCheck) {
+      const checked = await checkHealth(store, { project: options.project })
+      allocations = checked.results.map((r) => r.allocation)
+      warnings.push(...checked.warnings.map((w) => w.message))
+    }
+    const wantConflicts = options.checkConflicts === true || options.import !== undefined
+    const report = wantConflicts
+      ? await detectConflicts([...allocations.map(claimFromAllocation), ...imported.filter((c) => options.project === undefined || c.project === options.project)])
+      : null
+    if (report) warnings.push(...report.warnings.map((w) => w.message))
+    const unhealthy = options.healthCheck === true && allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
+    const conflicted = (report?.conflicts.length ?? 0) > 0
+    const blocks = [renderAllocations(allocations, style, { location: store.location })]
+    if (report) blocks.push(renderConflicts(report, style))
+    return {
+      exitCode: unhealthy || conflicted ? EXIT.no : EXIT.ok,
+      json: {
+        registry: store.location,
+        allocations: allocations.map(toJsonAllocation),
+        ...(report ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary } : {}),
+      },
+      text: blocks.join('\n\n'),
+      warnings,
+    }
+  })
+}

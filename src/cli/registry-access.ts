@@ -1,0 +1,16 @@
+import type { RegistryStore } from '../core/index.js'
+import { openRegistry } from '../core/index.js'
+
+export interface RegistryOptions {
+  registry?: string
+}
+
+/** Opens the registry for one command and always closes it. */
+export async function withRegistry<T>(options: RegistryOptions, work: (store: RegistryStore) => Promise<T>): Promise<T> {
+  const store = await openRegistry({ location: options.registry })
+  try {
+    return await work(store)
+  } finally {
+    await store.close()
+  }
+}

@@ -1,0 +1,152 @@
+import { formatEndpoint } from '../addresses.js'
+import { describeHolders } from '../messages.js'
+import { listSockets } from '../sockets/list-sockets.js'
+import { isListening } from '../sockets/query.js'
+import type { Protocol, SocketEntry, Warning } from '../types.js'
+import { judgeOwnership } from './ownership.js'
+import type { Allocation } from './types.js'
+
+export type ConflictKind = 'registry_conflict' | 'system_conflict' | 'allocation_mismatch'
+
+/** An allocation as conflict detection sees it: from the registry, or from an imported file. */
+export interface AllocationClaim {
+  project: string
+  service: string
+  protocol: Protocol
+  port: number
+  /** `registry`, or the path of the file it was imported from. */
+  source: string
+  pid: number | null
+  worktree: string | null
+}
+
+export interface Conflict {
+  kind: ConflictKind
+  protocol: Protocol
+  port: number
+  claims: AllocationClaim[]
+  /** For a system conflict: the outside sockets holding the port. */
+  holders: SocketEntry[]
+  message: string
+  /** A command that resolves it. */
+  resolution: string
+}
+
+export interface ConflictReport {
+  conflicts: Conflict[]
+  summary: { registry_conflict: number; system_conflict: number; allocation_mismatch: number; allocations: number }
+  warnings: Warning[]
+}
+
+export function claimFromAllocation(allocation: Allocation): AllocationClaim {
+  return {
+    project: allocation.project,
+    service: allocation.service,
+    protocol: allocation.protocol,
+    port: allocation.port,
+    source: 'registry',
+    pid: allocation.pid,
+    worktree: allocation.worktree,
+  }
+}
+
+const owner = (claim: AllocationClaim) => `${claim.service} of ${claim.project}`
+const label = (protocol: Protocol, port: number) => `${protocol.toUpperCase()} port ${port}`
+
+/**
+ * The three ways the registry and reality disagree: one port claimed twice, an allocated port
+ * held by a process outside the project, an allocated port nothing listens on.
+ */
+export async function detectConflicts(
+  claims: readonly AllocationClaim[],
+  options: { procRoot?: string } = {},
+): Promise<ConflictReport> {
+  const conflicts: Conflict[] = []
+  const byPort = new Map<string, AllocationClaim[]>()
+  for (const claim of claims) {
+    const key = `${claim.protocol}:${claim.port}`
+    byPort.set(key, [...(byPort.get(key) ?? []), claim])
+  }
+  for (const group of byPort.values()) {
+    const distinct = new Set(group.map((c) => `${c.project}\0${c.service}`))
+    if (distinct.size < 2) continue
+    const first = group[0] as AllocationClaim
+    const [keep, ...others] = group
+    conflicts.push({
+      kind: 'registry_conflict',
+      protocol: first.protocol,
+      port: first.port,
+      claims: group,
+      holders: [],
+      message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
+      resolution: others
+        .map((c) => `portwarden release ${shellWord(c.service)} --project ${shellWord(c.project)} && portwarden alloc ${shellWord(c.service)} --project ${shellWord(c.project)}`)
+        .join('; ') || `keep ${keep ? owner(keep) : 'one'}`,
+    })
+  }
+
+  const specs = [...byPort.values()].map((group) => {
+    const first = group[0] as AllocationClaim
+    return { from: first.port, to: first.port, protocol: first.protocol }
+  })
+  const inventory = specs.length
+    ? await listSockets({ all: true, ports: specs, procRoot: options.procRoot })
+    : { sockets: [], warnings: [] }
+  const listeners = new Map<string, SocketEntry[]>()
+  for (const socket of inventory.sockets) {
+    if (!isListening(socket.protocol, socket.state)) continue
+    const key = `${socket.protocol}:${socket.localPort}`
+    listeners.set(key, [...(listeners.get(key) ?? []), socket])
+  }
+  for (const [key, group] of byPort) {
+    const sockets = listeners.get(key) ?? []
+    for (const claim of group) {
+      if (sockets.length === 0) {
+        conflicts.push({
+          kind: 'allocation_mismatch',
+          protocol: claim.protocol,
+          port: claim.port,
+          claims: [claim],
+          holders: [],
+          message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
+          resolution: `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+        })
+        continue
+      }
+      const foreign = sockets.filter((socket) =>
+        socket.processes.length > 0 &&
+        socket.processes.every((holder) => judgeOwnership(claim, holder, options.procRoot) === 'foreign'),
+      )
+      if (foreign.length === 0) continue
+      const since = foreign[0]?.processes[0]?.startedAt
+      conflicts.push({
+        kind: 'system_conflict',
+        protocol: claim.protocol,
+        port: claim.port,
+        claims: [claim],
+        holders: foreign,
+        message:
+          `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but ${describeHolders(foreign)} holds it on ` +
+          `${foreign.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`,
+        resolution: `portwarden free ${claim.port}/${claim.protocol}   # or move the service: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)} && portwarden alloc ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+      })
+    }
+  }
+  const order: Record<ConflictKind, number> = { registry_conflict: 0, system_conflict: 1, allocation_mismatch: 2 }
+  conflicts.sort((a, b) => order[a.kind] - order[b.kind] || a.port - b.port)
+  return {
+    conflicts,
+    summary: {
+      registry_conflict: conflicts.filter((c) => c.kind === 'registry_conflict').length,
+      system_conflict: conflicts.filter((c) => c.kind === 'system_conflict').length,
+      allocation_mismatch: conflicts.filter((c) => c.kind === 'allocation_mismatch').length,
+      allocations: claims.length,
+    },
+    warnings: inventory.warnings,
+  }
+}
+
+/** Quotes a word for a copy-pasted shell command only when it needs it. */
+export function shellWord(text: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`
+}

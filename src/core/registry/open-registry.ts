@@ -1,0 +1,35 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { RegistryStore } from './types.js'
+
+export interface OpenRegistryOptions {
+  /** A file path or a `postgres://` URL; default: PORTWARDEN_REGISTRY, then the state directory. */
+  location?: string
+  /** How long to wait for another process's lock, in ms. Default 5000. */
+  timeoutMs?: number
+}
+
+/** `$XDG_STATE_HOME/portwarden/registry.db`, else `~/.local/state/portwarden/registry.db`. */
+export function defaultRegistryPath(env: NodeJS.ProcessEnv = process.env): string {
+  const stateHome = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state')
+  return join(stateHome, 'portwarden', 'registry.db')
+}
+
+export function resolveRegistryLocation(location?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return location || env.PORTWARDEN_REGISTRY || defaultRegistryPath(env)
+}
+
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location)
+}
+
+/** Opens the registry: SQLite for a path, PostgreSQL for a `postgres://` URL. */
+export async function openRegistry(options: OpenRegistryOptions = {}): Promise<RegistryStore> {
+  const location = resolveRegistryLocation(options.location)
+  if (isPostgresUrl(location)) {
+    const { openPostgresStore } = await import('./postgres-store.js')
+    return openPostgresStore(location, { timeoutMs: options.timeoutMs })
+  }
+  const { openSqliteStore } = await import('./sqlite-store.js')
+  return openSqliteStore(location, { timeoutMs: options.timeoutMs })
+}
