@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg'
 import { PortwardenError } from '../errors.js'
 import type { Protocol } from '../types.js'
 import type { AllocationRow } from './rows.js'
-import { rowToAllocation } from './rows.js'
+import { ALLOCATION_COLUMNS, filterClause, rowToAllocation } from './rows.js'
 import type {
   Allocation,
   AllocationFilter,
@@ -38,9 +38,6 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      ADD COLUMN pid INTEGER,
      ADD COLUMN worktree TEXT`,
 ]
-
-const COLUMNS =
-  'id, host, project, service, protocol, port, created_at, health_status, last_checked_at, health_detail, health_check, pid, worktree'
 
 export interface PostgresStoreOptions {
   timeoutMs?: number
@@ -160,9 +157,9 @@ class PostgresStore implements RegistryStore {
       const host = this.host
       const tx: RegistryTransaction = {
         findService: async (project: string, service: string, protocol: Protocol) =>
-          (await this.rows(client, `SELECT ${COLUMNS} FROM portwarden_allocations WHERE host = $1 AND project = $2 AND service = $3 AND protocol = $4`, [host, project, service, protocol]))[0] ?? null,
+          (await this.rows(client, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND project = $2 AND service = $3 AND protocol = $4`, [host, project, service, protocol]))[0] ?? null,
         findPort: async (protocol: Protocol, port: number) =>
-          (await this.rows(client, `SELECT ${COLUMNS} FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port = $3`, [host, protocol, port]))[0] ?? null,
+          (await this.rows(client, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port = $3`, [host, protocol, port]))[0] ?? null,
         takenPorts: async (protocol: Protocol, from: number, to: number) => {
           const result = await client.query<{ port: number }>(
             'SELECT port FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port BETWEEN $3 AND $4',
@@ -175,7 +172,7 @@ class PostgresStore implements RegistryStore {
             await this.rows(
               client,
               `INSERT INTO portwarden_allocations (host, project, service, protocol, port, health_check, pid, worktree)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ALLOCATION_COLUMNS}`,
               [host, row.project, row.service, row.protocol, row.port, row.healthCheck ? JSON.stringify(row.healthCheck) : null, row.pid ?? null, row.worktree ?? null],
             )
           )[0] as Allocation,
@@ -185,17 +182,17 @@ class PostgresStore implements RegistryStore {
   }
 
   async list(filter: AllocationFilter = {}): Promise<Allocation[]> {
-    const { where, params } = whereClause(this.host, filter)
+    const { where, params } = filterClause(this.host, filter, (n) => `$${n}`)
     try {
-      return await this.rows(this.pool, `SELECT ${COLUMNS} FROM portwarden_allocations WHERE ${where} ORDER BY project, service, protocol`, params)
+      return await this.rows(this.pool, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE ${where} ORDER BY project, service, protocol`, params)
     } catch (error) {
       throw postgresFailure(error, this.location)
     }
   }
 
   async remove(filter: AllocationFilter): Promise<Allocation[]> {
-    const { where, params } = whereClause(this.host, filter)
-    return this.locked((client) => this.rows(client, `DELETE FROM portwarden_allocations WHERE ${where} RETURNING ${COLUMNS}`, params))
+    const { where, params } = filterClause(this.host, filter, (n) => `$${n}`)
+    return this.locked((client) => this.rows(client, `DELETE FROM portwarden_allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`, params))
   }
 
   async recordHealth(id: number, status: HealthStatus, detail: string | null, checkedAt: string): Promise<void> {
@@ -212,20 +209,4 @@ class PostgresStore implements RegistryStore {
   async close(): Promise<void> {
     await this.pool.end().catch(() => {})
   }
-}
-
-function whereClause(host: string, filter: AllocationFilter): { where: string; params: unknown[] } {
-  const clauses = ['host = $1']
-  const params: unknown[] = [host]
-  for (const [column, value] of [
-    ['project', filter.project],
-    ['service', filter.service],
-    ['protocol', filter.protocol],
-    ['port', filter.port],
-  ] as const) {
-    if (value === undefined) continue
-    params.push(value)
-    clauses.push(`${column} = $${params.length}`)
-  }
-  return { where: clauses.join(' AND '), params }
 }

@@ -1,5 +1,5 @@
 import type { Protocol } from '../types.js'
-import type { Allocation, HealthCheckSpec, HealthStatus } from './types.js'
+import type { Allocation, AllocationFilter, HealthCheckSpec, HealthStatus } from './types.js'
 
 /** A row as both SQL backends return it. */
 export interface AllocationRow {
@@ -49,4 +49,29 @@ export function rowToAllocation(row: AllocationRow): Allocation {
     pid: row.pid,
     worktree: row.worktree,
   }
+}
+
+/** The columns every query reads, in the order `AllocationRow` names them. */
+export const ALLOCATION_COLUMNS =
+  'id, host, project, service, protocol, port, created_at, health_status, last_checked_at, health_detail, health_check, pid, worktree'
+
+/** `host = ? AND project = ? ...` for a filter; `placeholder(n)` spells the n-th parameter (1-based). */
+export function filterClause(
+  host: string,
+  filter: AllocationFilter,
+  placeholder: (index: number) => string,
+): { where: string; params: unknown[] } {
+  const params: unknown[] = [host]
+  const clauses = [`host = ${placeholder(1)}`]
+  for (const [column, value] of [
+    ['project', filter.project],
+    ['service', filter.service],
+    ['protocol', filter.protocol],
+    ['port', filter.port],
+  ] as const) {
+    if (value === undefined) continue
+    params.push(value)
+    clauses.push(`${column} = ${placeholder(params.length)}`)
+  }
+  return { where: clauses.join(' AND '), params }
 }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { PortwardenError, errnoOf } from '../errors.js'
 import type { Protocol } from '../types.js'
-import { rowToAllocation } from './rows.js'
+import { ALLOCATION_COLUMNS, filterClause, rowToAllocation } from './rows.js'
 import type { AllocationRow } from './rows.js'
 import { createMutex } from './mutex.js'
 import type {
@@ -228,9 +228,6 @@ export function sqliteFailure(error: unknown, path: string): PortwardenError {
   return new PortwardenError('registry_unavailable', `Registry ${path}: ${message}.`)
 }
 
-const COLUMNS =
-  'id, host, project, service, protocol, port, created_at, health_status, last_checked_at, health_detail, health_check, pid, worktree'
-
 class SqliteStore implements RegistryStore {
   readonly kind = 'sqlite'
   readonly host = LOCAL_HOST
@@ -275,9 +272,9 @@ class SqliteStore implements RegistryStore {
     const host = this.host
     return {
       findService: async (project: string, service: string, protocol: Protocol) =>
-        this.all(`SELECT ${COLUMNS} FROM allocations WHERE host = ? AND project = ? AND service = ? AND protocol = ?`, host, project, service, protocol)[0] ?? null,
+        this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND project = ? AND service = ? AND protocol = ?`, host, project, service, protocol)[0] ?? null,
       findPort: async (protocol: Protocol, port: number) =>
-        this.all(`SELECT ${COLUMNS} FROM allocations WHERE host = ? AND protocol = ? AND port = ?`, host, protocol, port)[0] ?? null,
+        this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND protocol = ? AND port = ?`, host, protocol, port)[0] ?? null,
       takenPorts: async (protocol: Protocol, from: number, to: number) => {
         const rows = this.db
           .prepare('SELECT port FROM allocations WHERE host = ? AND protocol = ? AND port BETWEEN ? AND ?')
@@ -289,7 +286,7 @@ class SqliteStore implements RegistryStore {
         const created = this.db
           .prepare(
             `INSERT INTO allocations (host, project, service, protocol, port, created_at, health_check, pid, worktree)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${ALLOCATION_COLUMNS}`,
           )
           .get(
             host,
@@ -308,13 +305,13 @@ class SqliteStore implements RegistryStore {
   }
 
   async list(filter: AllocationFilter = {}): Promise<Allocation[]> {
-    const { where, params } = whereClause(this.host, filter)
-    return this.all(`SELECT ${COLUMNS} FROM allocations WHERE ${where} ORDER BY project, service, protocol`, ...params)
+    const { where, params } = filterClause(this.host, filter, () => '?')
+    return this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE ${where} ORDER BY project, service, protocol`, ...params)
   }
 
   async remove(filter: AllocationFilter): Promise<Allocation[]> {
-    const { where, params } = whereClause(this.host, filter)
-    return this.lock(async () => this.all(`DELETE FROM allocations WHERE ${where} RETURNING ${COLUMNS}`, ...params))
+    const { where, params } = filterClause(this.host, filter, () => '?')
+    return this.lock(async () => this.all(`DELETE FROM allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`, ...params))
   }
 
   async recordHealth(id: number, status: HealthStatus, detail: string | null, checkedAt: string): Promise<void> {
@@ -334,20 +331,4 @@ class SqliteStore implements RegistryStore {
     this.closed = true
     this.db.close()
   }
-}
-
-function whereClause(host: string, filter: AllocationFilter): { where: string; params: unknown[] } {
-  const clauses = ['host = ?']
-  const params: unknown[] = [host]
-  for (const [column, value] of [
-    ['project', filter.project],
-    ['service', filter.service],
-    ['protocol', filter.protocol],
-    ['port', filter.port],
-  ] as const) {
-    if (value === undefined) continue
-    clauses.push(`${column} = ?`)
-    params.push(value)
-  }
-  return { where: clauses.join(' AND '), params }
 }
