@@ -49,7 +49,8 @@ const MAX_BUFFERED = 16 * 1024
 class ProbeFailure extends Error {}
 
 /** The steps of a conversation, as they appear in timeout sentences. */
-type Step = 'connecting' | 'during the TLS handshake' | 'sending the request' | 'waiting for an answer'
+type Step =
+  'connecting' | 'during the TLS handshake' | 'sending the request' | 'waiting for an answer'
 
 function normaliseTimeout(timeoutMs: number | undefined): number {
   return typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs > 0
@@ -192,11 +193,6 @@ class Conversation {
     return performance.now() - this.started
   }
 
-  /** Whatever the server has sent so far and the probe has not consumed. */
-  get received(): Buffer {
-    return this.buffer
-  }
-
   get serverSpokeFirst(): boolean {
     return this.spokeFirst
   }
@@ -209,7 +205,11 @@ class Conversation {
    * Waits until `ready()` returns a value (not undefined), or fails on error, close or timeout.
    * `onError` turns a socket error into the detail sentence.
    */
-  private step<T>(step: Step, ready: () => T | undefined, onError: (error: Error) => string): Promise<T> {
+  private step<T>(
+    step: Step,
+    ready: () => T | undefined,
+    onError: (error: Error) => string,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const finish = (outcome: () => void): void => {
         clearTimeout(timer)
@@ -237,7 +237,9 @@ class Conversation {
         }
       }
       const timer = setTimeout(() => {
-        finish(() => reject(new ProbeFailure(`timed out after ${formatMs(this.timeoutMs)} ${step}`)))
+        finish(() =>
+          reject(new ProbeFailure(`timed out after ${formatMs(this.timeoutMs)} ${step}`)),
+        )
       }, this.timeoutMs)
       this.wake = check
       check()
@@ -281,7 +283,11 @@ class Conversation {
 
   /** Waits until `parse(buffer)` returns a value; it may throw a ProbeFailure to stop early. */
   read<T>(parse: (buffer: Buffer) => T | undefined): Promise<T> {
-    return this.step('waiting for an answer', () => parse(this.buffer), (error) => describeSocketError(error))
+    return this.step(
+      'waiting for an answer',
+      () => parse(this.buffer),
+      (error) => describeSocketError(error),
+    )
   }
 
   /** Sends `data` (if any) and half-closes, then waits (bounded) for the server to close. */
@@ -313,7 +319,9 @@ async function converse(
   port: number,
   options: ProbeOptions | undefined,
   tls: boolean,
-  body: (conversation: Conversation) => Promise<{ ok: boolean; detail: string; polite?: Buffer | null }>,
+  body: (
+    conversation: Conversation,
+  ) => Promise<{ ok: boolean; detail: string; polite?: Buffer | null }>,
 ): Promise<ServiceProbeResult> {
   const started = performance.now()
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -326,7 +334,11 @@ async function converse(
   try {
     conversation = new Conversation(host, port, normaliseTimeout(options?.timeoutMs), tls)
   } catch (error) {
-    return { ok: false, detail: describeSocketError(error), latencyMs: roundMs(performance.now() - started) }
+    return {
+      ok: false,
+      detail: describeSocketError(error),
+      latencyMs: roundMs(performance.now() - started),
+    }
   }
   let outcome: { ok: boolean; detail: string; polite?: Buffer | null }
   try {
@@ -337,7 +349,10 @@ async function converse(
     outcome =
       error instanceof ProbeFailure
         ? { ok: false, detail: error.message }
-        : { ok: false, detail: `probe failed (${error instanceof Error ? error.message : String(error)})` }
+        : {
+            ok: false,
+            detail: `probe failed (${error instanceof Error ? error.message : String(error)})`,
+          }
   }
   const latencyMs = roundMs(conversation.elapsedMs)
   try {
@@ -350,7 +365,11 @@ async function converse(
 }
 
 /** Level 3, weakest form: the port accepts a TCP connection. */
-export function probeTcpConnect(host: string, port: number, options?: ProbeOptions): Promise<ServiceProbeResult> {
+export function probeTcpConnect(
+  host: string,
+  port: number,
+  options?: ProbeOptions,
+): Promise<ServiceProbeResult> {
   return converse(host, port, options, false, async (conversation) => ({
     ok: true,
     detail: `accepted a TCP connection in ${formatMs(conversation.elapsedMs)}`,
@@ -383,7 +402,8 @@ function parseHttpStatus(buffer: Buffer): number | undefined {
     }
     const lineEnd = rest.indexOf('\r\n')
     if (lineEnd === -1) {
-      if (rest.length >= 1024) throw new ProbeFailure(`not an HTTP server (answered ${preview(rest)})`)
+      if (rest.length >= 1024)
+        throw new ProbeFailure(`not an HTTP server (answered ${preview(rest)})`)
       return undefined
     }
     const match = STATUS_LINE.exec(rest.subarray(0, lineEnd + 2).toString('latin1'))
@@ -417,7 +437,11 @@ export function probeHttp(options: HttpProbeOptions): Promise<ServiceProbeResult
   }
   const expect = options.expect
   if (expect !== undefined && !(Number.isInteger(expect) && expect >= 100 && expect <= 599)) {
-    return Promise.resolve({ ok: false, detail: `invalid expected status ${String(expect)} (expected 100-599)`, latencyMs: 0 })
+    return Promise.resolve({
+      ok: false,
+      detail: `invalid expected status ${String(expect)} (expected 100-599)`,
+      latencyMs: 0,
+    })
   }
   const request =
     `GET ${path} HTTP/1.1\r\n` +
@@ -494,7 +518,11 @@ const AUTH_METHODS: Record<number, string> = {
  * a StartupMessage and wants an authentication request (`R`) or an error (`E`, e.g. the probe
  * role does not exist); both prove a live PostgreSQL.
  */
-export function probePostgres(host: string, port: number, options?: ProbeOptions): Promise<ServiceProbeResult> {
+export function probePostgres(
+  host: string,
+  port: number,
+  options?: ProbeOptions,
+): Promise<ServiceProbeResult> {
   return converse(host, port, options, false, async (conversation) => {
     await conversation.write(sslRequest())
     const answer = await conversation.read((buffer) => (buffer.length >= 1 ? buffer : undefined))
@@ -514,7 +542,11 @@ export function probePostgres(host: string, port: number, options?: ProbeOptions
     const replyElapsed = formatMs(conversation.elapsedMs)
     if (reply.kind === 'ready') {
       // A live session: end it with Terminate rather than a bare hang-up.
-      return { ok: true, detail: `PostgreSQL answered in ${replyElapsed} (ready for queries, no password needed)`, polite: TERMINATE }
+      return {
+        ok: true,
+        detail: `PostgreSQL answered in ${replyElapsed} (ready for queries, no password needed)`,
+        polite: TERMINATE,
+      }
     }
     if (reply.kind === 'auth') {
       const what = AUTH_METHODS[reply.method] ?? `asked for authentication method ${reply.method}`
@@ -536,7 +568,8 @@ export function probePostgres(host: string, port: number, options?: ProbeOptions
   })
 }
 
-type StartupReply = { kind: 'auth'; method: number } | { kind: 'error'; body: Buffer } | { kind: 'ready' }
+type StartupReply =
+  { kind: 'auth'; method: number } | { kind: 'error'; body: Buffer } | { kind: 'ready' }
 
 /** Backend message types that may follow AuthenticationOk before ReadyForQuery. */
 const AFTER_AUTH_OK = new Set(['S', 'K', 'N', 'Z', 'E'])
@@ -565,7 +598,9 @@ function parseStartupReply(buffer: Buffer, offset: number): StartupReply | undef
     if (buffer.length - position < 5) return undefined
     const length = buffer.readInt32BE(position + 1)
     if (length < (type === 'R' ? 8 : 4) || length > 8192) {
-      throw new ProbeFailure(`not a PostgreSQL server (malformed ${hexByte(typeByte)} message of length ${length})`)
+      throw new ProbeFailure(
+        `not a PostgreSQL server (malformed ${hexByte(typeByte)} message of length ${length})`,
+      )
     }
     if (buffer.length - position < 1 + length) return undefined
     const body = buffer.subarray(position + 5, position + 1 + length)
@@ -587,7 +622,11 @@ const PING = '*1\r\n$4\r\nPING\r\n'
  * Level 3 for Redis: `PING` in RESP. Healthy on `+PONG`; a `-NOAUTH`/`-ERR` (or other
  * authentication) error still proves a live Redis, which needs a password.
  */
-export function probeRedis(host: string, port: number, options?: ProbeOptions): Promise<ServiceProbeResult> {
+export function probeRedis(
+  host: string,
+  port: number,
+  options?: ProbeOptions,
+): Promise<ServiceProbeResult> {
   return converse(host, port, options, false, async (conversation) => {
     await conversation.write(PING)
     const line = await conversation.read((buffer) => {
@@ -598,15 +637,20 @@ export function probeRedis(host: string, port: number, options?: ProbeOptions): 
       }
       const end = buffer.indexOf('\r\n')
       if (end === -1) {
-        if (buffer.length >= 1024) throw new ProbeFailure(`not a Redis server (answered ${preview(buffer)})`)
+        if (buffer.length >= 1024)
+          throw new ProbeFailure(`not a Redis server (answered ${preview(buffer)})`)
         return undefined
       }
       return buffer.subarray(0, end).toString('utf8')
     })
     const elapsed = formatMs(conversation.elapsedMs)
-    if (line === '+PONG') return { ok: true, detail: `redis answered PONG in ${elapsed}`, polite: null }
+    if (line === '+PONG')
+      return { ok: true, detail: `redis answered PONG in ${elapsed}`, polite: null }
     if (line.startsWith('+')) {
-      return { ok: false, detail: `not a Redis server (answered PING with ${JSON.stringify(line)})` }
+      return {
+        ok: false,
+        detail: `not a Redis server (answered PING with ${JSON.stringify(line)})`,
+      }
     }
     const error = line.slice(1)
     const kind = error.split(' ', 1)[0] ?? ''
