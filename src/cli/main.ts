@@ -17,6 +17,14 @@ const wantsJson = argv.includes('--json')
 const stdoutStyle = createStyle(colorEnabled(process.stdout))
 const stderrStyle = createStyle(colorEnabled(process.stderr))
 
+// A reader that stops early (`portwarden list --json | head`) is not our failure: stop quietly,
+// as ss and lsof do, instead of dying on an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  process.stderr.write(`portwarden: cannot write the output: ${error.message}\n`)
+  process.exit(3)
+})
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
@@ -120,10 +128,22 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
 }
 
+/**
+ * JSON.stringify escapes C0 controls but leaves C1 controls and bidi overrides raw, and process
+ * names and command lines are other people's text. Escaping them keeps --json safe to print on a
+ * terminal; the parsed data is the same (they can only occur inside strings).
+ */
+function terminalSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
 function printResult(result: CommandResult): void {
   for (const warning of result.warnings) process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
   if (!wantsJson) for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
-  if (wantsJson) process.stdout.write(`${JSON.stringify(result.json)}\n`)
+  if (wantsJson) process.stdout.write(`${terminalSafeJson(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode
 }
@@ -149,7 +169,7 @@ function reportError(error: unknown): void {
     exitCode = EXIT.environment
     if (process.env.PORTWARDEN_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`)
   }
-  if (wantsJson) process.stdout.write(`${JSON.stringify({ error: code, message, ...(hint ? { hint } : {}) })}\n`)
+  if (wantsJson) process.stdout.write(`${terminalSafeJson({ error: code, message, ...(hint ? { hint } : {}) })}\n`)
   else process.stderr.write(`${stderrStyle.fail('portwarden:')} ${message}${hint ? `\n${hint}` : ''}\n`)
   process.exitCode = exitCode
 }

@@ -122,7 +122,13 @@ function parseEndpoint(text: string, family: Family): { address: string; port: n
   if (!Number.isInteger(port) || port < 0 || port > 65535) return null
   if (host === '*') return { address: family === 'ipv4' ? '0.0.0.0' : '::', port }
   const normalized = normalizeAddress(host)
-  return normalized ? { address: normalized.address, port } : null
+  if (!normalized) return null
+  // lsof prints a v4-mapped address of an IPv6 socket as plain `127.0.0.1`; /proc says
+  // `::ffff:127.0.0.1`. Keep the socket's own family, as the proc backend does.
+  if (family === 'ipv6' && normalized.family === 'ipv4') {
+    return { address: `::ffff:${normalized.address}`, port }
+  }
+  return { address: normalized.address, port }
 }
 
 /** `ps -o etime` text, `[[dd-]hh:]mm:ss`, to seconds; null when malformed. */

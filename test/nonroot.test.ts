@@ -1,0 +1,156 @@
+/**
+ * P3: the non-root view. A root-owned listener, and `check` / `who` / `list` run as `nobody`
+ * (setpriv): the socket is still listed (the tables are world-readable) but its process is not
+ * visible. `check` must say "in use" with the reason, never "available"; exit 3 is only for our
+ * own I/O failures. Needs root (to own the listener and to switch to nobody).
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { NOBODY, parseJson, runCli, stackTraceLines, whyNobodyCannotRun } from './helpers/cli.js'
+import type { Fixture } from './helpers/processes.js'
+import { socketOf, startSockets, stopStarted } from './helpers/processes.js'
+import type { WireSocket } from './helpers/sockets.js'
+
+// Real processes and sockets: generous bounds for a loaded 2-core machine (the usual run is seconds).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 })
+
+const skipReason = whyNobodyCannotRun()
+if (skipReason) console.warn(`[linux/nonroot] SKIPPING the non-root view tests: ${skipReason}`)
+const title = (text: string) => (skipReason ? `${text} [SKIPPED: ${skipReason}]` : text)
+const asNobody = (args: string[]) => runCli(args, { uid: NOBODY })
+
+interface JsonCheck {
+  port: number
+  protocol: string
+  free: boolean
+  reason: string | null
+  holders: WireSocket[]
+  message: string | null
+}
+
+describe.skipIf(skipReason !== null)('P3: a root-owned socket seen by nobody', () => {
+  let fixture: Fixture
+  let tcp: number
+  let udp: number
+  let bound: number
+
+  beforeAll(async () => {
+    fixture = await startSockets(['tcp@127.0.0.1', 'udp@::1', 'bound@127.0.0.1'], {
+      name: 'pw-rootsvc',
+    })
+    tcp = socketOf(fixture, 'tcp@127.0.0.1').port
+    udp = socketOf(fixture, 'udp@::1').port
+    bound = socketOf(fixture, 'bound@127.0.0.1').port
+  })
+  afterAll(stopStarted)
+
+  it(
+    title(
+      '`check` exits 1 and says the holder (uid 0) is not visible; never "available", never exit 3',
+    ),
+    async () => {
+      for (const spec of [`${tcp}`, `${udp}/udp`]) {
+        const result = await asNobody(['check', spec])
+        expect(result.code, result.stdout + result.stderr).toBe(1)
+        expect(result.stdout).toMatch(/^\[FAIL\] /)
+        expect(result.stdout).toMatch(/uid 0 \(root\)/)
+        expect(result.stdout).toMatch(/not visible without root/)
+        expect(result.stdout).not.toMatch(/available/)
+        expect(result.stdout).not.toContain('pw-rootsvc') // we really could not see it
+        expect(stackTraceLines(result.stderr)).toEqual([])
+      }
+    },
+  )
+
+  it(
+    title('`check --json`: free false, reason in_use, the socket with uid 0 and empty processes'),
+    async () => {
+      const result = await asNobody(['check', String(tcp), `${udp}/udp`, '--json'])
+      expect(result.code).toBe(1)
+      const body = parseJson<{ ports: JsonCheck[] }>(result)
+      for (const [port, inode] of [
+        [tcp, socketOf(fixture, 'tcp@127.0.0.1').inode],
+        [udp, socketOf(fixture, 'udp@::1').inode],
+      ] as const) {
+        const entry = body.ports.find((p) => p.port === port)!
+        expect(entry).toMatchObject({ free: false, reason: 'in_use' })
+        expect(entry.holders).toHaveLength(1)
+        expect(entry.holders[0]).toMatchObject({ inode, uid: 0, user: 'root', processes: [] })
+        expect(entry.message).toMatch(/uid 0 \(root\).*not visible/)
+      }
+    },
+  )
+
+  it(
+    title('`who` explains that the owner is uid 0 and the process needs root to be seen'),
+    async () => {
+      const result = await asNobody(['who', String(tcp)])
+      expect(result.code, result.stderr).toBe(0)
+      const lines = result.stdout.trimEnd().split('\n')
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^TCP port ${tcp} is already in use by a process of uid 0 \\(root\\) .*not visible.* on 127\\.0\\.0\\.1:${tcp}$`,
+        ),
+      )
+      expect(result.stdout).toMatch(/run as root/)
+      expect(stackTraceLines(result.stderr)).toEqual([])
+    },
+  )
+
+  it(
+    title('`list` shows the socket with empty processes and a stderr note saying why'),
+    async () => {
+      const json = await asNobody(['list', '--json', '--port', String(tcp), '--port', `${udp}/udp`])
+      expect(json.code, json.stderr).toBe(0)
+      const sockets = parseJson<WireSocket[]>(json)
+      expect(sockets.map((s) => s.inode).sort()).toEqual(
+        [socketOf(fixture, 'tcp@127.0.0.1').inode, socketOf(fixture, 'udp@::1').inode].sort(),
+      )
+      for (const socket of sockets)
+        expect(socket).toMatchObject({ uid: 0, user: 'root', processes: [] })
+      expect(json.stderr).toMatch(/no visible holder/)
+      expect(json.stderr).toMatch(/run as root/)
+
+      const table = await asNobody(['list', '--port', String(tcp)])
+      expect(table.code).toBe(0)
+      expect(table.stdout).toMatch(
+        new RegExp(
+          `^tcp\\s+LISTEN\\s+127\\.0\\.0\\.1:${tcp}\\s+\\? \\(uid 0, not visible\\)\\s+root`,
+          'm',
+        ),
+      )
+      expect(table.stderr).toMatch(/no visible holder/)
+
+      // the unfiltered list keeps it too: a hidden holder is listed, never dropped
+      const everything = parseJson<WireSocket[]>(await asNobody(['list', '--json']))
+      expect(everything.some((s) => s.inode === socketOf(fixture, 'tcp@127.0.0.1').inode)).toBe(
+        true,
+      )
+    },
+  )
+
+  it(
+    title(
+      'a bound-but-not-listening root socket: `check` as nobody is bind_failed, "owner not visible"',
+    ),
+    async () => {
+      const result = await asNobody(['check', String(bound), '--json'])
+      expect(result.code).toBe(1)
+      const entry = parseJson<{ ports: JsonCheck[] }>(result).ports[0]!
+      expect(entry).toMatchObject({ port: bound, free: false, reason: 'bind_failed', holders: [] })
+      expect(entry.message).toMatch(/owner not visible/)
+    },
+  )
+
+  it(
+    title(
+      'with --backend lsof (which shows nobody nothing), `check` still falls back on the bind test: in use',
+    ),
+    async () => {
+      const result = await asNobody(['check', String(tcp), '--backend', 'lsof'])
+      expect(result.code, result.stdout + result.stderr).toBe(1)
+      expect(result.stdout).toMatch(/^\[FAIL\] /)
+      expect(result.stdout).not.toMatch(/available/)
+      expect(result.stderr).toMatch(/lsof shows only sockets of processes you may inspect/)
+    },
+  )
+})
