@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
-import { isPortwardenError } from '../core/index.js'
+import { PortwardenError, isPortwardenError } from '../core/index.js'
 import type { CommandResult } from './command-result.js'
 import { alloc, releaseCommand } from './commands/alloc.js'
 import { check } from './commands/check.js'
@@ -42,6 +42,7 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
     .description('Who holds this port? Answers from the kernel\'s own socket tables.')
     .version(version(), '-V, --version')
     .showSuggestionAfterError(true)
+    .option('--json', 'machine output: one JSON document on stdout')
     .exitOverride()
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
 
@@ -57,19 +58,19 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('-p, --port <spec>', 'only these ports (8080, 8000-8010/udp); repeatable', collect, [])
       .option('--pid <n>', 'only sockets held by this process')
       .option('--process <name>', 'only sockets held by processes with this name'),
-  ).action((options) => run(list(options)))
+  ).action((options) => run(list(globals(options))))
 
   withCommonOptions(
-    program.command('who').description('who holds these ports: pid, name, user, command line, uptime, address').argument('<spec...>', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
-  ).action((specs: string[], options) => run(who(specs, options, stdoutStyle)))
+    program.command('who').description('who holds these ports: pid, name, user, command line, uptime, address').argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
+  ).action((specs: string[], options) => run(who(specs, globals(options), stdoutStyle)))
 
   withCommonOptions(
     program
       .command('check')
       .description('is each port free to bind? exit 1 if any is taken')
-      .argument('<spec...>', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
+      .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
       .option('--host <addr>', 'check this address only (default: every address)'),
-  ).action((specs: string[], options) => run(check(specs, options, stdoutStyle)))
+  ).action((specs: string[], options) => run(check(specs, globals(options), stdoutStyle)))
 
   const withRegistryOption = (command: Command) =>
     withCommonOptions(command).option('--registry <path|url>', 'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)')
@@ -86,7 +87,7 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('--health <check>', 'how to check it answers: tcp, http:/PATH, https:/PATH, postgres, redis')
       .option('--expect <status>', 'HTTP status the health check expects')
       .option('--pid <n>', 'the process that serves the port'),
-  ).action((service: string, options) => run(alloc(service, options)))
+  ).action((service: string, options) => run(alloc(service, globals(options))))
 
   withRegistryOption(
     program
@@ -96,7 +97,7 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('--project <name>', 'project (default: the git worktree name)')
       .option('--port <spec>', 'the allocation on this port (8080, 8080/udp)')
       .option('--udp', 'the UDP allocation'),
-  ).action((service: string | undefined, options) => run(releaseCommand(service, options)))
+  ).action((service: string | undefined, options) => run(releaseCommand(service, globals(options))))
 
   withRegistryOption(
     program
@@ -106,7 +107,7 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('--count <n>', 'how many ports (default 1)')
       .option('--udp', 'UDP ports')
       .option('--host <addr>', 'free on this address only (default: every address)'),
-  ).action((options) => run(find(options)))
+  ).action((options) => run(find(globals(options))))
 
   withRegistryOption(
     program
@@ -116,12 +117,17 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
       .option('--check-conflicts', 'report REGISTRY CONFLICT, SYSTEM CONFLICT and ALLOCATION MISMATCH')
       .option('--health-check', 'check each service now (bind, listen, answer) and record the result')
       .option('--import <file>', 'include another tool\'s JSON registry ({"allocations": [...]}) in the conflict report'),
-  ).action((options) => run(status(options, stdoutStyle)))
+  ).action((options) => run(status(globals(options), stdoutStyle)))
 
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
   }
   return program
+}
+
+/** `--json` may stand before or after the command name; commander gives it to the program then. */
+function globals<T extends object>(options: T): T & { json: boolean } {
+  return { ...options, json: wantsJson }
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -185,10 +191,15 @@ async function main(): Promise<void> {
       process.exitCode = EXIT.ok
       return
     }
-    if (error instanceof CommanderError && error.code === 'commander.help' && !wantsJson) {
+    if (error instanceof CommanderError && error.code === 'commander.help') {
       // No command given: the help is the answer, but the call was still wrong.
-      process.stderr.write(program.helpInformation())
-      process.exitCode = EXIT.usage
+      if (!wantsJson) {
+        process.stderr.write(program.helpInformation())
+        process.exitCode = EXIT.usage
+        return
+      }
+      const commands = program.commands.map((c) => c.name()).filter((name) => name !== 'help')
+      reportError(new PortwardenError('invalid_request', 'No command given.', { hint: `Commands: ${commands.join(', ')}.` }))
       return
     }
     reportError(error)

@@ -22,6 +22,7 @@ export {
   describeProcesses,
   displayName,
   hiddenHolderReason,
+  outOfSightSentence,
   portInUseSentence,
 } from './messages.js'
 export {

@@ -32,9 +32,7 @@ export function describeHolders(sockets: readonly SocketEntry[]): string {
 
 /** Why a socket's holder is unknown: other users' processes, or a sandbox that hides even from root. */
 export function hiddenHolderReason(): string {
-  return process.getuid?.() === 0
-    ? 'cannot be inspected here (its open files are unreadable even to root)'
-    : 'is not visible without root (run as root to see it)'
+  return process.getuid?.() === 0 ? 'cannot be inspected here, even by root' : 'is not visible without root'
 }
 
 /** `0.0.0.0:8080 and [::]:8080` */
@@ -56,6 +54,9 @@ export function portInUseSentence(protocol: Protocol, port: number, sockets: rea
 /** After `[FAIL] 8080/tcp: ` — `in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
 export function checkSummary(check: PortCheck): string {
   if (check.free) return 'available'
+  if (check.reason === 'bind_failed' && check.warnings.some((w) => w.code === 'time_wait')) {
+    return 'in use (a TIME-WAIT socket left by a server without SO_REUSEADDR blocks every bind until it expires, within 60 s)'
+  }
   if (check.reason === 'bind_failed') {
     const refused = check.probes.filter((p) => p.outcome === 'EADDRINUSE').map((p) => formatEndpoint(p.host, check.port))
     return (
@@ -66,6 +67,14 @@ export function checkSummary(check: PortCheck): string {
   const listening = check.holders.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
   const where = listening ? 'on' : 'as the local end of connections on'
   return `in use by ${describeHolders(check.holders)} ${where} ${describeAddresses(check.holders)}`
+}
+
+/** For `who` when a bind test fails but no table shows a holder. */
+export function outOfSightSentence(protocol: Protocol, port: number): string {
+  return (
+    `${protocol.toUpperCase()} port ${port} is in use, but no socket table shows who holds it ` +
+    `(a socket bound without listen(), one in another network namespace, or another user's when not root)`
+  )
 }
 
 /** The whole sentence for a check, or null when the port is free. */

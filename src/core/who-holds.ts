@@ -12,6 +12,8 @@ export interface PortHolders {
   sockets: SocketEntry[]
   /** Other sockets on the port not listed (accepted connections of the listeners above). */
   connections: number
+  /** No socket table shows a holder, yet a bind test fails: something holds it out of sight. */
+  heldOutOfSight: boolean
 }
 
 export interface WhoResult {
@@ -47,7 +49,15 @@ export async function whoHolds(specs: readonly PortSpec[], options: WhoOptions =
     if (sockets.length === 0 && !single.has(key)) continue
     const listeners = sockets.filter((s) => isListening(s.protocol, s.state))
     const shown = listeners.length > 0 ? listeners : sockets
-    ports.push({ port, protocol, sockets: shown, connections: sockets.length - shown.length })
+    // Never call a port free that we merely cannot see: a socket bound without listen(), one in
+    // another network namespace, or (with lsof) another user's. A bind test tells.
+    const heldOutOfSight = shown.length === 0 && (await boundOutOfSight(protocol, port))
+    ports.push({ port, protocol, sockets: shown, connections: sockets.length - shown.length, heldOutOfSight })
   }
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
+}
+
+async function boundOutOfSight(protocol: Protocol, port: number): Promise<boolean> {
+  const { probeEveryAddress } = await import('./bind-probe.js')
+  return (await probeEveryAddress(protocol, port)).some((probe) => probe.outcome === 'EADDRINUSE')
 }

@@ -1,5 +1,5 @@
 import type { PortCheck } from './check-port.js'
-import { checkSentence, portInUseSentence } from './messages.js'
+import { checkSentence, outOfSightSentence, portInUseSentence } from './messages.js'
 import type { Holder, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
 import type { Conflict } from './registry/conflicts.js'
@@ -50,8 +50,13 @@ export function toJsonPortHolders(entry: PortHolders) {
   return {
     port: entry.port,
     protocol: entry.protocol,
-    in_use: entry.sockets.length > 0,
-    message: entry.sockets.length > 0 ? portInUseSentence(entry.protocol, entry.port, entry.sockets) : null,
+    in_use: entry.sockets.length > 0 || entry.heldOutOfSight,
+    message:
+      entry.sockets.length > 0
+        ? portInUseSentence(entry.protocol, entry.port, entry.sockets)
+        : entry.heldOutOfSight
+          ? outOfSightSentence(entry.protocol, entry.port)
+          : null,
     holders: entry.sockets.map(toJsonSocket),
     connections: entry.connections,
   }

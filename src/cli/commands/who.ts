@@ -7,7 +7,7 @@ import type { Style } from '../render/style.js'
 
 export async function who(specTexts: string[], options: GlobalOptions, style: Style): Promise<CommandResult> {
   const result = await whoHolds(requireSpecs(specTexts, 'who'), { backend: parseBackend(options.backend) })
-  const held = result.ports.some((entry) => entry.sockets.length > 0)
+  const held = result.ports.some((entry) => entry.sockets.length > 0 || entry.heldOutOfSight)
   const text =
     result.ports.length === 0 ? 'Nothing holds any port in the given range.' : renderWho(result.ports, style)
   return {

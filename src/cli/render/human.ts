@@ -1,5 +1,11 @@
 import type { PortCheck, PortHolders, SocketEntry } from '../../core/index.js'
-import { checkSummary, displayName, formatEndpoint, hiddenHolderReason, portInUseSentence } from '../../core/index.js'
+import {
+  checkSummary,
+  displayName,
+  formatEndpoint,
+  outOfSightSentence,
+  portInUseSentence,
+} from '../../core/index.js'
 import type { Style } from './style.js'
 
 /** `3h12m`, `2d4h`, `45s` */
@@ -66,7 +72,7 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   for (const entry of entries) {
     const label = `${entry.protocol.toUpperCase()} port ${entry.port}`
     if (entry.sockets.length === 0) {
-      blocks.push(`${label} is free: no process holds it.`)
+      blocks.push(entry.heldOutOfSight ? `${outOfSightSentence(entry.protocol, entry.port)}.` : `${label} is free: no process holds it.`)
       continue
     }
     const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
@@ -82,7 +88,11 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
         )
       }
     }
-    if (seen.size === 0) lines.push(style.dim(`  owner uid ${entry.sockets[0]!.uid} (${displayName(entry.sockets[0]!.user)}); the process ${hiddenHolderReason()}`))
+    if (seen.size === 0) {
+      const owner = `owner uid ${entry.sockets[0]!.uid} (${displayName(entry.sockets[0]!.user)})`
+      const advice = process.getuid?.() === 0 ? 'its open files are unreadable here, even to root' : `run as root (sudo portwarden who ${entry.port}/${entry.protocol}) to see the process`
+      lines.push(style.dim(`  ${owner}; ${advice}`))
+    }
     if (entry.connections > 0) {
       lines.push(style.dim(`  and ${entry.connections} connection${entry.connections === 1 ? '' : 's'} on this port`))
     }

@@ -114,12 +114,13 @@ function attachHolders(
     sockets.push({ ...socket, user: reader.userName(socket.uid), processes })
   }
   if (hidden > 0 && scan.unreadablePids.length > 0 && !filtering) {
+    const sockets = `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder`
     warnings.push({
       code: 'partial_visibility',
       message:
-        `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder: the open files of ` +
-        `${scan.unreadablePids.length} process${scan.unreadablePids.length === 1 ? '' : 'es'} could not be read` +
-        (process.getuid?.() === 0 ? ' (restricted even for root here)' : ' (run as root to see other users\' processes)'),
+        process.getuid?.() === 0
+          ? `${sockets}: some processes' open files are unreadable here, even to root`
+          : `${sockets}: other users' processes are hidden unless you run as root`,
     })
   }
   return { sockets: sortSockets(sockets), warnings }
