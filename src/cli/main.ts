@@ -3,14 +3,26 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/index.js'
 import type { CommandResult } from './command-result.js'
-import { alloc, releaseCommand } from './commands/alloc.js'
-import { check } from './commands/check.js'
-import { find } from './commands/find.js'
-import { list } from './commands/list.js'
-import { status } from './commands/status.js'
-import { who } from './commands/who.js'
+import type { CliContext } from './cli-context.js'
+import { registerAlloc, registerRelease } from './commands/alloc.js'
+import { registerCheck } from './commands/check.js'
+import { registerFind } from './commands/find.js'
+import { registerList } from './commands/list.js'
+import { registerStatus } from './commands/status.js'
+import { registerWho } from './commands/who.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import { colorEnabled, createStyle } from './render/style.js'
+
+/** Every command, in the order `--help` lists them. Each module defines its own flags. */
+const COMMANDS = [
+  registerList,
+  registerWho,
+  registerCheck,
+  registerFind,
+  registerAlloc,
+  registerRelease,
+  registerStatus,
+]
 
 const argv = process.argv.slice(2)
 const wantsJson = argv.includes('--json')
@@ -26,7 +38,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 })
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 
@@ -34,90 +48,32 @@ function version(): string {
 function withCommonOptions(command: Command): Command {
   return command
     .option('--json', 'machine output: one JSON document on stdout')
-    .addOption(new Option('--backend <name>', 'socket table source: auto, proc or lsof').default(undefined))
+    .addOption(
+      new Option('--backend <name>', 'socket table source: auto, proc or lsof').default(undefined),
+    )
 }
 
 function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => void): Command {
   const program = new Command('portwarden')
-    .description('Who holds this port? Answers from the kernel\'s own socket tables.')
+    .description("Who holds this port? Answers from the kernel's own socket tables.")
     .version(version(), '-V, --version')
     .showSuggestionAfterError(true)
     .option('--json', 'machine output: one JSON document on stdout')
     .exitOverride()
     .configureOutput({ writeErr: () => {}, outputError: () => {} })
 
-  withCommonOptions(
-    program
-      .command('list')
-      .description('sockets and the processes holding them (default: TCP listeners and bound UDP, like ss -tulpn)')
-      .option('-a, --all', 'every state, connections included')
-      .option('-t, --tcp', 'TCP only')
-      .option('-u, --udp', 'UDP only')
-      .option('-4, --ipv4', 'IPv4 only')
-      .option('-6, --ipv6', 'IPv6 only')
-      .option('-p, --port <spec>', 'only these ports (8080, 8000-8010/udp); repeatable', collect, [])
-      .option('--pid <n>', 'only sockets held by this process')
-      .option('--process <name>', 'only sockets held by processes with this name'),
-  ).action((options) => run(list(globals(options))))
-
-  withCommonOptions(
-    program.command('who').description('who holds these ports: pid, name, user, command line, uptime, address').argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
-  ).action((specs: string[], options) => run(who(specs, globals(options), stdoutStyle)))
-
-  withCommonOptions(
-    program
-      .command('check')
-      .description('is each port free to bind? exit 1 if any is taken')
-      .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
-      .option('--host <addr>', 'check this address only (default: every address)'),
-  ).action((specs: string[], options) => run(check(specs, globals(options), stdoutStyle)))
-
-  const withRegistryOption = (command: Command) =>
-    withCommonOptions(command).option('--registry <path|url>', 'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)')
-
-  withRegistryOption(
-    program
-      .command('alloc')
-      .description('give SERVICE a port and print it; the same project+service always gets the same port back')
-      .argument('<service>', 'service name, e.g. web')
-      .option('--project <name>', 'project (default: the git worktree name, else the directory name)')
-      .option('--port <n>', 'this exact port, or an error naming who has it')
-      .option('--range <a-b>', 'look for a free port here (default 20000-29999)')
-      .option('--udp', 'a UDP port')
-      .option('--health <check>', 'how to check it answers: tcp, http:/PATH, https:/PATH, postgres, redis')
-      .option('--expect <status>', 'HTTP status the health check expects')
-      .option('--pid <n>', 'the process that serves the port'),
-  ).action((service: string, options) => run(alloc(service, globals(options))))
-
-  withRegistryOption(
-    program
-      .command('release')
-      .description('remove allocations: release SERVICE [--project P], or release --port SPEC')
-      .argument('[service]', 'service name')
-      .option('--project <name>', 'project (default: the git worktree name)')
-      .option('--port <spec>', 'the allocation on this port (8080, 8080/udp)')
-      .option('--udp', 'the UDP allocation'),
-  ).action((service: string | undefined, options) => run(releaseCommand(service, globals(options))))
-
-  withRegistryOption(
-    program
-      .command('find')
-      .description('print free port(s), skipping ports held by the system or the registry')
-      .option('--range <a-b>', 'where to look (default 20000-29999)')
-      .option('--count <n>', 'how many ports (default 1)')
-      .option('--udp', 'UDP ports')
-      .option('--host <addr>', 'free on this address only (default: every address)'),
-  ).action((options) => run(find(globals(options))))
-
-  withRegistryOption(
-    program
-      .command('status')
-      .description('the registry: allocations with health; --check-conflicts compares it with reality')
-      .option('--project <name>', 'one project only')
-      .option('--check-conflicts', 'report REGISTRY CONFLICT, SYSTEM CONFLICT and ALLOCATION MISMATCH')
-      .option('--health-check', 'check each service now (bind, listen, answer) and record the result')
-      .option('--import <file>', 'include another tool\'s JSON registry ({"allocations": [...]}) in the conflict report'),
-  ).action((options) => run(status(globals(options), stdoutStyle)))
+  const cli: CliContext = {
+    run,
+    globals,
+    stdout: stdoutStyle,
+    common: withCommonOptions,
+    registry: (command) =>
+      withCommonOptions(command).option(
+        '--registry <path|url>',
+        'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)',
+      ),
+  }
+  for (const register of COMMANDS) register(program, cli)
 
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
@@ -128,10 +84,6 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
 /** `--json` may stand before or after the command name; commander gives it to the program then. */
 function globals<T extends object>(options: T): T & { json: boolean } {
   return { ...options, json: wantsJson }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value]
 }
 
 /**
@@ -147,8 +99,10 @@ function terminalSafeJson(value: unknown): string {
 }
 
 function printResult(result: CommandResult): void {
-  for (const warning of result.warnings) process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
-  if (!wantsJson) for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
+  for (const warning of result.warnings)
+    process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
+  if (!wantsJson)
+    for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
   if (wantsJson) process.stdout.write(`${terminalSafeJson(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode
@@ -165,18 +119,28 @@ function reportError(error: unknown): void {
     exitCode = exitCodeFor(error.code)
   } else if (error instanceof CommanderError) {
     code = 'invalid_request'
-    message = `${error.message.replace(/^error: /, '')}.`.replace(/\.\.$/, '.').replace(/^./, (c) => c.toUpperCase())
-    hint = 'Run `portwarden --help` or `portwarden COMMAND --help` for the accepted commands and flags.'
+    message = `${error.message.replace(/^error: /, '')}.`
+      .replace(/\.\.$/, '.')
+      .replace(/^./, (c) => c.toUpperCase())
+    hint =
+      'Run `portwarden --help` or `portwarden COMMAND --help` for the accepted commands and flags.'
     exitCode = EXIT.usage
   } else {
     code = 'internal_error'
     message = `Internal error: ${error instanceof Error ? error.message : String(error)}`
     hint = 'Please report this; set PORTWARDEN_DEBUG=1 to see where it happened.'
     exitCode = EXIT.environment
-    if (process.env.PORTWARDEN_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`)
+    if (process.env.PORTWARDEN_DEBUG && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`)
   }
-  if (wantsJson) process.stdout.write(`${terminalSafeJson({ error: code, message, ...(hint ? { hint } : {}) })}\n`)
-  else process.stderr.write(`${stderrStyle.fail('portwarden:')} ${message}${hint ? `\n${hint}` : ''}\n`)
+  if (wantsJson)
+    process.stdout.write(
+      `${terminalSafeJson({ error: code, message, ...(hint ? { hint } : {}) })}\n`,
+    )
+  else
+    process.stderr.write(
+      `${stderrStyle.fail('portwarden:')} ${message}${hint ? `\n${hint}` : ''}\n`,
+    )
   process.exitCode = exitCode
 }
 
@@ -187,7 +151,10 @@ async function main(): Promise<void> {
     await program.parseAsync(argv, { from: 'user' })
     if (pending !== undefined) printResult(await pending)
   } catch (error) {
-    if (error instanceof CommanderError && (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')) {
+    if (
+      error instanceof CommanderError &&
+      (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
+    ) {
       process.exitCode = EXIT.ok
       return
     }
@@ -199,7 +166,11 @@ async function main(): Promise<void> {
         return
       }
       const commands = program.commands.map((c) => c.name()).filter((name) => name !== 'help')
-      reportError(new PortwardenError('invalid_request', 'No command given.', { hint: `Commands: ${commands.join(', ')}.` }))
+      reportError(
+        new PortwardenError('invalid_request', 'No command given.', {
+          hint: `Commands: ${commands.join(', ')}.`,
+        }),
+      )
       return
     }
     reportError(error)

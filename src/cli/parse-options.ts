@@ -4,15 +4,20 @@ import type { BackendName, HealthCheckSpec, PortSpec } from '../core/index.js'
 /** Positive integers only: `Number()` would take `0x10`, `1e3` and ` 7 `. */
 export function parsePid(text: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new PortwardenError('invalid_request', `Invalid --pid ${JSON.stringify(text)}: not a process id.`, {
-      hint: 'Accepted: a positive decimal integer such as 4242.',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --pid ${JSON.stringify(text)}: not a process id.`,
+      {
+        hint: 'Accepted: a positive decimal integer such as 4242.',
+      },
+    )
   }
   return Number(text)
 }
 
 export function parseBackend(text: string | undefined): BackendName | 'auto' {
-  if (text === undefined || text === 'auto' || text === 'proc' || text === 'lsof') return text ?? 'auto'
+  if (text === undefined || text === 'auto' || text === 'proc' || text === 'lsof')
+    return text ?? 'auto'
   throw new PortwardenError('invalid_request', `Invalid --backend ${JSON.stringify(text)}.`, {
     hint: 'Accepted: auto (default), proc (Linux /proc) or lsof.',
   })
@@ -36,9 +41,13 @@ export function requireSpecs(values: readonly string[], command: string): PortSp
 export function parseSinglePort(text: string, flag = '--port'): number {
   const spec = parsePortSpec(text)
   if (spec.from !== spec.to || text.includes('/')) {
-    throw new PortwardenError('invalid_request', `Invalid ${flag} ${JSON.stringify(text)}: give one port number.`, {
-      hint: `Example: ${flag} 8080 (add --udp for UDP).`,
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid ${flag} ${JSON.stringify(text)}: give one port number.`,
+      {
+        hint: `Example: ${flag} 8080 (add --udp for UDP).`,
+      },
+    )
   }
   return spec.from
 }
@@ -46,9 +55,13 @@ export function parseSinglePort(text: string, flag = '--port'): number {
 /** `--range 20000-20999` */
 export function parseRange(text: string): { from: number; to: number } {
   if (text.includes('/')) {
-    throw new PortwardenError('invalid_request', `Invalid --range ${JSON.stringify(text)}: give ports only, without a protocol.`, {
-      hint: 'Example: --range 20000-20999 (add --udp for UDP).',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --range ${JSON.stringify(text)}: give ports only, without a protocol.`,
+      {
+        hint: 'Example: --range 20000-20999 (add --udp for UDP).',
+      },
+    )
   }
   const spec = parsePortSpec(text)
   return { from: spec.from, to: spec.to }
@@ -57,9 +70,13 @@ export function parseRange(text: string): { from: number; to: number } {
 /** `--count 3`: a small positive integer. */
 export function parseCount(text: string): number {
   if (!/^[1-9][0-9]{0,5}$/.test(text)) {
-    throw new PortwardenError('invalid_request', `Invalid --count ${JSON.stringify(text)}: not a positive whole number.`, {
-      hint: 'Example: --count 3',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --count ${JSON.stringify(text)}: not a positive whole number.`,
+      {
+        hint: 'Example: --count 3',
+      },
+    )
   }
   return Number(text)
 }
@@ -70,9 +87,13 @@ export function parseHealthCheck(text: string, expect?: string): HealthCheckSpec
   const path = rest.join(':')
   const expected = expect === undefined ? undefined : Number(expect)
   if (expect !== undefined && !/^[1-5][0-9][0-9]$/.test(expect)) {
-    throw new PortwardenError('invalid_request', `Invalid --expect ${JSON.stringify(expect)}: not an HTTP status.`, {
-      hint: 'Example: --expect 200',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --expect ${JSON.stringify(expect)}: not an HTTP status.`,
+      {
+        hint: 'Example: --expect 200',
+      },
+    )
   }
   if ((kind === 'http' || kind === 'https') && (path === '' || path.startsWith('/'))) {
     return { kind, path: path || '/', ...(expected === undefined ? {} : { expect: expected }) }

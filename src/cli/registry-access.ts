@@ -6,7 +6,10 @@ export interface RegistryOptions {
 }
 
 /** Opens the registry for one command and always closes it. */
-export async function withRegistry<T>(options: RegistryOptions, work: (store: RegistryStore) => Promise<T>): Promise<T> {
+export async function withRegistry<T>(
+  options: RegistryOptions,
+  work: (store: RegistryStore) => Promise<T>,
+): Promise<T> {
   const store = await openRegistry({ location: options.registry })
   try {
     return await work(store)

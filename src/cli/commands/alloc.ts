@@ -1,6 +1,15 @@
+import type { Command } from 'commander'
 import { resolve } from 'node:path'
 import type { Protocol } from '../../core/index.js'
-import { PortwardenError, allocate, defaultProject, findWorktreeRoot, release, toJsonAllocation } from '../../core/index.js'
+import {
+  PortwardenError,
+  allocate,
+  defaultProject,
+  findWorktreeRoot,
+  release,
+  toJsonAllocation,
+} from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseHealthCheck, parsePid, parseRange, parseSinglePort } from '../parse-options.js'
@@ -27,7 +36,8 @@ export async function alloc(service: string, options: AllocOptions): Promise<Com
     protocol,
     port: options.port === undefined ? undefined : parseSinglePort(options.port),
     range: options.range === undefined ? undefined : parseRange(options.range),
-    healthCheck: options.health === undefined ? undefined : parseHealthCheck(options.health, options.expect),
+    healthCheck:
+      options.health === undefined ? undefined : parseHealthCheck(options.health, options.expect),
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     worktree: findWorktreeRoot(cwd) ?? resolve(cwd),
   }
@@ -51,29 +61,93 @@ export interface ReleaseOptions extends GlobalOptions, RegistryOptions {
   udp?: boolean
 }
 
-export async function releaseCommand(service: string | undefined, options: ReleaseOptions): Promise<CommandResult> {
+export async function releaseCommand(
+  service: string | undefined,
+  options: ReleaseOptions,
+): Promise<CommandResult> {
   if (service !== undefined && options.port !== undefined) {
-    throw new PortwardenError('invalid_request', 'Give either SERVICE or --port, not both.', { hint: RELEASE_EXAMPLE })
+    throw new PortwardenError('invalid_request', 'Give either SERVICE or --port, not both.', {
+      hint: RELEASE_EXAMPLE,
+    })
   }
   if (service === undefined && options.port === undefined) {
-    throw new PortwardenError('invalid_request', 'Name the SERVICE to release, or give --port PORT.', { hint: RELEASE_EXAMPLE })
+    throw new PortwardenError(
+      'invalid_request',
+      'Name the SERVICE to release, or give --port PORT.',
+      { hint: RELEASE_EXAMPLE },
+    )
   }
   const request =
     options.port !== undefined
-      ? { port: parseSinglePort(options.port.replace(/\/(tcp|udp)$/i, '')), protocol: portProtocol(options.port, options.udp) }
-      : { project: options.project ?? defaultProject(), service: service as string, protocol: options.udp ? ('udp' as const) : undefined }
+      ? {
+          port: parseSinglePort(options.port.replace(/\/(tcp|udp)$/i, '')),
+          protocol: portProtocol(options.port, options.udp),
+        }
+      : {
+          project: options.project ?? defaultProject(),
+          service: service as string,
+          protocol: options.udp ? ('udp' as const) : undefined,
+        }
   const removed = await withRegistry(options, (store) => release(store, request))
   return {
     exitCode: EXIT.ok,
     json: { released: removed.map(toJsonAllocation) },
-    text: removed.map((a) => `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`).join('\n'),
+    text: removed
+      .map(
+        (a) =>
+          `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`,
+      )
+      .join('\n'),
     warnings: [],
   }
 }
 
-const RELEASE_EXAMPLE = 'Examples: portwarden release web --project shop; portwarden release --port 20417/tcp'
+const RELEASE_EXAMPLE =
+  'Examples: portwarden release web --project shop; portwarden release --port 20417/tcp'
 
 function portProtocol(text: string, udp: boolean | undefined): Protocol {
   const suffix = /\/(tcp|udp)$/i.exec(text)?.[1]?.toLowerCase()
   return (suffix as Protocol | undefined) ?? (udp ? 'udp' : 'tcp')
+}
+
+export function registerAlloc(program: Command, cli: CliContext): void {
+  cli
+    .registry(
+      program
+        .command('alloc')
+        .description(
+          'give SERVICE a port and print it; the same project+service always gets the same port back',
+        )
+        .argument('<service>', 'service name, e.g. web')
+        .option(
+          '--project <name>',
+          'project (default: the git worktree name, else the directory name)',
+        )
+        .option('--port <n>', 'this exact port, or an error naming who has it')
+        .option('--range <a-b>', 'look for a free port here (default 20000-29999)')
+        .option('--udp', 'a UDP port')
+        .option(
+          '--health <check>',
+          'how to check it answers: tcp, http:/PATH, https:/PATH, postgres, redis',
+        )
+        .option('--expect <status>', 'HTTP status the health check expects')
+        .option('--pid <n>', 'the process that serves the port'),
+    )
+    .action((service: string, options) => cli.run(alloc(service, cli.globals(options))))
+}
+
+export function registerRelease(program: Command, cli: CliContext): void {
+  cli
+    .registry(
+      program
+        .command('release')
+        .description('remove allocations: release SERVICE [--project P], or release --port SPEC')
+        .argument('[service]', 'service name')
+        .option('--project <name>', 'project (default: the git worktree name)')
+        .option('--port <spec>', 'the allocation on this port (8080, 8080/udp)')
+        .option('--udp', 'the UDP allocation'),
+    )
+    .action((service: string | undefined, options) =>
+      cli.run(releaseCommand(service, cli.globals(options))),
+    )
 }

@@ -1,4 +1,6 @@
+import type { Command } from 'commander'
 import { checkPorts, toJsonCheck } from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
@@ -9,7 +11,11 @@ export interface CheckCommandOptions extends GlobalOptions {
   host?: string
 }
 
-export async function check(specTexts: string[], options: CheckCommandOptions, style: Style): Promise<CommandResult> {
+export async function check(
+  specTexts: string[],
+  options: CheckCommandOptions,
+  style: Style,
+): Promise<CommandResult> {
   const checks = await checkPorts(requireSpecs(specTexts, 'check'), {
     host: options.host,
     backend: parseBackend(options.backend),
@@ -20,4 +26,16 @@ export async function check(specTexts: string[], options: CheckCommandOptions, s
     text: options.json ? '' : renderChecks(checks, style),
     warnings: checks.flatMap((c) => c.warnings.map((w) => w.message)),
   }
+}
+
+export function registerCheck(program: Command, cli: CliContext): void {
+  cli
+    .common(
+      program
+        .command('check')
+        .description('is each port free to bind? exit 1 if any is taken')
+        .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
+        .option('--host <addr>', 'check this address only (default: every address)'),
+    )
+    .action((specs: string[], options) => cli.run(check(specs, cli.globals(options), cli.stdout)))
 }

@@ -1,6 +1,8 @@
+import type { Command } from 'commander'
 import { existsSync } from 'node:fs'
 import { findFreePorts, openRegistry, resolveRegistryLocation } from '../../core/index.js'
 import type { RegistryStore } from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseCount, parseRange } from '../parse-options.js'
@@ -35,4 +37,18 @@ export async function find(options: FindOptions): Promise<CommandResult> {
   } finally {
     await store?.close()
   }
+}
+
+export function registerFind(program: Command, cli: CliContext): void {
+  cli
+    .registry(
+      program
+        .command('find')
+        .description('print free port(s), skipping ports held by the system or the registry')
+        .option('--range <a-b>', 'where to look (default 20000-29999)')
+        .option('--count <n>', 'how many ports (default 1)')
+        .option('--udp', 'UDP ports')
+        .option('--host <addr>', 'free on this address only (default: every address)'),
+    )
+    .action((options) => cli.run(find(cli.globals(options))))
 }

@@ -1,5 +1,7 @@
+import type { Command } from 'commander'
 import type { Family, Protocol } from '../../core/index.js'
 import { listSockets, toJsonSocket } from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, parsePid, parseSpecs } from '../parse-options.js'
@@ -17,8 +19,10 @@ export interface ListOptions extends GlobalOptions {
 }
 
 export async function list(options: ListOptions): Promise<CommandResult> {
-  const protocols: Protocol[] = options.tcp === options.udp ? ['tcp', 'udp'] : options.tcp ? ['tcp'] : ['udp']
-  const families: Family[] = options.ipv4 === options.ipv6 ? ['ipv4', 'ipv6'] : options.ipv4 ? ['ipv4'] : ['ipv6']
+  const protocols: Protocol[] =
+    options.tcp === options.udp ? ['tcp', 'udp'] : options.tcp ? ['tcp'] : ['udp']
+  const families: Family[] =
+    options.ipv4 === options.ipv6 ? ['ipv4', 'ipv6'] : options.ipv4 ? ['ipv4'] : ['ipv6']
   const inventory = await listSockets({
     all: options.all === true,
     protocols,
@@ -32,7 +36,38 @@ export async function list(options: ListOptions): Promise<CommandResult> {
   return {
     exitCode: EXIT.ok,
     json: options.json ? inventory.sockets.map(toJsonSocket) : null,
-    text: options.json ? '' : renderSocketTable(inventory.sockets, { all: options.all === true, width }),
+    text: options.json
+      ? ''
+      : renderSocketTable(inventory.sockets, { all: options.all === true, width }),
     warnings: inventory.warnings.map((w) => w.message),
   }
+}
+
+export function registerList(program: Command, cli: CliContext): void {
+  cli
+    .common(
+      program
+        .command('list')
+        .description(
+          'sockets and the processes holding them (default: TCP listeners and bound UDP, like ss -tulpn)',
+        )
+        .option('-a, --all', 'every state, connections included')
+        .option('-t, --tcp', 'TCP only')
+        .option('-u, --udp', 'UDP only')
+        .option('-4, --ipv4', 'IPv4 only')
+        .option('-6, --ipv6', 'IPv6 only')
+        .option(
+          '-p, --port <spec>',
+          'only these ports (8080, 8000-8010/udp); repeatable',
+          collect,
+          [] as string[],
+        )
+        .option('--pid <n>', 'only sockets held by this process')
+        .option('--process <name>', 'only sockets held by processes with this name'),
+    )
+    .action((options) => cli.run(list(cli.globals(options))))
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value]
 }

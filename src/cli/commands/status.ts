@@ -1,3 +1,4 @@
+import type { Command } from 'commander'
 import type { AllocationClaim } from '../../core/index.js'
 import {
   checkHealth,
@@ -7,6 +8,7 @@ import {
   toJsonAllocation,
   toJsonConflict,
 } from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { renderAllocations, renderConflicts } from '../render/registry.js'
@@ -23,10 +25,13 @@ export interface StatusOptions extends GlobalOptions, RegistryOptions {
 
 /** `status`: the registry with health; `--health-check` re-checks, `--check-conflicts` compares with reality. */
 export async function status(options: StatusOptions, style: Style): Promise<CommandResult> {
-  const imported: AllocationClaim[] = options.import === undefined ? [] : readImportFile(options.import)
+  const imported: AllocationClaim[] =
+    options.import === undefined ? [] : readImportFile(options.import)
   return withRegistry(options, async (store) => {
     const warnings: string[] = []
-    let allocations = await store.list(options.project === undefined ? {} : { project: options.project })
+    let allocations = await store.list(
+      options.project === undefined ? {} : { project: options.project },
+    )
     if (options.healthCheck) {
       const checked = await checkHealth(store, { project: options.project })
       allocations = checked.results.map((r) => r.allocation)
@@ -34,10 +39,15 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
     }
     const wantConflicts = options.checkConflicts === true || options.import !== undefined
     const report = wantConflicts
-      ? await detectConflicts([...allocations.map(claimFromAllocation), ...imported.filter((c) => options.project === undefined || c.project === options.project)])
+      ? await detectConflicts([
+          ...allocations.map(claimFromAllocation),
+          ...imported.filter((c) => options.project === undefined || c.project === options.project),
+        ])
       : null
     if (report) warnings.push(...report.warnings.map((w) => w.message))
-    const unhealthy = options.healthCheck === true && allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
+    const unhealthy =
+      options.healthCheck === true &&
+      allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
     const conflicted = (report?.conflicts.length ?? 0) > 0
     const blocks = [renderAllocations(allocations, style, { location: store.location })]
     if (report) blocks.push(renderConflicts(report, style))
@@ -46,10 +56,37 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
       json: {
         registry: store.location,
         allocations: allocations.map(toJsonAllocation),
-        ...(report ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary } : {}),
+        ...(report
+          ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary }
+          : {}),
       },
       text: blocks.join('\n\n'),
       warnings,
     }
   })
+}
+
+export function registerStatus(program: Command, cli: CliContext): void {
+  cli
+    .registry(
+      program
+        .command('status')
+        .description(
+          'the registry: allocations with health; --check-conflicts compares it with reality',
+        )
+        .option('--project <name>', 'one project only')
+        .option(
+          '--check-conflicts',
+          'report REGISTRY CONFLICT, SYSTEM CONFLICT and ALLOCATION MISMATCH',
+        )
+        .option(
+          '--health-check',
+          'check each service now (bind, listen, answer) and record the result',
+        )
+        .option(
+          '--import <file>',
+          'include another tool\'s JSON registry ({"allocations": [...]}) in the conflict report',
+        ),
+    )
+    .action((options) => cli.run(status(cli.globals(options), cli.stdout)))
 }

@@ -1,19 +1,40 @@
+import type { Command } from 'commander'
 import { toJsonPortHolders, whoHolds } from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderWho } from '../render/human.js'
 import type { Style } from '../render/style.js'
 
-export async function who(specTexts: string[], options: GlobalOptions, style: Style): Promise<CommandResult> {
-  const result = await whoHolds(requireSpecs(specTexts, 'who'), { backend: parseBackend(options.backend) })
+export async function who(
+  specTexts: string[],
+  options: GlobalOptions,
+  style: Style,
+): Promise<CommandResult> {
+  const result = await whoHolds(requireSpecs(specTexts, 'who'), {
+    backend: parseBackend(options.backend),
+  })
   const held = result.ports.some((entry) => entry.sockets.length > 0 || entry.heldOutOfSight)
   const text =
-    result.ports.length === 0 ? 'Nothing holds any port in the given range.' : renderWho(result.ports, style)
+    result.ports.length === 0
+      ? 'Nothing holds any port in the given range.'
+      : renderWho(result.ports, style)
   return {
     exitCode: held ? EXIT.ok : EXIT.no,
     json: options.json ? { ports: result.ports.map(toJsonPortHolders) } : null,
     text: options.json ? '' : text,
     warnings: result.warnings.map((w) => w.message),
   }
+}
+
+export function registerWho(program: Command, cli: CliContext): void {
+  cli
+    .common(
+      program
+        .command('who')
+        .description('who holds these ports: pid, name, user, command line, uptime, address')
+        .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
+    )
+    .action((specs: string[], options) => cli.run(who(specs, cli.globals(options), cli.stdout)))
 }

@@ -41,7 +41,8 @@ export function renderTable(rows: string[][], width: number | undefined): string
 }
 
 function processCell(socket: SocketEntry): string {
-  if (socket.processes.length === 0) return socket.state === 'TIME-WAIT' ? '-' : `? (uid ${socket.uid}, not visible)`
+  if (socket.processes.length === 0)
+    return socket.state === 'TIME-WAIT' ? '-' : `? (uid ${socket.uid}, not visible)`
   const byName = new Map<string, number[]>()
   for (const holder of socket.processes) {
     const name = displayName(holder.name)
@@ -51,14 +52,31 @@ function processCell(socket: SocketEntry): string {
 }
 
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
-export function renderSocketTable(sockets: readonly SocketEntry[], options: { all: boolean; width?: number }): string {
+export function renderSocketTable(
+  sockets: readonly SocketEntry[],
+  options: { all: boolean; width?: number },
+): string {
   if (sockets.length === 0) return options.all ? 'No sockets.' : 'No listening sockets.'
-  const header = ['PROTO', 'STATE', 'LOCAL', ...(options.all ? ['REMOTE'] : []), 'PROCESS', 'USER', 'COMMAND']
+  const header = [
+    'PROTO',
+    'STATE',
+    'LOCAL',
+    ...(options.all ? ['REMOTE'] : []),
+    'PROCESS',
+    'USER',
+    'COMMAND',
+  ]
   const rows = sockets.map((s) => [
     s.family === 'ipv6' ? `${s.protocol}6` : s.protocol,
     s.state,
     formatEndpoint(s.localAddress, s.localPort),
-    ...(options.all ? [s.remotePort === 0 && /^(0\.0\.0\.0|::)$/.test(s.remoteAddress) ? '*' : formatEndpoint(s.remoteAddress, s.remotePort)] : []),
+    ...(options.all
+      ? [
+          s.remotePort === 0 && /^(0\.0\.0\.0|::)$/.test(s.remoteAddress)
+            ? '*'
+            : formatEndpoint(s.remoteAddress, s.remotePort),
+        ]
+      : []),
     processCell(s),
     displayName(s.processes[0]?.user ?? s.user),
     displayName(s.processes[0]?.command ?? ''),
@@ -72,7 +90,11 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   for (const entry of entries) {
     const label = `${entry.protocol.toUpperCase()} port ${entry.port}`
     if (entry.sockets.length === 0) {
-      blocks.push(entry.heldOutOfSight ? `${outOfSightSentence(entry.protocol, entry.port)}.` : `${label} is free: no process holds it.`)
+      blocks.push(
+        entry.heldOutOfSight
+          ? `${outOfSightSentence(entry.protocol, entry.port)}.`
+          : `${label} is free: no process holds it.`,
+      )
       continue
     }
     const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
@@ -90,11 +112,18 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
     }
     if (seen.size === 0) {
       const owner = `owner uid ${entry.sockets[0]!.uid} (${displayName(entry.sockets[0]!.user)})`
-      const advice = process.getuid?.() === 0 ? 'its open files are unreadable here, even to root' : `run as root (sudo portwarden who ${entry.port}/${entry.protocol}) to see the process`
+      const advice =
+        process.getuid?.() === 0
+          ? 'its open files are unreadable here, even to root'
+          : `run as root (sudo portwarden who ${entry.port}/${entry.protocol}) to see the process`
       lines.push(style.dim(`  ${owner}; ${advice}`))
     }
     if (entry.connections > 0) {
-      lines.push(style.dim(`  and ${entry.connections} connection${entry.connections === 1 ? '' : 's'} on this port`))
+      lines.push(
+        style.dim(
+          `  and ${entry.connections} connection${entry.connections === 1 ? '' : 's'} on this port`,
+        ),
+      )
     }
     blocks.push(lines.join('\n'))
   }

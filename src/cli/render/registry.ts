@@ -3,12 +3,25 @@ import { displayName } from '../../core/index.js'
 import { renderTable, renderUptime } from './human.js'
 import type { Style } from './style.js'
 
-const HEALTH_LABEL = { unknown: 'unknown', healthy: 'healthy', unhealthy: 'UNHEALTHY', not_running: 'not running' } as const
+const HEALTH_LABEL = {
+  unknown: 'unknown',
+  healthy: 'healthy',
+  unhealthy: 'UNHEALTHY',
+  not_running: 'not running',
+} as const
 
-export function renderAllocations(allocations: readonly Allocation[], style: Style, context: { location: string }): string {
+export function renderAllocations(
+  allocations: readonly Allocation[],
+  style: Style,
+  context: { location: string },
+): string {
   if (allocations.length === 0) return `No allocations in ${context.location}.`
   const colour = (a: Allocation) =>
-    a.healthStatus === 'healthy' ? style.pass : a.healthStatus === 'unknown' ? (t: string) => t : style.fail
+    a.healthStatus === 'healthy'
+      ? style.pass
+      : a.healthStatus === 'unknown'
+        ? (t: string) => t
+        : style.fail
   const rows = allocations.map((a) => [
     displayName(a.project),
     displayName(a.service),
@@ -17,7 +30,10 @@ export function renderAllocations(allocations: readonly Allocation[], style: Sty
     a.lastCheckedAt ? `${renderUptime(a.lastCheckedAt)} ago` : '-',
     displayName(a.healthDetail ?? ''),
   ])
-  return renderTable([['PROJECT', 'SERVICE', 'PORT', 'HEALTH', 'CHECKED', 'DETAIL'], ...rows], undefined)
+  return renderTable(
+    [['PROJECT', 'SERVICE', 'PORT', 'HEALTH', 'CHECKED', 'DETAIL'], ...rows],
+    undefined,
+  )
 }
 
 const KIND_LABEL = {
@@ -29,14 +45,23 @@ const KIND_LABEL = {
 export function renderConflicts(report: ConflictReport, style: Style): string {
   const lines: string[] = []
   for (const conflict of report.conflicts) {
-    const tag = conflict.kind === 'allocation_mismatch' ? style.warn(KIND_LABEL[conflict.kind]) : style.fail(KIND_LABEL[conflict.kind])
-    lines.push(`${tag}: ${displayName(conflict.message)}`, `  resolve: ${displayName(conflict.resolution)}`)
+    const tag =
+      conflict.kind === 'allocation_mismatch'
+        ? style.warn(KIND_LABEL[conflict.kind])
+        : style.fail(KIND_LABEL[conflict.kind])
+    lines.push(
+      `${tag}: ${displayName(conflict.message)}`,
+      `  resolve: ${displayName(conflict.resolution)}`,
+    )
   }
   const { summary } = report
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
   lines.push(
     `Summary: ${plural(summary.registry_conflict, 'registry conflict')}, ${plural(summary.system_conflict, 'system conflict')}, ` +
-      `${plural(summary.allocation_mismatch, 'allocation mismatch')}`.replace(/mismatchs/, 'mismatches') +
+      `${plural(summary.allocation_mismatch, 'allocation mismatch')}`.replace(
+        /mismatchs/,
+        'mismatches',
+      ) +
       ` across ${plural(summary.allocations, 'allocation')}.`,
   )
   return lines.join('\n')

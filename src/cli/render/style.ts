@@ -13,10 +13,17 @@ export interface Style {
   bold(text: string): string
 }
 
-const wrap = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`
+const wrap = (open: number, close: number) => (text: string) =>
+  `\u001b[${open}m${text}\u001b[${close}m`
 const plain = (text: string) => text
 
 export function createStyle(enabled: boolean): Style {
   if (!enabled) return { pass: plain, fail: plain, warn: plain, dim: plain, bold: plain }
-  return { pass: wrap(32, 39), fail: wrap(31, 39), warn: wrap(33, 39), dim: wrap(2, 22), bold: wrap(1, 22) }
+  return {
+    pass: wrap(32, 39),
+    fail: wrap(31, 39),
+    warn: wrap(33, 39),
+    dim: wrap(2, 22),
+    bold: wrap(1, 22),
+  }
 }
