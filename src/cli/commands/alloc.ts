@@ -8,6 +8,7 @@ import {
   findWorktreeRoot,
   release,
   toJsonAllocation,
+  validateName,
 } from '../../core/index.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
@@ -41,6 +42,9 @@ export async function alloc(service: string, options: AllocOptions): Promise<Com
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     worktree: findWorktreeRoot(cwd) ?? resolve(cwd),
   }
+  // Bad input must change nothing: check the names before the registry is opened (or created).
+  validateName('project', request.project)
+  validateName('service', request.service)
   const result = await withRegistry(options, (store) => allocate(store, request))
   const { allocation } = result
   const note = result.created
@@ -88,6 +92,10 @@ export async function releaseCommand(
           service: service as string,
           protocol: options.udp ? ('udp' as const) : undefined,
         }
+  if (request.service !== undefined && request.project !== undefined) {
+    validateName('project', request.project)
+    validateName('service', request.service)
+  }
   const removed = await withRegistry(options, (store) => release(store, request))
   return {
     exitCode: EXIT.ok,

@@ -10,11 +10,20 @@ const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+/**
+ * The name in quotes with what it hides made visible: JSON escapes C0 controls, and the rest
+ * (DEL, C1, bidi and zero-width characters) become \uXXXX, so the message cannot reorder or
+ * hide text on the user's terminal.
+ */
+function quote(value: string): string {
+  return JSON.stringify(value).replace(new RegExp(INVISIBLE.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /** Checks a project or service name; throws `invalid_request` saying what is accepted. */
 export function validateName(kind: 'project' | 'service', value: string): string {
   const accepted = `A ${kind} name is 1-${MAX_NAME_LENGTH} visible characters without control or bidi characters, such as "web" or "review-GH-42".`
   const fail = (why: string) =>
-    new PortwardenError('invalid_request', `Invalid ${kind} name ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}: ${why}.`, {
+    new PortwardenError('invalid_request', `Invalid ${kind} name ${quote(value.length > 40 ? `${value.slice(0, 40)}…` : value)}: ${why}.`, {
       hint: accepted,
       details: { field: kind },
     })

@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, statSync, unlinkSync } from 'node:fs'
+import { accessSync, constants, linkSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { PortwardenError, errnoOf } from '../errors.js'
@@ -77,7 +77,7 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
     db.close()
     throw sqliteFailure(error, path)
   }
-  return new SqliteStore(db, path)
+  return new SqliteStore(db, path, timeout)
 }
 
 /** True when a file is there; throws for what must never be opened (a directory, an empty file). */
@@ -133,6 +133,10 @@ function createRegistryFile(Sqlite: typeof BetterSqlite3, path: string, timeout:
     }
   } catch (error) {
     if (error instanceof PortwardenError) throw error
+    // SQLite says only "unable to open database file": say why, when it is the directory
+    if ((error as { code?: unknown }).code === 'SQLITE_CANTOPEN' && !writable(directory)) {
+      throw unavailable(path, `permission denied: cannot create files in ${directory}`, error)
+    }
     throw sqliteFailure(error, path)
   } finally {
     try {
@@ -140,6 +144,15 @@ function createRegistryFile(Sqlite: typeof BetterSqlite3, path: string, timeout:
     } catch {
       // already gone
     }
+  }
+}
+
+function writable(directory: string): boolean {
+  try {
+    accessSync(directory, constants.W_OK | constants.X_OK)
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -170,8 +183,12 @@ function prepareConnection(db: Database, path: string, target: number): void {
     })
   }
   if (version < target) {
-    // A consistent copy of the old version first: VACUUM INTO is one synchronous statement.
-    db.prepare('VACUUM INTO ?').run(`${path}.v${version}-${Date.now()}.bak`)
+    // A consistent copy of the old version first: VACUUM INTO is one synchronous statement. It
+    // is written under a .partial name and renamed when complete, so a process killed half-way
+    // never leaves a truncated file that looks like a backup.
+    const backup = `${path}.v${version}-${Date.now()}.bak`
+    db.prepare('VACUUM INTO ?').run(`${backup}.partial`)
+    renameSync(`${backup}.partial`, backup)
     migrate(db, path, target)
   }
 }
@@ -202,18 +219,28 @@ function unavailable(path: string, why: string, cause?: unknown): PortwardenErro
   })
 }
 
+/** How long one BEGIN IMMEDIATE attempt lets SQLite's busy handler wait before we retry. */
+const LOCK_ATTEMPT_MS = 50
+
+/** SQLITE_BUSY or SQLITE_LOCKED, extended codes (SQLITE_BUSY_RECOVERY, ...) included. */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)
+}
+
 /** SQLite's result codes, in the spec's terms. */
 export function sqliteFailure(error: unknown, path: string): PortwardenError {
   if (error instanceof PortwardenError) return error
   const code = (error as { code?: unknown }).code
   const message = error instanceof Error ? error.message : String(error)
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+  if (isBusy(error)) {
     return new PortwardenError('registry_locked', `The registry ${path} is locked by another process (waited past the timeout).`, {
       hint: 'Retry; if it persists, find the process holding it with `portwarden who` or `fuser`.',
       cause: error,
     })
   }
-  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+  // better-sqlite3 reports extended result codes (SQLITE_BUSY_RECOVERY, SQLITE_CORRUPT_INDEX, ...)
+  if (typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
     return new PortwardenError('registry_corrupt', `The file ${path} is not a usable registry (${message}); it was left as it is.`, {
       hint: 'Move it aside, or choose another path with --registry.',
       cause: error,
@@ -236,10 +263,12 @@ class SqliteStore implements RegistryStore {
 
   private readonly db: Database
   readonly location: string
+  private readonly timeoutMs: number
 
-  constructor(db: Database, location: string) {
+  constructor(db: Database, location: string, timeoutMs: number) {
     this.db = db
     this.location = location
+    this.timeoutMs = timeoutMs
   }
 
   private all(sql: string, ...params: unknown[]): Allocation[] {
@@ -252,11 +281,7 @@ class SqliteStore implements RegistryStore {
 
   async write<T>(work: (tx: RegistryTransaction) => Promise<T>): Promise<T> {
     return this.lock(async () => {
-      try {
-        this.db.prepare('BEGIN IMMEDIATE').run()
-      } catch (error) {
-        throw sqliteFailure(error, this.location)
-      }
+      await this.beginImmediate()
       try {
         const result = await work(this.transaction())
         this.db.prepare('COMMIT').run()
@@ -266,6 +291,30 @@ class SqliteStore implements RegistryStore {
         throw sqliteFailure(error, this.location)
       }
     })
+  }
+
+  /**
+   * BEGIN IMMEDIATE within the timeout. SQLite's own busy handler backs off to 100 ms sleeps,
+   * so a caller that has waited long polls rarely and loses the lock to newcomers again and
+   * again (64 processes: a few callers starved past 5 s). Short attempts that restart the handler
+   * keep every waiter polling at the same pace, and no longer block the event loop for seconds.
+   */
+  private async beginImmediate(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs
+    try {
+      for (;;) {
+        this.db.pragma(`busy_timeout = ${Math.max(0, Math.min(LOCK_ATTEMPT_MS, deadline - Date.now()))}`)
+        try {
+          this.db.prepare('BEGIN IMMEDIATE').run()
+          return
+        } catch (error) {
+          if (!isBusy(error) || Date.now() >= deadline) throw sqliteFailure(error, this.location)
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2))
+      }
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.timeoutMs}`)
+    }
   }
 
   private transaction(): RegistryTransaction {

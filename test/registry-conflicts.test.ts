@@ -1,0 +1,501 @@
+/**
+ * `status --check-conflicts` / `--import` (REGISTRY CONFLICT, SYSTEM CONFLICT, ALLOCATION
+ * MISMATCH, the summary, exit 1) and `status --health-check` (not_running, HTTP 200 / 503, and
+ * PostgreSQL and Redis servers started for real), through the CLI. Services are real processes:
+ * test/fixtures/registry-listen.mjs (node) started in or outside the allocation's worktree.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openRegistry } from '../src/core/index.js'
+import { parseJson, stackTraceLines } from './helpers/cli.js'
+import { ROOT } from './helpers/processes.js'
+import {
+  PORT_ZONES,
+  freePortBlock,
+  holdPorts,
+  killChildren,
+  releasePortBlocks,
+  removeTempDirs,
+  runCliIn,
+  tempDir,
+} from './helpers/registry.js'
+import type { RunningPostgres, RunningRedis } from './helpers/servers.js'
+import { postgresBinaries, redisBinary, startPostgres, startRedis } from './helpers/servers.js'
+
+const ZONE = PORT_ZONES.conflicts
+
+interface JsonConflict {
+  kind: 'registry_conflict' | 'system_conflict' | 'allocation_mismatch'
+  protocol: string
+  port: number
+  message: string
+  resolution: string
+  allocations: { project: string; service: string; port: number; source: string }[]
+  holders: { local_port: number; processes: { pid: number; name: string }[] }[]
+}
+interface JsonStatus {
+  registry: string
+  allocations: {
+    project: string
+    service: string
+    port: number
+    health_status: string
+    last_checked_at: string | null
+    health_detail: string | null
+  }[]
+  conflicts?: JsonConflict[]
+  summary?: {
+    registry_conflict: number
+    system_conflict: number
+    allocation_mismatch: number
+    allocations: number
+  }
+}
+
+afterEach(async () => {
+  await killChildren()
+  releasePortBlocks()
+})
+afterAll(removeTempDirs)
+
+/** A git worktree (a folder holding .git) named `name`, with a subdirectory. */
+function makeWorktree(name: string): string {
+  const dir = join(tempDir(), name)
+  mkdirSync(join(dir, '.git'), { recursive: true })
+  mkdirSync(join(dir, 'services', 'web'), { recursive: true })
+  return dir
+}
+
+describe('status --check-conflicts', () => {
+  it('ALLOCATION MISMATCH, then SYSTEM CONFLICT (outside holder, named with pid), then none when the holder runs in the worktree', async () => {
+    const worktree = makeWorktree('wt-conflicts')
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const made = await runCliIn(worktree, [
+      'alloc',
+      'web',
+      '--range',
+      `${range.from}-${range.to}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code).toBe(0)
+    const { port, project } = parseJson<{ port: number; project: string }>(made)
+    expect(project).toBe('wt-conflicts')
+    const check = (json = true) =>
+      runCliIn(ROOT, [
+        'status',
+        '--check-conflicts',
+        '--registry',
+        path,
+        ...(json ? ['--json'] : []),
+      ])
+
+    // nothing listens: ALLOCATION MISMATCH
+    const mismatch = await check()
+    expect(mismatch.code).toBe(1)
+    const m = parseJson<JsonStatus>(mismatch)
+    expect(m.conflicts).toHaveLength(1)
+    expect(m.conflicts?.[0]).toMatchObject({ kind: 'allocation_mismatch', port, protocol: 'tcp' })
+    expect(m.conflicts?.[0]?.resolution).toContain('portwarden release web --project wt-conflicts')
+    expect(m.summary).toEqual({
+      registry_conflict: 0,
+      system_conflict: 0,
+      allocation_mismatch: 1,
+      allocations: 1,
+    })
+    const mismatchText = await check(false)
+    expect(mismatchText.code).toBe(1)
+    expect(mismatchText.stdout).toMatch(
+      new RegExp(
+        `ALLOCATION MISMATCH: TCP port ${port} is allocated to web of wt-conflicts, but nothing is listening on it`,
+      ),
+    )
+    expect(mismatchText.stdout).toMatch(
+      /Summary: 0 registry conflicts, 0 system conflicts, 1 allocation mismatch across 1 allocation\./,
+    )
+
+    // an outside process (cwd elsewhere) holds it: SYSTEM CONFLICT naming it, with its pid
+    const outsider = await holdPorts({ tcp: [{ host: '127.0.0.1', port }] }, { cwd: tempDir() })
+    const system = await check()
+    expect(system.code).toBe(1)
+    const s = parseJson<JsonStatus>(system)
+    expect(s.conflicts).toHaveLength(1)
+    const conflict = s.conflicts?.[0] as JsonConflict
+    expect(conflict).toMatchObject({ kind: 'system_conflict', port })
+    expect(conflict.holders[0]?.processes).toEqual([
+      expect.objectContaining({ pid: outsider.pid, name: 'node' }),
+    ])
+    expect(conflict.message).toContain(`pid ${outsider.pid}`)
+    expect(conflict.message).toMatch(/since \d{4}-/)
+    expect(conflict.resolution).toContain(`portwarden free ${port}/tcp`)
+    expect(s.summary).toEqual({
+      registry_conflict: 0,
+      system_conflict: 1,
+      allocation_mismatch: 0,
+      allocations: 1,
+    })
+    const systemText = await check(false)
+    expect(systemText.stdout).toMatch(
+      new RegExp(
+        `SYSTEM CONFLICT: TCP port ${port} is allocated to web of wt-conflicts, but node \\(pid ${outsider.pid}`,
+      ),
+    )
+    expect(systemText.stdout).toContain(`resolve: portwarden free ${port}/tcp`)
+    expect(systemText.stdout).toMatch(
+      /Summary: 0 registry conflicts, 1 system conflict, 0 allocation mismatches across 1 allocation\./,
+    )
+    await outsider.stop()
+
+    // the service itself, running inside the worktree (a subdirectory): no conflict
+    const own = await holdPorts(
+      { tcp: [{ host: '127.0.0.1', port }] },
+      { cwd: join(worktree, 'services', 'web') },
+    )
+    const clean = await check()
+    expect(clean.code, clean.stdout).toBe(0)
+    expect(parseJson<JsonStatus>(clean)).toMatchObject({
+      conflicts: [],
+      summary: { registry_conflict: 0, system_conflict: 0, allocation_mismatch: 0, allocations: 1 },
+    })
+    const cleanText = await check(false)
+    expect(cleanText.code).toBe(0)
+    expect(cleanText.stdout).not.toMatch(/CONFLICT|MISMATCH:/)
+    await own.stop()
+  })
+
+  it('no conflict when the holder is the recorded --pid, even outside the worktree; a conflict for a different pid', async () => {
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const elsewhere = tempDir()
+    const service = await holdPorts({}, { cwd: elsewhere }) // a process, listening on nothing yet
+    const made = await runCliIn(makeWorktree('wt-pid'), [
+      'alloc',
+      'api',
+      '--pid',
+      String(service.pid),
+      '--range',
+      `${range.from}-${range.to}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code).toBe(0)
+    const { port } = parseJson<{ port: number }>(made)
+    await service.listen('127.0.0.1', port)
+    const owned = await runCliIn(ROOT, [
+      'status',
+      '--check-conflicts',
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(owned.code, owned.stdout).toBe(0)
+    expect(parseJson<JsonStatus>(owned).conflicts).toEqual([])
+    await service.stop()
+    const stranger = await holdPorts({ tcp: [{ host: '127.0.0.1', port }] }, { cwd: elsewhere })
+    const foreign = await runCliIn(ROOT, [
+      'status',
+      '--check-conflicts',
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(foreign.code).toBe(1)
+    expect(parseJson<JsonStatus>(foreign).conflicts?.[0]).toMatchObject({
+      kind: 'system_conflict',
+      port,
+    })
+    expect(parseJson<JsonStatus>(foreign).conflicts?.[0]?.message).toContain(`pid ${stranger.pid}`)
+  })
+
+  it('REGISTRY CONFLICT from --import (the common JSON form): duplicates inside the file and against the registry, with the summary', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const p = (i: number) => range.from + i
+    expect(
+      (
+        await runCliIn(ROOT, [
+          'alloc',
+          'web',
+          '--project',
+          'shop',
+          '--port',
+          String(p(0)),
+          '--registry',
+          path,
+        ])
+      ).code,
+    ).toBe(0)
+    const file = join(dir, 'outport.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        allocations: [
+          { port: p(1), worktree: 'review-GH-42', service: 'web' },
+          { port: p(1), worktree: 'review-GH-43', service: 'web' }, // the same port twice in the file
+          { port: p(0), worktree: 'blog', service: 'api' }, // the registry's port
+          { port: p(2), worktree: 'review-GH-42', service: 'db', protocol: 'tcp' },
+          { port: p(1), worktree: 'review-GH-42', service: 'web', protocol: 'udp' }, // udp: no clash
+        ],
+      }),
+    )
+    const result = await runCliIn(ROOT, ['status', '--import', file, '--registry', path, '--json'])
+    expect(result.code).toBe(1)
+    const body = parseJson<JsonStatus>(result)
+    const registry = (body.conflicts ?? []).filter((c) => c.kind === 'registry_conflict')
+    expect(registry.map((c) => c.port).sort()).toEqual([p(0), p(1)])
+    const inFile = registry.find((c) => c.port === p(1)) as JsonConflict
+    expect(inFile.allocations.map((a) => `${a.project}/${a.service}@${a.source}`).sort()).toEqual([
+      `review-GH-42/web@${file}`,
+      `review-GH-43/web@${file}`,
+    ])
+    expect(inFile.resolution).toMatch(
+      /portwarden release web --project review-GH-4[23] && portwarden alloc web --project review-GH-4[23]/,
+    )
+    const withRegistry = registry.find((c) => c.port === p(0)) as JsonConflict
+    expect(withRegistry.allocations.map((a) => a.source).sort()).toEqual([file, 'registry'].sort())
+    expect(body.summary).toMatchObject({ registry_conflict: 2, allocations: 6 })
+    expect(body.summary?.allocation_mismatch).toBe(
+      (body.conflicts ?? []).filter((c) => c.kind === 'allocation_mismatch').length,
+    )
+    const text = await runCliIn(ROOT, ['status', '--import', file, '--registry', path])
+    expect(text.code).toBe(1)
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `REGISTRY CONFLICT: TCP port ${p(1)} is allocated 2 times: web of review-GH-42 \\(${file.replace(/[.]/g, '\\.')}\\), web of review-GH-43`,
+      ),
+    )
+    expect(text.stdout).toMatch(
+      /Summary: 2 registry conflicts, 0 system conflicts, \d+ allocation mismatch(es)? across 6 allocations\./,
+    )
+  })
+
+  const BAD_IMPORTS: [string, string | null][] = [
+    ['missing file', null],
+    ['not JSON', '{"allocations": [ {"port": 80'],
+    ['no allocations array', '{"ports": []}'],
+    ['allocations not an array', '{"allocations": {"port": 8080}}'],
+    ['port 0', '{"allocations": [{"port": 0, "worktree": "a", "service": "web"}]}'],
+    ['port as text', '{"allocations": [{"port": "8080", "worktree": "a", "service": "web"}]}'],
+    ['port 65536', '{"allocations": [{"port": 65536, "worktree": "a", "service": "web"}]}'],
+    ['no service', '{"allocations": [{"port": 8080, "worktree": "a"}]}'],
+    ['no worktree', '{"allocations": [{"port": 8080, "service": "web"}]}'],
+    [
+      'bad protocol',
+      '{"allocations": [{"port": 8080, "worktree": "a", "service": "web", "protocol": "sctp"}]}',
+    ],
+    [
+      'bidi in a name',
+      '{"allocations": [{"port": 8080, "worktree": "a\\u202e", "service": "web"}]}',
+    ],
+    ['a top-level array', '[{"port": 8080, "worktree": "a", "service": "web"}]'],
+  ]
+
+  it.each(BAD_IMPORTS)(
+    'a bad import file (%s): exit 2 naming the file, no stack trace',
+    async (_what, content) => {
+      const dir = tempDir()
+      const file = join(dir, 'import.json')
+      if (content !== null) writeFileSync(file, content)
+      for (const json of [true, false]) {
+        const result = await runCliIn(ROOT, [
+          'status',
+          '--import',
+          file,
+          '--registry',
+          join(dir, 'registry.db'),
+          ...(json ? ['--json'] : []),
+        ])
+        expect(result.code, result.stdout + result.stderr).toBe(2)
+        const message = json
+          ? parseJson<{ error: string; message: string }>(result).message
+          : result.stderr
+        expect(message).toContain(file)
+        expect(stackTraceLines(result.stderr)).toEqual([])
+        if (json) expect(parseJson<{ error: string }>(result).error).toBe('invalid_request')
+      }
+    },
+  )
+
+  it('a directory as the import file: exit 2 naming it', async () => {
+    const dir = tempDir()
+    const result = await runCliIn(ROOT, [
+      'status',
+      '--import',
+      dir,
+      '--registry',
+      join(dir, 'registry.db'),
+    ])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(dir)
+    expect(result.stderr).toMatch(/directory/)
+  })
+})
+
+const pgSkip = postgresBinaries() === null ? 'PostgreSQL binaries are not installed' : null
+const redisSkip = redisBinary() === null ? 'redis-server is not installed' : null
+if (pgSkip) console.warn(`[registry-conflicts] SKIPPING the PostgreSQL health check: ${pgSkip}`)
+if (redisSkip) console.warn(`[registry-conflicts] SKIPPING the Redis health check: ${redisSkip}`)
+
+describe('status --health-check', () => {
+  let postgres: RunningPostgres | null = null
+  let redis: RunningRedis | null = null
+  beforeAll(async () => {
+    ;[postgres, redis] = await Promise.all([
+      pgSkip ? null : startPostgres(),
+      redisSkip ? null : startRedis(),
+    ])
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all([postgres?.stop(), redis?.stop()])
+  }, 30_000)
+
+  it(`not_running, HTTP 200 healthy, HTTP 503 unhealthy, postgres${pgSkip ? ` [SKIPPED: ${pgSkip}]` : ''} and redis${redisSkip ? ` [SKIPPED: ${redisSkip}]` : ''} healthy; stored with last_checked_at`, async () => {
+    const worktree = makeWorktree('wt-health')
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const r = ['--range', `${range.from}-${range.to}`, '--registry', path]
+    const alloc = async (args: string[]) => {
+      const result = await runCliIn(worktree, ['alloc', ...args, ...r, '--json'])
+      expect(result.code, result.stdout + result.stderr).toBe(0)
+      return parseJson<{ port: number }>(result).port
+    }
+    const okPort = await alloc(['web', '--health', 'http:/healthz', '--expect', '200'])
+    const sickPort = await alloc(['admin', '--health', 'http:/healthz', '--expect', '200'])
+    await alloc(['gone', '--health', 'tcp'])
+    await holdPorts(
+      { tcp: [{ host: '127.0.0.1', port: okPort }], http: { status: 200, path: '/healthz' } },
+      { cwd: worktree },
+    )
+    await holdPorts(
+      { tcp: [{ host: '127.0.0.1', port: sickPort }], http: { status: 503, path: '/healthz' } },
+      { cwd: worktree },
+    )
+
+    const expected: Record<string, string> = {
+      web: 'healthy',
+      admin: 'unhealthy',
+      gone: 'not_running',
+    }
+    // A running server's port cannot be taken with `alloc --port` (port_in_use, by design), so the
+    // real PostgreSQL and Redis servers are recorded through the library's store.
+    if (postgres) {
+      const refused = await runCliIn(worktree, [
+        'alloc',
+        'db',
+        '--port',
+        String(postgres.port),
+        '--health',
+        'postgres',
+        '--registry',
+        path,
+        '--json',
+      ])
+      expect(refused.code).toBe(1)
+      expect(parseJson<{ error: string }>(refused).error).toBe('port_in_use')
+    }
+    const store = await openRegistry({ location: path })
+    try {
+      if (postgres) {
+        await store.write((tx) =>
+          tx.insert({
+            project: 'wt-health',
+            service: 'db',
+            protocol: 'tcp',
+            port: postgres!.port,
+            healthCheck: { kind: 'postgres' },
+          }),
+        )
+        expected.db = 'healthy'
+      }
+      if (redis) {
+        await store.write((tx) =>
+          tx.insert({
+            project: 'wt-health',
+            service: 'cache',
+            protocol: 'tcp',
+            port: redis!.port,
+            healthCheck: { kind: 'redis' },
+          }),
+        )
+        expected.cache = 'healthy'
+      }
+    } finally {
+      await store.close()
+    }
+
+    const before = parseJson<JsonStatus>(
+      await runCliIn(ROOT, ['status', '--registry', path, '--json']),
+    )
+    for (const a of before.allocations)
+      expect(a).toMatchObject({ health_status: 'unknown', last_checked_at: null })
+
+    const checked = await runCliIn(
+      ROOT,
+      ['status', '--health-check', '--registry', path, '--json'],
+      { timeoutMs: 60_000 },
+    )
+    expect(checked.code).toBe(1) // admin is unhealthy, gone is not running
+    const live = parseJson<JsonStatus>(checked)
+    const statusOf = (body: JsonStatus) =>
+      Object.fromEntries(body.allocations.map((a) => [a.service, a.health_status]))
+    expect(
+      statusOf(live),
+      JSON.stringify(live.allocations.map((a) => [a.service, a.health_detail])),
+    ).toEqual(expected)
+    expect(live.allocations.find((a) => a.service === 'admin')?.health_detail).toMatch(/503/)
+
+    // stored: a plain `status --json` reads the same statuses back, with last_checked_at
+    const stored = parseJson<JsonStatus>(
+      await runCliIn(ROOT, ['status', '--registry', path, '--json']),
+    )
+    expect(statusOf(stored)).toEqual(expected)
+    for (const a of stored.allocations)
+      expect(a.last_checked_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+    const text = await runCliIn(ROOT, ['status', '--registry', path])
+    expect(text.stdout).toMatch(/web\s+\d+\/tcp\s+healthy/)
+    expect(text.stdout).toMatch(/admin\s+\d+\/tcp\s+UNHEALTHY/)
+    expect(text.stdout).toMatch(/gone\s+\d+\/tcp\s+not running/)
+
+    // one project only, and exit 0 when everything checked is healthy
+    const onlyWeb = await runCliIn(worktree, [
+      'status',
+      '--health-check',
+      '--project',
+      'wt-health',
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(onlyWeb.code).toBe(1)
+    const healthyOnly = join(tempDir(), 'healthy.db')
+    expect(
+      (
+        await runCliIn(worktree, [
+          'alloc',
+          'web',
+          '--port',
+          String(range.to),
+          '--health',
+          'tcp',
+          '--registry',
+          healthyOnly,
+        ])
+      ).code,
+    ).toBe(0)
+    await holdPorts({ tcp: [{ host: '127.0.0.1', port: range.to }] }, { cwd: worktree })
+    const allGood = await runCliIn(ROOT, [
+      'status',
+      '--health-check',
+      '--registry',
+      healthyOnly,
+      '--json',
+    ])
+    expect(allGood.code, allGood.stdout).toBe(0)
+    expect(statusOf(parseJson<JsonStatus>(allGood))).toEqual({ web: 'healthy' })
+  }, 90_000)
+})
