@@ -61,6 +61,7 @@ export type WarningCode =
   | 'time_wait'
   | 'privileged_port'
   | 'ephemeral_range'
+  | 'outside_range'
 
 /** Something the caller should know but that did not stop the answer. */
 export interface Warning {

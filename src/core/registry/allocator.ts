@@ -56,6 +56,17 @@ export async function allocate(
   const range = request.port !== undefined ? { from: request.port, to: request.port } : (request.range ?? DEFAULT_ALLOCATION_RANGE)
   validateRange(range)
   const warnings = rangeWarnings(range, options.procRoot)
+  // Idempotency first, and cheaply: a service that has its port needs no socket-table read.
+  const [known] = await store.list({ project, service, protocol })
+  if (known && (request.port === undefined || known.port === request.port)) {
+    if (known.port < range.from || known.port > range.to) {
+      warnings.push({
+        code: 'outside_range',
+        message: `${service} of project ${project} keeps its port ${known.port}, outside ${range.from}-${range.to}; release it first to move it`,
+      })
+    }
+    return { allocation: known, created: false, warnings }
+  }
   const reserved = reservedPorts(options.procRoot)
   const busy = await systemBusyPorts(protocol, range, options.procRoot)
   const { bindSucceeded, probeEveryAddress } = await import('../bind-probe.js')

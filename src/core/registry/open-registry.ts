@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { RegistryStore } from './types.js'
@@ -5,8 +6,17 @@ import type { RegistryStore } from './types.js'
 export interface OpenRegistryOptions {
   /** A file path or a `postgres://` URL; default: PORTWARDEN_REGISTRY, then the state directory. */
   location?: string
-  /** How long to wait for another process's lock, in ms. Default 5000. */
+  /** How long to wait for another process's lock, in ms. Default PORTWARDEN_REGISTRY_TIMEOUT, else 5000. */
   timeoutMs?: number
+  /** When false, a registry file that does not exist yet is not created: `openRegistry` returns null. */
+  create?: boolean
+}
+
+/** `PORTWARDEN_REGISTRY_TIMEOUT` in ms, when it is a sane whole number. */
+export function registryTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env.PORTWARDEN_REGISTRY_TIMEOUT
+  if (text === undefined || !/^[0-9]{1,7}$/.test(text)) return undefined
+  return Number(text)
 }
 
 /** `$XDG_STATE_HOME/portwarden/registry.db`, else `~/.local/state/portwarden/registry.db`. */
@@ -24,12 +34,16 @@ export function isPostgresUrl(location: string): boolean {
 }
 
 /** Opens the registry: SQLite for a path, PostgreSQL for a `postgres://` URL. */
-export async function openRegistry(options: OpenRegistryOptions = {}): Promise<RegistryStore> {
+export async function openRegistry(options: OpenRegistryOptions & { create: false }): Promise<RegistryStore | null>
+export async function openRegistry(options?: OpenRegistryOptions): Promise<RegistryStore>
+export async function openRegistry(options: OpenRegistryOptions = {}): Promise<RegistryStore | null> {
   const location = resolveRegistryLocation(options.location)
+  const timeoutMs = options.timeoutMs ?? registryTimeoutFromEnv()
   if (isPostgresUrl(location)) {
     const { openPostgresStore } = await import('./postgres-store.js')
-    return openPostgresStore(location, { timeoutMs: options.timeoutMs })
+    return openPostgresStore(location, { timeoutMs })
   }
+  if (options.create === false && !existsSync(location)) return null
   const { openSqliteStore } = await import('./sqlite-store.js')
-  return openSqliteStore(location, { timeoutMs: options.timeoutMs })
+  return openSqliteStore(location, { timeoutMs })
 }

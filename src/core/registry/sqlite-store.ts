@@ -174,6 +174,8 @@ function prepareConnection(db: Database, path: string, target: number): void {
     )
   }
   db.pragma('journal_mode = WAL')
+  // After a long reader lets go the WAL is reused from the start, but keeps its size: cap it.
+  db.pragma('journal_size_limit = 8388608')
   // WAL + NORMAL survives any process crash (kill -9); only a power cut can lose the last commits.
   db.pragma('synchronous = NORMAL')
   const check = db.pragma('quick_check', { simple: true }) as string

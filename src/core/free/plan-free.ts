@@ -1,0 +1,364 @@
+import { displayName } from '../messages.js'
+import type { PortSpec } from '../port-spec.js'
+import { formatPortSpec } from '../port-spec.js'
+import { isContainerProxy } from '../process/container.js'
+import { ProcessReader } from '../process/read-process.js'
+import type { BackendName } from '../sockets/query.js'
+import type { Holder, Protocol, SocketEntry, Warning } from '../types.js'
+import type { PortHolders } from '../who-holds.js'
+import { whoHolds } from '../who-holds.js'
+import type { DockerLookup } from './docker.js'
+import {
+  DOCKER_TIMEOUT_MS,
+  defaultDockerSocket,
+  findPublishingContainer,
+  listDockerContainers,
+} from './docker.js'
+import type { FreeSignal } from './options.js'
+import type { ProcessIdentity, UnsafeReason } from './process-identity.js'
+import { readIdentity, unsafeTarget } from './process-identity.js'
+import { SYSTEMD_UNIT_DIRS, findSocketUnits, initIsSystemd, initName } from './systemd.js'
+
+export interface FreeOptions {
+  /** The first signal (default SIGTERM). */
+  signal?: FreeSignal
+  /** How long to wait for the ports after the last signal (default 5000 ms). */
+  waitMs?: number
+  /** Send SIGKILL when a port is still held this long after the first signal (default: never). */
+  killAfterMs?: number | null
+  backend?: BackendName | 'auto'
+  procRoot?: string
+  /** The Docker Engine API socket (default: PORTWARDEN_DOCKER_SOCKET, DOCKER_HOST, /var/run/docker.sock). */
+  dockerSocket?: string
+  dockerTimeoutMs?: number
+  /** Where to look for systemd `.socket` units when pid 1 holds a port. */
+  systemdUnitDirs?: readonly string[]
+}
+
+export const DEFAULT_WAIT_MS = 5000
+
+export interface PortKey {
+  port: number
+  protocol: Protocol
+}
+
+export type RefusalCode =
+  | UnsafeReason
+  | 'systemd_socket'
+  | 'container_proxy'
+  | 'not_visible'
+  | 'out_of_sight'
+  | 'gone'
+  | 'changed'
+
+/** Why something standing on a port will not be signalled, and what to do instead. */
+export interface Refusal {
+  code: RefusalCode
+  /** A sentence fragment, no final period: `docker-proxy (pid 812) publishes ...`. */
+  message: string
+  /** What to do instead, for a person: `stop the container instead: docker stop web`. */
+  suggestion: string | null
+  /** The command in the suggestion, when there is one to run. */
+  command: string | null
+  /** The environment stopped us (another user's process, unreadable /proc): exit 3, not 1. */
+  permission: boolean
+}
+
+export interface ContainerInfo {
+  /** The proxy's name: docker-proxy, rootlessport, slirp4netns, pasta. */
+  proxy: string
+  /** Where it forwards to (`172.17.0.2:80`, from its command line), or null. */
+  address: string | null
+  /** The container's name from the Docker Engine API, or null. */
+  name: string | null
+  id: string | null
+  /** Why the Docker API could not name it, or null. */
+  lookupError: string | null
+}
+
+/** A process `free` would signal, or has decided not to. */
+export interface FreeTarget {
+  holder: Holder
+  /** The requested ports it holds. */
+  ports: PortKey[]
+  /** Recorded now, compared right before every signal; null when refused or gone. */
+  identity: ProcessIdentity | null
+  /** Null: it will be signalled (after confirmation). */
+  refusal: Refusal | null
+  container: ContainerInfo | null
+}
+
+export interface PortPlan extends PortKey {
+  /** Something holds it (a socket in the tables, or a failed bind test). */
+  held: boolean
+  sockets: SocketEntry[]
+  connections: number
+  heldOutOfSight: boolean
+  /** Holder pids, in table order (as found: a crafted table may hold anything). */
+  pids: number[]
+  /** Holders we cannot even name a process for (hidden owners, out of sight). */
+  blockers: Refusal[]
+}
+
+export interface FreePlan {
+  specs: PortSpec[]
+  signal: FreeSignal
+  waitMs: number
+  killAfterMs: number | null
+  ports: PortPlan[]
+  targets: FreeTarget[]
+  warnings: Warning[]
+  backend: BackendName | 'auto'
+  procRoot: string
+}
+
+/** What `free` would do: reads the socket tables once and decides per holder. Sends nothing. */
+export async function planFree(
+  specs: readonly PortSpec[],
+  options: FreeOptions = {},
+): Promise<FreePlan> {
+  const who = await whoHolds(specs, { backend: options.backend, procRoot: options.procRoot })
+  return planFreeFrom(specs, who.ports, options, who.warnings)
+}
+
+/**
+ * The plan for a given holder table (what `whoHolds` answered, or a crafted one in tests): every
+ * pid passes the safety rules here, and again right before each signal.
+ */
+export async function planFreeFrom(
+  specs: readonly PortSpec[],
+  entries: readonly PortHolders[],
+  options: FreeOptions = {},
+  warnings: Warning[] = [],
+): Promise<FreePlan> {
+  const procRoot = options.procRoot ?? '/proc'
+  const reader = new ProcessReader({ procRoot })
+  const targets = new Map<unknown, FreeTarget>()
+  const ports: PortPlan[] = []
+  for (const entry of entries) {
+    const key: PortKey = { port: entry.port, protocol: entry.protocol }
+    const pids: number[] = []
+    const hidden = new Map<number, string>()
+    for (const socket of entry.sockets) {
+      if (socket.processes.length === 0 && socket.state !== 'TIME-WAIT')
+        hidden.set(socket.uid, socket.user)
+      for (const holder of socket.processes) {
+        if (!pids.includes(holder.pid)) pids.push(holder.pid)
+        const target = targets.get(holder.pid)
+        if (!target)
+          targets.set(holder.pid, {
+            holder,
+            ports: [key],
+            identity: null,
+            refusal: null,
+            container: null,
+          })
+        else if (!target.ports.some((p) => p.port === key.port && p.protocol === key.protocol))
+          target.ports.push(key)
+      }
+    }
+    const blockers: Refusal[] = []
+    for (const [uid, user] of hidden) blockers.push(hiddenOwner(key, uid, user, reader))
+    if (entry.sockets.length === 0 && entry.heldOutOfSight) {
+      blockers.push({
+        code: 'out_of_sight',
+        message:
+          'a bind test fails but no socket table shows a holder (a socket bound without listen(), ' +
+          'one in another network namespace, or a container network)',
+        suggestion: null,
+        command: null,
+        permission: false,
+      })
+    }
+    ports.push({
+      ...key,
+      held: entry.sockets.length > 0 || entry.heldOutOfSight,
+      sockets: entry.sockets,
+      connections: entry.connections,
+      heldOutOfSight: entry.heldOutOfSight,
+      pids,
+      blockers,
+    })
+  }
+
+  let docker: Promise<DockerLookup> | undefined
+  for (const target of targets.values()) {
+    const { holder } = target
+    const unsafe = unsafeTarget(holder.pid, { procRoot })
+    if (unsafe?.reason === 'init') {
+      target.refusal = initRefusal(target, procRoot, options.systemdUnitDirs ?? SYSTEMD_UNIT_DIRS)
+      continue
+    }
+    if (unsafe) {
+      target.refusal = {
+        code: unsafe.reason,
+        message: unsafe.message,
+        suggestion: null,
+        command: null,
+        permission: false,
+      }
+      continue
+    }
+    if (holder.container !== null || isContainerProxy(holder.name)) {
+      docker ??= listDockerContainers(
+        options.dockerSocket ?? defaultDockerSocket(),
+        options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
+      )
+      target.container = describeContainer(target, await docker)
+      target.refusal = containerRefusal(target, target.container)
+      continue
+    }
+    const identity = readIdentity(holder.pid, procRoot)
+    if (!identity) {
+      target.refusal = {
+        code: 'gone',
+        message: `pid ${holder.pid} has exited since the socket table was read`,
+        suggestion: null,
+        command: null,
+        permission: false,
+      }
+      continue
+    }
+    if (holder.startTicks !== null && identity.startTicks !== holder.startTicks) {
+      target.refusal = {
+        code: 'changed',
+        message: `pid ${holder.pid} now belongs to another process than the one holding the port (started at a different time)`,
+        suggestion: null,
+        command: null,
+        permission: false,
+      }
+      continue
+    }
+    target.identity = identity
+  }
+  return {
+    specs: [...specs],
+    signal: options.signal ?? 'SIGTERM',
+    waitMs: options.waitMs ?? DEFAULT_WAIT_MS,
+    killAfterMs: options.killAfterMs ?? null,
+    ports,
+    targets: [...targets.values()],
+    warnings,
+    backend: options.backend ?? 'auto',
+    procRoot,
+  }
+}
+
+function portLabel(key: PortKey): string {
+  return `${key.port}/${key.protocol}`
+}
+
+function hiddenOwner(key: PortKey, uid: number, user: string, reader: ProcessReader): Refusal {
+  const euid = process.geteuid?.() ?? -1
+  const owner = `${uid === 0 ? 'root' : displayName(user)} (uid ${uid})`
+  if (euid === 0) {
+    return {
+      code: 'not_visible',
+      message: `the process of ${owner} holding it cannot be inspected here, even by root, so it cannot be signalled safely`,
+      suggestion: null,
+      command: null,
+      permission: true,
+    }
+  }
+  const me = displayName(reader.userName(euid))
+  const command = `sudo portwarden free ${portLabel(key)}`
+  return {
+    code: 'not_visible',
+    message:
+      uid === euid
+        ? `the process of yours (uid ${uid}) holding it is not visible here (is /proc mounted with hidepid?)`
+        : `user ${me} can neither see nor signal a process owned by ${owner}`,
+    suggestion: uid === euid ? null : `run as root: ${command}`,
+    command: uid === euid ? null : command,
+    permission: true,
+  }
+}
+
+function initRefusal(target: FreeTarget, procRoot: string, unitDirs: readonly string[]): Refusal {
+  if (!initIsSystemd(procRoot)) {
+    const name = initName(procRoot)
+    return {
+      code: 'init',
+      message: `pid 1${name ? ` (${displayName(name)})` : ''} is the init process and is never signalled`,
+      suggestion: null,
+      command: null,
+      permission: false,
+    }
+  }
+  const units = [
+    ...new Set(target.ports.flatMap((key) => findSocketUnits(key.port, key.protocol, unitDirs))),
+  ]
+  if (units.length > 0) {
+    const command = `systemctl stop ${units.join(' ')}`
+    return {
+      code: 'systemd_socket',
+      message: `systemd (pid 1) holds it for socket activation (${units.map(displayName).join(', ')}); pid 1 is never signalled`,
+      suggestion: `stop the socket unit instead: ${command}`,
+      command,
+      permission: false,
+    }
+  }
+  const first = target.ports[0]
+  return {
+    code: 'systemd_socket',
+    message: 'systemd (pid 1) holds it, probably for a socket unit; pid 1 is never signalled',
+    suggestion: `find the unit with \`systemctl list-sockets\`${first ? ` (look for ${first.port})` : ''}, then run systemctl stop NAME.socket`,
+    command: null,
+    permission: false,
+  }
+}
+
+function describeContainer(target: FreeTarget, lookup: DockerLookup): ContainerInfo {
+  const { holder } = target
+  const address =
+    holder.container !== null && holder.container !== holder.name ? holder.container : null
+  const first = target.ports[0]
+  let found = null
+  if (lookup.ok && first)
+    found = findPublishingContainer(lookup.containers, first.port, first.protocol, address)
+  return {
+    proxy: holder.name,
+    address,
+    name: found?.name ?? null,
+    id: found?.id ?? null,
+    lookupError: lookup.ok
+      ? found
+        ? null
+        : `no container in the Docker API publishes it`
+      : lookup.reason,
+  }
+}
+
+function containerRefusal(target: FreeTarget, container: ContainerInfo): Refusal {
+  const to = container.address ? ` (${displayName(container.address)})` : ''
+  const why = `signalling ${displayName(container.proxy)} would break the mapping, not stop the container`
+  if (container.name) {
+    const command = `docker stop ${displayName(container.name)}`
+    return {
+      code: 'container_proxy',
+      message: `it publishes the port for Docker container ${displayName(container.name)}${to}; ${why}`,
+      suggestion: `stop the container instead: ${command}`,
+      command,
+      permission: false,
+    }
+  }
+  const first = target.ports[0]
+  const filter = first ? ` --filter publish=${first.port}/${first.protocol}` : ''
+  const find = `docker ps${filter}`
+  const suggestion =
+    container.proxy === 'docker-proxy'
+      ? `find the container with \`${find}\`, then stop it: docker stop NAME`
+      : `find the container with \`${find}\` (or \`podman ps${filter}\`), then stop it: docker stop NAME (or podman stop NAME)`
+  return {
+    code: 'container_proxy',
+    message: `it publishes the port for a container${container.address ? ` at ${displayName(container.address)}` : ''}; ${why}`,
+    suggestion,
+    command: null,
+    permission: false,
+  }
+}
+
+/** `8080/tcp, 9000/udp`: the requested specs, for sentences. */
+export function describeSpecs(specs: readonly PortSpec[]): string {
+  return specs.map(formatPortSpec).join(', ')
+}
