@@ -1,0 +1,436 @@
+/**
+ * `doctor`: every check at once. The manifest's ports (as `preflight` judges them, except that a
+ * port held by the project's own process is a running service, not a conflict), the registry's
+ * view of this project's allocations (conflicts with reality, allocations the manifest no longer
+ * declares) and health (the registry's health checks, and the manifest's own for services on
+ * fixed ports). Every finding is PASS, WARN or FAIL with a fix.
+ * @module
+ */
+import { isPortwardenError } from './errors.js'
+import { checkHealth } from './health/check-health.js'
+import type { HealthResult } from './health/check-health.js'
+import { probeHost } from './health/check-health.js'
+import type { ServiceProbeResult } from './health/probes.js'
+import { portName } from './manifest/resolve-ports.js'
+import type { Manifest, ManifestService } from './manifest/types.js'
+import { displayName } from './messages.js'
+import { defaultProject } from './registry/names.js'
+import type { PreflightPort, PreflightResult } from './preflight.js'
+import { preflight, toJsonPreflightPort } from './preflight.js'
+import { claimFromAllocation, detectConflicts, shellWord } from './registry/conflicts.js'
+import type { Conflict } from './registry/conflicts.js'
+import type { Allocation, HealthCheckSpec, RegistryStore } from './registry/types.js'
+import type { BackendName } from './sockets/query.js'
+import type { SocketEntry, Warning } from './types.js'
+
+export type DoctorStatus = 'pass' | 'warn' | 'fail'
+export type DoctorSection = 'manifest' | 'ports' | 'registry' | 'health'
+
+export interface DoctorCheck {
+  section: DoctorSection
+  status: DoctorStatus
+  /** What was checked: `8080/tcp (web)`, `registry`, `web`... */
+  subject: string
+  message: string
+  fix: string | null
+  /** The preflight verdict behind a `ports` check. */
+  port?: PreflightPort
+}
+
+export interface DoctorOptions {
+  /** The manifest, or null when there is none (then only the registry is checked). */
+  manifest: Manifest | null
+  /** Where the manifest was looked for, for the WARN line when there is none. */
+  searchedFrom?: string
+  /** The project whose allocations are checked; default the manifest's, else the current directory's. */
+  project?: string
+  /** The registry, or null when there is none yet (`registryLocation` says where it would be). */
+  store: RegistryStore | null
+  registryLocation: string
+  /** Opening the registry failed: reported as a FAIL, the other checks still run. */
+  registryError?: unknown
+  backend?: BackendName | 'auto'
+  procRoot?: string
+  /** Bound on each health probe step. Default 2000 ms. */
+  timeoutMs?: number
+}
+
+export interface DoctorReport {
+  manifest: Manifest | null
+  project: string
+  registry: string
+  checks: DoctorCheck[]
+  preflight: PreflightResult | null
+  summary: Record<DoctorStatus, number>
+  /** A check could not run because the environment failed (registry unreadable): exit 3. */
+  environmentFailed: boolean
+  warnings: Warning[]
+}
+
+export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
+  const { manifest, store } = options
+  const project = options.project ?? manifest?.project ?? defaultProject()
+  const checks: DoctorCheck[] = []
+  const warnings: Warning[] = []
+  let environmentFailed = false
+
+  // Manifest
+  if (manifest) {
+    const ports = manifest.services.reduce((n, s) => n + s.ports.length, 0)
+    checks.push({
+      section: 'manifest',
+      status: 'pass',
+      subject: manifest.path,
+      message: `valid: project ${displayName(manifest.project)}, ${plural(manifest.services.length, 'service')} (${manifest.services.map((s) => displayName(s.name)).join(', ')}), ${plural(ports, 'declared port')}`,
+      fix: null,
+    })
+  } else {
+    checks.push({
+      section: 'manifest',
+      status: 'warn',
+      subject: 'manifest',
+      message: `no portwarden.toml in ${options.searchedFrom ?? 'this directory'} or above: only the registry was checked (project ${displayName(project)})`,
+      fix: 'create portwarden.toml with the services and their ports, or name one with --manifest FILE',
+    })
+  }
+
+  // Ports
+  let pre: PreflightResult | null = null
+  if (manifest) {
+    pre = await preflight(manifest, { store, backend: options.backend, procRoot: options.procRoot })
+    warnings.push(...pre.warnings)
+    for (const port of pre.ports) {
+      if (
+        options.registryError !== undefined &&
+        port.declared.kind === 'auto' &&
+        port.port === null
+      ) {
+        checks.push({
+          section: 'ports',
+          status: 'warn',
+          subject: portSubject(port),
+          message: 'not checked: the registry that allocates it cannot be read',
+          fix: null,
+          port,
+        })
+      } else checks.push(portCheck(port))
+    }
+  }
+
+  // Registry
+  let allocations: Allocation[] = []
+  let conflicts: Conflict[] = []
+  /** Allocations the manifest no longer declares: reported once, as stale, not as not running. */
+  const stale = new Set<number>()
+  if (options.registryError !== undefined) {
+    environmentFailed = true
+    const error = options.registryError
+    checks.push({
+      section: 'registry',
+      status: 'fail',
+      subject: 'registry',
+      message: isPortwardenError(error)
+        ? error.message
+        : `cannot open ${options.registryLocation}: ${error instanceof Error ? error.message : String(error)}`,
+      fix: isPortwardenError(error) ? (error.hint ?? null) : null,
+    })
+  } else if (!store) {
+    checks.push({
+      section: 'registry',
+      status: 'pass',
+      subject: 'registry',
+      message: `no registry at ${options.registryLocation} yet: nothing is allocated`,
+      fix: null,
+    })
+  } else {
+    allocations = await store.list({ project })
+    if (allocations.length === 0) {
+      checks.push({
+        section: 'registry',
+        status: 'pass',
+        subject: 'registry',
+        message: `${store.location}: no allocations for project ${displayName(project)}`,
+        fix: null,
+      })
+    } else {
+      const report = await detectConflicts(allocations.map(claimFromAllocation), {
+        procRoot: options.procRoot,
+      })
+      warnings.push(...report.warnings)
+      conflicts = report.conflicts.filter((c) => c.kind !== 'allocation_mismatch')
+      for (const conflict of conflicts) {
+        checks.push({
+          section: 'registry',
+          status: 'fail',
+          subject: `${conflict.port}/${conflict.protocol}`,
+          message: `${conflict.kind === 'system_conflict' ? 'SYSTEM CONFLICT' : 'REGISTRY CONFLICT'}: ${conflict.message}`,
+          fix: conflict.resolution,
+        })
+      }
+      const names = manifest ? declaredNames(manifest) : null
+      for (const allocation of allocations) {
+        if (!names || names.has(`${allocation.protocol}:${allocation.service}`)) continue
+        stale.add(allocation.id)
+        checks.push({
+          section: 'registry',
+          status: 'warn',
+          subject: `${allocation.port}/${allocation.protocol} (${displayName(allocation.service)})`,
+          message: `allocated to ${displayName(allocation.service)} of project ${displayName(project)}, but ${manifest?.path} declares no such port`,
+          fix: `portwarden release ${shellWord(allocation.service)} --project ${shellWord(project)}   # if it is no longer used`,
+        })
+      }
+      if (conflicts.length === 0 && stale.size === 0) {
+        checks.push({
+          section: 'registry',
+          status: 'pass',
+          subject: 'registry',
+          message: `${store.location}: ${plural(allocations.length, 'allocation')} of project ${displayName(project)}, no conflicts`,
+          fix: null,
+        })
+      }
+    }
+  }
+
+  // Health: the registry's checks for allocations, the manifest's for services on fixed ports.
+  const healthResults: HealthResult[] =
+    store && allocations.length > 0
+      ? (
+          await checkHealth(store, {
+            project,
+            procRoot: options.procRoot,
+            timeoutMs: options.timeoutMs,
+          })
+        ).results
+      : []
+  const conflicted = new Set(conflicts.map((c) => `${c.protocol}:${c.port}`))
+  for (const result of healthResults) {
+    const a = result.allocation
+    if (conflicted.has(`${a.protocol}:${a.port}`) || stale.has(a.id)) continue
+    checks.push(allocationHealth(result, manifest))
+  }
+  if (manifest && pre) {
+    const covered = new Set(allocations.map((a) => `${a.protocol}:${a.port}`))
+    for (const service of manifest.services) {
+      const check = await manifestHealth(service, pre, covered, options.timeoutMs)
+      if (check) checks.push(check)
+    }
+  }
+
+  const summary = { pass: 0, warn: 0, fail: 0 }
+  for (const check of checks) summary[check.status]++
+  return {
+    manifest,
+    project,
+    registry: store?.location ?? options.registryLocation,
+    checks,
+    preflight: pre,
+    summary,
+    environmentFailed,
+    warnings,
+  }
+}
+
+/** A preflight verdict as doctor sees it: the project's own running service is fine. */
+function portCheck(port: PreflightPort): DoctorCheck {
+  const subject = portSubject(port)
+  if (port.ok)
+    return { section: 'ports', status: 'pass', subject, message: port.message, fix: null, port }
+  if (port.heldByProject) {
+    return {
+      section: 'ports',
+      status: 'pass',
+      subject,
+      message: `${port.service} is running: ${port.message.replace(/ is already in use by /, ' is held by ')} (started from this project)`,
+      fix: null,
+      port,
+    }
+  }
+  return { section: 'ports', status: 'fail', subject, message: port.message, fix: port.fix, port }
+}
+
+export function portSubject(port: PreflightPort): string {
+  const where =
+    port.port !== null
+      ? `${port.port}/${port.protocol}`
+      : port.range
+        ? `${port.range.from}-${port.range.to}/${port.protocol}`
+        : `auto/${port.protocol}`
+  const extra =
+    port.declared.kind === 'auto'
+      ? ', auto'
+      : port.range && port.port !== null
+        ? `, from ${port.range.from}-${port.range.to}`
+        : ''
+  return `${where} (${displayName(port.service)}${extra})`
+}
+
+function allocationHealth(result: HealthResult, manifest: Manifest | null): DoctorCheck {
+  const a = result.allocation
+  const subject = `${a.port}/${a.protocol} (${displayName(a.service)})`
+  const service = manifest ? serviceOfName(manifest, a.service) : a.service
+  switch (result.status) {
+    case 'healthy':
+      return {
+        section: 'health',
+        status: 'pass',
+        subject,
+        message: `healthy: ${result.detail}`,
+        fix: null,
+      }
+    case 'unhealthy':
+      return {
+        section: 'health',
+        status: 'fail',
+        subject,
+        message: `unhealthy: ${result.detail}`,
+        fix: `portwarden who ${a.port}/${a.protocol}   # then restart ${shellWord(service)}`,
+      }
+    case 'not_running':
+      return {
+        section: 'health',
+        status: 'warn',
+        subject,
+        message: `not running: ${result.detail}`,
+        fix: `portwarden run ${shellWord(service)}   # or, if it is gone for good: portwarden release ${shellWord(a.service)} --project ${shellWord(a.project)}`,
+      }
+    default:
+      return {
+        section: 'health',
+        status: 'warn',
+        subject,
+        message: `health unknown: ${result.detail}`,
+        fix: null,
+      }
+  }
+}
+
+/**
+ * A service with a health check whose first port is a fixed port or a range (the registry
+ * does not know it): probe it when the project's own process holds it.
+ */
+async function manifestHealth(
+  service: ManifestService,
+  pre: PreflightResult,
+  covered: Set<string>,
+  timeoutMs?: number,
+): Promise<DoctorCheck | null> {
+  if (!service.health) return null
+  const port = pre.ports.find((p) => p.service === service.name && p.name === service.name)
+  if (!port || port.declared.kind === 'auto' || port.port === null) return null
+  if (covered.has(`${port.protocol}:${port.port}`)) return null
+  const subject = `${port.port}/${port.protocol} (${displayName(service.name)})`
+  if (port.ok) {
+    return {
+      section: 'health',
+      status: 'warn',
+      subject,
+      message: `${displayName(service.name)} is not running (nothing holds ${port.port}/${port.protocol}), so its ${describeCheck(service.health)} was not run`,
+      fix: `portwarden run ${shellWord(service.name)}`,
+    }
+  }
+  if (!port.heldByProject) return null // the ports section already reports the conflict
+  const socket = port.holders.find((s) => s.state === 'LISTEN' || s.state === 'UNCONN') as
+    SocketEntry | undefined
+  if (!socket) return null
+  const outcome = await probe(service.health, probeHost(socket), port.port, timeoutMs)
+  return outcome.ok
+    ? {
+        section: 'health',
+        status: 'pass',
+        subject,
+        message: `healthy: ${describeCheck(service.health)}: ${outcome.detail}`,
+        fix: null,
+      }
+    : {
+        section: 'health',
+        status: 'fail',
+        subject,
+        message: `unhealthy: ${describeCheck(service.health)}: ${outcome.detail}`,
+        fix: `restart ${displayName(service.name)} (portwarden free ${port.port}/${port.protocol} && portwarden run ${shellWord(service.name)})`,
+      }
+}
+
+async function probe(
+  check: HealthCheckSpec,
+  host: string,
+  port: number,
+  timeoutMs?: number,
+): Promise<ServiceProbeResult> {
+  const probes = await import('./health/probes.js')
+  switch (check.kind) {
+    case 'http':
+    case 'https':
+      return probes.probeHttp({
+        host,
+        port,
+        path: check.path,
+        expect: check.expect,
+        https: check.kind === 'https',
+        timeoutMs,
+      })
+    case 'postgres':
+      return probes.probePostgres(host, port, { timeoutMs })
+    case 'redis':
+      return probes.probeRedis(host, port, { timeoutMs })
+    case 'tcp':
+      return probes.probeTcpConnect(host, port, { timeoutMs })
+  }
+}
+
+function describeCheck(check: HealthCheckSpec): string {
+  switch (check.kind) {
+    case 'http':
+    case 'https':
+      return `${check.kind.toUpperCase()} check of ${check.path}${check.expect ? ` (expecting ${check.expect})` : ''}`
+    case 'postgres':
+      return 'PostgreSQL check'
+    case 'redis':
+      return 'Redis check'
+    case 'tcp':
+      return 'TCP connect check'
+  }
+}
+
+/** `protocol:name` of every port entry the manifest declares (`web`, `web-2`, ...). */
+function declaredNames(manifest: Manifest): Set<string> {
+  const names = new Set<string>()
+  for (const service of manifest.services) {
+    service.ports.forEach((port, index) => {
+      const protocol = port.kind === 'auto' ? port.protocol : port.spec.protocol
+      names.add(`${protocol}:${portName(service.name, index)}`)
+    })
+  }
+  return names
+}
+
+/** The service a registry name belongs to (`web-2` → `web`), else the name itself. */
+function serviceOfName(manifest: Manifest, name: string): string {
+  for (const service of manifest.services) {
+    for (let index = 0; index < service.ports.length; index++) {
+      if (portName(service.name, index) === name) return service.name
+    }
+  }
+  return name
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+export function toJsonDoctor(report: DoctorReport) {
+  return {
+    manifest: report.manifest?.path ?? null,
+    project: report.project,
+    registry: report.registry,
+    ok: report.summary.fail === 0,
+    summary: report.summary,
+    checks: report.checks.map((check) => ({
+      section: check.section,
+      status: check.status,
+      subject: check.subject,
+      message: check.message,
+      fix: check.fix,
+    })),
+    ports: report.preflight ? report.preflight.ports.map(toJsonPreflightPort) : [],
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Shared by the manifest, preflight and doctor tests: throwaway project directories holding a
+ * `portwarden.toml`, the CLI run from inside them (the upward search starts at the cwd), and a
+ * real HTTP server (python3 -m http.server on a kernel-chosen port) started in a chosen directory.
+ */
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLI } from './cli.js'
+import type { CliResult } from './cli.js'
+import type { Started } from './processes.js'
+import { PYTHON, startProcess } from './processes.js'
+
+const dirs: string[] = []
+
+/** A new directory under the temp dir (removed by `removeProjects`), with the manifest when given. */
+export function makeProject(manifest?: string, name = 'shop'): string {
+  const parent = mkdtempSync(join(tmpdir(), 'pw-manifest-'))
+  dirs.push(parent)
+  const dir = join(parent, name)
+  mkdirSync(dir)
+  if (manifest !== undefined) writeFileSync(join(dir, 'portwarden.toml'), manifest)
+  return dir
+}
+
+export function removeProjects(): void {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+}
+
+export interface RunInOptions {
+  env?: Record<string, string | undefined>
+  timeoutMs?: number
+}
+
+/** Runs the built CLI with `cwd` as its working directory; colour off, no inherited registry. */
+export function runIn(
+  cwd: string,
+  args: readonly string[],
+  options: RunInOptions = {},
+): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  delete env.FORCE_COLOR
+  delete env.NO_COLOR
+  delete env.PORTWARDEN_REGISTRY
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value === undefined) delete env[key]
+    else env[key] = value
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(
+        new Error(
+          `portwarden ${args.join(' ')} did not finish within ${options.timeoutMs ?? 20_000} ms`,
+        ),
+      )
+    }, options.timeoutMs ?? 20_000)
+    child.once('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+export interface HttpServer {
+  port: number
+  pid: number
+  /** /proc/PID/comm, as `who` and `preflight` name the process. */
+  comm: string
+  /** /proc/PID/cmdline joined by spaces. */
+  command: string
+  process: Started
+}
+
+/**
+ * `python3 -m http.server 0` in `cwd` (its holder then runs "from" that directory), bound to
+ * 127.0.0.1. `sh -c 'cd DIR && exec python3 ...'` keeps the pid we started. Stop it with
+ * `stopStarted()` from processes.ts.
+ */
+export async function startHttpServer(cwd: string): Promise<HttpServer> {
+  const proc = startProcess('sh', [
+    '-c',
+    'cd "$1" && exec "$2" -u -m http.server 0 --bind 127.0.0.1',
+    'sh',
+    cwd,
+    PYTHON,
+  ])
+  const match = await proc.waitForLine(/^Serving HTTP on \S+ port (\d+)/)
+  const pid = proc.pid
+  return {
+    port: Number(match[1]),
+    pid,
+    comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
+    command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0').join(' '),
+    process: proc,
+  }
+}
+
+/** The way preflight shows a command line: at most 80 characters. */
+export function shownCommand(command: string): string {
+  return command.length > 80 ? `${command.slice(0, 79)}…` : command
+}
+
+/** Node prints `    at fn (file:line)` lines for an uncaught error: a user must never see one. */
+export function hasStackTrace(text: string): boolean {
+  return /^\s+at\s.+[:(]/m.test(text)
+}
