@@ -6,10 +6,14 @@ import type { CommandResult } from './command-result.js'
 import type { CliContext } from './cli-context.js'
 import { registerAlloc, registerRelease } from './commands/alloc.js'
 import { registerCheck } from './commands/check.js'
+import { registerDoctor, registerPreflight } from './commands/doctor.js'
 import { registerFind } from './commands/find.js'
+import { registerFree } from './commands/free.js'
 import { registerList } from './commands/list.js'
+import { registerRun } from './commands/run.js'
 import { registerStatus } from './commands/status.js'
 import { registerWho } from './commands/who.js'
+import { registerWatch } from './commands/watch.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import { colorEnabled, createStyle } from './render/style.js'
 
@@ -19,9 +23,14 @@ const COMMANDS = [
   registerWho,
   registerCheck,
   registerFind,
+  registerFree,
   registerAlloc,
   registerRelease,
   registerStatus,
+  registerPreflight,
+  registerDoctor,
+  registerRun,
+  registerWatch,
 ]
 
 const argv = process.argv.slice(2)

@@ -35,7 +35,12 @@ export {
 } from './wire.js'
 export { formatEndpoint, parseHost } from './addresses.js'
 export type { ProbeResult, ProbeTarget } from './bind-probe.js'
-export { openRegistry, defaultRegistryPath, resolveRegistryLocation } from './registry/open-registry.js'
+export {
+  defaultRegistryPath,
+  openRegistry,
+  registryTimeoutFromEnv,
+  resolveRegistryLocation,
+} from './registry/open-registry.js'
 export type { OpenRegistryOptions } from './registry/open-registry.js'
 export type {
   Allocation,
@@ -56,3 +61,77 @@ export { checkHealth } from './health/check-health.js'
 export type { CheckHealthOptions, HealthResult } from './health/check-health.js'
 export { probeHttp, probePostgres, probeRedis, probeTcpConnect } from './health/probes.js'
 export type { ServiceProbeResult } from './health/probes.js'
+export { planFree, planFreeFrom, DEFAULT_WAIT_MS, describeSpecs } from './free/plan-free.js'
+export type {
+  ContainerInfo,
+  FreeOptions,
+  FreePlan,
+  FreeTarget,
+  PortKey,
+  PortPlan,
+  Refusal,
+  RefusalCode,
+} from './free/plan-free.js'
+export { executeFree, planOutcome } from './free/execute-free.js'
+export type {
+  ExecuteOptions,
+  FreeEvent,
+  FreeOutcome,
+  FreeReport,
+  PortReport,
+  PortStatus,
+  SignalRecord,
+  TargetOutcome,
+  TargetReport,
+} from './free/execute-free.js'
+export { FREE_SIGNALS, MAX_DURATION_MS, formatDuration, parseDuration, parseSignalName } from './free/options.js'
+export type { FreeSignal } from './free/options.js'
+export {
+  identityDifferences,
+  isValidPid,
+  processExited,
+  readIdentity,
+  unsafeTarget,
+  verifyIdentity,
+} from './free/process-identity.js'
+export type { IdentityCheck, ProcessIdentity, UnsafeReason } from './free/process-identity.js'
+export { signalVerified } from './free/signal.js'
+export type { KillFunction, SignalAttempt } from './free/signal.js'
+export { DOCKER_TIMEOUT_MS, defaultDockerSocket, findPublishingContainer, listDockerContainers } from './free/docker.js'
+export type { DockerContainer, DockerLookup } from './free/docker.js'
+export { SYSTEMD_UNIT_DIRS, findSocketUnits } from './free/systemd.js'
+export { toJsonFreePlan, toJsonFreeReport, toJsonFreeTarget, toJsonRefusal, toJsonTargetReport } from './free/wire.js'
+export { runService } from './run/run-service.js'
+export type {
+  RunCommand,
+  RunHooks,
+  RunMessage,
+  RunMessageKind,
+  RunOutcome,
+  RunReadiness,
+  RunRequest,
+  ServiceChild,
+} from './run/run-service.js'
+export { conflictError, conflictSentence, describeOwners, preflightPorts } from './run/preflight.js'
+export type { PortConflict, PreflightOptions } from './run/preflight.js'
+export { waitUntilListening } from './run/readiness.js'
+export type { PortListener, Readiness } from './run/readiness.js'
+export { formatRunPort, formatRunPorts, portEnvironment, portVariable } from './run/run-env.js'
+export type { RunPort } from './run/run-env.js'
+export { inForegroundOfTerminal, isSameProcess, processTree } from './run/process-tree.js'
+export { DEFAULT_WATCH_INTERVAL_MS, SocketWatcher, socketIdentity, watchSockets } from './watch/socket-watcher.js'
+export type { SocketEvent, SocketListener, WatchOptions } from './watch/socket-watcher.js'
+export {
+  MANIFEST_FILE,
+  findManifest,
+  loadManifest,
+  parseManifest,
+  portName,
+  resolveServicePorts,
+} from './manifest/load-manifest.js'
+export type { LoadManifestOptions, ResolvedPort } from './manifest/load-manifest.js'
+export type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
+export { preflight, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
+export type { ManifestPreflightOptions, PreflightPort, PreflightReason, PreflightResult } from './preflight.js'
+export { doctor, portSubject, toJsonDoctor } from './doctor.js'
+export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorSection, DoctorStatus } from './doctor.js'

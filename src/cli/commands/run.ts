@@ -1,0 +1,433 @@
+import type { Command } from 'commander'
+import { existsSync } from 'node:fs'
+import { basename } from 'node:path'
+import type {
+  HealthCheckSpec,
+  RegistryStore,
+  RunCommand,
+  RunOutcome,
+  RunPort,
+  ServiceChild,
+} from '../../core/index.js'
+import {
+  PortwardenError,
+  defaultProject,
+  inForegroundOfTerminal,
+  openRegistry,
+  parseDuration,
+  parsePortSpec,
+  resolveRegistryLocation,
+  runService,
+  validateName,
+} from '../../core/index.js'
+import { loadManifest, portName, resolveServicePorts } from '../../core/manifest/load-manifest.js'
+import type { CliContext } from '../cli-context.js'
+import type { CommandResult, GlobalOptions } from '../command-result.js'
+import { parseBackend, parseHealthCheck } from '../parse-options.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { colorEnabled, createStyle } from '../render/style.js'
+
+export interface RunOptions extends GlobalOptions, RegistryOptions {
+  port?: string[]
+  name?: string
+  project?: string
+  timeout?: string
+  health?: string
+  expect?: string
+  manifest?: string
+}
+
+const USAGE_HINT =
+  'Usage: portwarden run SERVICE (from portwarden.toml), or portwarden run --port 8080 [--name web] -- COMMAND ARGS...'
+
+/** The signals `run` relays to the service (K7). */
+const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+
+/**
+ * `run`: the command comes after `--` (never through a shell), or from the manifest (through
+ * `/bin/sh -c`, so `$PORT` works there). Everything the service prints passes through untouched;
+ * run's own lines go to stderr, prefixed `portwarden:`.
+ */
+export async function run(
+  operands: string[],
+  afterDashes: string[],
+  options: RunOptions,
+): Promise<CommandResult> {
+  const before = operands.slice(0, operands.length - afterDashes.length)
+  const portFlags = (options.port ?? []).map((spec) => `--port ${spec}`).join(' ')
+  if (portFlags && before.length > 0 && afterDashes.length === 0) {
+    throw new PortwardenError(
+      'invalid_request',
+      `The command goes after \`--\`: portwarden run ${portFlags} -- ${before.join(' ')}`,
+      { hint: 'Everything after -- is the command, passed on untouched (its own flags included).' },
+    )
+  }
+  if (before.length > 1) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Unexpected ${JSON.stringify(before[1])}: a command goes after \`--\` (portwarden run ${before[0]} -- ${before.slice(1).join(' ')}).`,
+      { hint: USAGE_HINT },
+    )
+  }
+  const plan =
+    before[0] !== undefined
+      ? await planFromManifest(before[0], afterDashes, options)
+      : await planFromFlags(afterDashes, options)
+  const timeoutMs = parseDuration(options.timeout ?? '30s', '--timeout')
+  const style = createStyle(colorEnabled(process.stderr))
+  const say = (kind: 'ready' | 'warning' | 'note' | 'error', text: string) => {
+    const paint =
+      kind === 'ready'
+        ? style.pass
+        : kind === 'warning'
+          ? style.warn
+          : kind === 'error'
+            ? style.fail
+            : style.dim
+    process.stderr.write(`${paint(`portwarden: ${text}`)}\n`)
+  }
+
+  let child: ServiceChild | null = null
+  const relay = (signal: NodeJS.Signals) => {
+    if (child === null) {
+      // Nothing started yet: die of the signal as if we had no handler.
+      removeHandlers()
+      process.kill(process.pid, signal)
+      return
+    }
+    // A Ctrl-C typed on our terminal already reached the service (same process group): sending
+    // it again would look like a second Ctrl-C, which many servers take as "quit now".
+    if (signal === 'SIGINT' && inForegroundOfTerminal()) return
+    child.signal(signal)
+  }
+  const stopOnExit = () => {
+    // A last resort if run itself dies of an error: never leave the service behind.
+    if (child !== null) child.signal('SIGTERM')
+  }
+  const handlers = RELAYED.map((signal) => [signal, () => relay(signal)] as const)
+  const removeHandlers = () => {
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler)
+    process.removeListener('exit', stopOnExit)
+  }
+  for (const [signal, handler] of handlers) process.on(signal, handler)
+
+  let store = plan.store
+  const closeStore = async () => {
+    const open = store
+    store = null
+    await open?.close().catch(() => {})
+  }
+  let outcome: RunOutcome
+  try {
+    outcome = await runService(
+      { ...plan.request, timeoutMs, store: plan.store, backend: parseBackend(options.backend) },
+      {
+        onMessage: ({ kind, text }) => say(kind, text),
+        onSpawn: (started) => {
+          child = started
+          process.on('exit', stopOnExit)
+        },
+        onSettled: closeStore,
+      },
+    )
+    child = null
+  } finally {
+    removeHandlers()
+    await closeStore()
+  }
+  return {
+    exitCode: outcome.exitCode,
+    json: toJsonRunOutcome(outcome, plan.request.project),
+    text: '',
+    warnings: plan.warnings,
+  }
+}
+
+interface RunPlan {
+  request: {
+    service: string
+    project: string
+    ports: RunPort[]
+    command: RunCommand
+    cwd?: string
+    health: HealthCheckSpec | null
+    backend?: 'proc' | 'lsof' | 'auto'
+  }
+  store: RegistryStore | null
+  warnings: string[]
+}
+
+/** `run --port 8080 [--port metrics=9100] [--name web] -- CMD ARGS...` */
+async function planFromFlags(command: string[], options: RunOptions): Promise<RunPlan> {
+  if ((options.port ?? []).length === 0) {
+    throw new PortwardenError(
+      'invalid_request',
+      command.length > 0
+        ? 'portwarden run needs the ports the command will listen on: add --port SPEC before `--`.'
+        : 'portwarden run needs a SERVICE from portwarden.toml, or --port SPEC -- COMMAND.',
+      { hint: USAGE_HINT },
+    )
+  }
+  if (command.length === 0) {
+    throw new PortwardenError(
+      'invalid_request',
+      'portwarden run --port needs the command to start, after `--`.',
+      {
+        hint: 'Example: portwarden run --port 8080 -- node server.js',
+      },
+    )
+  }
+  const service = validateName('service', options.name ?? basename(command[0] as string))
+  const ports = parseRunPorts(options.port ?? [], service)
+  const { store, warnings } = await openExistingRegistry(options)
+  return {
+    request: {
+      service,
+      project: validateName('project', options.project ?? defaultProject()),
+      ports,
+      command: { argv: command },
+      health:
+        options.health === undefined ? null : parseHealthCheck(options.health, options.expect),
+    },
+    store,
+    warnings,
+  }
+}
+
+/** `run SERVICE [-- CMD ARGS...]`: ports, command and health from portwarden.toml. */
+async function planFromManifest(
+  serviceName: string,
+  command: string[],
+  options: RunOptions,
+): Promise<RunPlan> {
+  for (const [flag, value] of [
+    ['--port', options.port?.length ? options.port : undefined],
+    ['--name', options.name],
+    ['--project', options.project],
+  ] as const) {
+    if (value !== undefined) {
+      throw new PortwardenError(
+        'invalid_request',
+        `${flag} is for running a command without a manifest; ${serviceName}'s settings come from portwarden.toml.`,
+        {
+          hint: `Either portwarden run ${serviceName}, or portwarden run --port 8080 --name ${serviceName} -- COMMAND.`,
+        },
+      )
+    }
+  }
+  const manifest = loadManifest({ path: options.manifest })
+  const service = manifest.services.find((s) => s.name === serviceName)
+  if (!service) {
+    const known = manifest.services.map((s) => s.name)
+    throw new PortwardenError(
+      'invalid_request',
+      `${manifest.path} has no service ${JSON.stringify(serviceName)}.`,
+      {
+        hint:
+          known.length > 0
+            ? `Its services: ${known.join(', ')}.`
+            : 'It declares no services: add [services.NAME] tables.',
+      },
+    )
+  }
+  let runCommand: RunCommand
+  if (command.length > 0) runCommand = { argv: command }
+  else if (service.command !== null) runCommand = { shell: service.command }
+  else {
+    throw new PortwardenError(
+      'invalid_request',
+      `${service.name} has no command in ${manifest.path}.`,
+      {
+        hint: `Add command = "..." to [services.${service.name}], or give one: portwarden run ${service.name} -- COMMAND ARGS...`,
+      },
+    )
+  }
+  const needsRegistry = service.ports.some((p) => p.kind === 'auto')
+  const { store, warnings } = needsRegistry
+    ? { store: await openRegistry({ location: options.registry }), warnings: [] }
+    : await openExistingRegistry(options)
+  try {
+    const resolved = await resolveServicePorts(manifest, service, store)
+    return {
+      request: {
+        service: service.name,
+        project: manifest.project,
+        ports: resolved.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+        command: runCommand,
+        cwd: manifest.directory,
+        health:
+          options.health === undefined
+            ? service.health
+            : parseHealthCheck(options.health, options.expect),
+      },
+      store,
+      warnings,
+    }
+  } catch (error) {
+    await store?.close().catch(() => {})
+    throw error
+  }
+}
+
+/**
+ * `--port 8080`, `--port 9000/udp`, `--port metrics=9100` (also comma-separated). One port each:
+ * a range would leave `PORT` undefined. Unnamed ports are named as the manifest names them:
+ * the service for the first, `SERVICE-2`, ... after it.
+ */
+export function parseRunPorts(values: readonly string[], service: string): RunPort[] {
+  const ports: RunPort[] = []
+  const seen = new Set<string>()
+  for (const text of values.flatMap((v) => v.split(','))) {
+    const equals = text.indexOf('=')
+    const name = equals >= 0 ? text.slice(0, equals) : null
+    const specText = equals >= 0 ? text.slice(equals + 1) : text
+    if (name !== null && !/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(name)) {
+      throw new PortwardenError(
+        'invalid_request',
+        `Invalid --port ${JSON.stringify(text)}: ${JSON.stringify(name)} is not a port name.`,
+        {
+          hint: 'A port name starts with a letter, then letters, digits, - or _ (it becomes PORT_NAME): --port metrics=9100',
+        },
+      )
+    }
+    const spec = parsePortSpec(specText)
+    if (spec.from !== spec.to) {
+      throw new PortwardenError(
+        'invalid_request',
+        `Invalid --port ${JSON.stringify(text)}: run needs single ports, not a range.`,
+        {
+          hint: 'Give each port: --port 8080 --port 8081, or declare a range in portwarden.toml (run then picks a free port in it).',
+        },
+      )
+    }
+    const key = `${spec.protocol}:${spec.from}`
+    if (seen.has(key)) {
+      throw new PortwardenError(
+        'invalid_request',
+        `--port ${spec.from}/${spec.protocol} is given twice.`,
+        { hint: USAGE_HINT },
+      )
+    }
+    seen.add(key)
+    ports.push({
+      name: name ?? portName(service, ports.length),
+      protocol: spec.protocol,
+      port: spec.from,
+    })
+  }
+  return ports
+}
+
+/**
+ * The registry, to name port owners by service and honour allocations, but only when there is
+ * one: a plain `run --port` never creates a registry file. A registry that cannot be read is
+ * reported and skipped; the socket tables still decide.
+ */
+async function openExistingRegistry(
+  options: RegistryOptions,
+): Promise<{ store: RegistryStore | null; warnings: string[] }> {
+  const location = resolveRegistryLocation(options.registry)
+  if (!/^postgres(ql)?:\/\//i.test(location) && !existsSync(location))
+    return { store: null, warnings: [] }
+  try {
+    return { store: await openRegistry({ location }), warnings: [] }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return {
+      store: null,
+      warnings: [
+        `registry not consulted (${message.replace(/\.$/, '')}); checking the socket tables only`,
+      ],
+    }
+  }
+}
+
+export function toJsonRunOutcome(outcome: RunOutcome, project: string) {
+  return {
+    service: outcome.service,
+    project,
+    ports: outcome.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+    pid: outcome.pid,
+    readiness: outcome.readiness,
+    listeners: outcome.listeners.map((l) => ({
+      port: l.port.port,
+      protocol: l.port.protocol,
+      pids: l.pids,
+    })),
+    health: outcome.health
+      ? {
+          ok: outcome.health.ok,
+          detail: outcome.health.detail,
+          latency_ms: outcome.health.latencyMs,
+        }
+      : null,
+    exit_code: outcome.exitCode,
+    child_exit_code: outcome.childExitCode,
+    child_signal: outcome.childSignal,
+    leftovers: outcome.leftovers,
+    error: outcome.error,
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+/** The words after the first `--` on our own command line: the command, never parsed by us. */
+function commandAfterDashes(): string[] {
+  const argv = process.argv.slice(2)
+  const dashes = argv.indexOf('--')
+  return dashes < 0 ? [] : argv.slice(dashes + 1)
+}
+
+export function registerRun(program: Command, cli: CliContext): void {
+  cli
+    .registry(
+      program
+        .command('run')
+        .description(
+          'start a service once its ports are free: PORT set, signals relayed, readiness and health reported, its exit code passed through',
+        )
+        .usage('SERVICE | --port SPEC... [options] -- COMMAND [ARGS...]')
+        .argument(
+          '[service-or-command...]',
+          'a service of portwarden.toml, or (after --) the command to run',
+        )
+        .option(
+          '--port <spec>',
+          'a port the command listens on (repeatable; NAME=SPEC sets PORT_NAME)',
+          collect,
+        )
+        .option(
+          '--name <name>',
+          'the service name for messages and PORT_NAME (default: the command name)',
+        )
+        .option(
+          '--project <name>',
+          'project owning the ports in the registry (default: the git worktree name)',
+        )
+        .option('--timeout <duration>', 'how long to wait for it to listen (0: do not wait)', '30s')
+        .option(
+          '--health <check>',
+          'once it listens: tcp, http:/PATH, https:/PATH, postgres or redis',
+        )
+        .option('--expect <status>', 'the HTTP status the health check expects')
+        .option('--manifest <file>', 'portwarden.toml to use (default: searched upward from here)')
+        .addHelpText(
+          'after',
+          [
+            '',
+            'Examples:',
+            '  portwarden run web                                 ports, command and health from portwarden.toml',
+            "  portwarden run web -- npm run dev                  the manifest's ports with another command",
+            '  portwarden run --port 8080 -- node server.js       PORT=8080 PORT_NODE=8080',
+            '  portwarden run --name api --port 8080 --port metrics=9100 --health http:/healthz -- ./api',
+            '',
+            'The command after -- runs as given, without a shell; a manifest command runs with /bin/sh -c',
+            '(so $PORT and $PORT_<NAME> work there). SIGINT, SIGTERM and SIGHUP are passed on; run exits',
+            "with the service's exit code (128 + N if signal N ended it), 1 on a port conflict.",
+          ].join('\n'),
+        ),
+    )
+    .action((operands: string[], options: RunOptions) =>
+      cli.run(run(operands, commandAfterDashes(), cli.globals(options))),
+    )
+}

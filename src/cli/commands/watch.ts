@@ -1,0 +1,297 @@
+import type { Command } from 'commander'
+import type { PortSpec, Protocol, SocketEntry, SocketEvent } from '../../core/index.js'
+import {
+  PortwardenError,
+  SocketWatcher,
+  displayName,
+  formatEndpoint,
+  parseDuration,
+  socketIdentity,
+  toJsonSocket,
+} from '../../core/index.js'
+import type { CliContext } from '../cli-context.js'
+import type { GlobalOptions } from '../command-result.js'
+import { parseBackend, parseSpecs } from '../parse-options.js'
+import { renderTable } from '../render/human.js'
+import type { Style } from '../render/style.js'
+
+export interface WatchCommandOptions extends GlobalOptions {
+  interval?: string
+  tcp?: boolean
+  udp?: boolean
+}
+
+const MIN_INTERVAL_MS = 100
+
+/**
+ * `watch`: listening sockets as they come and go, until SIGINT/SIGTERM (exit 0).
+ * - `--json`: one `{"event","time","socket"}` object per line on stdout;
+ * - a terminal: a table redrawn in place, new rows marked `+` and removed ones `-` for one refresh;
+ * - otherwise (a pipe, a file): one line per event.
+ */
+export async function watch(
+  specTexts: string[],
+  options: WatchCommandOptions,
+  style: Style,
+): Promise<void> {
+  const ports = specTexts.length > 0 ? parseSpecs(specTexts) : undefined
+  const intervalMs = parseDuration(options.interval ?? '1s', '--interval')
+  if (intervalMs < MIN_INTERVAL_MS) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --interval ${JSON.stringify(options.interval)}: at least ${MIN_INTERVAL_MS}ms.`,
+      {
+        hint: 'Example: --interval 1s (a poll reads the socket tables; far shorter intervals only cost CPU).',
+      },
+    )
+  }
+  const protocols: Protocol[] | undefined =
+    options.tcp && !options.udp ? ['tcp'] : options.udp && !options.tcp ? ['udp'] : undefined
+  const watcher = new SocketWatcher({
+    ports,
+    protocols,
+    intervalMs,
+    backend: parseBackend(options.backend),
+  })
+  await watcher.poll() // the baseline; errors here (no /proc, no lsof) end the command at once
+
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    // The baseline is taken: from here on every change is reported (scripts may wait for this line).
+    const live = !options.json && process.stdout.isTTY === true
+    if (!live) {
+      const count = watcher.snapshot().length
+      const scope = ports ? ` on ${specTexts.join(' ')}` : ''
+      process.stderr.write(
+        `watching ${count} listening socket${count === 1 ? '' : 's'}${scope} every ${formatInterval(intervalMs)}${options.json ? '' : '; one line per change'} (Ctrl-C to stop)\n`,
+      )
+    }
+    const view = options.json
+      ? jsonView()
+      : live
+        ? liveTable(watcher, { ports, intervalMs, style })
+        : eventLines()
+    await new Promise<void>((resolve, reject) => {
+      const unsubscribe = watcher.subscribe(view.onEvent, (error) => {
+        unsubscribe()
+        view.close()
+        reject(error)
+      })
+      stop.signal.addEventListener('abort', () => {
+        unsubscribe()
+        view.close()
+        resolve()
+      })
+    })
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
+}
+
+interface View {
+  onEvent(event: SocketEvent): void
+  close(): void
+}
+
+/** JSON lines: `{"event":"bind","time":"...","socket":{...}}`. */
+function jsonView(): View {
+  return {
+    onEvent: (event) => {
+      process.stdout.write(
+        `${terminalSafeJson({ event: event.event, time: event.time, socket: toJsonSocket(event.socket) })}\n`,
+      )
+    },
+    close: () => {},
+  }
+}
+
+/** For a pipe or a file: `2026-11-22T10:00:01Z bind   tcp  127.0.0.1:8080  node[4242] dev  node server.js`. */
+function eventLines(): View {
+  return {
+    onEvent: (event) => {
+      const s = event.socket
+      const time = event.time.replace(/\.\d{3}Z$/, 'Z')
+      const fields = [
+        time,
+        event.event.padEnd(6),
+        (s.family === 'ipv6' ? `${s.protocol}6` : s.protocol).padEnd(4),
+        formatEndpoint(s.localAddress, s.localPort),
+        processCell(s),
+        displayName(s.processes[0]?.user ?? s.user),
+        displayName(s.processes[0]?.command ?? ''),
+      ]
+      process.stdout.write(`${fields.join('  ').trimEnd()}\n`)
+    },
+    close: () => {},
+  }
+}
+
+/**
+ * The terminal view: the screen is cleared once, then the table is redrawn from the top left
+ * (each line cleared to its end, then the rest of the screen), so nothing flickers. A change
+ * is marked for one refresh: `+` for a new socket, `-` for one that went away.
+ */
+function liveTable(
+  watcher: SocketWatcher,
+  options: { ports: readonly PortSpec[] | undefined; intervalMs: number; style: Style },
+): View {
+  const out = process.stdout
+  const { style } = options
+  let added = new Set<string>()
+  let removed: SocketEntry[] = []
+  let lastChange: Date | null = null
+  let pending = false
+  let batch = ''
+  let expiry: NodeJS.Timeout | null = null
+
+  const draw = () => {
+    pending = false
+    const width = out.columns || 120
+    const height = out.rows || 40
+    const sockets = watcher.snapshot()
+    const filter = options.ports
+      ? ` on ${options.ports.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`) + (p.protocol === 'udp' ? '/udp' : '')).join(', ')}`
+      : ''
+    const changed = lastChange ? `last change ${lastChange.toLocaleTimeString()}` : 'no change yet'
+    const header = `portwarden watch${filter}: ${sockets.length} listening socket${sockets.length === 1 ? '' : 's'}, every ${formatInterval(options.intervalMs)}, ${changed}  (Ctrl-C to quit)`
+    const rows: { mark: string; cells: string[] }[] = [
+      ...sockets.map((s) => ({ mark: added.has(socketIdentity(s)) ? '+' : ' ', cells: cells(s) })),
+      ...removed.map((s) => ({ mark: '-', cells: cells(s) })),
+    ]
+    const table = renderTable(
+      [
+        ['', 'PROTO', 'STATE', 'LOCAL', 'PROCESS', 'USER', 'COMMAND'],
+        ...rows.map((r) => [r.mark, ...r.cells]),
+      ],
+      width,
+    ).split('\n')
+    const room = Math.max(1, height - 3)
+    const shown =
+      table.length > room
+        ? [
+            ...table.slice(0, room - 1),
+            `… and ${table.length - room + 1} more (widen the window or filter by port)`,
+          ]
+        : table
+    const lines = [
+      style.bold(header.length > width ? `${header.slice(0, width - 1)}…` : header),
+      '',
+      ...shown.map((line, i) => {
+        if (i === 0) return style.dim(line)
+        if (line.startsWith('+')) return style.pass(line)
+        if (line.startsWith('-')) return style.fail(line)
+        return line
+      }),
+    ]
+    out.write(`\u001b[H${lines.map((line) => `${line}\u001b[K`).join('\n')}\n\u001b[J`)
+  }
+  const redrawSoon = () => {
+    if (pending) return
+    pending = true
+    setImmediate(draw)
+  }
+  const onResize = () => redrawSoon()
+  const restoreCursor = () => out.write('\u001b[?25h')
+
+  out.write('\u001b[?25l\u001b[2J\u001b[H')
+  process.on('exit', restoreCursor)
+  out.on('resize', onResize)
+  draw()
+
+  return {
+    onEvent: (event) => {
+      // The events of one poll share its time: the first of a new poll replaces the old marks.
+      if (event.time !== batch) {
+        batch = event.time
+        added = new Set()
+        removed = []
+      }
+      const id = socketIdentity(event.socket)
+      if (event.event === 'bind') added.add(id)
+      else removed.push(event.socket)
+      lastChange = new Date(event.time)
+      if (expiry !== null) clearTimeout(expiry)
+      // The marks stay for one refresh, then the table is drawn again without them.
+      expiry = setTimeout(() => {
+        expiry = null
+        added = new Set()
+        removed = []
+        redrawSoon()
+      }, options.intervalMs)
+      expiry.unref()
+      redrawSoon()
+    },
+    close: () => {
+      if (expiry !== null) clearTimeout(expiry)
+      out.removeListener('resize', onResize)
+      restoreCursor()
+      process.removeListener('exit', restoreCursor)
+    },
+  }
+}
+
+function cells(s: SocketEntry): string[] {
+  return [
+    s.family === 'ipv6' ? `${s.protocol}6` : s.protocol,
+    s.state,
+    formatEndpoint(s.localAddress, s.localPort),
+    processCell(s),
+    displayName(s.processes[0]?.user ?? s.user),
+    displayName(s.processes[0]?.command ?? ''),
+  ]
+}
+
+function processCell(socket: SocketEntry): string {
+  if (socket.processes.length === 0) return `? (uid ${socket.uid})`
+  const byName = new Map<string, number[]>()
+  for (const holder of socket.processes) {
+    const name = displayName(holder.name)
+    byName.set(name, [...(byName.get(name) ?? []), holder.pid])
+  }
+  return [...byName].map(([name, pids]) => `${name}[${pids.join(',')}]`).join(' ')
+}
+
+function formatInterval(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : ms < 1000 ? `${ms} ms` : `${ms / 1000} s`
+}
+
+/** As main.ts prints JSON: C1 controls and bidi characters escaped, so a terminal shows them inert. */
+function terminalSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
+export function registerWatch(program: Command, cli: CliContext): void {
+  cli
+    .common(
+      program
+        .command('watch')
+        .description(
+          'live view of listening sockets; --json streams one bind/unbind event per line',
+        )
+        .argument('[spec...]', 'only these ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
+        .option('--interval <duration>', 'time between two looks at the socket tables', '1s')
+        .option('--tcp', 'TCP listeners only')
+        .option('--udp', 'bound UDP sockets only')
+        .addHelpText(
+          'after',
+          [
+            '',
+            'On a terminal: a table redrawn in place, new sockets marked + and closed ones - for one refresh.',
+            'Piped: one line per change. --json: one {"event": "bind"|"unbind", "time", "socket"} per line.',
+            'Runs until Ctrl-C (SIGINT) or SIGTERM, then exits 0. Sockets opened and closed within one',
+            'interval are not seen.',
+          ].join('\n'),
+        ),
+    )
+    // Streams until interrupted, then exits 0: no final document, so main prints nothing more.
+    .action((specs: string[], options: WatchCommandOptions) =>
+      watch(specs, cli.globals(options), cli.stdout),
+    )
+}

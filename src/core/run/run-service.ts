@@ -1,0 +1,463 @@
+import type { ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
+import { errnoOf } from '../errors.js'
+import { probeHost } from '../health/check-health.js'
+import type { ServiceProbeResult } from '../health/probes.js'
+import type { HealthCheckSpec, RegistryStore } from '../registry/types.js'
+import type { BackendName } from '../sockets/query.js'
+import type { SocketEntry } from '../types.js'
+import type { PortConflict } from './preflight.js'
+import { conflictError, describeOwners, preflightPorts } from './preflight.js'
+import type { ProcessIdentity } from './process-tree.js'
+import { isSameProcess, processTree } from './process-tree.js'
+import type { PortListener, Readiness } from './readiness.js'
+import { describePorts, waitUntilListening } from './readiness.js'
+import type { RunPort } from './run-env.js'
+import { formatRunPorts, formatWait, portEnvironment } from './run-env.js'
+
+/**
+ * What to start: an argument vector, run as is (no shell), or a manifest's command string,
+ * run by `/bin/sh -c` so that it may use `$PORT`, `$PORT_<NAME>`, pipes and `&&`.
+ */
+export type RunCommand = { argv: readonly string[] } | { shell: string }
+
+export interface RunRequest {
+  /** The service's name, for messages and `PORT_<SERVICE>`. */
+  service: string
+  /** The project it belongs to: registry allocations of project+service are its own. */
+  project: string
+  /** Its ports; the first becomes `PORT`. */
+  ports: readonly RunPort[]
+  command: RunCommand
+  cwd?: string
+  /** The environment to start from (default: ours); the port variables are added to it. */
+  env?: NodeJS.ProcessEnv
+  /** How long to wait for it to listen on every port. Default 30 s; 0 skips the wait. */
+  timeoutMs?: number
+  /** Run once it listens; null: listening is enough. */
+  health?: HealthCheckSpec | null
+  /** The registry: names owners by service, honours allocations. Null or absent: not consulted. */
+  store?: RegistryStore | null
+  procRoot?: string
+  backend?: BackendName | 'auto'
+}
+
+export type RunMessageKind = 'ready' | 'warning' | 'note' | 'error'
+
+export interface RunMessage {
+  kind: RunMessageKind
+  text: string
+}
+
+/** The started process, for forwarding signals to it. */
+export interface ServiceChild {
+  pid: number
+  /** Sends a signal to the service (and, for a compound shell command, to the shell's processes). */
+  signal(signal: NodeJS.Signals): void
+}
+
+export interface RunHooks {
+  /** Progress for people (stderr): readiness, health, problems. */
+  onMessage?(message: RunMessage): void
+  /** Called synchronously right after the spawn, before anything else can run. */
+  onSpawn?(child: ServiceChild): void
+  /** The readiness phase is over (ready or not); the registry is no longer needed. */
+  onSettled?(): void | Promise<void>
+}
+
+export type RunReadiness =
+  'ready' | 'unhealthy' | 'timeout' | 'exited' | 'not_waited' | 'not_started'
+
+export interface RunOutcome {
+  service: string
+  ports: RunPort[]
+  /** The service's pid, or null when it could not be started. */
+  pid: number | null
+  readiness: RunReadiness
+  /** The pids listening on the declared ports, once ready. */
+  listeners: { port: RunPort; pids: number[] }[]
+  health: ServiceProbeResult | null
+  /** The service's own exit status. */
+  childExitCode: number | null
+  childSignal: NodeJS.Signals | null
+  /** What `run` exits with: the service's code, 128 + signal number, or 126/127 if it could not start. */
+  exitCode: number
+  /** Processes the service left behind when it exited, which run stopped. */
+  leftovers: number[]
+  /** Why it could not start, when it could not. */
+  error: string | null
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000
+/** How long the service's leftovers get between SIGTERM and SIGKILL, and a conflicting child too. */
+const STOP_GRACE_MS = 2000
+/** How long the service's processes get to exit by themselves after it did, before run stops them. */
+const LEFTOVER_SETTLE_MS = 500
+/** The same when a relayed signal went to all of them (a compound shell command): they may be shutting down gracefully. */
+const RELAYED_SETTLE_MS = 5000
+
+/**
+ * `portwarden run`: refuses to start when a declared port is taken (throws `port_in_use` with
+ * the conflict sentence, nothing spawned); otherwise starts the service with its ports in
+ * `PORT`/`PORT_<NAME>`, waits until it (or a descendant) listens on each, runs its health check
+ * once, and resolves when it exits. If another process takes a port before the service binds
+ * it, the service is stopped and `port_in_use` thrown, naming that process.
+ *
+ * Signals are the caller's to relay (see `onSpawn`); this function installs no handlers.
+ */
+export async function runService(request: RunRequest, hooks: RunHooks = {}): Promise<RunOutcome> {
+  const procRoot = request.procRoot
+  const ports = [...request.ports]
+  const say = (kind: RunMessageKind, text: string) => hooks.onMessage?.({ kind, text })
+  const nameOwners = async (port: RunPort, sockets: SocketEntry[]) => {
+    const [allocation] = request.store
+      ? await request.store.list({ port: port.port, protocol: port.protocol })
+      : []
+    return describeOwners(sockets, allocation ?? null, procRoot)
+  }
+
+  const conflicts = await preflightPorts(ports, {
+    project: request.project,
+    service: request.service,
+    store: request.store,
+    procRoot,
+    backend: request.backend,
+  })
+  if (conflicts.length > 0) throw conflictError(conflicts)
+
+  const outcome: RunOutcome = {
+    service: request.service,
+    ports,
+    pid: null,
+    readiness: 'not_started',
+    listeners: [],
+    health: null,
+    childExitCode: null,
+    childSignal: null,
+    exitCode: 0,
+    leftovers: [],
+    error: null,
+  }
+  const env = { ...(request.env ?? process.env), ...portEnvironment(request.service, ports) }
+  const { file, args, compound } = commandLine(request.command)
+  const child = spawn(file, args, { cwd: request.cwd, env, stdio: 'inherit' })
+  const started = await whenSpawned(child)
+  if (started !== null) {
+    const { exitCode, reason } = startFailure(started, file)
+    say('error', `cannot start ${request.service}: ${displayCommand(file)}: ${reason}`)
+    await hooks.onSettled?.()
+    return { ...outcome, exitCode, error: reason }
+  }
+  const pid = child.pid as number
+  outcome.pid = pid
+
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exit = { code, signal }
+      resolve()
+    })
+  })
+  // Everything ever seen in the service's tree (pid + start time): what it leaves behind is ours.
+  const seen = new Map<string, ProcessIdentity>()
+  const remember = () => {
+    for (const identity of processTree(pid, procRoot))
+      seen.set(`${identity.pid}:${identity.startTicks}`, identity)
+  }
+  remember()
+  let relayed = false
+  hooks.onSpawn?.({
+    pid,
+    signal: (signal) => {
+      if (exit !== null) return
+      relayed = true
+      const targets = compound ? processTree(pid, procRoot).map((p) => p.pid) : [pid]
+      for (const target of targets.length > 0 ? targets : [pid]) {
+        try {
+          process.kill(target, signal)
+        } catch {
+          // it exited meanwhile
+        }
+      }
+    },
+  })
+  const failed = () => !relayed && exit !== null && (exit.code !== 0 || exit.signal !== null)
+
+  const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  let readiness: Readiness | null = null
+  if (timeoutMs > 0 && ports.length > 0) {
+    readiness = await waitUntilListening(
+      ports,
+      { pid, exited, hasExited: () => exit !== null, failed },
+      {
+        service: request.service,
+        timeoutMs,
+        procRoot,
+        seen,
+        nameOwners,
+        onNote: (text) => say('note', text),
+      },
+    )
+  }
+
+  if (readiness?.state === 'conflict') {
+    // Another process got the port between our check and the service's bind: the service
+    // cannot do its job. Stop it (and whatever it started), then say who has the port.
+    const stopped = exit === null
+    await stopTree(pid, seen, exited, () => exit !== null, procRoot)
+    await hooks.onSettled?.()
+    const who = `${request.service} (pid ${pid})`
+    const taken = formatRunPorts(readiness.conflicts)
+    throw conflictError(
+      readiness.conflicts,
+      stopped
+        ? `Stopped ${who}, which could not take ${taken}.`
+        : `${who} exited: it could not take ${taken}.`,
+    )
+  }
+
+  if (readiness === null) {
+    outcome.readiness = 'not_waited'
+  } else if (readiness.state === 'ready') {
+    outcome.listeners = readiness.listeners.map((l) => ({
+      port: l.port,
+      pids: l.holders.map((h) => h.pid),
+    }))
+    const health = request.health ? await runHealthCheck(request.health, readiness.listeners) : null
+    outcome.health = health
+    if (health === null || health.ok) {
+      outcome.readiness = 'ready'
+      say(
+        'ready',
+        `ready: ${request.service} on ${formatRunPorts(ports)} (${health ? health.detail : listeningDetail(readiness.listeners)})`,
+      )
+    } else {
+      outcome.readiness = 'unhealthy'
+      say(
+        'warning',
+        `${request.service} listens on ${formatRunPorts(ports)}, but its health check failed: ${health.detail} (it keeps running)`,
+      )
+    }
+  } else if (readiness.state === 'timeout') {
+    outcome.readiness = 'timeout'
+    const waited = formatWait(timeoutMs)
+    say(
+      'warning',
+      readiness.elsewhere.length > 0
+        ? `${request.service} listens on ${describePorts(readiness.elsewhere)}, not ${formatRunPorts(readiness.missing)} (waited ${waited}; it keeps running)`
+        : `${request.service} did not listen on ${formatRunPorts(readiness.missing)} within ${waited} (it keeps running)`,
+    )
+  } else {
+    outcome.readiness = 'exited'
+  }
+  await hooks.onSettled?.()
+
+  // Keep a record of the service's processes while it runs, so that none outlives it.
+  const watcher = setInterval(remember, 1000)
+  watcher.unref()
+  await exited
+  clearInterval(watcher)
+  const { code, signal } = exit as unknown as { code: number | null; signal: NodeJS.Signals | null }
+  outcome.childExitCode = code
+  outcome.childSignal = signal
+  outcome.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
+  if (readiness?.state === 'exited' && readiness.missing.length > 0) {
+    say(
+      'warning',
+      `${request.service} exited (${describeExit(code, signal)}) before listening on ${formatRunPorts(readiness.missing)}`,
+    )
+  } else if (code !== 0) {
+    say('note', `${request.service} exited (${describeExit(code, signal)})`)
+  }
+  outcome.leftovers = await stopLeftovers(
+    pid,
+    seen,
+    relayed && compound ? RELAYED_SETTLE_MS : LEFTOVER_SETTLE_MS,
+    procRoot,
+  )
+  if (outcome.leftovers.length > 0) {
+    const n = outcome.leftovers.length
+    say(
+      'note',
+      `stopped ${n} process${n === 1 ? '' : 'es'} ${request.service} left running (pid${n === 1 ? '' : 's'} ${outcome.leftovers.join(', ')})`,
+    )
+  }
+  return outcome
+}
+
+/** `exit code 3`, `killed by SIGTERM` */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code ?? '?'}`
+}
+
+function listeningDetail(listeners: readonly PortListener[]): string {
+  const pids = [...new Set(listeners.flatMap((l) => l.holders.map((h) => h.pid)))]
+  return pids.length === 0
+    ? 'listening'
+    : `listening, pid${pids.length === 1 ? '' : 's'} ${pids.join(', ')}`
+}
+
+/** The health check, against the first TCP port (UDP has no connection to probe). */
+async function runHealthCheck(
+  spec: HealthCheckSpec,
+  listeners: readonly PortListener[],
+): Promise<ServiceProbeResult | null> {
+  const target = listeners.find((l) => l.port.protocol === 'tcp' && l.sockets.length > 0)
+  if (!target) return null
+  const host = probeHost(target.sockets[0] as SocketEntry)
+  const port = target.port.port
+  const probes = await import('../health/probes.js')
+  switch (spec.kind) {
+    case 'http':
+    case 'https':
+      return probes.probeHttp({
+        host,
+        port,
+        path: spec.path,
+        expect: spec.expect,
+        https: spec.kind === 'https',
+      })
+    case 'postgres':
+      return probes.probePostgres(host, port)
+    case 'redis':
+      return probes.probeRedis(host, port)
+    case 'tcp':
+      return probes.probeTcpConnect(host, port)
+  }
+}
+
+const RESERVED_WORDS = new Set([
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'case',
+  'esac',
+  'for',
+  'while',
+  'until',
+  'do',
+  'done',
+  'in',
+  'function',
+  '{',
+  '}',
+  '!',
+  '[[',
+])
+
+/**
+ * A manifest command that is one simple command (`python3 -m http.server $PORT`) is run as
+ * `exec ...`, so the shell becomes the service and signals reach it directly. A compound one
+ * (`cd app && npm start`: any of `; & | < > ( ) \``, even quoted, or a leading keyword or
+ * assignment) keeps the shell as its parent; signals then go to every process of it.
+ */
+export function commandLine(command: RunCommand): {
+  file: string
+  args: string[]
+  compound: boolean
+} {
+  if ('argv' in command) {
+    const [file, ...args] = command.argv
+    return { file: file as string, args, compound: false }
+  }
+  const text = command.shell.trim()
+  const firstWord = text.split(/\s+/)[0] ?? ''
+  const simple =
+    !/[;&|<>()`\n]/.test(text) &&
+    !RESERVED_WORDS.has(firstWord) &&
+    !/^[A-Za-z_][A-Za-z0-9_]*=/.test(firstWord)
+  if (simple && firstWord === 'exec')
+    return { file: '/bin/sh', args: ['-c', text], compound: false }
+  return { file: '/bin/sh', args: ['-c', simple ? `exec ${text}` : text], compound: !simple }
+}
+
+/** Resolves null once the process runs, or with the error that kept it from starting. */
+function whenSpawned(child: ChildProcess): Promise<Error | null> {
+  return new Promise((resolve) => {
+    child.once('spawn', () => resolve(null))
+    child.once('error', (error) => resolve(error))
+  })
+}
+
+function startFailure(error: Error, file: string): { exitCode: number; reason: string } {
+  const errno = errnoOf(error)
+  if (errno === 'ENOENT')
+    return {
+      exitCode: 127,
+      reason: file.includes('/') ? 'no such file' : 'command not found (not in PATH)',
+    }
+  if (errno === 'EACCES') return { exitCode: 126, reason: 'permission denied (not executable)' }
+  return { exitCode: 126, reason: error.message }
+}
+
+function displayCommand(file: string): string {
+  return JSON.stringify(file)
+}
+
+/** SIGTERM to the service and its processes; SIGKILL to what is left after the grace time. */
+async function stopTree(
+  pid: number,
+  seen: Map<string, ProcessIdentity>,
+  exited: Promise<void>,
+  hasExited: () => boolean,
+  procRoot?: string,
+): Promise<void> {
+  for (const identity of processTree(pid, procRoot))
+    seen.set(`${identity.pid}:${identity.startTicks}`, identity)
+  const alive = () => [...seen.values()].filter((identity) => isSameProcess(identity, procRoot))
+  for (const identity of alive()) signalIdentity(identity, 'SIGTERM', procRoot)
+  const deadline = performance.now() + STOP_GRACE_MS
+  while (performance.now() < deadline && (!hasExited() || alive().some((p) => p.pid !== pid)))
+    await sleep(50)
+  for (const identity of alive()) signalIdentity(identity, 'SIGKILL', procRoot)
+  await exited
+}
+
+/**
+ * After the service exited: processes of its tree still running (recorded by pid + start time,
+ * so a reused pid is never touched) get SIGTERM, then SIGKILL after the grace time.
+ */
+async function stopLeftovers(
+  pid: number,
+  seen: Map<string, ProcessIdentity>,
+  settleMs: number,
+  procRoot?: string,
+): Promise<number[]> {
+  const alive = () =>
+    [...seen.values()].filter(
+      (identity) => identity.pid !== pid && isSameProcess(identity, procRoot),
+    )
+  // Processes that got the same signal as the service may be on their way out: a moment for them.
+  const settle = performance.now() + settleMs
+  while (alive().length > 0 && performance.now() < settle) await sleep(50)
+  const left = alive()
+  if (left.length === 0) return []
+  for (const identity of left) signalIdentity(identity, 'SIGTERM', procRoot)
+  const deadline = performance.now() + STOP_GRACE_MS
+  while (performance.now() < deadline && alive().length > 0) await sleep(50)
+  for (const identity of alive()) signalIdentity(identity, 'SIGKILL', procRoot)
+  return left.map((identity) => identity.pid).sort((a, b) => a - b)
+}
+
+function signalIdentity(
+  identity: ProcessIdentity,
+  signal: NodeJS.Signals,
+  procRoot?: string,
+): void {
+  if (identity.pid <= 1 || identity.pid === process.pid) return
+  if (!isSameProcess(identity, procRoot)) return
+  try {
+    process.kill(identity.pid, signal)
+  } catch {
+    // gone meanwhile
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+export type { PortConflict }

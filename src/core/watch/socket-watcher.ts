@@ -1,0 +1,210 @@
+import type { PortSpec } from '../port-spec.js'
+import { ProcessReader, scanSocketHolders } from '../process/read-process.js'
+import { chooseBackend, listSockets } from '../sockets/list-sockets.js'
+import type { BackendName } from '../sockets/query.js'
+import type { Family, Holder, Protocol, SocketEntry, Warning } from '../types.js'
+
+export interface WatchOptions {
+  /** Only sockets on these ports (default: every port). */
+  ports?: readonly PortSpec[]
+  protocols?: readonly Protocol[]
+  families?: readonly Family[]
+  /** Time between two looks at the socket tables, in ms. Default 1000. */
+  intervalMs?: number
+  backend?: BackendName | 'auto'
+  procRoot?: string
+}
+
+/** A listening TCP socket or bound UDP socket that appeared (`bind`) or went away (`unbind`). */
+export interface SocketEvent {
+  event: 'bind' | 'unbind'
+  /** When the poll that saw the change ran (ISO 8601 with milliseconds). */
+  time: string
+  /** For `unbind`: the socket as it was last seen, holders included. */
+  socket: SocketEntry
+}
+
+export type SocketListener = (event: SocketEvent) => void
+
+export const DEFAULT_WATCH_INTERVAL_MS = 1000
+
+/** Identity of a socket across polls: a socket that is closed and opened again gets a new inode. */
+export function socketIdentity(
+  socket: Pick<SocketEntry, 'protocol' | 'localAddress' | 'localPort' | 'inode'>,
+): string {
+  return `${socket.protocol}|${socket.localAddress}|${socket.localPort}|${socket.inode}`
+}
+
+/**
+ * One poller over the listening sockets (`ss -tuln` semantics), shared by any number of
+ * listeners: it runs while at least one is subscribed. Each poll reads the socket tables only;
+ * the costly `/proc/<pid>/fd` walk runs only when new sockets appear, and only for those, and
+ * their holders are kept (by socket identity) until the socket goes away. A socket opened and
+ * closed between two polls is not seen.
+ */
+export class SocketWatcher {
+  readonly intervalMs: number
+  private readonly options: WatchOptions
+  private readonly listeners = new Set<SocketListener>()
+  private readonly errorListeners = new Set<(error: unknown) => void>()
+  private current = new Map<string, SocketEntry>()
+  private primed = false
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> | null = null
+  private warnings: Warning[] = []
+  private backend: BackendName | undefined
+  /** Polls made and holder scans run: a measure of how cheap an idle watch is. */
+  readonly stats = { polls: 0, holderScans: 0 }
+
+  constructor(options: WatchOptions = {}) {
+    this.options = options
+    this.intervalMs = options.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS
+    if (!(this.intervalMs >= 10)) throw new RangeError('the watch interval must be at least 10 ms')
+  }
+
+  /**
+   * Adds a listener (starting the poller if it is the first) and returns the function that
+   * removes it (stopping the poller with the last). Events start from the current state: the
+   * sockets present at the first poll are the baseline, not events.
+   */
+  subscribe(listener: SocketListener, onError?: (error: unknown) => void): () => void {
+    this.listeners.add(listener)
+    if (onError) this.errorListeners.add(onError)
+    if (this.timer === null && this.running === null)
+      this.schedule(this.primed ? this.intervalMs : 0)
+    return () => {
+      this.listeners.delete(listener)
+      if (onError) this.errorListeners.delete(onError)
+      if (this.listeners.size === 0) this.stop()
+    }
+  }
+
+  /** The listening sockets as of the last poll, in `list` order. */
+  snapshot(): SocketEntry[] {
+    return [...this.current.values()]
+  }
+
+  /** Warnings of the last poll (e.g. holders not visible without root). */
+  lastWarnings(): Warning[] {
+    return this.warnings
+  }
+
+  /**
+   * Looks once and returns the changes since the last look (also delivered to the listeners).
+   * The first call establishes the baseline and returns no events.
+   */
+  async poll(): Promise<SocketEvent[]> {
+    const time = new Date().toISOString()
+    this.stats.polls++
+    this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
+    const inventory = await listSockets({
+      ports: this.options.ports,
+      protocols: this.options.protocols,
+      families: this.options.families,
+      // /proc: the tables alone (cheap); holders are found below for new sockets only.
+      // lsof names holders in the same call, and costs the same either way.
+      withProcesses: this.backend === 'lsof',
+      backend: this.backend,
+      procRoot: this.options.procRoot,
+    })
+    const next = new Map<string, SocketEntry>()
+    const fresh: SocketEntry[] = []
+    for (const socket of inventory.sockets) {
+      const id = socketIdentity(socket)
+      const known = this.current.get(id)
+      if (known) next.set(id, known)
+      else {
+        next.set(id, socket)
+        fresh.push(socket)
+      }
+    }
+    if (fresh.length > 0) this.attachHolders(fresh, inventory.backend)
+    const events: SocketEvent[] = []
+    if (this.primed) {
+      for (const [id, socket] of this.current)
+        if (!next.has(id)) events.push({ event: 'unbind', time, socket })
+      for (const socket of fresh)
+        events.push({
+          event: 'bind',
+          time,
+          socket: next.get(socketIdentity(socket)) as SocketEntry,
+        })
+    }
+    this.current = next
+    this.primed = true
+    if (fresh.length > 0) this.warnings = inventory.warnings
+    for (const event of events) for (const listener of [...this.listeners]) listener(event)
+    return events
+  }
+
+  /** Stops polling; listeners stay registered but hear nothing until `subscribe` restarts it. */
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null
+      const started = performance.now()
+      this.running = this.poll().then(
+        () => {
+          this.running = null
+          if (this.listeners.size > 0)
+            this.schedule(Math.max(0, this.intervalMs - (performance.now() - started)))
+        },
+        (error: unknown) => {
+          this.running = null
+          for (const listener of [...this.errorListeners]) listener(error)
+          if (this.listeners.size > 0) this.schedule(this.intervalMs)
+        },
+      )
+    }, delayMs)
+  }
+
+  /** Names the holders of new sockets: one fd walk for all of them (the lsof backend has them). */
+  private attachHolders(fresh: SocketEntry[], backend: BackendName): void {
+    if (backend === 'lsof') return
+    const wanted = new Set(fresh.map((s) => s.inode).filter((inode) => inode !== 0))
+    if (wanted.size === 0) return
+    this.stats.holderScans++
+    const scan = scanSocketHolders(wanted, { procRoot: this.options.procRoot })
+    const reader = new ProcessReader({ procRoot: this.options.procRoot })
+    for (const socket of fresh) {
+      const pids = scan.holders.get(socket.inode) ?? []
+      socket.processes = pids
+        .map((pid) => reader.holder(pid))
+        .filter((h): h is Holder => h !== null)
+    }
+  }
+}
+
+/**
+ * Calls `onEvent` for every bind/unbind until `signal` aborts; resolves then. Rejects if the
+ * socket tables cannot be read. `onReady` gets the baseline once the first poll is done.
+ */
+export async function watchSockets(
+  options: WatchOptions,
+  onEvent: SocketListener,
+  signal: AbortSignal,
+  onReady?: (sockets: SocketEntry[]) => void,
+): Promise<void> {
+  const watcher = new SocketWatcher(options)
+  await watcher.poll()
+  onReady?.(watcher.snapshot())
+  if (signal.aborted) return
+  await new Promise<void>((resolve, reject) => {
+    const unsubscribe = watcher.subscribe(onEvent, (error) => {
+      unsubscribe()
+      reject(error)
+    })
+    signal.addEventListener(
+      'abort',
+      () => {
+        unsubscribe()
+        resolve()
+      },
+      { once: true },
+    )
+  })
+}
