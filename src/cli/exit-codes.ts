@@ -1,4 +1,4 @@
-import type { PortwardenErrorCode } from '../core/index.js'
+import type { PortwardenErrorCode } from '../core/errors.js'
 
 /** The spec's exit codes. The only table that turns error codes into exit statuses. */
 export const EXIT = { ok: 0, no: 1, usage: 2, environment: 3 } as const

@@ -1,40 +1,37 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
-import { PortwardenError, isPortwardenError } from '../core/index.js'
+import { PortwardenError, isPortwardenError } from '../core/errors.js'
 import type { CommandResult } from './command-result.js'
 import type { CliContext } from './cli-context.js'
-import { registerAlloc, registerRelease } from './commands/alloc.js'
-import { registerCheck } from './commands/check.js'
-import { registerDoctor, registerPreflight } from './commands/doctor.js'
-import { registerFind } from './commands/find.js'
-import { registerFree } from './commands/free.js'
-import { registerList } from './commands/list.js'
-import { registerRun } from './commands/run.js'
-import { registerStatus } from './commands/status.js'
-import { registerWho } from './commands/who.js'
-import { registerWatch } from './commands/watch.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import { colorEnabled, createStyle } from './render/style.js'
 
-/** Every command, in the order `--help` lists them. Each module defines its own flags. */
-const COMMANDS = [
-  registerList,
-  registerWho,
-  registerCheck,
-  registerFind,
-  registerFree,
-  registerAlloc,
-  registerRelease,
-  registerStatus,
-  registerPreflight,
-  registerDoctor,
-  registerRun,
-  registerWatch,
+type Register = (program: Command, cli: CliContext) => void
+
+/**
+ * Every command, in the order `--help` lists them. A command's module (and the part of the core
+ * it needs) is loaded only when that command runs: start-up time is most of a `who` or `list`.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['list', async () => (await import('./commands/list.js')).registerList],
+  ['who', async () => (await import('./commands/who.js')).registerWho],
+  ['check', async () => (await import('./commands/check.js')).registerCheck],
+  ['find', async () => (await import('./commands/find.js')).registerFind],
+  ['free', async () => (await import('./commands/free.js')).registerFree],
+  ['alloc', async () => (await import('./commands/alloc.js')).registerAlloc],
+  ['release', async () => (await import('./commands/alloc.js')).registerRelease],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['preflight', async () => (await import('./commands/doctor.js')).registerPreflight],
+  ['doctor', async () => (await import('./commands/doctor.js')).registerDoctor],
+  ['run', async () => (await import('./commands/run.js')).registerRun],
+  ['watch', async () => (await import('./commands/watch.js')).registerWatch],
 ]
 
 const argv = process.argv.slice(2)
-const wantsJson = argv.includes('--json')
+// Only our own arguments: `run -- tool --json` passes --json to the tool, not to us.
+const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv
+const wantsJson = ownArgs.includes('--json')
 const stdoutStyle = createStyle(colorEnabled(process.stdout))
 const stderrStyle = createStyle(colorEnabled(process.stderr))
 
@@ -62,7 +59,7 @@ function withCommonOptions(command: Command): Command {
     )
 }
 
-function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => void): Command {
+async function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => void): Promise<Command> {
   const program = new Command('portwarden')
     .description("Who holds this port? Answers from the kernel's own socket tables.")
     .version(version(), '-V, --version')
@@ -82,7 +79,9 @@ function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => v
         'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)',
       ),
   }
-  for (const register of COMMANDS) register(program, cli)
+  // The named command alone; every command for help, a typo's suggestion, or no command at all.
+  const named = COMMANDS.find(([name]) => name === ownArgs.find((arg) => !arg.startsWith('-')))
+  for (const [, load] of named ? [named] : COMMANDS) (await load())(program, cli)
 
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
@@ -155,7 +154,7 @@ function reportError(error: unknown): void {
 
 async function main(): Promise<void> {
   let pending: Promise<CommandResult> | CommandResult | undefined
-  const program = buildProgram((result) => (pending = result))
+  const program = await buildProgram((result) => (pending = result))
   try {
     await program.parseAsync(argv, { from: 'user' })
     if (pending !== undefined) printResult(await pending)

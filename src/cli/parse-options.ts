@@ -1,5 +1,8 @@
-import { PortwardenError, parsePortSpec } from '../core/index.js'
-import type { BackendName, HealthCheckSpec, PortSpec } from '../core/index.js'
+import { PortwardenError } from '../core/errors.js'
+import { parsePortSpec } from '../core/port-spec.js'
+import type { PortSpec } from '../core/port-spec.js'
+import type { HealthCheckSpec } from '../core/registry/types.js'
+import type { BackendName } from '../core/sockets/list-sockets.js'
 
 /** Positive integers only: `Number()` would take `0x10`, `1e3` and ` 7 `. */
 export function parsePid(text: string): number {

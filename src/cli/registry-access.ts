@@ -1,5 +1,5 @@
-import type { RegistryStore } from '../core/index.js'
-import { openRegistry } from '../core/index.js'
+import type { RegistryStore } from '../core/registry/types.js'
+import { openRegistry } from '../core/registry/open-registry.js'
 
 export interface RegistryOptions {
   registry?: string

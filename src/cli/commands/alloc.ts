@@ -1,15 +1,11 @@
 import type { Command } from 'commander'
 import { resolve } from 'node:path'
-import type { Protocol } from '../../core/index.js'
-import {
-  PortwardenError,
-  allocate,
-  defaultProject,
-  findWorktreeRoot,
-  release,
-  toJsonAllocation,
-  validateName,
-} from '../../core/index.js'
+import type { Protocol } from '../../core/types.js'
+import { PortwardenError } from '../../core/errors.js'
+import { allocate } from '../../core/registry/allocator.js'
+import { defaultProject, findWorktreeRoot, validateName } from '../../core/registry/names.js'
+import { release } from '../../core/registry/release.js'
+import { toJsonAllocation } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { checkPorts, toJsonCheck } from '../../core/index.js'
+import { checkPorts } from '../../core/check-port.js'
+import { toJsonCheck } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

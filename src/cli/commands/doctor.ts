@@ -1,13 +1,10 @@
 import type { Command } from 'commander'
-import type { Manifest, RegistryStore } from '../../core/index.js'
-import {
-  defaultProject,
-  doctor,
-  findManifest,
-  loadManifest,
-  resolveRegistryLocation,
-  toJsonDoctor,
-} from '../../core/index.js'
+import type { Manifest } from '../../core/manifest/types.js'
+import type { RegistryStore } from '../../core/registry/types.js'
+import { doctor, toJsonDoctor } from '../../core/doctor.js'
+import { findManifest, loadManifest } from '../../core/manifest/load-manifest.js'
+import { defaultProject } from '../../core/registry/names.js'
+import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

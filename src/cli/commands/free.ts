@@ -1,30 +1,14 @@
 import type { Command } from 'commander'
 import { createInterface } from 'node:readline'
-import {
-  DEFAULT_WAIT_MS,
-  PortwardenError,
-  describeSpecs,
-  displayName,
-  executeFree,
-  formatDuration,
-  parseDuration,
-  parseSignalName,
-  planFree,
-  planOutcome,
-  portInUseSentence,
-  toJsonFreePlan,
-  toJsonFreeReport,
-} from '../../core/index.js'
-import type {
-  FreeEvent,
-  FreeOutcome,
-  FreePlan,
-  FreeReport,
-  FreeSignal,
-  FreeTarget,
-  PortKey,
-  TargetReport,
-} from '../../core/index.js'
+import { PortwardenError } from '../../core/errors.js'
+import { executeFree, planOutcome } from '../../core/free/execute-free.js'
+import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
+import { DEFAULT_WAIT_MS, describeSpecs, planFree } from '../../core/free/plan-free.js'
+import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
+import { displayName, portInUseSentence } from '../../core/messages.js'
+import type { FreeEvent, FreeOutcome, FreeReport, TargetReport } from '../../core/free/execute-free.js'
+import type { FreeSignal } from '../../core/free/options.js'
+import type { FreePlan, FreeTarget, PortKey } from '../../core/free/plan-free.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

@@ -1,13 +1,10 @@
 import type { Command } from 'commander'
 import { existsSync } from 'node:fs'
-import type { Manifest, RegistryStore } from '../../core/index.js'
-import {
-  loadManifest,
-  openRegistry,
-  preflight,
-  resolveRegistryLocation,
-  toJsonPreflight,
-} from '../../core/index.js'
+import type { Manifest } from '../../core/manifest/types.js'
+import type { RegistryStore } from '../../core/registry/types.js'
+import { loadManifest } from '../../core/manifest/load-manifest.js'
+import { preflight, toJsonPreflight } from '../../core/preflight.js'
+import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

@@ -1,25 +1,16 @@
 import type { Command } from 'commander'
 import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
-import type {
-  HealthCheckSpec,
-  RegistryStore,
-  RunCommand,
-  RunOutcome,
-  RunPort,
-  ServiceChild,
-} from '../../core/index.js'
-import {
-  PortwardenError,
-  defaultProject,
-  inForegroundOfTerminal,
-  openRegistry,
-  parseDuration,
-  parsePortSpec,
-  resolveRegistryLocation,
-  runService,
-  validateName,
-} from '../../core/index.js'
+import type { HealthCheckSpec, RegistryStore } from '../../core/registry/types.js'
+import type { RunPort } from '../../core/run/run-env.js'
+import type { RunCommand, RunOutcome, ServiceChild } from '../../core/run/run-service.js'
+import { PortwardenError } from '../../core/errors.js'
+import { parseDuration } from '../../core/free/options.js'
+import { parsePortSpec } from '../../core/port-spec.js'
+import { defaultProject, validateName } from '../../core/registry/names.js'
+import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
+import { inForegroundOfTerminal } from '../../core/run/process-tree.js'
+import { runService } from '../../core/run/run-service.js'
 import { loadManifest, portName, resolveServicePorts } from '../../core/manifest/load-manifest.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'

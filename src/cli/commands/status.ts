@@ -1,13 +1,9 @@
 import type { Command } from 'commander'
-import type { AllocationClaim } from '../../core/index.js'
-import {
-  checkHealth,
-  claimFromAllocation,
-  detectConflicts,
-  readImportFile,
-  toJsonAllocation,
-  toJsonConflict,
-} from '../../core/index.js'
+import type { AllocationClaim } from '../../core/registry/conflicts.js'
+import { checkHealth } from '../../core/health/check-health.js'
+import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
+import { readImportFile } from '../../core/registry/import-file.js'
+import { toJsonAllocation, toJsonConflict } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

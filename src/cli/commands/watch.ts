@@ -1,14 +1,13 @@
 import type { Command } from 'commander'
-import type { PortSpec, Protocol, SocketEntry, SocketEvent } from '../../core/index.js'
-import {
-  PortwardenError,
-  SocketWatcher,
-  displayName,
-  formatEndpoint,
-  parseDuration,
-  socketIdentity,
-  toJsonSocket,
-} from '../../core/index.js'
+import type { PortSpec } from '../../core/port-spec.js'
+import type { Protocol, SocketEntry } from '../../core/types.js'
+import type { SocketEvent } from '../../core/watch/socket-watcher.js'
+import { formatEndpoint } from '../../core/addresses.js'
+import { PortwardenError } from '../../core/errors.js'
+import { parseDuration } from '../../core/free/options.js'
+import { displayName } from '../../core/messages.js'
+import { SocketWatcher, socketIdentity } from '../../core/watch/socket-watcher.js'
+import { toJsonSocket } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { GlobalOptions } from '../command-result.js'
 import { parseBackend, parseSpecs } from '../parse-options.js'

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { toJsonPortHolders, whoHolds } from '../../core/index.js'
+import { whoHolds } from '../../core/who-holds.js'
+import { toJsonPortHolders } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'

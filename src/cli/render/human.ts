@@ -1,11 +1,8 @@
-import type { PortCheck, PortHolders, SocketEntry } from '../../core/index.js'
-import {
-  checkSummary,
-  displayName,
-  formatEndpoint,
-  outOfSightSentence,
-  portInUseSentence,
-} from '../../core/index.js'
+import type { PortCheck } from '../../core/check-port.js'
+import type { SocketEntry } from '../../core/types.js'
+import type { PortHolders } from '../../core/who-holds.js'
+import { formatEndpoint } from '../../core/addresses.js'
+import { checkSummary, displayName, outOfSightSentence, portInUseSentence } from '../../core/messages.js'
 import type { Style } from './style.js'
 
 /** `3h12m`, `2d4h`, `45s` */

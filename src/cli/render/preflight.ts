@@ -1,13 +1,9 @@
 import { relative } from 'node:path'
-import type {
-  DoctorCheck,
-  DoctorReport,
-  Holder,
-  PreflightPort,
-  PreflightResult,
-  SocketEntry,
-} from '../../core/index.js'
-import { checkSummary, describeHolders, displayName, portSubject } from '../../core/index.js'
+import type { DoctorCheck, DoctorReport } from '../../core/doctor.js'
+import type { PreflightPort, PreflightResult } from '../../core/preflight.js'
+import type { Holder, SocketEntry } from '../../core/types.js'
+import { portSubject } from '../../core/doctor.js'
+import { checkSummary, describeHolders, displayName } from '../../core/messages.js'
 import { renderUptime } from './human.js'
 import type { Style } from './style.js'
 

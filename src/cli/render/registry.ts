@@ -1,5 +1,6 @@
-import type { Allocation, ConflictReport } from '../../core/index.js'
-import { displayName } from '../../core/index.js'
+import type { ConflictReport } from '../../core/registry/conflicts.js'
+import type { Allocation } from '../../core/registry/types.js'
+import { displayName } from '../../core/messages.js'
 import { renderTable, renderUptime } from './human.js'
 import type { Style } from './style.js'
 

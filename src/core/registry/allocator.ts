@@ -68,7 +68,7 @@ export async function allocate(
     return { allocation: known, created: false, warnings }
   }
   const reserved = reservedPorts(options.procRoot)
-  const busy = await systemBusyPorts(protocol, range, options.procRoot)
+  const busy = await systemBusyPorts(protocol, options.procRoot)
   const { bindSucceeded, probeEveryAddress } = await import('../bind-probe.js')
   const bindable = async (port: number) => bindSucceeded(await probeEveryAddress(protocol, port))
 
@@ -176,15 +176,25 @@ function fnv1a(text: string): number {
 }
 
 /** Ports some socket uses right now, from the tables alone (no holder scan: it is not needed). */
-async function systemBusyPorts(protocol: Protocol, range: PortRange, procRoot?: string): Promise<Set<number>> {
-  const inventory = await listSockets({
-    all: true,
-    protocols: [protocol],
-    ports: [{ ...range, protocol }],
-    withProcesses: false,
-    procRoot,
-  })
-  return new Set(inventory.sockets.map((socket) => socket.localPort))
+/** How long a read of the socket tables serves later allocations in this process. */
+const BUSY_SNAPSHOT_TTL_MS = 1000
+
+const busySnapshots = new Map<string, { at: number; ports: Set<number> }>()
+
+/**
+ * Ports some socket uses (any state, TIME-WAIT included), from the tables alone. Reading
+ * /proc/net costs about 0.7 ms per file even when nearly empty (the kernel walks its whole hash
+ * table), so a batch of allocations shares one read for a second; the bind test made right before
+ * each insert still catches a listener that appeared since.
+ */
+async function systemBusyPorts(protocol: Protocol, procRoot = '/proc'): Promise<Set<number>> {
+  const key = `${protocol}:${procRoot}`
+  const cached = busySnapshots.get(key)
+  if (cached && Date.now() - cached.at < BUSY_SNAPSHOT_TTL_MS) return cached.ports
+  const inventory = await listSockets({ all: true, protocols: [protocol], withProcesses: false, procRoot })
+  const ports = new Set(inventory.sockets.map((socket) => socket.localPort))
+  busySnapshots.set(key, { at: Date.now(), ports })
+  return ports
 }
 
 /** `ip_local_reserved_ports`: ports the kernel keeps out of its ephemeral choice, for services. */
