@@ -136,7 +136,9 @@ describe('R4: kill -9 during allocation', () => {
               keys.has(`r${round}/${ack.service}=${ack.port}/tcp`),
               `released ${ack.service}`,
             ).toBe(false)
-          else
+          else if (Number(ack.service.split('-').pop()) % 3 !== 2)
+            // (every third service is released next: a kill between that release's commit and
+            // its ACK line leaves the row rightly gone, so only the others must be present)
             expect(
               keys.has(`r${round}/${ack.service}=${ack.port}/tcp`),
               `round ${round}: acknowledged ${ack.service}=${ack.port} missing`,
@@ -346,7 +348,18 @@ describe.skipIf(!commandExists('sqlite3'))(
           ])
         ).code,
       ).toBe(0)
-      const baseline = await runCliIn(ROOT, ['--version']) // node start-up under the current load
+      // What an unlocked `alloc` costs under the current load (start-up, modules, the work), so
+      // the bound below measures the lock wait, not the machine.
+      const baseline = await runCliIn(ROOT, [
+        'alloc',
+        'baseline',
+        '--project',
+        'p',
+        '--range',
+        `${range.from}-${range.to}`,
+        '--registry',
+        join(tempDir(), 'registry.db'),
+      ])
       const before = sha256File(path)
       const lock = await holdWriteLock(path)
       const releaseAt = sleep(7000).then(() => lock.release())
