@@ -50,7 +50,14 @@ export async function checkPorts(specs: readonly PortSpec[], options: CheckOptio
       { hint: 'Check a smaller range, or use `portwarden find --range A-B` to find free ports.' },
     )
   }
-  const inventory = await listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+  const inventory = await listSockets({
+    all: true,
+    ports: specs,
+    // Only the tables these specs can be in: /proc/net/udp* cost time a TCP question never needs.
+    protocols: [...new Set(specs.map((spec) => spec.protocol))],
+    backend: options.backend,
+    procRoot: options.procRoot,
+  })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {
     const key = `${socket.protocol}:${socket.localPort}`

@@ -32,7 +32,14 @@ export interface WhoOptions {
  * only the ports something holds are listed.
  */
 export async function whoHolds(specs: readonly PortSpec[], options: WhoOptions = {}): Promise<WhoResult> {
-  const inventory = await listSockets({ all: true, ports: specs, backend: options.backend, procRoot: options.procRoot })
+  const inventory = await listSockets({
+    all: true,
+    ports: specs,
+    // Only the tables these specs can be in: /proc/net/udp* cost time a TCP question never needs.
+    protocols: [...new Set(specs.map((spec) => spec.protocol))],
+    backend: options.backend,
+    procRoot: options.procRoot,
+  })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {
     if (socket.state === 'TIME-WAIT') continue // held by the kernel alone, no process to name
