@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import { stringifyForTerminal } from '../core/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/errors.js'
 import type { CommandResult } from './command-result.js'
@@ -59,7 +60,9 @@ function withCommonOptions(command: Command): Command {
     )
 }
 
-async function buildProgram(run: (result: Promise<CommandResult> | CommandResult) => void): Promise<Command> {
+async function buildProgram(
+  run: (result: Promise<CommandResult> | CommandResult) => void,
+): Promise<Command> {
   const program = new Command('portwarden')
     .description("Who holds this port? Answers from the kernel's own socket tables.")
     .version(version(), '-V, --version')
@@ -94,24 +97,12 @@ function globals<T extends object>(options: T): T & { json: boolean } {
   return { ...options, json: wantsJson }
 }
 
-/**
- * JSON.stringify escapes C0 controls but leaves C1 controls and bidi overrides raw, and process
- * names and command lines are other people's text. Escaping them keeps --json safe to print on a
- * terminal; the parsed data is the same (they can only occur inside strings).
- */
-function terminalSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  )
-}
-
 function printResult(result: CommandResult): void {
   for (const warning of result.warnings)
     process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
   if (!wantsJson)
     for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
-  if (wantsJson) process.stdout.write(`${terminalSafeJson(result.json)}\n`)
+  if (wantsJson) process.stdout.write(`${stringifyForTerminal(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode
 }
@@ -143,7 +134,7 @@ function reportError(error: unknown): void {
   }
   if (wantsJson)
     process.stdout.write(
-      `${terminalSafeJson({ error: code, message, ...(hint ? { hint } : {}) })}\n`,
+      `${stringifyForTerminal({ error: code, message, ...(hint ? { hint } : {}) })}\n`,
     )
   else
     process.stderr.write(

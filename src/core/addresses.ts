@@ -12,7 +12,9 @@ export function addressesOverlap(
     return boundV4 === wantedV4 || boundV4 === '0.0.0.0' || wantedV4 === '0.0.0.0' ? 'yes' : 'no'
   }
   if (boundV4 === null && wantedV4 === null) {
-    return bound.address === wanted.address || bound.address === '::' || wanted.address === '::' ? 'yes' : 'no'
+    return bound.address === wanted.address || bound.address === '::' || wanted.address === '::'
+      ? 'yes'
+      : 'no'
   }
   // One IPv4, one IPv6: only a `::` socket without IPV6_V6ONLY spans both, and the
   // proc tables do not say whether it set the option; a bind test decides.

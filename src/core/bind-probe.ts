@@ -20,7 +20,10 @@ export interface ProbeResult extends ProbeTarget {
  * Every address a service could bind: IPv4 wildcard (conflicts with any IPv4 socket on the port)
  * and IPv6 wildcard with V6ONLY (conflicts with any IPv6 socket, `::1` included).
  */
-export const EVERY_ADDRESS: readonly ProbeTarget[] = [{ host: '0.0.0.0' }, { host: '::', ipv6Only: true }]
+export const EVERY_ADDRESS: readonly ProbeTarget[] = [
+  { host: '0.0.0.0' },
+  { host: '::', ipv6Only: true },
+]
 
 export function probeEveryAddress(protocol: Protocol, port: number): Promise<ProbeResult[]> {
   return Promise.all(EVERY_ADDRESS.map((target) => probeBind(protocol, port, target)))
@@ -28,7 +31,9 @@ export function probeEveryAddress(protocol: Protocol, port: number): Promise<Pro
 
 /** Could a service bind there? An address family the host lacks does not count against it. */
 export function bindSucceeded(results: readonly ProbeResult[]): boolean {
-  return results.every((r) => r.outcome === 'ok' || r.outcome === 'EADDRNOTAVAIL' || r.outcome === 'EAFNOSUPPORT')
+  return results.every(
+    (r) => r.outcome === 'ok' || r.outcome === 'EADDRNOTAVAIL' || r.outcome === 'EAFNOSUPPORT',
+  )
 }
 
 /**
@@ -36,7 +41,11 @@ export function bindSucceeded(results: readonly ProbeResult[]): boolean {
  * sockets in other network namespaces, bound-but-not-listening TCP sockets, hidden owners.
  * TCP binds here set SO_REUSEADDR (libuv always does), so a TIME-WAIT socket does not fail it.
  */
-export function probeBind(protocol: Protocol, port: number, target: ProbeTarget): Promise<ProbeResult> {
+export function probeBind(
+  protocol: Protocol,
+  port: number,
+  target: ProbeTarget,
+): Promise<ProbeResult> {
   return protocol === 'tcp' ? probeTcp(port, target) : probeUdp(port, target)
 }
 
@@ -45,16 +54,22 @@ function probeTcp(port: number, target: ProbeTarget): Promise<ProbeResult> {
     const server = createServer()
     server.unref()
     server.once('error', (error) => resolve({ ...target, outcome: errnoOf(error) ?? 'EUNKNOWN' }))
-    server.listen({ port, host: target.host, exclusive: true, ipv6Only: target.ipv6Only ?? false }, () => {
-      server.close(() => resolve({ ...target, outcome: 'ok' }))
-    })
+    server.listen(
+      { port, host: target.host, exclusive: true, ipv6Only: target.ipv6Only ?? false },
+      () => {
+        server.close(() => resolve({ ...target, outcome: 'ok' }))
+      },
+    )
   })
 }
 
 function probeUdp(port: number, target: ProbeTarget): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const ipv6 = target.host.includes(':')
-    const socket = createSocket({ type: ipv6 ? 'udp6' : 'udp4', ipv6Only: target.ipv6Only ?? false })
+    const socket = createSocket({
+      type: ipv6 ? 'udp6' : 'udp4',
+      ipv6Only: target.ipv6Only ?? false,
+    })
     socket.unref()
     socket.once('error', (error) => {
       socket.close()

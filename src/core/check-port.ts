@@ -35,12 +35,19 @@ export const MAX_CHECKED_PORTS = 16_384
  * Is each port free to bind? The socket tables name holders on any address (0.0.0.0, ::,
  * 127.0.0.1, ::1, v4-mapped); bind tests catch what the tables cannot show.
  */
-export async function checkPorts(specs: readonly PortSpec[], options: CheckOptions = {}): Promise<PortCheck[]> {
+export async function checkPorts(
+  specs: readonly PortSpec[],
+  options: CheckOptions = {},
+): Promise<PortCheck[]> {
   const wanted = options.host === undefined ? undefined : parseHost(options.host)
   if (options.host !== undefined && !wanted) {
-    throw new PortwardenError('invalid_request', `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`, {
-      hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`,
+      {
+        hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
+      },
+    )
   }
   const ports = expandPortSpecs(specs)
   if (ports.length > MAX_CHECKED_PORTS) {
@@ -65,7 +72,9 @@ export async function checkPorts(specs: readonly PortSpec[], options: CheckOptio
     if (list) list.push(socket)
     else byPort.set(key, [socket])
   }
-  const targets: readonly ProbeTarget[] | undefined = wanted ? [{ host: wanted.address, ipv6Only: false }] : undefined
+  const targets: readonly ProbeTarget[] | undefined = wanted
+    ? [{ host: wanted.address, ipv6Only: false }]
+    : undefined
   const results: PortCheck[] = []
   for (const { protocol, port } of ports) {
     const sockets = byPort.get(`${protocol}:${port}`) ?? []
@@ -79,7 +88,11 @@ export async function checkPorts(specs: readonly PortSpec[], options: CheckOptio
 }
 
 /** One port: `checkPorts` for a single port and protocol. */
-export async function checkPort(port: number, protocol: Protocol = 'tcp', options: CheckOptions = {}): Promise<PortCheck> {
+export async function checkPort(
+  port: number,
+  protocol: Protocol = 'tcp',
+  options: CheckOptions = {},
+): Promise<PortCheck> {
   const [result] = await checkPorts([{ from: port, to: port, protocol }], options)
   return result as PortCheck
 }
@@ -96,18 +109,31 @@ async function judgePort(
   const possible: SocketEntry[] = []
   const timeWait: SocketEntry[] = []
   for (const socket of sockets) {
-    const overlap = wanted ? addressesOverlap({ address: socket.localAddress, family: socket.family }, wanted) : 'yes'
+    const overlap = wanted
+      ? addressesOverlap({ address: socket.localAddress, family: socket.family }, wanted)
+      : 'yes'
     if (overlap === 'no') continue
     if (socket.state === 'TIME-WAIT') timeWait.push(socket)
-    else if (overlap === 'yes' && (socket.state === 'LISTEN' || protocol === 'udp')) definite.push(socket)
+    else if (overlap === 'yes' && (socket.state === 'LISTEN' || protocol === 'udp'))
+      definite.push(socket)
     else possible.push(socket)
   }
   if (definite.length > 0) {
-    return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes: [] }
+    return {
+      port,
+      protocol,
+      free: false,
+      holders: definite,
+      reason: 'in_use',
+      warnings,
+      probes: [],
+    }
   }
   // Loaded on demand: net and dgram cost start-up time that list and who never need.
   const { EVERY_ADDRESS, probeBind } = await import('./bind-probe.js')
-  const probes = await Promise.all((targets ?? EVERY_ADDRESS).map((target) => probeBind(protocol, port, target)))
+  const probes = await Promise.all(
+    (targets ?? EVERY_ADDRESS).map((target) => probeBind(protocol, port, target)),
+  )
   const refused = probes.filter((p) => p.outcome === 'EADDRINUSE')
   if (refused.length > 0) {
     if (possible.length > 0) {

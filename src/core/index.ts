@@ -3,7 +3,15 @@
  * the HTTP server are built on. Nothing here prints, exits or reads argv.
  * @module
  */
-export type { Family, Holder, Protocol, SocketEntry, SocketState, Warning, WarningCode } from './types.js'
+export type {
+  Family,
+  Holder,
+  Protocol,
+  SocketEntry,
+  SocketState,
+  Warning,
+  WarningCode,
+} from './types.js'
 export { PortwardenError, isPortwardenError } from './errors.js'
 export type { PortwardenErrorCode } from './errors.js'
 export { PORT_SPEC_FORMS, expandPortSpecs, formatPortSpec, parsePortSpec } from './port-spec.js'
@@ -54,7 +62,12 @@ export type { AllocateRequest, AllocateResult, PortRange } from './registry/allo
 export { release } from './registry/release.js'
 export { findFreePorts, MAX_FIND_COUNT } from './registry/find-free.js'
 export { claimFromAllocation, detectConflicts } from './registry/conflicts.js'
-export type { AllocationClaim, Conflict, ConflictKind, ConflictReport } from './registry/conflicts.js'
+export type {
+  AllocationClaim,
+  Conflict,
+  ConflictKind,
+  ConflictReport,
+} from './registry/conflicts.js'
 export { readImportFile } from './registry/import-file.js'
 export { defaultProject, findWorktreeRoot, validateName } from './registry/names.js'
 export { checkHealth } from './health/check-health.js'
@@ -84,7 +97,13 @@ export type {
   TargetOutcome,
   TargetReport,
 } from './free/execute-free.js'
-export { FREE_SIGNALS, MAX_DURATION_MS, formatDuration, parseDuration, parseSignalName } from './free/options.js'
+export {
+  FREE_SIGNALS,
+  MAX_DURATION_MS,
+  formatDuration,
+  parseDuration,
+  parseSignalName,
+} from './free/options.js'
 export type { FreeSignal } from './free/options.js'
 export {
   identityDifferences,
@@ -97,10 +116,21 @@ export {
 export type { IdentityCheck, ProcessIdentity, UnsafeReason } from './free/process-identity.js'
 export { signalVerified } from './free/signal.js'
 export type { KillFunction, SignalAttempt } from './free/signal.js'
-export { DOCKER_TIMEOUT_MS, defaultDockerSocket, findPublishingContainer, listDockerContainers } from './free/docker.js'
+export {
+  DOCKER_TIMEOUT_MS,
+  defaultDockerSocket,
+  findPublishingContainer,
+  listDockerContainers,
+} from './free/docker.js'
 export type { DockerContainer, DockerLookup } from './free/docker.js'
 export { SYSTEMD_UNIT_DIRS, findSocketUnits } from './free/systemd.js'
-export { toJsonFreePlan, toJsonFreeReport, toJsonFreeTarget, toJsonRefusal, toJsonTargetReport } from './free/wire.js'
+export {
+  toJsonFreePlan,
+  toJsonFreeReport,
+  toJsonFreeTarget,
+  toJsonRefusal,
+  toJsonTargetReport,
+} from './free/wire.js'
 export { runService } from './run/run-service.js'
 export type {
   RunCommand,
@@ -119,7 +149,12 @@ export type { PortListener, Readiness } from './run/readiness.js'
 export { formatRunPort, formatRunPorts, portEnvironment, portVariable } from './run/run-env.js'
 export type { RunPort } from './run/run-env.js'
 export { inForegroundOfTerminal, isSameProcess, processTree } from './run/process-tree.js'
-export { DEFAULT_WATCH_INTERVAL_MS, SocketWatcher, socketIdentity, watchSockets } from './watch/socket-watcher.js'
+export {
+  DEFAULT_WATCH_INTERVAL_MS,
+  SocketWatcher,
+  socketIdentity,
+  watchSockets,
+} from './watch/socket-watcher.js'
 export type { SocketEvent, SocketListener, WatchOptions } from './watch/socket-watcher.js'
 export {
   MANIFEST_FILE,
@@ -132,6 +167,17 @@ export {
 export type { LoadManifestOptions, ResolvedPort } from './manifest/load-manifest.js'
 export type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
 export { preflight, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
-export type { ManifestPreflightOptions, PreflightPort, PreflightReason, PreflightResult } from './preflight.js'
+export type {
+  ManifestPreflightOptions,
+  PreflightPort,
+  PreflightReason,
+  PreflightResult,
+} from './preflight.js'
 export { doctor, portSubject, toJsonDoctor } from './doctor.js'
-export type { DoctorCheck, DoctorOptions, DoctorReport, DoctorSection, DoctorStatus } from './doctor.js'
+export type {
+  DoctorCheck,
+  DoctorOptions,
+  DoctorReport,
+  DoctorSection,
+  DoctorStatus,
+} from './doctor.js'

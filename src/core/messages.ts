@@ -1,5 +1,6 @@
 import { formatEndpoint } from './addresses.js'
 import type { PortCheck } from './check-port.js'
+import { escapeUnsafe } from './safe-text.js'
 import type { Holder, Protocol, SocketEntry } from './types.js'
 
 /** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
@@ -32,7 +33,9 @@ export function describeHolders(sockets: readonly SocketEntry[]): string {
 
 /** Why a socket's holder is unknown: other users' processes, or a sandbox that hides even from root. */
 export function hiddenHolderReason(): string {
-  return process.getuid?.() === 0 ? 'cannot be inspected here, even by root' : 'is not visible without root'
+  return process.getuid?.() === 0
+    ? 'cannot be inspected here, even by root'
+    : 'is not visible without root'
 }
 
 /** `0.0.0.0:8080 and [::]:8080` */
@@ -41,9 +44,14 @@ export function describeAddresses(sockets: readonly SocketEntry[]): string {
 }
 
 /** The one sentence: `TCP port 8080 is already in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
-export function portInUseSentence(protocol: Protocol, port: number, sockets: readonly SocketEntry[]): string {
+export function portInUseSentence(
+  protocol: Protocol,
+  port: number,
+  sockets: readonly SocketEntry[],
+): string {
   const label = `${protocol.toUpperCase()} port ${port}`
-  if (sockets.length === 0) return `${label} is in use, but no socket in the tables shows who holds it`
+  if (sockets.length === 0)
+    return `${label} is in use, but no socket in the tables shows who holds it`
   const listening = sockets.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
   const where = listening
     ? `on ${describeAddresses(sockets)}`
@@ -58,7 +66,9 @@ export function checkSummary(check: PortCheck): string {
     return 'in use (a TIME-WAIT socket left by a server without SO_REUSEADDR blocks every bind until it expires, within 60 s)'
   }
   if (check.reason === 'bind_failed') {
-    const refused = check.probes.filter((p) => p.outcome === 'EADDRINUSE').map((p) => formatEndpoint(p.host, check.port))
+    const refused = check.probes
+      .filter((p) => p.outcome === 'EADDRINUSE')
+      .map((p) => formatEndpoint(p.host, check.port))
     return (
       `in use (owner not visible: binding ${refused.join(' and ')} failed with EADDRINUSE, but no socket ` +
       `table shows a holder; it may be bound without listening or held in another network namespace)`
@@ -80,7 +90,8 @@ export function outOfSightSentence(protocol: Protocol, port: number): string {
 /** The whole sentence for a check, or null when the port is free. */
 export function checkSentence(check: PortCheck): string | null {
   if (check.free) return null
-  if (check.reason === 'bind_failed') return `${check.protocol.toUpperCase()} port ${check.port} is ${checkSummary(check)}`
+  if (check.reason === 'bind_failed')
+    return `${check.protocol.toUpperCase()} port ${check.port} is ${checkSummary(check)}`
   return portInUseSentence(check.protocol, check.port, check.holders)
 }
 
@@ -89,11 +100,7 @@ export function checkSentence(check: PortCheck): string | null {
  * cursor, recolour the terminal or reorder text. Control and bidi characters become escapes.
  */
 export function displayName(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, (c) => {
-    const code = c.charCodeAt(0)
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
-  })
+  return escapeUnsafe(text)
 }
 
 function joinWords(parts: readonly string[]): string {

@@ -8,7 +8,8 @@ export interface PortSpec {
   protocol: Protocol
 }
 
-export const PORT_SPEC_FORMS = '8080, 8080/tcp, 51820/udp, 8000-8010 or 8000-8010/udp (ports 1-65535)'
+export const PORT_SPEC_FORMS =
+  '8080, 8080/tcp, 51820/udp, 8000-8010 or 8000-8010/udp (ports 1-65535)'
 
 // Strict grammar: ASCII digits only, no sign, no spaces, no leading zeros, no exponent or hex.
 // Number()/parseInt() accept all of those, which is how tools end up killing the wrong port.
@@ -29,7 +30,8 @@ function explain(text: string): string {
   const slash = text.indexOf('/')
   if (slash >= 0) {
     const protocol = text.slice(slash + 1)
-    if (!/^(tcp|udp)$/i.test(protocol)) return `protocol ${JSON.stringify(protocol)} is not tcp or udp`
+    if (!/^(tcp|udp)$/i.test(protocol))
+      return `protocol ${JSON.stringify(protocol)} is not tcp or udp`
   }
   const ports = slash >= 0 ? text.slice(0, slash) : text
   for (const part of ports.split('-')) {
@@ -65,7 +67,9 @@ export function specContains(spec: PortSpec, protocol: Protocol, port: number): 
 }
 
 /** Every (protocol, port) a list of specs names, in order, without repeats. */
-export function expandPortSpecs(specs: readonly PortSpec[]): { protocol: Protocol; port: number }[] {
+export function expandPortSpecs(
+  specs: readonly PortSpec[],
+): { protocol: Protocol; port: number }[] {
   const seen = new Set<string>()
   const out: { protocol: Protocol; port: number }[] = []
   for (const spec of specs) {

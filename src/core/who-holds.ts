@@ -31,7 +31,10 @@ export interface WhoOptions {
  * Who holds these ports. A single port with no holder is reported as empty; in a range,
  * only the ports something holds are listed.
  */
-export async function whoHolds(specs: readonly PortSpec[], options: WhoOptions = {}): Promise<WhoResult> {
+export async function whoHolds(
+  specs: readonly PortSpec[],
+  options: WhoOptions = {},
+): Promise<WhoResult> {
   const inventory = await listSockets({
     all: true,
     ports: specs,
@@ -59,7 +62,13 @@ export async function whoHolds(specs: readonly PortSpec[], options: WhoOptions =
     // Never call a port free that we merely cannot see: a socket bound without listen(), one in
     // another network namespace, or (with lsof) another user's. A bind test tells.
     const heldOutOfSight = shown.length === 0 && (await boundOutOfSight(protocol, port))
-    ports.push({ port, protocol, sockets: shown, connections: sockets.length - shown.length, heldOutOfSight })
+    ports.push({
+      port,
+      protocol,
+      sockets: shown,
+      connections: sockets.length - shown.length,
+      heldOutOfSight,
+    })
   }
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
 }

@@ -6,7 +6,12 @@ import { formatDuration, parseDuration, parseSignalName } from '../../core/free/
 import { DEFAULT_WAIT_MS, describeSpecs, planFree } from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
 import { displayName, portInUseSentence } from '../../core/messages.js'
-import type { FreeEvent, FreeOutcome, FreeReport, TargetReport } from '../../core/free/execute-free.js'
+import type {
+  FreeEvent,
+  FreeOutcome,
+  FreeReport,
+  TargetReport,
+} from '../../core/free/execute-free.js'
 import type { FreeSignal } from '../../core/free/options.js'
 import type { FreePlan, FreeTarget, PortKey } from '../../core/free/plan-free.js'
 import type { CliContext } from '../cli-context.js'

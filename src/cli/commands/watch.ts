@@ -13,6 +13,7 @@ import type { GlobalOptions } from '../command-result.js'
 import { parseBackend, parseSpecs } from '../parse-options.js'
 import { renderTable } from '../render/human.js'
 import type { Style } from '../render/style.js'
+import { stringifyForTerminal } from '../../core/safe-text.js'
 
 export interface WatchCommandOptions extends GlobalOptions {
   interval?: string
@@ -101,7 +102,7 @@ function jsonView(): View {
   return {
     onEvent: (event) => {
       process.stdout.write(
-        `${terminalSafeJson({ event: event.event, time: event.time, socket: toJsonSocket(event.socket) })}\n`,
+        `${stringifyForTerminal({ event: event.event, time: event.time, socket: toJsonSocket(event.socket) })}\n`,
       )
     },
     close: () => {},
@@ -256,14 +257,6 @@ function processCell(socket: SocketEntry): string {
 
 function formatInterval(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : ms < 1000 ? `${ms} ms` : `${ms / 1000} s`
-}
-
-/** As main.ts prints JSON: C1 controls and bidi characters escaped, so a terminal shows them inert. */
-function terminalSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  )
 }
 
 export function registerWatch(program: Command, cli: CliContext): void {

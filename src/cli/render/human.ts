@@ -2,7 +2,12 @@ import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
-import { checkSummary, displayName, outOfSightSentence, portInUseSentence } from '../../core/messages.js'
+import {
+  checkSummary,
+  displayName,
+  outOfSightSentence,
+  portInUseSentence,
+} from '../../core/messages.js'
 import type { Style } from './style.js'
 
 /** `3h12m`, `2d4h`, `45s` */

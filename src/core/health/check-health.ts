@@ -33,7 +33,9 @@ export async function checkHealth(
   store: RegistryStore,
   options: CheckHealthOptions = {},
 ): Promise<{ results: HealthResult[]; warnings: Warning[] }> {
-  const allocations = await store.list(options.project === undefined ? {} : { project: options.project })
+  const allocations = await store.list(
+    options.project === undefined ? {} : { project: options.project },
+  )
   if (allocations.length === 0) return { results: [], warnings: [] }
   const inventory = await listSockets({
     ports: allocations.map((a) => ({ from: a.port, to: a.port, protocol: a.protocol })),
@@ -46,44 +48,85 @@ export async function checkHealth(
     listeners.set(key, [...(listeners.get(key) ?? []), socket])
   }
   const results = await mapBounded(allocations, options.concurrency ?? 8, async (allocation) => {
-    const finding = await judge(allocation, listeners.get(`${allocation.protocol}:${allocation.port}`) ?? [], options)
+    const finding = await judge(
+      allocation,
+      listeners.get(`${allocation.protocol}:${allocation.port}`) ?? [],
+      options,
+    )
     const checkedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
     await store.recordHealth(allocation.id, finding.status, finding.detail, checkedAt)
-    return { allocation: { ...allocation, healthStatus: finding.status, healthDetail: finding.detail, lastCheckedAt: checkedAt }, ...finding, checkedAt }
+    return {
+      allocation: {
+        ...allocation,
+        healthStatus: finding.status,
+        healthDetail: finding.detail,
+        lastCheckedAt: checkedAt,
+      },
+      ...finding,
+      checkedAt,
+    }
   })
   return { results, warnings: inventory.warnings }
 }
 
 type Finding = Pick<HealthResult, 'status' | 'detail' | 'level'>
 
-async function judge(allocation: Allocation, sockets: SocketEntry[], options: CheckHealthOptions): Promise<Finding> {
+async function judge(
+  allocation: Allocation,
+  sockets: SocketEntry[],
+  options: CheckHealthOptions,
+): Promise<Finding> {
   if (sockets.length === 0) {
     const { probeEveryAddress } = await import('../bind-probe.js')
     const probes = await probeEveryAddress(allocation.protocol, allocation.port)
     if (probes.some((p) => p.outcome === 'EADDRINUSE')) {
-      return { status: 'unhealthy', level: 1, detail: 'the port is bound but nothing visible listens on it (bound without listen, or another network namespace)' }
+      return {
+        status: 'unhealthy',
+        level: 1,
+        detail:
+          'the port is bound but nothing visible listens on it (bound without listen, or another network namespace)',
+      }
     }
     return { status: 'not_running', level: 1, detail: 'nothing is listening on the port' }
   }
   if (allocation.pid !== null) {
     const holders = sockets.flatMap((s) => s.processes)
-    if (holders.length > 0 && !holders.some((h) => isDescendantOf(h.pid, allocation.pid as number, options.procRoot))) {
-      return { status: 'unhealthy', level: 2, detail: `held by ${describeHolders(sockets)}, not by the service's pid ${allocation.pid}` }
+    if (
+      holders.length > 0 &&
+      !holders.some((h) => isDescendantOf(h.pid, allocation.pid as number, options.procRoot))
+    ) {
+      return {
+        status: 'unhealthy',
+        level: 2,
+        detail: `held by ${describeHolders(sockets)}, not by the service's pid ${allocation.pid}`,
+      }
     }
   }
-  if (allocation.protocol === 'udp') return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
+  if (allocation.protocol === 'udp')
+    return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
   const host = probeHost(sockets[0] as SocketEntry)
   const outcome = await probeService(allocation, host, options.timeoutMs)
   return { status: outcome.ok ? 'healthy' : 'unhealthy', level: 3, detail: outcome.detail }
 }
 
-async function probeService(allocation: Allocation, host: string, timeoutMs?: number): Promise<ServiceProbeResult> {
+async function probeService(
+  allocation: Allocation,
+  host: string,
+  timeoutMs?: number,
+): Promise<ServiceProbeResult> {
   const probes = await import('./probes.js')
   const check = allocation.healthCheck ?? { kind: 'tcp' }
   switch (check.kind) {
     case 'http':
     case 'https':
-      return probes.probeHttp({ host, port: allocation.port, path: check.path, expect: check.expect, https: check.kind === 'https', timeoutMs })
+      return probes.probeHttp({
+        host,
+        port: allocation.port,
+        path: check.path,
+        expect: check.expect,
+        https: check.kind === 'https',
+        timeoutMs,
+      })
     case 'postgres':
       return probes.probePostgres(host, allocation.port, { timeoutMs })
     case 'redis':
@@ -97,11 +140,16 @@ async function probeService(allocation: Allocation, host: string, timeoutMs?: nu
 export function probeHost(socket: SocketEntry): string {
   if (socket.localAddress === '0.0.0.0') return '127.0.0.1'
   if (socket.localAddress === '::') return '::1'
-  if (socket.localAddress.startsWith('::ffff:') && socket.localAddress.includes('.')) return socket.localAddress.slice(7)
+  if (socket.localAddress.startsWith('::ffff:') && socket.localAddress.includes('.'))
+    return socket.localAddress.slice(7)
   return socket.localAddress
 }
 
-async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length)
   let next = 0
   const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {

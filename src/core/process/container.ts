@@ -1,5 +1,11 @@
 /** Port proxies that stand in for a container: signalling them breaks the mapping, not the app. */
-const CONTAINER_PROXIES = new Set(['docker-proxy', 'rootlessport', 'rootlessport-ch', 'slirp4netns', 'pasta'])
+const CONTAINER_PROXIES = new Set([
+  'docker-proxy',
+  'rootlessport',
+  'rootlessport-ch',
+  'slirp4netns',
+  'pasta',
+])
 
 export function isContainerProxy(name: string): boolean {
   return CONTAINER_PROXIES.has(name)

@@ -1,10 +1,17 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { parseBootTime, parseCmdline, parsePasswd, parseProcStat, parseSocketLink } from './parse-proc-pid.js'
+import {
+  parseBootTime,
+  parseCmdline,
+  parsePasswd,
+  parseProcStat,
+  parseSocketLink,
+} from './parse-proc-pid.js'
 
 describe('parseProcStat', () => {
   it('reads pid, comm, ppid and the start time (field 22)', () => {
-    const text = '4242 (node) S 1 4242 4242 0 -1 4194560 5512 0 0 0 12 3 0 0 20 0 11 0 987654 1147641856 12345 18446744073709551615 1 1 0 0 0 0 0 4096 134234626 0 0 0 17 1 0 0 0 0 0\n'
+    const text =
+      '4242 (node) S 1 4242 4242 0 -1 4194560 5512 0 0 0 12 3 0 0 20 0 11 0 987654 1147641856 12345 18446744073709551615 1 1 0 0 0 0 0 4096 134234626 0 0 0 17 1 0 0 0 0 0\n'
     expect(parseProcStat(text)).toEqual({ pid: 4242, comm: 'node', ppid: 1, startTicks: 987654 })
   })
 
@@ -31,7 +38,9 @@ describe('small /proc parsers', () => {
   })
 
   it('maps uids to the first name in passwd', () => {
-    const users = parsePasswd('root:x:0:0:root:/root:/bin/bash\n# comment\ndev:x:1000:1000::/home/dev:/bin/sh\ntoor:x:0:0::/:/bin/sh\nbroken\n')
+    const users = parsePasswd(
+      'root:x:0:0:root:/root:/bin/bash\n# comment\ndev:x:1000:1000::/home/dev:/bin/sh\ntoor:x:0:0::/:/bin/sh\nbroken\n',
+    )
     expect([...users]).toEqual([
       [0, 'root'],
       [1000, 'dev'],

@@ -19,7 +19,11 @@ export function parseProcStat(text: string): ProcStat | null {
   const rest = text.slice(close + 2).split(' ')
   const ppid = Number(rest[1])
   const startTicks = Number(rest[19])
-  if (!Number.isSafeInteger(pid) || !Number.isSafeInteger(ppid) || !Number.isSafeInteger(startTicks)) {
+  if (
+    !Number.isSafeInteger(pid) ||
+    !Number.isSafeInteger(ppid) ||
+    !Number.isSafeInteger(startTicks)
+  ) {
     return null
   }
   return { pid, comm, ppid, startTicks }

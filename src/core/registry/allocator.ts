@@ -53,7 +53,10 @@ export async function allocate(
   const service = validateName('service', request.service)
   const protocol = request.protocol ?? 'tcp'
   if (request.port !== undefined) validatePort(request.port)
-  const range = request.port !== undefined ? { from: request.port, to: request.port } : (request.range ?? DEFAULT_ALLOCATION_RANGE)
+  const range =
+    request.port !== undefined
+      ? { from: request.port, to: request.port }
+      : (request.range ?? DEFAULT_ALLOCATION_RANGE)
   validateRange(range)
   const warnings = rangeWarnings(range, options.procRoot)
   // Idempotency first, and cheaply: a service that has its port needs no socket-table read.
@@ -80,7 +83,10 @@ export async function allocate(
         throw new PortwardenError(
           'port_allocated',
           `${service} of project ${project} already has ${protocol.toUpperCase()} port ${existing.port}; release it first to move it to ${request.port}.`,
-          { hint: `portwarden release ${service} --project ${project}`, details: allocationDetails(existing) },
+          {
+            hint: `portwarden release ${service} --project ${project}`,
+            details: allocationDetails(existing),
+          },
         )
       }
       return { allocation: existing, created: false }
@@ -91,35 +97,52 @@ export async function allocate(
         throw new PortwardenError(
           'port_allocated',
           `${protocol.toUpperCase()} port ${request.port} is allocated to ${owner.service} of project ${owner.project}.`,
-          { hint: 'Leave out --port to get a free one, or release it there first.', details: allocationDetails(owner) },
+          {
+            hint: 'Leave out --port to get a free one, or release it there first.',
+            details: allocationDetails(owner),
+          },
         )
       }
       if (busy.has(request.port) || !(await bindable(request.port))) {
         heldBySystem = request.port
         return null
       }
-      return { allocation: await tx.insert(newRow(request, project, service, protocol, request.port)), created: true }
+      return {
+        allocation: await tx.insert(newRow(request, project, service, protocol, request.port)),
+        created: true,
+      }
     }
     const taken = await tx.takenPorts(protocol, range.from, range.to)
     for (const port of candidatePorts(project, service, protocol, range)) {
       if (taken.has(port) || busy.has(port) || reserved.has(port)) continue
       if (!(await bindable(port))) continue
-      return { allocation: await tx.insert(newRow(request, project, service, protocol, port)), created: true }
+      return {
+        allocation: await tx.insert(newRow(request, project, service, protocol, port)),
+        created: true,
+      }
     }
     throw new PortwardenError(
       'range_exhausted',
       `No free ${protocol.toUpperCase()} port in ${range.from}-${range.to}: every port there is allocated or in use.`,
-      { hint: 'Give a wider range with --range A-B, or release allocations you no longer need.', details: { range: `${range.from}-${range.to}`, protocol } },
+      {
+        hint: 'Give a wider range with --range A-B, or release allocations you no longer need.',
+        details: { range: `${range.from}-${range.to}`, protocol },
+      },
     )
   })
   if (outcome === null) throw await portInUseError(protocol, heldBySystem ?? 0, options.procRoot)
   return { ...outcome, warnings }
 }
 
-async function portInUseError(protocol: Protocol, port: number, procRoot?: string): Promise<PortwardenError> {
+async function portInUseError(
+  protocol: Protocol,
+  port: number,
+  procRoot?: string,
+): Promise<PortwardenError> {
   // Outside the lock: naming the holder walks /proc, which must not hold up other allocators.
   const check = await checkPort(port, protocol, { procRoot })
-  const sentence = checkSentence(check) ?? `${protocol.toUpperCase()} port ${port} is already in use`
+  const sentence =
+    checkSentence(check) ?? `${protocol.toUpperCase()} port ${port} is already in use`
   const socket = check.holders[0]
   const holder = socket?.processes[0]
   return new PortwardenError('port_in_use', `${sentence}.`, {
@@ -129,26 +152,52 @@ async function portInUseError(protocol: Protocol, port: number, procRoot?: strin
       protocol,
       process: holder?.name ?? null,
       pid: holder?.pid ?? null,
-      local_address: socket ? `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${port}` : null,
+      local_address: socket
+        ? `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${port}`
+        : null,
     },
   })
 }
 
-function newRow(request: AllocateRequest, project: string, service: string, protocol: Protocol, port: number) {
-  return { project, service, protocol, port, healthCheck: request.healthCheck ?? null, pid: request.pid ?? null, worktree: request.worktree ?? null }
+function newRow(
+  request: AllocateRequest,
+  project: string,
+  service: string,
+  protocol: Protocol,
+  port: number,
+) {
+  return {
+    project,
+    service,
+    protocol,
+    port,
+    healthCheck: request.healthCheck ?? null,
+    pid: request.pid ?? null,
+    worktree: request.worktree ?? null,
+  }
 }
 
 function allocationDetails(allocation: Allocation): Record<string, unknown> {
-  return { id: allocation.id, project: allocation.project, service: allocation.service, protocol: allocation.protocol, port: allocation.port }
+  return {
+    id: allocation.id,
+    project: allocation.project,
+    service: allocation.service,
+    protocol: allocation.protocol,
+    port: allocation.port,
+  }
 }
 
 function validateRange(range: PortRange): void {
   validatePort(range.from)
   validatePort(range.to)
   if (range.to < range.from) {
-    throw new PortwardenError('invalid_request', `Invalid range ${range.from}-${range.to}: it is inverted (write ${range.to}-${range.from}).`, {
-      hint: 'A range is A-B with 1 <= A <= B <= 65535, e.g. --range 20000-20999.',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid range ${range.from}-${range.to}: it is inverted (write ${range.to}-${range.from}).`,
+      {
+        hint: 'A range is A-B with 1 <= A <= B <= 65535, e.g. --range 20000-20999.',
+      },
+    )
   }
 }
 
@@ -156,13 +205,23 @@ function validateRange(range: PortRange): void {
  * Candidates in a stable order that starts at a port derived from project/service/protocol, so
  * a worktree that is deleted and made again gets the same port back when it is still free.
  */
-export function* candidatePorts(project: string, service: string, protocol: Protocol, range: PortRange): Generator<number> {
+export function* candidatePorts(
+  project: string,
+  service: string,
+  protocol: Protocol,
+  range: PortRange,
+): Generator<number> {
   const size = range.to - range.from + 1
   const start = fnv1a(`${project}\0${service}\0${protocol}`) % size
   for (let i = 0; i < size; i++) yield range.from + ((start + i) % size)
 }
 
-export function preferredPort(project: string, service: string, protocol: Protocol, range: PortRange = DEFAULT_ALLOCATION_RANGE): number {
+export function preferredPort(
+  project: string,
+  service: string,
+  protocol: Protocol,
+  range: PortRange = DEFAULT_ALLOCATION_RANGE,
+): number {
   return candidatePorts(project, service, protocol, range).next().value as number
 }
 
@@ -191,7 +250,12 @@ async function systemBusyPorts(protocol: Protocol, procRoot = '/proc'): Promise<
   const key = `${protocol}:${procRoot}`
   const cached = busySnapshots.get(key)
   if (cached && Date.now() - cached.at < BUSY_SNAPSHOT_TTL_MS) return cached.ports
-  const inventory = await listSockets({ all: true, protocols: [protocol], withProcesses: false, procRoot })
+  const inventory = await listSockets({
+    all: true,
+    protocols: [protocol],
+    withProcesses: false,
+    procRoot,
+  })
   const ports = new Set(inventory.sockets.map((socket) => socket.localPort))
   busySnapshots.set(key, { at: Date.now(), ports })
   return ports
@@ -213,7 +277,9 @@ export function reservedPorts(procRoot = '/proc'): Set<number> {
 
 /** `ip_local_port_range`: where outgoing connections take their local ports. */
 export function ephemeralRange(procRoot = '/proc'): PortRange | null {
-  const match = /^(\d+)\s+(\d+)/.exec(readProcText(`${procRoot}/sys/net/ipv4/ip_local_port_range`)?.trim() ?? '')
+  const match = /^(\d+)\s+(\d+)/.exec(
+    readProcText(`${procRoot}/sys/net/ipv4/ip_local_port_range`)?.trim() ?? '',
+  )
   return match ? { from: Number(match[1]), to: Number(match[2]) } : null
 }
 

@@ -34,7 +34,12 @@ export interface Conflict {
 
 export interface ConflictReport {
   conflicts: Conflict[]
-  summary: { registry_conflict: number; system_conflict: number; allocation_mismatch: number; allocations: number }
+  summary: {
+    registry_conflict: number
+    system_conflict: number
+    allocation_mismatch: number
+    allocations: number
+  }
   warnings: Warning[]
 }
 
@@ -79,9 +84,13 @@ export async function detectConflicts(
       claims: group,
       holders: [],
       message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
-      resolution: others
-        .map((c) => `portwarden release ${shellWord(c.service)} --project ${shellWord(c.project)} && portwarden alloc ${shellWord(c.service)} --project ${shellWord(c.project)}`)
-        .join('; ') || `keep ${keep ? owner(keep) : 'one'}`,
+      resolution:
+        others
+          .map(
+            (c) =>
+              `portwarden release ${shellWord(c.service)} --project ${shellWord(c.project)} && portwarden alloc ${shellWord(c.service)} --project ${shellWord(c.project)}`,
+          )
+          .join('; ') || `keep ${keep ? owner(keep) : 'one'}`,
     })
   }
 
@@ -113,9 +122,12 @@ export async function detectConflicts(
         })
         continue
       }
-      const foreign = sockets.filter((socket) =>
-        socket.processes.length > 0 &&
-        socket.processes.every((holder) => judgeOwnership(claim, holder, options.procRoot) === 'foreign'),
+      const foreign = sockets.filter(
+        (socket) =>
+          socket.processes.length > 0 &&
+          socket.processes.every(
+            (holder) => judgeOwnership(claim, holder, options.procRoot) === 'foreign',
+          ),
       )
       if (foreign.length === 0) continue
       const since = foreign[0]?.processes[0]?.startedAt
@@ -132,7 +144,11 @@ export async function detectConflicts(
       })
     }
   }
-  const order: Record<ConflictKind, number> = { registry_conflict: 0, system_conflict: 1, allocation_mismatch: 2 }
+  const order: Record<ConflictKind, number> = {
+    registry_conflict: 0,
+    system_conflict: 1,
+    allocation_mismatch: 2,
+  }
   conflicts.sort((a, b) => order[a.kind] - order[b.kind] || a.port - b.port)
   return {
     conflicts,

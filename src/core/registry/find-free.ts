@@ -25,33 +25,53 @@ export interface FindFreeOptions {
  * Free ports, lowest first: not in any socket table, not allocated in the registry, not in
  * `ip_local_reserved_ports`, and bindable right now. Advisory: nothing is reserved.
  */
-export async function findFreePorts(options: FindFreeOptions = {}): Promise<{ ports: number[]; warnings: Warning[] }> {
+export async function findFreePorts(
+  options: FindFreeOptions = {},
+): Promise<{ ports: number[]; warnings: Warning[] }> {
   const protocol = options.protocol ?? 'tcp'
   const range = options.range ?? DEFAULT_ALLOCATION_RANGE
   validatePort(range.from)
   validatePort(range.to)
   if (range.to < range.from) {
-    throw new PortwardenError('invalid_request', `Invalid range ${range.from}-${range.to}: it is inverted.`, {
-      hint: 'A range is A-B with 1 <= A <= B <= 65535.',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid range ${range.from}-${range.to}: it is inverted.`,
+      {
+        hint: 'A range is A-B with 1 <= A <= B <= 65535.',
+      },
+    )
   }
   const count = options.count ?? 1
   if (!Number.isInteger(count) || count < 1 || count > MAX_FIND_COUNT) {
-    throw new PortwardenError('invalid_request', `Invalid count ${String(count)}: ask for 1 to ${MAX_FIND_COUNT} ports.`, {
-      hint: 'Example: --count 3',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid count ${String(count)}: ask for 1 to ${MAX_FIND_COUNT} ports.`,
+      {
+        hint: 'Example: --count 3',
+      },
+    )
   }
   let targets: readonly ProbeTarget[] | undefined
   if (options.host !== undefined) {
     const host = parseHost(options.host)
     if (!host) {
-      throw new PortwardenError('invalid_request', `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`, {
-        hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1 or ::1, or localhost.',
-      })
+      throw new PortwardenError(
+        'invalid_request',
+        `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`,
+        {
+          hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1 or ::1, or localhost.',
+        },
+      )
     }
     targets = [{ host: host.address, ipv6Only: false }]
   }
-  const inventory = await listSockets({ all: true, protocols: [protocol], ports: [{ ...range, protocol }], withProcesses: false, procRoot: options.procRoot })
+  const inventory = await listSockets({
+    all: true,
+    protocols: [protocol],
+    ports: [{ ...range, protocol }],
+    withProcesses: false,
+    procRoot: options.procRoot,
+  })
   const busy = new Set(inventory.sockets.map((s) => s.localPort))
   const allocated = new Set((await options.store?.list({ protocol }))?.map((a) => a.port) ?? [])
   const reserved = reservedPorts(options.procRoot)
@@ -59,7 +79,9 @@ export async function findFreePorts(options: FindFreeOptions = {}): Promise<{ po
   const ports: number[] = []
   for (let port = range.from; port <= range.to && ports.length < count; port++) {
     if (busy.has(port) || allocated.has(port) || reserved.has(port)) continue
-    const probes = await Promise.all((targets ?? EVERY_ADDRESS).map((t) => probeBind(protocol, port, t)))
+    const probes = await Promise.all(
+      (targets ?? EVERY_ADDRESS).map((t) => probeBind(protocol, port, t)),
+    )
     if (!bindSucceeded(probes)) continue
     ports.push(port)
   }
@@ -67,7 +89,10 @@ export async function findFreePorts(options: FindFreeOptions = {}): Promise<{ po
     throw new PortwardenError(
       'range_exhausted',
       `Only ${ports.length} free ${protocol.toUpperCase()} port${ports.length === 1 ? '' : 's'} in ${range.from}-${range.to}; ${count} asked for.`,
-      { hint: 'Give a wider range with --range A-B.', details: { range: `${range.from}-${range.to}`, found: ports } },
+      {
+        hint: 'Give a wider range with --range A-B.',
+        details: { range: `${range.from}-${range.to}`, found: ports },
+      },
     )
   }
   return { ports, warnings: rangeWarnings(range, options.procRoot) }

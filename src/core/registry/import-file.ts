@@ -17,14 +17,19 @@ export function readImportFile(path: string): AllocationClaim[] {
   let text: string
   try {
     const buffer = readFileSync(path)
-    if (buffer.length > MAX_IMPORT_BYTES) throw bad(path, `it is ${buffer.length} bytes, more than the ${MAX_IMPORT_BYTES} accepted`)
+    if (buffer.length > MAX_IMPORT_BYTES)
+      throw bad(path, `it is ${buffer.length} bytes, more than the ${MAX_IMPORT_BYTES} accepted`)
     text = buffer.toString('utf8')
   } catch (error) {
     if (error instanceof PortwardenError) throw error
     const errno = errnoOf(error)
-    throw new PortwardenError('invalid_request', `Cannot read ${path}: ${errno === 'ENOENT' ? 'no such file' : errno === 'EISDIR' ? 'it is a directory' : errno ?? 'error'}.`, {
-      hint: 'Give the path of a JSON file like {"allocations": [{"port": 8080, "worktree": "name", "service": "web"}]}.',
-    })
+    throw new PortwardenError(
+      'invalid_request',
+      `Cannot read ${path}: ${errno === 'ENOENT' ? 'no such file' : errno === 'EISDIR' ? 'it is a directory' : (errno ?? 'error')}.`,
+      {
+        hint: 'Give the path of a JSON file like {"allocations": [{"port": 8080, "worktree": "name", "service": "web"}]}.',
+      },
+    )
   }
   return parseImportText(text, path)
 }
@@ -43,27 +48,47 @@ export function parseImportText(text: string, path: string): AllocationClaim[] {
   } catch (error) {
     throw bad(path, `not valid JSON (${error instanceof Error ? error.message : 'parse error'})`)
   }
-  const list = typeof document === 'object' && document !== null && !Array.isArray(document) ? (document as Record<string, unknown>).allocations : undefined
+  const list =
+    typeof document === 'object' && document !== null && !Array.isArray(document)
+      ? (document as Record<string, unknown>).allocations
+      : undefined
   if (!Array.isArray(list)) throw bad(path, 'there is no "allocations" array at the top level')
   return list.map((entry, index) => {
     const where = `allocations[${index}]`
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(path, `${where} is not an object`)
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw bad(path, `${where} is not an object`)
     const record = entry as Record<string, unknown>
     const port = record.port
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw bad(path, `${where}.port is ${JSON.stringify(port) ?? 'missing'}, not a port from 1 to 65535`)
+      throw bad(
+        path,
+        `${where}.port is ${JSON.stringify(port) ?? 'missing'}, not a port from 1 to 65535`,
+      )
     }
     const project = record.worktree ?? record.project
-    if (typeof project !== 'string') throw bad(path, `${where} has no "worktree" (or "project") string`)
+    if (typeof project !== 'string')
+      throw bad(path, `${where} has no "worktree" (or "project") string`)
     if (typeof record.service !== 'string') throw bad(path, `${where} has no "service" string`)
     const protocol = record.protocol ?? 'tcp'
-    if (protocol !== 'tcp' && protocol !== 'udp') throw bad(path, `${where}.protocol is ${JSON.stringify(protocol)}, not "tcp" or "udp"`)
+    if (protocol !== 'tcp' && protocol !== 'udp')
+      throw bad(path, `${where}.protocol is ${JSON.stringify(protocol)}, not "tcp" or "udp"`)
     try {
       validateName('project', project)
       validateName('service', record.service)
     } catch (error) {
-      throw bad(path, `${where}: ${error instanceof Error ? error.message.replace(/\.$/, '') : 'invalid name'}`)
+      throw bad(
+        path,
+        `${where}: ${error instanceof Error ? error.message.replace(/\.$/, '') : 'invalid name'}`,
+      )
     }
-    return { project, service: record.service, protocol: protocol as Protocol, port, source: path, pid: null, worktree: null }
+    return {
+      project,
+      service: record.service,
+      protocol: protocol as Protocol,
+      port,
+      source: path,
+      pid: null,
+      worktree: null,
+    }
   })
 }

@@ -21,11 +21,17 @@ export function registryTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): nu
 
 /** `$XDG_STATE_HOME/portwarden/registry.db`, else `~/.local/state/portwarden/registry.db`. */
 export function defaultRegistryPath(env: NodeJS.ProcessEnv = process.env): string {
-  const stateHome = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state')
+  const stateHome =
+    env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/')
+      ? env.XDG_STATE_HOME
+      : join(homedir(), '.local', 'state')
   return join(stateHome, 'portwarden', 'registry.db')
 }
 
-export function resolveRegistryLocation(location?: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveRegistryLocation(
+  location?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return location || env.PORTWARDEN_REGISTRY || defaultRegistryPath(env)
 }
 
@@ -34,9 +40,13 @@ export function isPostgresUrl(location: string): boolean {
 }
 
 /** Opens the registry: SQLite for a path, PostgreSQL for a `postgres://` URL. */
-export async function openRegistry(options: OpenRegistryOptions & { create: false }): Promise<RegistryStore | null>
+export async function openRegistry(
+  options: OpenRegistryOptions & { create: false },
+): Promise<RegistryStore | null>
 export async function openRegistry(options?: OpenRegistryOptions): Promise<RegistryStore>
-export async function openRegistry(options: OpenRegistryOptions = {}): Promise<RegistryStore | null> {
+export async function openRegistry(
+  options: OpenRegistryOptions = {},
+): Promise<RegistryStore | null> {
   const location = resolveRegistryLocation(options.location)
   const timeoutMs = options.timeoutMs ?? registryTimeoutFromEnv()
   if (isPostgresUrl(location)) {

@@ -17,7 +17,8 @@ export function judgeOwnership(
   procRoot = '/proc',
 ): Ownership {
   if (allocation.pid === null && allocation.worktree === null) return 'unknown'
-  if (allocation.pid !== null && isDescendantOf(holder.pid, allocation.pid, procRoot)) return 'owned'
+  if (allocation.pid !== null && isDescendantOf(holder.pid, allocation.pid, procRoot))
+    return 'owned'
   if (allocation.worktree !== null) {
     let cwd: string
     try {

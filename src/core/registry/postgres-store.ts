@@ -56,13 +56,21 @@ export function redactUrl(url: string): string {
   }
 }
 
-export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<RegistryStore> {
+export async function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<RegistryStore> {
   const { default: pg } = await import('pg')
   const location = redactUrl(url)
   const timeoutMs = options.timeoutMs ?? 5000
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: timeoutMs })
   pool.on('error', () => {}) // an idle client's connection dropped: the next query reconnects
-  const store = new PostgresStore(pool, location, options.host ?? process.env.PORTWARDEN_HOST ?? hostname(), timeoutMs)
+  const store = new PostgresStore(
+    pool,
+    location,
+    options.host ?? process.env.PORTWARDEN_HOST ?? hostname(),
+    timeoutMs,
+  )
   try {
     await store.migrate()
   } catch (error) {
@@ -77,15 +85,23 @@ export function postgresFailure(error: unknown, location: string): PortwardenErr
   const code = (error as { code?: unknown }).code
   const message = error instanceof Error ? error.message : String(error)
   if (code === '55P03' || code === '57014') {
-    return new PortwardenError('registry_locked', `The registry ${location} is locked by another client (waited past the timeout).`, {
-      hint: 'Retry; another portwarden is holding the registry write lock.',
-      cause: error,
-    })
+    return new PortwardenError(
+      'registry_locked',
+      `The registry ${location} is locked by another client (waited past the timeout).`,
+      {
+        hint: 'Retry; another portwarden is holding the registry write lock.',
+        cause: error,
+      },
+    )
   }
-  return new PortwardenError('registry_unavailable', `Cannot use the registry at ${location}: ${message}.`, {
-    hint: 'Check that the PostgreSQL server is up and the URL, user and database are right.',
-    cause: error,
-  })
+  return new PortwardenError(
+    'registry_unavailable',
+    `Cannot use the registry at ${location}: ${message}.`,
+    {
+      hint: 'Check that the PostgreSQL server is up and the URL, user and database are right.',
+      cause: error,
+    },
+  )
 }
 
 class PostgresStore implements RegistryStore {
@@ -127,8 +143,12 @@ class PostgresStore implements RegistryStore {
 
   async migrate(): Promise<void> {
     await this.locked(async (client) => {
-      await client.query('CREATE TABLE IF NOT EXISTS portwarden_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
-      const found = await client.query<{ value: string }>("SELECT value FROM portwarden_meta WHERE key = 'schema_version'")
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS portwarden_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
+      )
+      const found = await client.query<{ value: string }>(
+        "SELECT value FROM portwarden_meta WHERE key = 'schema_version'",
+      )
       const version = found.rows[0] ? Number(found.rows[0].value) : 0
       if (version > POSTGRES_MIGRATIONS.length) {
         throw new PortwardenError(
@@ -147,7 +167,11 @@ class PostgresStore implements RegistryStore {
     })
   }
 
-  private async rows(client: Pool | PoolClient, sql: string, params: unknown[]): Promise<Allocation[]> {
+  private async rows(
+    client: Pool | PoolClient,
+    sql: string,
+    params: unknown[],
+  ): Promise<Allocation[]> {
     const result = await client.query<AllocationRow>(sql, params)
     return result.rows.map(rowToAllocation)
   }
@@ -157,9 +181,21 @@ class PostgresStore implements RegistryStore {
       const host = this.host
       const tx: RegistryTransaction = {
         findService: async (project: string, service: string, protocol: Protocol) =>
-          (await this.rows(client, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND project = $2 AND service = $3 AND protocol = $4`, [host, project, service, protocol]))[0] ?? null,
+          (
+            await this.rows(
+              client,
+              `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND project = $2 AND service = $3 AND protocol = $4`,
+              [host, project, service, protocol],
+            )
+          )[0] ?? null,
         findPort: async (protocol: Protocol, port: number) =>
-          (await this.rows(client, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port = $3`, [host, protocol, port]))[0] ?? null,
+          (
+            await this.rows(
+              client,
+              `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port = $3`,
+              [host, protocol, port],
+            )
+          )[0] ?? null,
         takenPorts: async (protocol: Protocol, from: number, to: number) => {
           const result = await client.query<{ port: number }>(
             'SELECT port FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port BETWEEN $3 AND $4',
@@ -173,7 +209,16 @@ class PostgresStore implements RegistryStore {
               client,
               `INSERT INTO portwarden_allocations (host, project, service, protocol, port, health_check, pid, worktree)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ALLOCATION_COLUMNS}`,
-              [host, row.project, row.service, row.protocol, row.port, row.healthCheck ? JSON.stringify(row.healthCheck) : null, row.pid ?? null, row.worktree ?? null],
+              [
+                host,
+                row.project,
+                row.service,
+                row.protocol,
+                row.port,
+                row.healthCheck ? JSON.stringify(row.healthCheck) : null,
+                row.pid ?? null,
+                row.worktree ?? null,
+              ],
             )
           )[0] as Allocation,
       }
@@ -184,7 +229,11 @@ class PostgresStore implements RegistryStore {
   async list(filter: AllocationFilter = {}): Promise<Allocation[]> {
     const { where, params } = filterClause(this.host, filter, (n) => `$${n}`)
     try {
-      return await this.rows(this.pool, `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE ${where} ORDER BY project, service, protocol`, params)
+      return await this.rows(
+        this.pool,
+        `SELECT ${ALLOCATION_COLUMNS} FROM portwarden_allocations WHERE ${where} ORDER BY project, service, protocol`,
+        params,
+      )
     } catch (error) {
       throw postgresFailure(error, this.location)
     }
@@ -192,10 +241,21 @@ class PostgresStore implements RegistryStore {
 
   async remove(filter: AllocationFilter): Promise<Allocation[]> {
     const { where, params } = filterClause(this.host, filter, (n) => `$${n}`)
-    return this.locked((client) => this.rows(client, `DELETE FROM portwarden_allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`, params))
+    return this.locked((client) =>
+      this.rows(
+        client,
+        `DELETE FROM portwarden_allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`,
+        params,
+      ),
+    )
   }
 
-  async recordHealth(id: number, status: HealthStatus, detail: string | null, checkedAt: string): Promise<void> {
+  async recordHealth(
+    id: number,
+    status: HealthStatus,
+    detail: string | null,
+    checkedAt: string,
+  ): Promise<void> {
     try {
       await this.pool.query(
         'UPDATE portwarden_allocations SET health_status = $1, health_detail = $2, last_checked_at = $3 WHERE id = $4 AND host = $5',

@@ -4,11 +4,13 @@ import { validateName, validatePort } from './names.js'
 import type { Allocation, RegistryStore } from './types.js'
 
 export type ReleaseRequest =
-  | { project: string; service: string; protocol?: Protocol }
-  | { port: number; protocol: Protocol }
+  { project: string; service: string; protocol?: Protocol } | { port: number; protocol: Protocol }
 
 /** Removes allocations; `not_found` when there was nothing to remove. */
-export async function release(store: RegistryStore, request: ReleaseRequest): Promise<Allocation[]> {
+export async function release(
+  store: RegistryStore,
+  request: ReleaseRequest,
+): Promise<Allocation[]> {
   let removed: Allocation[]
   let what: string
   if ('port' in request) {
@@ -18,13 +20,21 @@ export async function release(store: RegistryStore, request: ReleaseRequest): Pr
   } else {
     validateName('project', request.project)
     validateName('service', request.service)
-    removed = await store.remove({ project: request.project, service: request.service, protocol: request.protocol })
+    removed = await store.remove({
+      project: request.project,
+      service: request.service,
+      protocol: request.protocol,
+    })
     what = `${request.service} of project ${request.project}`
   }
   if (removed.length === 0) {
-    throw new PortwardenError('not_found', `Nothing to release: no allocation for ${what} in ${store.location}.`, {
-      hint: 'See what is allocated with `portwarden status`.',
-    })
+    throw new PortwardenError(
+      'not_found',
+      `Nothing to release: no allocation for ${what} in ${store.location}.`,
+      {
+        hint: 'See what is allocated with `portwarden status`.',
+      },
+    )
   }
   return removed
 }

@@ -27,7 +27,9 @@ function parseHealthCheck(text: string | null): HealthCheckSpec | null {
   if (!text) return null
   try {
     const value = JSON.parse(text) as HealthCheckSpec
-    return typeof value === 'object' && value !== null && typeof value.kind === 'string' ? value : null
+    return typeof value === 'object' && value !== null && typeof value.kind === 'string'
+      ? value
+      : null
   } catch {
     return null // written by something else: the check falls back to a TCP connect
   }

@@ -1,4 +1,12 @@
-import { accessSync, constants, linkSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  linkSync,
+  mkdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { PortwardenError, errnoOf } from '../errors.js'
@@ -60,7 +68,10 @@ export interface SqliteStoreOptions {
   targetVersion?: number
 }
 
-export async function openSqliteStore(path: string, options: SqliteStoreOptions = {}): Promise<RegistryStore> {
+export async function openSqliteStore(
+  path: string,
+  options: SqliteStoreOptions = {},
+): Promise<RegistryStore> {
   const { default: Sqlite } = await import('better-sqlite3')
   const timeout = options.timeoutMs ?? 5000
   const target = options.targetVersion ?? SQLITE_SCHEMA_VERSION
@@ -86,9 +97,13 @@ function existingRegistryFile(path: string): boolean {
   try {
     const stat = statSync(path)
     if (stat.isDirectory()) {
-      throw new PortwardenError('registry_unavailable', `The registry path ${path} is a directory, not a registry file.`, {
-        hint: 'Point --registry or PORTWARDEN_REGISTRY at a file path.',
-      })
+      throw new PortwardenError(
+        'registry_unavailable',
+        `The registry path ${path} is a directory, not a registry file.`,
+        {
+          hint: 'Point --registry or PORTWARDEN_REGISTRY at a file path.',
+        },
+      )
     }
     size = stat.size
   } catch (error) {
@@ -110,12 +125,21 @@ function existingRegistryFile(path: string): boolean {
  * Builds a new registry beside its final path and links it into place, so no other process
  * ever sees a half-initialised file, and a crash leaves no empty file behind.
  */
-function createRegistryFile(Sqlite: typeof BetterSqlite3, path: string, timeout: number, target: number): void {
+function createRegistryFile(
+  Sqlite: typeof BetterSqlite3,
+  path: string,
+  timeout: number,
+  target: number,
+): void {
   const directory = dirname(path)
   try {
     mkdirSync(directory, { recursive: true, mode: 0o700 })
   } catch (error) {
-    throw unavailable(directory, `cannot create the directory (${errnoOf(error) ?? 'error'})`, error)
+    throw unavailable(
+      directory,
+      `cannot create the directory (${errnoOf(error) ?? 'error'})`,
+      error,
+    )
   }
   const temporary = `${path}.init-${process.pid}-${Date.now()}`
   try {
@@ -180,9 +204,13 @@ function prepareConnection(db: Database, path: string, target: number): void {
   db.pragma('synchronous = NORMAL')
   const check = db.pragma('quick_check', { simple: true }) as string
   if (check !== 'ok') {
-    throw new PortwardenError('registry_corrupt', `The registry ${path} is damaged (quick_check: ${check}); it was left as it is.`, {
-      hint: 'Recover it with `sqlite3 FILE .recover`, or move it aside and start a new one.',
-    })
+    throw new PortwardenError(
+      'registry_corrupt',
+      `The registry ${path} is damaged (quick_check: ${check}); it was left as it is.`,
+      {
+        hint: 'Recover it with `sqlite3 FILE .recover`, or move it aside and start a new one.',
+      },
+    )
   }
   if (version < target) {
     // A consistent copy of the old version first: VACUUM INTO is one synchronous statement. It
@@ -215,10 +243,14 @@ function migrate(db: Database, path: string, target: number): void {
 }
 
 function unavailable(path: string, why: string, cause?: unknown): PortwardenError {
-  return new PortwardenError('registry_unavailable', `Cannot use the registry at ${path}: ${why}.`, {
-    hint: 'Check the permissions of the file and its directory, or choose another path with --registry.',
-    cause,
-  })
+  return new PortwardenError(
+    'registry_unavailable',
+    `Cannot use the registry at ${path}: ${why}.`,
+    {
+      hint: 'Check the permissions of the file and its directory, or choose another path with --registry.',
+      cause,
+    },
+  )
 }
 
 /** How long one BEGIN IMMEDIATE attempt lets SQLite's busy handler wait before we retry. */
@@ -236,24 +268,36 @@ export function sqliteFailure(error: unknown, path: string): PortwardenError {
   const code = (error as { code?: unknown }).code
   const message = error instanceof Error ? error.message : String(error)
   if (isBusy(error)) {
-    return new PortwardenError('registry_locked', `The registry ${path} is locked by another process (waited past the timeout).`, {
-      hint: 'Retry; if it persists, find the process holding it with `portwarden who` or `fuser`.',
-      cause: error,
-    })
+    return new PortwardenError(
+      'registry_locked',
+      `The registry ${path} is locked by another process (waited past the timeout).`,
+      {
+        hint: 'Retry; if it persists, find the process holding it with `portwarden who` or `fuser`.',
+        cause: error,
+      },
+    )
   }
   // better-sqlite3 reports extended result codes (SQLITE_BUSY_RECOVERY, SQLITE_CORRUPT_INDEX, ...)
   if (typeof code === 'string' && /^SQLITE_(NOTADB|CORRUPT)/.test(code)) {
-    return new PortwardenError('registry_corrupt', `The file ${path} is not a usable registry (${message}); it was left as it is.`, {
-      hint: 'Move it aside, or choose another path with --registry.',
-      cause: error,
-    })
+    return new PortwardenError(
+      'registry_corrupt',
+      `The file ${path} is not a usable registry (${message}); it was left as it is.`,
+      {
+        hint: 'Move it aside, or choose another path with --registry.',
+        cause: error,
+      },
+    )
   }
   if (typeof code === 'string' && /^SQLITE_(CANTOPEN|READONLY|PERM|IOERR|AUTH|FULL)/.test(code)) {
     return unavailable(path, message, error)
   }
   const errno = errnoOf(error)
-  if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS') return unavailable(path, 'permission denied', error)
-  if (error instanceof Error) return new PortwardenError('registry_unavailable', `Registry ${path}: ${message}.`, { cause: error })
+  if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS')
+    return unavailable(path, 'permission denied', error)
+  if (error instanceof Error)
+    return new PortwardenError('registry_unavailable', `Registry ${path}: ${message}.`, {
+      cause: error,
+    })
   return new PortwardenError('registry_unavailable', `Registry ${path}: ${message}.`)
 }
 
@@ -305,7 +349,9 @@ class SqliteStore implements RegistryStore {
     const deadline = Date.now() + this.timeoutMs
     try {
       for (;;) {
-        this.db.pragma(`busy_timeout = ${Math.max(0, Math.min(LOCK_ATTEMPT_MS, deadline - Date.now()))}`)
+        this.db.pragma(
+          `busy_timeout = ${Math.max(0, Math.min(LOCK_ATTEMPT_MS, deadline - Date.now()))}`,
+        )
         try {
           this.db.prepare('BEGIN IMMEDIATE').run()
           return
@@ -323,12 +369,25 @@ class SqliteStore implements RegistryStore {
     const host = this.host
     return {
       findService: async (project: string, service: string, protocol: Protocol) =>
-        this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND project = ? AND service = ? AND protocol = ?`, host, project, service, protocol)[0] ?? null,
+        this.all(
+          `SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND project = ? AND service = ? AND protocol = ?`,
+          host,
+          project,
+          service,
+          protocol,
+        )[0] ?? null,
       findPort: async (protocol: Protocol, port: number) =>
-        this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND protocol = ? AND port = ?`, host, protocol, port)[0] ?? null,
+        this.all(
+          `SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE host = ? AND protocol = ? AND port = ?`,
+          host,
+          protocol,
+          port,
+        )[0] ?? null,
       takenPorts: async (protocol: Protocol, from: number, to: number) => {
         const rows = this.db
-          .prepare('SELECT port FROM allocations WHERE host = ? AND protocol = ? AND port BETWEEN ? AND ?')
+          .prepare(
+            'SELECT port FROM allocations WHERE host = ? AND protocol = ? AND port BETWEEN ? AND ?',
+          )
           .pluck()
           .all(host, protocol, from, to) as number[]
         return new Set(rows)
@@ -357,19 +416,31 @@ class SqliteStore implements RegistryStore {
 
   async list(filter: AllocationFilter = {}): Promise<Allocation[]> {
     const { where, params } = filterClause(this.host, filter, () => '?')
-    return this.all(`SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE ${where} ORDER BY project, service, protocol`, ...params)
+    return this.all(
+      `SELECT ${ALLOCATION_COLUMNS} FROM allocations WHERE ${where} ORDER BY project, service, protocol`,
+      ...params,
+    )
   }
 
   async remove(filter: AllocationFilter): Promise<Allocation[]> {
     const { where, params } = filterClause(this.host, filter, () => '?')
-    return this.lock(async () => this.all(`DELETE FROM allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`, ...params))
+    return this.lock(async () =>
+      this.all(`DELETE FROM allocations WHERE ${where} RETURNING ${ALLOCATION_COLUMNS}`, ...params),
+    )
   }
 
-  async recordHealth(id: number, status: HealthStatus, detail: string | null, checkedAt: string): Promise<void> {
+  async recordHealth(
+    id: number,
+    status: HealthStatus,
+    detail: string | null,
+    checkedAt: string,
+  ): Promise<void> {
     await this.lock(async () => {
       try {
         this.db
-          .prepare('UPDATE allocations SET health_status = ?, health_detail = ?, last_checked_at = ? WHERE id = ? AND host = ?')
+          .prepare(
+            'UPDATE allocations SET health_status = ?, health_detail = ?, last_checked_at = ? WHERE id = ? AND host = ?',
+          )
           .run(status, detail, checkedAt, id, this.host)
       } catch (error) {
         throw sqliteFailure(error, this.location)

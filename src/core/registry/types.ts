@@ -61,6 +61,11 @@ export interface RegistryStore {
   list(filter?: AllocationFilter): Promise<Allocation[]>
   /** Deletes the matching rows and returns them. */
   remove(filter: AllocationFilter): Promise<Allocation[]>
-  recordHealth(id: number, status: HealthStatus, detail: string | null, checkedAt: string): Promise<void>
+  recordHealth(
+    id: number,
+    status: HealthStatus,
+    detail: string | null,
+    checkedAt: string,
+  ): Promise<void>
   close(): Promise<void>
 }

@@ -40,7 +40,7 @@ export function formatIPv6Bytes(bytes: readonly number[]): string {
   // Longest run of two or more zero groups becomes "::" (first one wins a tie).
   let bestStart = -1
   let bestLength = 1
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++
       continue
@@ -61,7 +61,9 @@ export function formatIPv6Bytes(bytes: readonly number[]): string {
 }
 
 /** Normalises any IPv4/IPv6 text to the form the socket tables use, or null when invalid. */
-export function normalizeAddress(text: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
+export function normalizeAddress(
+  text: string,
+): { address: string; family: 'ipv4' | 'ipv6' } | null {
   const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text
   if (isIPv4Text(bare)) return { address: bare, family: 'ipv4' }
   const bytes = parseIPv6Text(bare)

@@ -1,7 +1,12 @@
 import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
 import { specContains } from '../port-spec.js'
-import { ProcessReader, listPids, readProcText, scanSocketHolders } from '../process/read-process.js'
+import {
+  ProcessReader,
+  listPids,
+  readProcText,
+  scanSocketHolders,
+} from '../process/read-process.js'
 import type { Family, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
 import { parseProcNet } from './parse-proc-net.js'
 import type { BackendName, ListSocketsOptions } from './query.js'
@@ -94,7 +99,10 @@ function attachHolders(
   const warnings: Warning[] = []
   const filtering = options.pid !== undefined || options.processName !== undefined
   if (options.withProcesses === false && !filtering) {
-    return { sockets: sortSockets(raw.map((s) => ({ ...s, user: reader.userName(s.uid), processes: [] }))), warnings }
+    return {
+      sockets: sortSockets(raw.map((s) => ({ ...s, user: reader.userName(s.uid), processes: [] }))),
+      warnings,
+    }
   }
   const wanted = new Set<number>()
   for (const socket of raw) if (socket.inode !== 0) wanted.add(socket.inode)
@@ -103,13 +111,15 @@ function attachHolders(
   let hidden = 0
   for (const socket of raw) {
     const pids = socket.inode === 0 ? [] : (scan.holders.get(socket.inode) ?? [])
-    if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid))) continue
+    if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid)))
+      continue
     const processes = []
     for (const pid of pids) {
       const holder = reader.holder(pid)
       if (holder) processes.push(holder)
     }
-    if (options.processName !== undefined && !processes.some((p) => p.name === options.processName)) continue
+    if (options.processName !== undefined && !processes.some((p) => p.name === options.processName))
+      continue
     if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT') hidden++
     sockets.push({ ...socket, user: reader.userName(socket.uid), processes })
   }

@@ -78,12 +78,16 @@ export function listSocketsWithLsof(options: ListSocketsOptions): {
       processes,
     })
   }
-  sockets.sort((a, b) => a.protocol.localeCompare(b.protocol) || a.localPort - b.localPort || a.inode - b.inode)
+  sockets.sort(
+    (a, b) =>
+      a.protocol.localeCompare(b.protocol) || a.localPort - b.localPort || a.inode - b.inode,
+  )
   const warnings: Warning[] = []
   if (process.getuid?.() !== 0) {
     warnings.push({
       code: 'partial_visibility',
-      message: 'lsof shows only sockets of processes you may inspect: run as root to see every socket.',
+      message:
+        'lsof shows only sockets of processes you may inspect: run as root to see every socket.',
     })
   }
   return { sockets, warnings }
@@ -106,12 +110,20 @@ export function lsofAvailable(): boolean {
 
 function runLsof(args: string[]): string {
   try {
-    return execFileSync('lsof', args, { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] })
+    return execFileSync('lsof', args, {
+      encoding: 'utf8',
+      maxBuffer: 1 << 30,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') {
-      throw new PortwardenError('backend_unavailable', 'The lsof backend was requested but lsof is not installed.', {
-        hint: 'Install lsof, or use --backend proc on Linux.',
-      })
+      throw new PortwardenError(
+        'backend_unavailable',
+        'The lsof backend was requested but lsof is not installed.',
+        {
+          hint: 'Install lsof, or use --backend proc on Linux.',
+        },
+      )
     }
     // lsof exits 1 when it finds nothing (or only some of what was asked): use what it printed.
     const stdout = (error as { stdout?: unknown }).stdout
@@ -121,7 +133,9 @@ function runLsof(args: string[]): string {
 }
 
 /** Command lines and start times for the holders, in one `ps` call. */
-function readProcessDetails(rows: readonly LsofSocketRow[]): Map<number, { command: string; startedAt: string | null }> {
+function readProcessDetails(
+  rows: readonly LsofSocketRow[],
+): Map<number, { command: string; startedAt: string | null }> {
   const details = new Map<number, { command: string; startedAt: string | null }>()
   const pids = [...new Set(rows.map((row) => row.pid))]
   if (pids.length === 0) return details
@@ -144,7 +158,12 @@ function readProcessDetails(rows: readonly LsofSocketRow[]): Map<number, { comma
     const elapsed = parseElapsed(match[2]!)
     details.set(Number(match[1]), {
       command: match[3]!.trim(),
-      startedAt: elapsed === null ? null : new Date(Math.floor((now - elapsed * 1000) / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      startedAt:
+        elapsed === null
+          ? null
+          : new Date(Math.floor((now - elapsed * 1000) / 1000) * 1000)
+              .toISOString()
+              .replace(/\.\d{3}Z$/, 'Z'),
     })
   }
   return details

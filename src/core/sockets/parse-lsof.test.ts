@@ -18,7 +18,21 @@ const SAMPLE = [
 describe('parseLsofFields', () => {
   it('turns field output into socket rows', () => {
     const rows = parseLsofFields(SAMPLE)
-    expect(rows.map((r) => [r.pid, r.command, r.uid, r.device, r.protocol, r.family, r.state, r.localAddress, r.localPort, r.remoteAddress, r.remotePort])).toEqual([
+    expect(
+      rows.map((r) => [
+        r.pid,
+        r.command,
+        r.uid,
+        r.device,
+        r.protocol,
+        r.family,
+        r.state,
+        r.localAddress,
+        r.localPort,
+        r.remoteAddress,
+        r.remotePort,
+      ]),
+    ).toEqual([
       [3115, 'python3', 0, '7039', 'tcp', 'ipv4', 'LISTEN', '127.0.0.1', 46081, '0.0.0.0', 0],
       [3115, 'python3', 0, '7040', 'tcp', 'ipv4', 'ESTAB', '127.0.0.1', 44898, '127.0.0.1', 46081],
       [3115, 'python3', 0, '7042', 'udp', 'ipv6', 'UNCONN', '::1', 58080, '::', 0],
@@ -29,16 +43,24 @@ describe('parseLsofFields', () => {
   })
 
   it('never throws on arbitrary input (property)', () => {
-    const field = fc.tuple(fc.constantFrom('p', 'c', 'u', 'L', 'f', 't', 'd', 'P', 'n', 'T'), fc.string()).map(([id, v]) => id + v)
+    const field = fc
+      .tuple(fc.constantFrom('p', 'c', 'u', 'L', 'f', 't', 'd', 'P', 'n', 'T'), fc.string())
+      .map(([id, v]) => id + v)
     const line = fc.array(field, { maxLength: 8 }).map((fields) => fields.join('\0') + '\0')
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.array(line).map((l) => l.join('\n'))), (text) => {
-        for (const row of parseLsofFields(text)) {
-          expect(row.localPort).toBeGreaterThanOrEqual(0)
-          expect(row.localPort).toBeLessThanOrEqual(65535)
-          expect(row.pid).toBeGreaterThan(0)
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary' }),
+          fc.array(line).map((l) => l.join('\n')),
+        ),
+        (text) => {
+          for (const row of parseLsofFields(text)) {
+            expect(row.localPort).toBeGreaterThanOrEqual(0)
+            expect(row.localPort).toBeLessThanOrEqual(65535)
+            expect(row.pid).toBeGreaterThan(0)
+          }
+        },
+      ),
       { numRuns: 3000 },
     )
   })

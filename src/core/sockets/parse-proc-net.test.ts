@@ -31,16 +31,58 @@ describe.runIf(endianness() === 'LE')('parseProcNet (little-endian kernel text)'
   it('decodes IPv4 TCP rows in every state', () => {
     const rows = parseProcNet(TCP4, 'tcp', 'ipv4')
     expect(rows).toEqual([
-      { protocol: 'tcp', family: 'ipv4', state: 'LISTEN', localAddress: '127.0.0.1', localPort: 8080, remoteAddress: '0.0.0.0', remotePort: 0, inode: 424242, uid: 1000 },
-      { protocol: 'tcp', family: 'ipv4', state: 'ESTAB', localAddress: '127.0.0.1', localPort: 8080, remoteAddress: '127.0.0.1', remotePort: 54321, inode: 424243, uid: 1000 },
-      { protocol: 'tcp', family: 'ipv4', state: 'LISTEN', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, inode: 17, uid: 0 },
-      { protocol: 'tcp', family: 'ipv4', state: 'TIME-WAIT', localAddress: '127.0.0.1', localPort: 42001, remoteAddress: '127.0.0.1', remotePort: 8080, inode: 0, uid: 0 },
+      {
+        protocol: 'tcp',
+        family: 'ipv4',
+        state: 'LISTEN',
+        localAddress: '127.0.0.1',
+        localPort: 8080,
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        inode: 424242,
+        uid: 1000,
+      },
+      {
+        protocol: 'tcp',
+        family: 'ipv4',
+        state: 'ESTAB',
+        localAddress: '127.0.0.1',
+        localPort: 8080,
+        remoteAddress: '127.0.0.1',
+        remotePort: 54321,
+        inode: 424243,
+        uid: 1000,
+      },
+      {
+        protocol: 'tcp',
+        family: 'ipv4',
+        state: 'LISTEN',
+        localAddress: '0.0.0.0',
+        localPort: 22,
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        inode: 17,
+        uid: 0,
+      },
+      {
+        protocol: 'tcp',
+        family: 'ipv4',
+        state: 'TIME-WAIT',
+        localAddress: '127.0.0.1',
+        localPort: 42001,
+        remoteAddress: '127.0.0.1',
+        remotePort: 8080,
+        inode: 0,
+        uid: 0,
+      },
     ])
   })
 
   it('decodes IPv6 rows: wildcard, loopback, v4-mapped, link-local', () => {
     const rows = parseProcNet(TCP6, 'tcp', 'ipv6')
-    expect(rows.map((r) => [r.localAddress, r.localPort, r.remoteAddress, r.remotePort, r.state, r.uid])).toEqual([
+    expect(
+      rows.map((r) => [r.localAddress, r.localPort, r.remoteAddress, r.remotePort, r.state, r.uid]),
+    ).toEqual([
       ['::', 8080, '::', 0, 'LISTEN', 0],
       ['::1', 80, '::', 0, 'LISTEN', 33],
       ['::ffff:127.0.0.1', 80, '::ffff:127.0.0.1', 50000, 'ESTAB', 33],
@@ -73,7 +115,9 @@ describe.runIf(endianness() === 'LE')('parseProcNet (little-endian kernel text)'
 
 describe('parseProcNet on hostile input', () => {
   it('skips malformed rows instead of throwing', () => {
-    const text = HEADER4 + '   0: nonsense\n   1: 0100007F:1F90 00000000:0000 ZZ 0 0 0 0 0 1\n\n   2: 0100007F:XYZ1 00000000:0000 0A 0 0 0 0 0 1\n'
+    const text =
+      HEADER4 +
+      '   0: nonsense\n   1: 0100007F:1F90 00000000:0000 ZZ 0 0 0 0 0 1\n\n   2: 0100007F:XYZ1 00000000:0000 0A 0 0 0 0 0 1\n'
     expect(parseProcNet(text, 'tcp', 'ipv4')).toEqual([])
     expect(parseProcNet('', 'tcp', 'ipv4')).toEqual([])
     expect(parseProcNet('no newline', 'udp', 'ipv6')).toEqual([])
@@ -82,21 +126,38 @@ describe('parseProcNet on hostile input', () => {
   it('never throws and only yields well-formed rows (property)', () => {
     const hexWord = fc.stringMatching(/^[0-9A-F]{8}$/)
     const row = fc
-      .tuple(fc.nat(999), hexWord, fc.stringMatching(/^[0-9A-F]{4}$/), fc.stringMatching(/^[0-9A-F]{2}$/), fc.nat(70000), fc.nat())
-      .map(([sl, addr, port, st, uid, inode]) => `${sl}: ${addr}:${port} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000 ${uid} 0 ${inode} 1\n`)
+      .tuple(
+        fc.nat(999),
+        hexWord,
+        fc.stringMatching(/^[0-9A-F]{4}$/),
+        fc.stringMatching(/^[0-9A-F]{2}$/),
+        fc.nat(70000),
+        fc.nat(),
+      )
+      .map(
+        ([sl, addr, port, st, uid, inode]) =>
+          `${sl}: ${addr}:${port} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000 ${uid} 0 ${inode} 1\n`,
+      )
     const text = fc.oneof(
       fc.string({ unit: 'binary' }),
-      fc.array(fc.oneof(row, fc.string()), { maxLength: 20 }).map((rows) => HEADER4 + rows.join('')),
+      fc
+        .array(fc.oneof(row, fc.string()), { maxLength: 20 })
+        .map((rows) => HEADER4 + rows.join('')),
     )
     fc.assert(
-      fc.property(text, fc.constantFrom('tcp' as const, 'udp' as const), fc.constantFrom('ipv4' as const, 'ipv6' as const), (input, protocol, family) => {
-        for (const socket of parseProcNet(input, protocol, family)) {
-          expect(socket.localPort).toBeGreaterThanOrEqual(0)
-          expect(socket.localPort).toBeLessThanOrEqual(65535)
-          expect(Number.isSafeInteger(socket.inode)).toBe(true)
-          expect(normalizeAddress(socket.localAddress)?.family).toBe(family)
-        }
-      }),
+      fc.property(
+        text,
+        fc.constantFrom('tcp' as const, 'udp' as const),
+        fc.constantFrom('ipv4' as const, 'ipv6' as const),
+        (input, protocol, family) => {
+          for (const socket of parseProcNet(input, protocol, family)) {
+            expect(socket.localPort).toBeGreaterThanOrEqual(0)
+            expect(socket.localPort).toBeLessThanOrEqual(65535)
+            expect(Number.isSafeInteger(socket.inode)).toBe(true)
+            expect(normalizeAddress(socket.localAddress)?.family).toBe(family)
+          }
+        },
+      ),
       { numRuns: 2000 },
     )
   })
@@ -116,16 +177,28 @@ describe('IPv6 text', () => {
     expect(normalizeAddress(input)?.address).toBe(expected)
   })
 
-  it.each(['', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '256.1.1.1', 'localhost', '01.2.3.4', '::ffff:1.2.3'])('rejects %j', (input) => {
+  it.each([
+    '',
+    ':::',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '256.1.1.1',
+    'localhost',
+    '01.2.3.4',
+    '::ffff:1.2.3',
+  ])('rejects %j', (input) => {
     expect(normalizeAddress(input)).toBeNull()
   })
 
   it('formats any 16 bytes into text that normalizes to itself (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }), (bytes) => {
-        const text = formatIPv6Bytes(bytes)
-        expect(normalizeAddress(text)?.address).toBe(text)
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }),
+        (bytes) => {
+          const text = formatIPv6Bytes(bytes)
+          expect(normalizeAddress(text)?.address).toBe(text)
+        },
+      ),
     )
   })
 })

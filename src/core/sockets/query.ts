@@ -28,4 +28,3 @@ export interface ListSocketsOptions {
 export function isListening(protocol: Protocol, state: SocketState): boolean {
   return protocol === 'tcp' ? state === 'LISTEN' : state === 'UNCONN'
 }
-

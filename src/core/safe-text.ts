@@ -1,0 +1,36 @@
+/**
+ * Text from other people (process names, command lines, project names, manifest lines) must
+ * never move the cursor, recolour the terminal, or reorder what is shown: C0/C1 controls, DEL,
+ * zero-width, line/paragraph separators and bidi controls are shown as escapes instead.
+ */
+/* eslint-disable no-control-regex -- matching control characters is the point */
+const UNSAFE =
+  /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/
+/* eslint-enable no-control-regex */
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g')
+// JSON.stringify already escapes C0 controls; what it leaves raw starts at DEL.
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g
+
+const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+export function hasUnsafeCharacters(text: string): boolean {
+  return UNSAFE.test(text)
+}
+
+/** `\x1b` for a byte-range control, `\u202e` above it; everything else as it is. */
+export function escapeUnsafe(text: string): string {
+  return text.replace(UNSAFE_ALL, (c) => {
+    const code = c.charCodeAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : unicodeEscape(c)
+  })
+}
+
+/** A JSON string literal of `text`, safe to print on a terminal. */
+export function quoteForTerminal(text: string): string {
+  return JSON.stringify(text).replace(UNSAFE_IN_JSON, unicodeEscape)
+}
+
+/** One JSON document, safe to print on a terminal; it parses to exactly `value`. */
+export function stringifyForTerminal(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE_IN_JSON, unicodeEscape)
+}
