@@ -3,6 +3,8 @@ export interface CommandResult {
   exitCode: number
   /** The one JSON document printed with --json. */
   json: unknown
+  /** The same document already rendered, for outputs too large to build as objects first. */
+  jsonText?: string
   /** Human output for stdout (already styled). */
   text: string
   /** Warnings for stderr. */

@@ -40,6 +40,7 @@ export {
   toJsonHolder,
   toJsonPortHolders,
   toJsonSocket,
+  renderSocketsJson,
 } from './wire.js'
 export { formatEndpoint, parseHost } from './addresses.js'
 export type { ProbeResult, ProbeTarget } from './bind-probe.js'

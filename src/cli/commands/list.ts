@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { Family, Protocol } from '../../core/types.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
-import { toJsonSocket } from '../../core/wire.js'
+import { renderSocketsJson } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -36,7 +36,8 @@ export async function list(options: ListOptions): Promise<CommandResult> {
   const width = process.stdout.isTTY ? process.stdout.columns : undefined
   return {
     exitCode: EXIT.ok,
-    json: options.json ? inventory.sockets.map(toJsonSocket) : null,
+    json: null,
+    jsonText: options.json ? renderSocketsJson(inventory.sockets) : undefined,
     text: options.json
       ? ''
       : renderSocketTable(inventory.sockets, { all: options.all === true, width }),
