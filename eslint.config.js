@@ -12,7 +12,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/cli/*', '**/server/*'], message: 'core must not import front ends' }] },
+        {
+          patterns: [
+            { group: ['**/cli/*', '**/server/*'], message: 'core must not import front ends' },
+          ],
+        },
       ],
     },
   },
@@ -22,6 +26,15 @@ export default tseslint.config(
   },
   {
     files: ['bench/**/*.mjs', 'test/fixtures/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+      },
+    },
   },
 )
