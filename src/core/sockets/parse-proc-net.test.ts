@@ -163,6 +163,45 @@ describe('parseProcNet on hostile input', () => {
   })
 })
 
+describe('parseProcNet with a filter', () => {
+  it('keeps exactly the rows of the unfiltered parse that the filter accepts (property)', () => {
+    const hex = (digits: number) => fc.stringMatching(new RegExp(`^[0-9A-F]{${digits}}$`))
+    const row = fc
+      .tuple(
+        fc.nat(99999),
+        hex(8),
+        hex(4),
+        hex(8),
+        hex(4),
+        hex(2),
+        fc.nat(70000),
+        fc.nat(),
+        fc.boolean(),
+      )
+      .map(([sl, la, lp, ra, rp, st, uid, inode, odd]) =>
+        odd
+          ? `${sl}:${la}:${lp}  ${ra}:${rp} ${st} 0 0 0 ${uid} 0 ${inode}\n` // off the fixed layout
+          : `${String(sl).padStart(4)}: ${la}:${lp} ${ra}:${rp} ${st} 00000000:00000000 00:00000000 00000000 ${uid} 0 ${inode} 1\n`,
+      )
+    fc.assert(
+      fc.property(
+        fc.array(row, { maxLength: 30 }),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.boolean(),
+        (rows, pivot, listenOnly) => {
+          const text = HEADER4 + rows.join('')
+          const keep = (state: string, port: number) =>
+            port >= pivot && (!listenOnly || state === 'LISTEN')
+          expect(parseProcNet(text, 'tcp', 'ipv4', keep)).toEqual(
+            parseProcNet(text, 'tcp', 'ipv4').filter((r) => keep(r.state, r.localPort)),
+          )
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
+})
+
 describe('IPv6 text', () => {
   it.each([
     ['::', '::'],

@@ -42,8 +42,16 @@ export function parseProcNet(
   while (lineStart < text.length) {
     let lineEnd = text.indexOf('\n', lineStart)
     if (lineEnd < 0) lineEnd = text.length
-    const fields = text.slice(lineStart, lineEnd).trim().split(/\s+/)
+    const start = lineStart
     lineStart = lineEnd + 1
+    // Most rows are not wanted (one port of 100k sockets): judge them from the kernel's fixed
+    // layout, `%4d: LOCAL:PORT REMOTE:PORT ST`, before paying for a split. Rows that do not
+    // fit that layout go through the full parse below, which checks everything.
+    const verdict = filter
+      ? quickFilter(text, start, lineEnd, protocol, addressLength, filter)
+      : 'keep'
+    if (verdict === 'drop') continue
+    const fields = text.slice(start, lineEnd).trim().split(/\s+/)
     // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...
     if (fields.length < 10) continue
     const local = fields[1] as string
@@ -54,7 +62,7 @@ export function parseProcNet(
     const stateCode = parseHex(fields[3] as string, 0)
     if (localPort < 0 || stateCode < 0) continue
     const state = stateName(protocol, stateCode)
-    if (filter && !filter(state, localPort)) continue
+    if (verdict === 'unsure' && filter && !filter(state, localPort)) continue
     const remotePort = parseHex(remote, addressLength + 1)
     const uid = parseDecimal(fields[7] as string)
     const inode = parseDecimal(fields[9] as string)
@@ -77,6 +85,33 @@ export function parseProcNet(
   }
   return sockets
 }
+
+/** The filter's verdict from the fixed layout, or `unsure` when the row does not fit it. */
+function quickFilter(
+  text: string,
+  start: number,
+  end: number,
+  protocol: Protocol,
+  addressLength: number,
+  filter: RowFilter,
+): 'keep' | 'drop' | 'unsure' {
+  const colon = text.indexOf(': ', start)
+  if (colon < 0 || colon > end) return 'unsure'
+  const local = colon + 2
+  const remote = local + addressLength + 6
+  const state = remote + addressLength + 6
+  if (state + 2 > end || text.charCodeAt(local + addressLength) !== 58) return 'unsure'
+  if (text.charCodeAt(remote - 1) !== 32 || text.charCodeAt(state - 1) !== 32) return 'unsure'
+  const portText = text.slice(local + addressLength + 1, local + addressLength + 5)
+  const stateText = text.slice(state, state + 2)
+  if (!HEX4.test(portText) || !HEX2.test(stateText)) return 'unsure'
+  return filter(stateName(protocol, parseInt(stateText, 16)), parseInt(portText, 16))
+    ? 'keep'
+    : 'drop'
+}
+
+const HEX4 = /^[0-9A-Fa-f]{4}$/
+const HEX2 = /^[0-9A-Fa-f]{2}$/
 
 function parseHex(text: string, start: number): number {
   const digits = text.slice(start)
