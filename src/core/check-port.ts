@@ -4,7 +4,7 @@ import { PortwardenError } from './errors.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
 import { readProcText } from './process/read-process.js'
-import { listSockets } from './sockets/list-sockets.js'
+import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import type { Family, Protocol, SocketEntry, Warning } from './types.js'
 
@@ -57,21 +57,7 @@ export async function checkPorts(
       { hint: 'Check a smaller range, or use `portwarden find --range A-B` to find free ports.' },
     )
   }
-  const inventory = await listSockets({
-    all: true,
-    ports: specs,
-    // Only the tables these specs can be in: /proc/net/udp* cost time a TCP question never needs.
-    protocols: [...new Set(specs.map((spec) => spec.protocol))],
-    backend: options.backend,
-    procRoot: options.procRoot,
-  })
-  const byPort = new Map<string, SocketEntry[]>()
-  for (const socket of inventory.sockets) {
-    const key = `${socket.protocol}:${socket.localPort}`
-    const list = byPort.get(key)
-    if (list) list.push(socket)
-    else byPort.set(key, [socket])
-  }
+  const { byPort, inventory } = await socketsOnPorts(specs, options)
   const targets: readonly ProbeTarget[] | undefined = wanted
     ? [{ host: wanted.address, ipv6Only: false }]
     : undefined

@@ -9,8 +9,7 @@
 import { isPortwardenError } from './errors.js'
 import { checkHealth } from './health/check-health.js'
 import type { HealthResult } from './health/check-health.js'
-import { probeHost } from './health/check-health.js'
-import type { ServiceProbeResult } from './health/probes.js'
+import { probeHost, probeService } from './health/check-health.js'
 import { portName } from './manifest/resolve-ports.js'
 import type { Manifest, ManifestService } from './manifest/types.js'
 import { displayName } from './messages.js'
@@ -332,7 +331,7 @@ async function manifestHealth(
   const socket = port.holders.find((s) => s.state === 'LISTEN' || s.state === 'UNCONN') as
     SocketEntry | undefined
   if (!socket) return null
-  const outcome = await probe(service.health, probeHost(socket), port.port, timeoutMs)
+  const outcome = await probeService(service.health, probeHost(socket), port.port, { timeoutMs })
   return outcome.ok
     ? {
         section: 'health',
@@ -348,33 +347,6 @@ async function manifestHealth(
         message: `unhealthy: ${describeCheck(service.health)}: ${outcome.detail}`,
         fix: `restart ${displayName(service.name)} (portwarden free ${port.port}/${port.protocol} && portwarden run ${shellWord(service.name)})`,
       }
-}
-
-async function probe(
-  check: HealthCheckSpec,
-  host: string,
-  port: number,
-  timeoutMs?: number,
-): Promise<ServiceProbeResult> {
-  const probes = await import('./health/probes.js')
-  switch (check.kind) {
-    case 'http':
-    case 'https':
-      return probes.probeHttp({
-        host,
-        port,
-        path: check.path,
-        expect: check.expect,
-        https: check.kind === 'https',
-        timeoutMs,
-      })
-    case 'postgres':
-      return probes.probePostgres(host, port, { timeoutMs })
-    case 'redis':
-      return probes.probeRedis(host, port, { timeoutMs })
-    case 'tcp':
-      return probes.probeTcpConnect(host, port, { timeoutMs })
-  }
 }
 
 function describeCheck(check: HealthCheckSpec): string {

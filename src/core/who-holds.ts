@@ -1,6 +1,6 @@
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
-import { listSockets } from './sockets/list-sockets.js'
+import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from './types.js'
@@ -35,22 +35,13 @@ export async function whoHolds(
   specs: readonly PortSpec[],
   options: WhoOptions = {},
 ): Promise<WhoResult> {
-  const inventory = await listSockets({
-    all: true,
-    ports: specs,
-    // Only the tables these specs can be in: /proc/net/udp* cost time a TCP question never needs.
-    protocols: [...new Set(specs.map((spec) => spec.protocol))],
-    backend: options.backend,
-    procRoot: options.procRoot,
-  })
-  const byPort = new Map<string, SocketEntry[]>()
-  for (const socket of inventory.sockets) {
-    if (socket.state === 'TIME-WAIT') continue // held by the kernel alone, no process to name
-    const key = `${socket.protocol}:${socket.localPort}`
-    const list = byPort.get(key)
-    if (list) list.push(socket)
-    else byPort.set(key, [socket])
-  }
+  const { byPort, inventory } = await socketsOnPorts(specs, options)
+  // TIME-WAIT sockets are the kernel's alone: no process to name.
+  for (const [key, sockets] of byPort)
+    byPort.set(
+      key,
+      sockets.filter((s) => s.state !== 'TIME-WAIT'),
+    )
   const single = new Set(specs.filter((s) => s.from === s.to).map((s) => `${s.protocol}:${s.from}`))
   const ports: PortHolders[] = []
   for (const { protocol, port } of expandPortSpecs(specs)) {

@@ -1,6 +1,6 @@
 import { describeHolders } from '../messages.js'
 import { isDescendantOf } from '../process/read-process.js'
-import type { Allocation, HealthStatus, RegistryStore } from '../registry/types.js'
+import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import { isListening } from '../sockets/query.js'
 import type { SocketEntry, Warning } from '../types.js'
@@ -105,34 +105,43 @@ async function judge(
   if (allocation.protocol === 'udp')
     return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
   const host = probeHost(sockets[0] as SocketEntry)
-  const outcome = await probeService(allocation, host, options.timeoutMs)
+  const outcome = await probeService(
+    allocation.healthCheck ?? { kind: 'tcp' },
+    host,
+    allocation.port,
+    {
+      timeoutMs: options.timeoutMs,
+    },
+  )
   return { status: outcome.ok ? 'healthy' : 'unhealthy', level: 3, detail: outcome.detail }
 }
 
-async function probeService(
-  allocation: Allocation,
+/** Level 3 for any health check spec: does the service on host:port answer its protocol? */
+export async function probeService(
+  check: HealthCheckSpec,
   host: string,
-  timeoutMs?: number,
+  port: number,
+  options: { timeoutMs?: number } = {},
 ): Promise<ServiceProbeResult> {
   const probes = await import('./probes.js')
-  const check = allocation.healthCheck ?? { kind: 'tcp' }
+  const { timeoutMs } = options
   switch (check.kind) {
     case 'http':
     case 'https':
       return probes.probeHttp({
         host,
-        port: allocation.port,
+        port,
         path: check.path,
         expect: check.expect,
         https: check.kind === 'https',
         timeoutMs,
       })
     case 'postgres':
-      return probes.probePostgres(host, allocation.port, { timeoutMs })
+      return probes.probePostgres(host, port, { timeoutMs })
     case 'redis':
-      return probes.probeRedis(host, allocation.port, { timeoutMs })
+      return probes.probeRedis(host, port, { timeoutMs })
     case 'tcp':
-      return probes.probeTcpConnect(host, allocation.port, { timeoutMs })
+      return probes.probeTcpConnect(host, port, { timeoutMs })
   }
 }
 

@@ -189,7 +189,7 @@ function fileError(
   problem: string,
   hint?: string,
 ): PortwardenError {
-  return new PortwardenError('invalid_request', `${shown}: ${problem}.`, {
+  return new PortwardenError('invalid_request', sanitize(`${shown}: ${problem}.`), {
     hint: hint ?? `The manifest must be a readable TOML file; see ${MANIFEST_FILE} in the README.`,
     details: { file: absolute, line: null },
   })
@@ -655,9 +655,9 @@ class ManifestChecker {
     const stop = /[.?!]$/.test(problem) ? '' : '.'
     throw new PortwardenError(
       'invalid_request',
-      `${this.shown}:${line}: ${prefix}${sanitize(problem)}${stop}`,
+      `${sanitize(this.shown)}:${line}: ${sanitize(prefix)}${sanitize(problem)}${stop}`,
       {
-        hint: [excerpt, hint].filter(Boolean).join('\n') || undefined,
+        hint: [excerpt, hint && sanitize(hint)].filter(Boolean).join('\n') || undefined,
         details: { file: this.absolute, line, key: pathText(at) },
       },
     )

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { errnoOf } from '../errors.js'
-import { probeHost } from '../health/check-health.js'
+import { probeHost, probeService } from '../health/check-health.js'
 import type { ServiceProbeResult } from '../health/probes.js'
 import type { HealthCheckSpec, RegistryStore } from '../registry/types.js'
 import type { BackendName } from '../sockets/query.js'
@@ -307,24 +307,7 @@ async function runHealthCheck(
   if (!target) return null
   const host = probeHost(target.sockets[0] as SocketEntry)
   const port = target.port.port
-  const probes = await import('../health/probes.js')
-  switch (spec.kind) {
-    case 'http':
-    case 'https':
-      return probes.probeHttp({
-        host,
-        port,
-        path: spec.path,
-        expect: spec.expect,
-        https: spec.kind === 'https',
-      })
-    case 'postgres':
-      return probes.probePostgres(host, port)
-    case 'redis':
-      return probes.probeRedis(host, port)
-    case 'tcp':
-      return probes.probeTcpConnect(host, port)
-  }
+  return probeService(spec, host, port)
 }
 
 const RESERVED_WORDS = new Set([

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
+import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
 import {
   ProcessReader,
@@ -178,4 +179,29 @@ function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
   )
   for (let i = 0; i < keyed.length; i++) sockets[i] = (keyed[i] as { socket: T }).socket
   return sockets
+}
+
+/**
+ * Every socket (any state) on the ports these specs name, grouped by `protocol:port`. Reads only
+ * the tables of the protocols asked about: /proc/net/udp* cost time a TCP question never needs.
+ */
+export async function socketsOnPorts(
+  specs: readonly PortSpec[],
+  options: Pick<ListSocketsOptions, 'backend' | 'procRoot'> = {},
+): Promise<{ byPort: Map<string, SocketEntry[]>; inventory: SocketInventory }> {
+  const inventory = await listSockets({
+    all: true,
+    ports: specs,
+    protocols: [...new Set(specs.map((spec) => spec.protocol))],
+    backend: options.backend,
+    procRoot: options.procRoot,
+  })
+  const byPort = new Map<string, SocketEntry[]>()
+  for (const socket of inventory.sockets) {
+    const key = `${socket.protocol}:${socket.localPort}`
+    const list = byPort.get(key)
+    if (list) list.push(socket)
+    else byPort.set(key, [socket])
+  }
+  return { byPort, inventory }
 }
