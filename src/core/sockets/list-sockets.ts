@@ -2,6 +2,8 @@ import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
+import { PARALLEL_SCAN_MIN_PIDS, startParallelScan } from '../process/parallel-scan.js'
+import type { HolderScan } from '../process/read-process.js'
 import {
   ProcessReader,
   listPids,
@@ -59,13 +61,35 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
     const { listSocketsWithLsof } = await import('./lsof-backend.js')
     return { ...listSocketsWithLsof(options), backend }
   }
-  return { ...listSocketsFromProc(options, procRoot), backend }
+  return { ...(await listSocketsFromProc(options, procRoot)), backend }
 }
 
-function listSocketsFromProc(
+async function listSocketsFromProc(
   options: ListSocketsOptions,
   procRoot: string,
-): { sockets: SocketEntry[]; warnings: Warning[] } {
+): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
+  // The holder scan is most of the cost: when there are many processes, start a second thread
+  // now, so it boots while this one reads the socket tables.
+  const filtering = options.pid !== undefined || options.processName !== undefined
+  const needHolders = options.withProcesses !== false || filtering
+  const candidates = needHolders ? (candidatePids(options, procRoot) ?? listPids(procRoot)) : []
+  const parallel =
+    needHolders && !filtering && candidates.length >= PARALLEL_SCAN_MIN_PIDS
+      ? startParallelScan(candidates, procRoot)
+      : null
+  try {
+    const raw = readTables(options, procRoot)
+    const scan = (wanted: ReadonlySet<number>) =>
+      parallel
+        ? parallel.scan(wanted)
+        : Promise.resolve(scanSocketHolders(wanted, { procRoot, pids: candidates }))
+    return await attachHolders(raw, options, procRoot, scan)
+  } finally {
+    parallel?.dispose()
+  }
+}
+
+function readTables(options: ListSocketsOptions, procRoot: string): RawSocket[] {
   const protocols = options.protocols ?? ['tcp', 'udp']
   const families = options.families ?? ['ipv4', 'ipv6']
   const raw: RawSocket[] = []
@@ -88,14 +112,15 @@ function listSocketsFromProc(
     // A loop, not push(...rows): spreading 100k rows as arguments can overflow the stack.
     for (const row of rows) raw.push(row)
   }
-  return attachHolders(raw, options, procRoot)
+  return raw
 }
 
-function attachHolders(
+async function attachHolders(
   raw: RawSocket[],
   options: ListSocketsOptions,
   procRoot: string,
-): { sockets: SocketEntry[]; warnings: Warning[] } {
+  scanHolders: (wanted: ReadonlySet<number>) => Promise<HolderScan>,
+): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
   const reader = new ProcessReader({ procRoot })
   const warnings: Warning[] = []
   const filtering = options.pid !== undefined || options.processName !== undefined
@@ -107,7 +132,7 @@ function attachHolders(
   }
   const wanted = new Set<number>()
   for (const socket of raw) if (socket.inode !== 0) wanted.add(socket.inode)
-  const scan = scanSocketHolders(wanted, { procRoot, pids: candidatePids(options, procRoot) })
+  const scan = await scanHolders(wanted)
   const sockets: SocketEntry[] = []
   let hidden = 0
   for (const socket of raw) {
@@ -138,9 +163,9 @@ function attachHolders(
 }
 
 /** With a pid or name filter only the matching processes need their fd tables walked. */
-function candidatePids(options: ListSocketsOptions, procRoot: string): number[] | undefined {
+function candidatePids(options: ListSocketsOptions, procRoot: string): number[] | null {
   if (options.pid !== undefined) return [options.pid]
-  if (options.processName === undefined) return undefined
+  if (options.processName === undefined) return null
   return listPids(procRoot).filter(
     (pid) => readProcText(`${procRoot}/${pid}/comm`, 'utf8')?.trimEnd() === options.processName,
   )
