@@ -5,7 +5,7 @@
  * "owned by root", no retry, no SIGKILL), pid 1 / systemd socket units, and process identity.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -32,17 +32,17 @@ import {
   stackTraceLines,
   whyNobodyCannotRun,
 } from './helpers/cli.js'
-import type { Started } from './helpers/processes.js'
 import {
   FIXTURES,
   PYTHON,
   ROOT,
   commandExists,
   isRoot,
-  startProcess,
   startSockets,
   stopStarted,
 } from './helpers/processes.js'
+import type { PortHolder } from './helpers/hold-port.js'
+import { startPortHolder } from './helpers/hold-port.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
@@ -53,32 +53,8 @@ beforeAll(() => {
 afterEach(stopStarted)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-interface Holding {
-  pid: number
-  port: number
-  comm: string
-  process: Started
-  signals: () => string[]
-  alive: () => boolean
-}
-
-let serial = 0
-async function startHolder(args: string[] = []): Promise<Holding> {
-  const record = join(dir, `signals-${serial++}.txt`)
-  const proc = startProcess(PYTHON, [`${FIXTURES}hold-port.py`, '--record', record, ...args])
-  const ready = JSON.parse((await proc.waitForLine(/^READY (.*)$/))[1] as string) as {
-    pid: number
-    port: number
-    comm: string
-  }
-  return {
-    ...ready,
-    process: proc,
-    signals: () =>
-      existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : [],
-    alive: () => !proc.hasExited(),
-  }
-}
+type Holding = PortHolder
+const startHolder = (args: string[] = []): Promise<Holding> => startPortHolder(dir, args)
 
 const spec = (port: number) => ({ from: port, to: port, protocol: 'tcp' as const })
 

@@ -6,7 +6,7 @@
  * bad flags. The fixture test/fixtures/hold-port.py records every signal it gets in a file.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { createServer } from 'node:http'
 import { createServer as createNetServer } from 'node:net'
@@ -15,9 +15,10 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { CliResult } from './helpers/cli.js'
 import { CLI, parseJson, runCli, stackTraceLines } from './helpers/cli.js'
-import type { Started } from './helpers/processes.js'
-import { FIXTURES, PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
+import { ROOT, stopStarted } from './helpers/processes.js'
 import type { WireSocket } from './helpers/sockets.js'
+import type { PortHolder } from './helpers/hold-port.js'
+import { startPortHolder } from './helpers/hold-port.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
@@ -28,33 +29,8 @@ beforeAll(() => {
 afterEach(stopStarted)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-interface Holder {
-  pid: number
-  port: number
-  comm: string
-  process: Started
-  /** The signals the fixture received, in order. */
-  signals: () => string[]
-  alive: () => boolean
-}
-
-let serial = 0
-async function startHolder(args: string[] = []): Promise<Holder> {
-  const record = join(dir, `signals-${serial++}.txt`)
-  const proc = startProcess(PYTHON, [`${FIXTURES}hold-port.py`, '--record', record, ...args])
-  const ready = JSON.parse((await proc.waitForLine(/^READY (.*)$/))[1] as string) as {
-    pid: number
-    port: number
-    comm: string
-  }
-  return {
-    ...ready,
-    process: proc,
-    signals: () =>
-      existsSync(record) ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : [],
-    alive: () => !proc.hasExited(),
-  }
-}
+type Holder = PortHolder
+const startHolder = (args: string[] = []): Promise<Holder> => startPortHolder(dir, args)
 
 /** Can a service bind the port now, on 127.0.0.1 and on ::1? */
 async function bindable(port: number): Promise<boolean> {

@@ -7,13 +7,12 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { createSocket } from 'node:dgram'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CLI } from './helpers/cli.js'
 import { FIXTURES, ROOT } from './helpers/processes.js'
+import { portIsFree } from './helpers/sockets.js'
 
 export const SERVICE_FIXTURE = `${FIXTURES}run-service.mjs`
 
@@ -174,25 +173,6 @@ export function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 }
 
-function bindable(port: number): Promise<boolean> {
-  const tcp = new Promise<boolean>((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ port, host: '::', ipv6Only: false, exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    )
-  })
-  const udp = new Promise<boolean>((resolve) => {
-    const socket = createSocket({ type: 'udp6', ipv6Only: false })
-    socket.once('error', () => {
-      socket.close()
-      resolve(false)
-    })
-    socket.bind({ port, address: '::', exclusive: true }, () => socket.close(() => resolve(true)))
-  })
-  return Promise.all([tcp, udp]).then(([a, b]) => a && b)
-}
-
 /**
  * A port nothing holds (TCP and UDP, any address), from 30000-32599: below the ephemeral range
  * and the registry tests' zones (10000-19999) and the default allocation range (20000-29999).
@@ -203,7 +183,7 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 30000 + Math.floor(Math.random() * 2600)
     if (handedOut.has(port)) continue
-    if (await bindable(port)) {
+    if (await portIsFree(port)) {
       handedOut.add(port)
       return port
     }

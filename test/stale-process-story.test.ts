@@ -3,12 +3,13 @@
  * on a port; `who` names it; `free --yes` stops it (the fixture records the SIGTERM) and the port
  * is released; `run` starts the real service on that port and its HTTP health check passes.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { runCli } from './helpers/cli.js'
-import { FIXTURES, PYTHON, startProcess, stopStarted } from './helpers/processes.js'
+import { startPortHolder } from './helpers/hold-port.js'
+import { PYTHON, stopStarted } from './helpers/processes.js'
 import { startCli, stopProcs } from './run-helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-story-'))
@@ -20,19 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 describe('the stale-process story, end to end', () => {
   it('who names the stale server, free stops it, run starts the real one and its health check passes', async () => {
-    const record = join(dir, 'signals.txt')
-    const stale = startProcess(PYTHON, [
-      `${FIXTURES}hold-port.py`,
-      '--record',
-      record,
-      '--http',
-      '503',
-    ])
-    const ready = JSON.parse((await stale.waitForLine(/^READY (.*)$/))[1] as string) as {
-      pid: number
-      port: number
-      comm: string
-    }
+    const ready = await startPortHolder(dir, ['--http', '503'])
     const port = ready.port
     const before = await fetch(`http://127.0.0.1:${port}/`)
     expect(before.status).toBe(503)
@@ -47,9 +36,7 @@ describe('the stale-process story, end to end', () => {
     const freed = await runCli(['free', '--yes', String(port)])
     expect(freed.code, freed.stdout + freed.stderr).toBe(0)
     expect(freed.stdout).toContain(`TCP port ${port} is free`)
-    expect(existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n') : []).toEqual([
-      'SIGTERM',
-    ])
+    expect(ready.signals()).toEqual(['SIGTERM'])
 
     // The real service: python3's http.server on the same port, started through `run`.
     const state = join(dir, 'state')

@@ -7,9 +7,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { createSocket } from 'node:dgram'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -20,6 +18,7 @@ import type { CliResult } from './cli.js'
 import { FIXTURES, ROOT } from './processes.js'
 import type { RunningPostgres } from './servers.js'
 import { postgresBinaries, startPostgres } from './servers.js'
+import { portIsFree } from './sockets.js'
 
 export const WORKER = `${FIXTURES}registry-worker.mjs`
 export const LISTEN = `${FIXTURES}registry-listen.mjs`
@@ -246,25 +245,6 @@ export const PORT_ZONES = {
   bench: { from: 18500, to: 19999 },
 } as const
 
-function bindable(port: number): Promise<boolean> {
-  const tcp = new Promise<boolean>((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen({ port, host: '::', ipv6Only: false, exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    )
-  })
-  const udp = new Promise<boolean>((resolve) => {
-    const socket = createSocket({ type: 'udp6', ipv6Only: false })
-    socket.once('error', () => {
-      socket.close()
-      resolve(false)
-    })
-    socket.bind({ port, address: '::', exclusive: true }, () => socket.close(() => resolve(true)))
-  })
-  return Promise.all([tcp, udp]).then(([a, b]) => a && b)
-}
-
 /**
  * `size` consecutive ports inside `zone` that nothing holds right now (TCP and UDP, any
  * address), starting at a random place; successive calls in one file never overlap.
@@ -281,7 +261,7 @@ export async function freePortBlock(
     let free = true
     for (let at = from; free && at <= block.to; at += 100) {
       const batch = Array.from({ length: Math.min(100, block.to - at + 1) }, (_, i) =>
-        bindable(at + i),
+        portIsFree(at + i),
       )
       free = (await Promise.all(batch)).every(Boolean)
     }

@@ -1,8 +1,11 @@
 /**
  * The oracle side: `ss -tuanpH` parsed into comparable rows, and the normalisation that lets a
  * row of ss and a socket of portwarden's `--json` be compared key by key. Written against ss's
- * output format, not against portwarden's code, so that the two stay independent.
+ * output format, not against portwarden's code, so that the two stay independent. Also a bind
+ * test the tests use to see that a port is free, independent of portwarden's own.
  */
+import { createSocket } from 'node:dgram'
+import { createServer } from 'node:net'
 import { runCommand } from './cli.js'
 
 /** The portwarden wire shape (SPEC.md), as `list --json` prints it. */
@@ -170,4 +173,24 @@ export function intersect(
     if (both > 0) out.set(id, both)
   }
   return out
+}
+
+/** Can both a TCP and a UDP socket bind the port on every address right now? */
+export function portIsFree(port: number): Promise<boolean> {
+  const tcp = new Promise<boolean>((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ port, host: '::', ipv6Only: false, exclusive: true }, () =>
+      server.close(() => resolve(true)),
+    )
+  })
+  const udp = new Promise<boolean>((resolve) => {
+    const socket = createSocket({ type: 'udp6', ipv6Only: false })
+    socket.once('error', () => {
+      socket.close()
+      resolve(false)
+    })
+    socket.bind({ port, address: '::', exclusive: true }, () => socket.close(() => resolve(true)))
+  })
+  return Promise.all([tcp, udp]).then(([a, b]) => a && b)
 }
