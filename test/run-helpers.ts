@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CLI } from './helpers/cli.js'
-import { FIXTURES, ROOT } from './helpers/processes.js'
+import { FIXTURES, ROOT, killGroups } from './helpers/processes.js'
 import { portIsFree } from './helpers/sockets.js'
 
 export const SERVICE_FIXTURE = `${FIXTURES}run-service.mjs`
@@ -150,15 +150,7 @@ export async function cli(
 export async function stopProcs(): Promise<void> {
   const running = [...started]
   started.clear()
-  for (const proc of running) {
-    if (proc.hasExited()) continue
-    try {
-      process.kill(-proc.pid, 'SIGKILL')
-    } catch {
-      // gone already
-    }
-  }
-  await Promise.all(running.map((proc) => proc.exited))
+  await killGroups(running)
 }
 
 const tempDirs: string[] = []

@@ -13,6 +13,8 @@ export interface CliResult {
   code: number | null
   stdout: string
   stderr: string
+  /** Wall-clock time from spawn to exit, in ms (when the runner measured it). */
+  ms?: number
 }
 
 export interface CliOptions {
@@ -23,7 +25,7 @@ export interface CliOptions {
   timeoutMs?: number
 }
 
-function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
   // The runner may colour its own output; the CLI under test decides for itself.
   delete env.FORCE_COLOR
@@ -65,11 +67,12 @@ export function runCliOnTty(args: readonly string[], options: CliOptions = {}): 
 export function runCommand(
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<CliResult> {
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliResult & { ms: number }> {
   return new Promise((resolve, reject) => {
+    const started = performance.now()
     const child = spawn(command, args, {
-      cwd: ROOT,
+      cwd: options.cwd ?? ROOT,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -91,9 +94,18 @@ export function runCommand(
     })
     child.once('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout, stderr })
+      resolve({ code, stdout, stderr, ms: performance.now() - started })
     })
   })
+}
+
+/** The built CLI with `cwd` as its working directory. */
+export function runCliAt(
+  cwd: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult & { ms: number }> {
+  return runCommand(process.execPath, [CLI, ...args], { ...options, cwd })
 }
 
 /** Node prints `    at fn (file:line)` lines for an uncaught error: a user must never see one. */

@@ -3,11 +3,10 @@
  * `portwarden.toml`, the CLI run from inside them (the upward search starts at the cwd), and a
  * real HTTP server (python3 -m http.server on a kernel-chosen port) started in a chosen directory.
  */
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CLI } from './cli.js'
+import { cliEnv, runCliAt } from './cli.js'
 import type { CliResult } from './cli.js'
 import type { Started } from './processes.js'
 import { PYTHON, startProcess } from './processes.js'
@@ -39,41 +38,8 @@ export function runIn(
   args: readonly string[],
   options: RunInOptions = {},
 ): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  delete env.FORCE_COLOR
-  delete env.NO_COLOR
-  delete env.PORTWARDEN_REGISTRY
-  for (const [key, value] of Object.entries(options.env ?? {})) {
-    if (value === undefined) delete env[key]
-    else env[key] = value
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(
-        new Error(
-          `portwarden ${args.join(' ')} did not finish within ${options.timeoutMs ?? 20_000} ms`,
-        ),
-      )
-    }, options.timeoutMs ?? 20_000)
-    child.once('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+  const env = cliEnv({ PORTWARDEN_REGISTRY: undefined, ...options.env })
+  return runCliAt(cwd, args, { env, timeoutMs: options.timeoutMs })
 }
 
 export interface HttpServer {

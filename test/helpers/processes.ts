@@ -115,16 +115,26 @@ export function startProcess(
 export async function stopStarted(): Promise<void> {
   const running = [...started]
   started.clear()
-  for (const entry of running) {
+  for (const entry of running) entry.child.stdin.destroy()
+  await killGroups(running)
+}
+
+/**
+ * SIGKILLs the process group of each entry still running (each was started as a group leader,
+ * so its children go too) and waits until every one has been reaped.
+ */
+export async function killGroups(
+  entries: readonly { pid: number; hasExited(): boolean; exited: Promise<unknown> }[],
+): Promise<void> {
+  for (const entry of entries) {
     if (entry.hasExited()) continue
     try {
       process.kill(-entry.pid, 'SIGKILL')
     } catch {
       // already gone
     }
-    entry.child.stdin.destroy()
   }
-  await Promise.all(running.map((entry) => entry.exited))
+  await Promise.all(entries.map((entry) => entry.exited))
 }
 
 export interface FixtureSocket {

@@ -13,9 +13,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import Sqlite from 'better-sqlite3'
 import pg from 'pg'
-import { CLI } from './cli.js'
+import { cliEnv, runCliAt } from './cli.js'
 import type { CliResult } from './cli.js'
-import { FIXTURES, ROOT } from './processes.js'
+import { FIXTURES, ROOT, killGroups } from './processes.js'
 import type { RunningPostgres } from './servers.js'
 import { postgresBinaries, startPostgres } from './servers.js'
 import { portIsFree } from './sockets.js'
@@ -381,15 +381,7 @@ export function spawnNode(
 export async function killChildren(): Promise<void> {
   const running = [...children]
   children.clear()
-  for (const entry of running) {
-    if (entry.hasExited()) continue
-    try {
-      process.kill(-entry.pid, 'SIGKILL')
-    } catch {
-      // gone already
-    }
-  }
-  await Promise.all(running.map((entry) => entry.exited))
+  await killGroups(running)
 }
 
 export interface Endpoint {
@@ -449,38 +441,9 @@ export function runCliIn(
   args: readonly string[],
   options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult & { ms: number }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...(options.env ?? process.env) }
-    delete env.FORCE_COLOR
-    delete env.NO_COLOR
-    if (!options.env) delete env.PORTWARDEN_REGISTRY // only a test that sets it on purpose uses it
-    const started = performance.now()
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(
-        new Error(
-          `portwarden ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms`,
-        ),
-      )
-    }, options.timeoutMs ?? 30_000)
-    child.once('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: performance.now() - started })
-    })
-  })
+  // Only a test that sets PORTWARDEN_REGISTRY on purpose uses it.
+  const env = options.env ? cliEnv({ ...options.env }) : cliEnv({ PORTWARDEN_REGISTRY: undefined })
+  return runCliAt(cwd, args, { env, timeoutMs: options.timeoutMs ?? 30_000 })
 }
 
 // ---------------------------------------------------------------------------------------------
