@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { resolve } from 'node:path'
 import type { Protocol } from '../../core/types.js'
 import { PortwardenError } from '../../core/errors.js'
+import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import { allocate } from '../../core/registry/allocator.js'
 import { defaultProject, findWorktreeRoot, validateName } from '../../core/registry/names.js'
 import { release } from '../../core/registry/release.js'
@@ -11,7 +12,7 @@ import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseHealthCheck, parsePid, parseRange, parseSinglePort } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
-import { withRegistry } from '../registry-access.js'
+import { withExistingRegistry, withRegistry } from '../registry-access.js'
 
 export interface AllocOptions extends GlobalOptions, RegistryOptions {
   project?: string
@@ -92,7 +93,14 @@ export async function releaseCommand(
     validateName('project', request.project)
     validateName('service', request.service)
   }
-  const removed = await withRegistry(options, (store) => release(store, request))
+  const removed = await withExistingRegistry(options, async (store) => {
+    if (store) return release(store, request)
+    throw new PortwardenError(
+      'not_found',
+      `Nothing to release: there is no registry at ${resolveRegistryLocation(options.registry)} yet.`,
+      { hint: 'See what is allocated with `portwarden status`.' },
+    )
+  })
   return {
     exitCode: EXIT.ok,
     json: { released: removed.map(toJsonAllocation) },

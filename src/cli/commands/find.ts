@@ -1,13 +1,11 @@
 import type { Command } from 'commander'
-import { existsSync } from 'node:fs'
 import { findFreePorts } from '../../core/registry/find-free.js'
-import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
-import type { RegistryStore } from '../../core/registry/types.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseCount, parseRange } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
+import { withExistingRegistry } from '../registry-access.js'
 
 export interface FindOptions extends GlobalOptions, RegistryOptions {
   range?: string
@@ -18,10 +16,7 @@ export interface FindOptions extends GlobalOptions, RegistryOptions {
 
 /** `find`: free ports, one per line. Read-only: a registry that does not exist yet is not created. */
 export async function find(options: FindOptions): Promise<CommandResult> {
-  const location = resolveRegistryLocation(options.registry)
-  const store: RegistryStore | null =
-    location.includes('://') || existsSync(location) ? await openRegistry({ location }) : null
-  try {
+  return withExistingRegistry(options, async (store) => {
     const result = await findFreePorts({
       protocol: options.udp ? 'udp' : 'tcp',
       range: options.range === undefined ? undefined : parseRange(options.range),
@@ -35,9 +30,7 @@ export async function find(options: FindOptions): Promise<CommandResult> {
       text: result.ports.join('\n'),
       warnings: result.warnings.map((w) => w.message),
     }
-  } finally {
-    await store?.close()
-  }
+  })
 }
 
 export function registerFind(program: Command, cli: CliContext): void {

@@ -10,7 +10,8 @@ import { EXIT } from '../exit-codes.js'
 import { renderAllocations, renderConflicts } from '../render/registry.js'
 import type { Style } from '../render/style.js'
 import type { RegistryOptions } from '../registry-access.js'
-import { withRegistry } from '../registry-access.js'
+import { withExistingRegistry } from '../registry-access.js'
+import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
 
 export interface StatusOptions extends GlobalOptions, RegistryOptions {
   project?: string
@@ -23,12 +24,14 @@ export interface StatusOptions extends GlobalOptions, RegistryOptions {
 export async function status(options: StatusOptions, style: Style): Promise<CommandResult> {
   const imported: AllocationClaim[] =
     options.import === undefined ? [] : readImportFile(options.import)
-  return withRegistry(options, async (store) => {
+  return withExistingRegistry(options, async (store) => {
     const warnings: string[] = []
-    let allocations = await store.list(
-      options.project === undefined ? {} : { project: options.project },
-    )
-    if (options.healthCheck) {
+    // No registry file yet: nothing is allocated, and looking must not create one.
+    const location = store?.location ?? resolveRegistryLocation(options.registry)
+    let allocations = store
+      ? await store.list(options.project === undefined ? {} : { project: options.project })
+      : []
+    if (store && options.healthCheck) {
       const checked = await checkHealth(store, { project: options.project })
       allocations = checked.results.map((r) => r.allocation)
       warnings.push(...checked.warnings.map((w) => w.message))
@@ -45,12 +48,12 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
       options.healthCheck === true &&
       allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
     const conflicted = (report?.conflicts.length ?? 0) > 0
-    const blocks = [renderAllocations(allocations, style, { location: store.location })]
+    const blocks = [renderAllocations(allocations, style, { location })]
     if (report) blocks.push(renderConflicts(report, style))
     return {
       exitCode: unhealthy || conflicted ? EXIT.no : EXIT.ok,
       json: {
-        registry: store.location,
+        registry: location,
         allocations: allocations.map(toJsonAllocation),
         ...(report
           ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary }

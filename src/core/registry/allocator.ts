@@ -1,3 +1,4 @@
+import { formatEndpoint } from '../addresses.js'
 import { checkPort } from '../check-port.js'
 import { PortwardenError } from '../errors.js'
 import { checkSentence } from '../messages.js'
@@ -152,9 +153,7 @@ async function portInUseError(
       protocol,
       process: holder?.name ?? null,
       pid: holder?.pid ?? null,
-      local_address: socket
-        ? `${socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress}:${port}`
-        : null,
+      local_address: socket ? formatEndpoint(socket.localAddress, port) : null,
     },
   })
 }
