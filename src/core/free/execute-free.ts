@@ -292,13 +292,7 @@ async function holdsAnyPort(plan: FreePlan, target: FreeTarget): Promise<boolean
  * that inherited the socket keeps the port.
  */
 async function portReleased(plan: FreePlan, key: PortKey): Promise<boolean> {
-  const inventory = await listSockets({
-    all: true,
-    ports: [{ from: key.port, to: key.port, protocol: key.protocol }],
-    withProcesses: false,
-    backend: plan.backend,
-    procRoot: plan.procRoot,
-  })
+  const inventory = await rawSocketsOnPort(plan, key)
   if (inventory.sockets.some((s) => isListening(s.protocol, s.state))) return false
   // Only EADDRINUSE counts: EACCES (a privileged port probed without root) or a missing address
   // family says nothing about who holds the port.
@@ -375,14 +369,19 @@ async function reportPort(
   return { ...base, status: 'still_held', holders, heldOutOfSight, message, refusals }
 }
 
-async function onlyTimeWait(plan: FreePlan, key: PortKey): Promise<boolean> {
-  const inventory = await listSockets({
+/** Every socket on the port, from the tables alone (no holder scan: the answer needs none). */
+function rawSocketsOnPort(plan: FreePlan, key: PortKey) {
+  return listSockets({
     all: true,
     ports: [{ from: key.port, to: key.port, protocol: key.protocol }],
     withProcesses: false,
     backend: plan.backend,
     procRoot: plan.procRoot,
   })
+}
+
+async function onlyTimeWait(plan: FreePlan, key: PortKey): Promise<boolean> {
+  const inventory = await rawSocketsOnPort(plan, key)
   return inventory.sockets.length > 0 && inventory.sockets.every((s) => s.state === 'TIME-WAIT')
 }
 

@@ -1,5 +1,6 @@
 import { formatEndpoint } from '../addresses.js'
 import { checkPort } from '../check-port.js'
+import { toJsonAllocation } from '../wire.js'
 import { PortwardenError } from '../errors.js'
 import { checkSentence } from '../messages.js'
 import { readProcText } from '../process/read-process.js'
@@ -86,7 +87,7 @@ export async function allocate(
           `${service} of project ${project} already has ${protocol.toUpperCase()} port ${existing.port}; release it first to move it to ${request.port}.`,
           {
             hint: `portwarden release ${service} --project ${project}`,
-            details: allocationDetails(existing),
+            details: toJsonAllocation(existing),
           },
         )
       }
@@ -100,7 +101,7 @@ export async function allocate(
           `${protocol.toUpperCase()} port ${request.port} is allocated to ${owner.service} of project ${owner.project}.`,
           {
             hint: 'Leave out --port to get a free one, or release it there first.',
-            details: allocationDetails(owner),
+            details: toJsonAllocation(owner),
           },
         )
       }
@@ -173,16 +174,6 @@ function newRow(
     healthCheck: request.healthCheck ?? null,
     pid: request.pid ?? null,
     worktree: request.worktree ?? null,
-  }
-}
-
-function allocationDetails(allocation: Allocation): Record<string, unknown> {
-  return {
-    id: allocation.id,
-    project: allocation.project,
-    service: allocation.service,
-    protocol: allocation.protocol,
-    port: allocation.port,
   }
 }
 
