@@ -1,5 +1,6 @@
 import {
   accessSync,
+  existsSync,
   constants,
   linkSync,
   mkdirSync,
@@ -133,7 +134,7 @@ function createRegistryFile(
 ): void {
   const directory = dirname(path)
   try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 })
+    makeDirectories(directory)
   } catch (error) {
     throw unavailable(
       directory,
@@ -169,6 +170,19 @@ function createRegistryFile(
       // already gone
     }
   }
+}
+
+/**
+ * `mkdir -p` one level at a time. Node's recursive mkdir loops for ever where mkdir answers
+ * ENOENT under an existing parent (inside /proc, say); here any failure is an error.
+ */
+function makeDirectories(directory: string): void {
+  const missing: string[] = []
+  for (let current = directory; !existsSync(current); current = dirname(current)) {
+    missing.unshift(current)
+    if (dirname(current) === current) break
+  }
+  for (const each of missing) mkdirSync(each, { mode: 0o700 })
 }
 
 function writable(directory: string): boolean {
