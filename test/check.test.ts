@@ -9,6 +9,7 @@ import { checkPort, checkPorts } from '../src/core/index.js'
 import { mapLimit, parseJson, runCli, stackTraceLines } from './helpers/cli.js'
 import type { Fixture, FixtureSocket } from './helpers/processes.js'
 import { PYTHON, startSockets, stopStarted } from './helpers/processes.js'
+import { freeLoopbackPort } from './helpers/servers.js'
 import type { WireSocket } from './helpers/sockets.js'
 
 // Real processes and sockets: generous bounds for a loaded 2-core machine (the usual run is seconds).
@@ -355,4 +356,21 @@ describe('P4: a listener in another network namespace (documented limitation)', 
       expect(check.code, check.stdout).toBe(0)
     },
   )
+})
+
+describe("checkers at the same time never take each other's bind test for a holder", () => {
+  it('8 CLI `check` runs and 16 library calls on one free port all say available', async () => {
+    for (let round = 0; round < 3; round++) {
+      const port = await freeLoopbackPort()
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, () => runCli(['check', String(port), `${port}/udp`])),
+      )
+      for (const run of runs) expect(run.code, run.stdout + run.stderr).toBe(0)
+      // in one process the probes interleave with the table reads, so the window is widest
+      const calls = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => checkPort(port, i % 2 === 0 ? 'tcp' : 'udp')),
+      )
+      expect(calls.filter((c) => !c.free)).toEqual([])
+    }
+  })
 })

@@ -24,6 +24,7 @@ import {
   makeProject,
   removeProjects,
   runIn,
+  commandLine,
   shownCommand,
   startHttpServer,
 } from './helpers/manifest-cli.js'
@@ -216,7 +217,7 @@ describe('preflight against a real listener', () => {
     expect(all.code).toBe(1)
     expect(all.stdout).toMatch(
       new RegExp(
-        `^\\[FAIL\\] ${port}/udp \\(dns\\): in use by dnsd \\(pid ${udp.pid}, up \\d+s, cmd ".*sockets\\.py`,
+        `^\\[FAIL\\] ${port}/udp \\(dns\\): in use by dnsd \\(pid ${udp.pid}, up \\d+s, cmd "${escape(shownCommand(commandLine(udp.pid)))}"\\)$`,
         'm',
       ),
     )

@@ -71,9 +71,14 @@ export async function startHttpServer(cwd: string): Promise<HttpServer> {
     port: Number(match[1]),
     pid,
     comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
-    command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0').join(' '),
+    command: commandLine(pid),
     process: proc,
   }
+}
+
+/** /proc/PID/cmdline joined by spaces, as portwarden shows it. */
+export function commandLine(pid: number): string {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0').join(' ')
 }
 
 /** The way preflight shows a command line: at most 80 characters. */
