@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- JSON answers, checked field by field */
 /**
  * Issue 6, `portwarden serve` security: H1 (loopback only), H2 (Host matrix, on raw sockets),
  * H4 (Origin / Fetch metadata / content types, no CORS), H6 (token), H7 (another local user),
@@ -10,7 +9,6 @@ import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
 import { stopStarted } from './helpers/processes.js'
-import type { Serve } from './helpers/serve.js'
 import {
   httpRequest,
   rawRequest,
