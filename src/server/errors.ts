@@ -92,5 +92,8 @@ export function errorBody(error: unknown): { status: ContentfulStatusCode; text:
 
 export function errorResponse(c: Context, error: unknown): Response {
   const { status, text } = errorBody(error)
+  // A request refused before its body was read leaves that body on the connection: close it,
+  // and say so, so that a client does not send its next request into it.
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close')
   return jsonTextResponse(c, text, status)
 }
