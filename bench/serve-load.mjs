@@ -109,6 +109,18 @@ try {
   // Idle keep-alive connections close after 5 s; then count fds.
   await new Promise((resolve) => setTimeout(resolve, 6000))
   const end = await serve.memory()
+  const metrics = await (await fetch(`${serve.url}/metrics`)).text()
+  const scanFigure = (name) =>
+    Number(
+      new RegExp(
+        `^portwarden_scan_duration_seconds_${name}\\{kind="inventory"\\} (\\S+)$`,
+        'm',
+      ).exec(metrics)?.[1],
+    )
+  const scans = {
+    count: scanFigure('count'),
+    meanMs: round((scanFigure('sum') / scanFigure('count')) * 1000),
+  }
   const first = results[0]
   const last = results[results.length - 1]
   const summary = {
@@ -120,6 +132,8 @@ try {
     results,
     warm,
     end,
+    scans,
+    load: (await import('node:os')).loadavg().map(round),
     p99Ratio: Number((last.p99 / first.p99).toFixed(2)),
     totals: {
       requests: results.reduce((n, r) => n + r.requests, 0),
