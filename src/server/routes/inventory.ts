@@ -1,6 +1,5 @@
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
-import { checkPort } from '../../core/check-port.js'
 import { parsePortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
@@ -113,7 +112,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
 
   app.get('/api/ports/:port', async (c) => {
     const spec = parsePathPort(c.req.param('port'), queryProtocol(c))
-    const check = await checkPort(spec.from, spec.protocol)
+    const check = await context.inventory.check(spec.from, spec.protocol)
     return jsonResponse(c, toJsonCheck(check))
   })
 }
