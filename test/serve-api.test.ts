@@ -68,6 +68,10 @@ describe('inventory routes', () => {
       auth: false,
     })
     expect(listen.json.map((s: any) => s.state)).toEqual(['LISTEN'])
+    const empty = await serve.request(`/api/sockets?state=&protocol=&port=${held.port}`, {
+      auth: false,
+    })
+    expect(empty.json.map((s: any) => s.local_port)).toEqual([held.port])
     const udp = await serve.request(`/api/sockets?protocol=udp&port=${held.port}`, { auth: false })
     expect(udp.json).toEqual([])
     for (const query of [
@@ -135,6 +139,8 @@ describe('registry routes', () => {
     const listed = await serve.request('/api/allocations', { auth: false })
     expect(listed.json.registry).toBe(serve.registry)
     expect(listed.json.allocations.map((a: any) => a.id)).toContain(created.json.id)
+    const port = await serve.request(`/api/ports/${created.json.port}`, { auth: false })
+    expect(port.json).toMatchObject({ free: true, allocation: { id: created.json.id } })
     const system = await serve.request('/api/system/ports', { auth: false })
     expect(system.json.managed.find((a: any) => a.id === created.json.id)).toMatchObject({
       holders: [],

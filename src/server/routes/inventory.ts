@@ -97,7 +97,9 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
   })
 
   app.get('/api/sockets', async (c) => {
-    const query = validate(socketsQuerySchema, c.req.query(), 'query')
+    // `?state=&protocol=` (a form with empty fields) means no filter, not a bad one.
+    const given = Object.entries(c.req.query()).filter(([, value]) => value !== '')
+    const query = validate(socketsQuerySchema, Object.fromEntries(given), 'query')
     const inventory = await listSockets({
       all: query.state !== undefined,
       protocols: query.protocol ? [query.protocol] : undefined,
@@ -112,7 +114,14 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
 
   app.get('/api/ports/:port', async (c) => {
     const spec = parsePathPort(c.req.param('port'), queryProtocol(c))
-    const check = await context.inventory.check(spec.from, spec.protocol)
-    return jsonResponse(c, toJsonCheck(check))
+    const [check, store] = await Promise.all([
+      context.inventory.check(spec.from, spec.protocol),
+      context.registry.existing(),
+    ])
+    const [allocation] = store ? await store.list({ port: spec.from, protocol: spec.protocol }) : []
+    return jsonResponse(c, {
+      ...toJsonCheck(check),
+      allocation: allocation ? toJsonAllocation(allocation) : null,
+    })
   })
 }
