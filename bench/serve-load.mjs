@@ -7,8 +7,9 @@
 //
 //   npm run build && node bench/serve-load.mjs [--scale medium] [--windows 3] [--window 10]
 //                                              [--connections 50] [--route system|port]
+//                                              [--tool autocannon|wrk]   (wrk: S5, Debian `wrk`)
 /* global fetch */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,6 +28,7 @@ const windows = Math.min(Number(option('windows', '3')), 10)
 const windowSeconds = Math.min(Number(option('window', '10')), 60)
 const connections = Math.min(Number(option('connections', '50')), 200)
 const route = option('route', 'system')
+const tool = option('tool', 'autocannon')
 
 /**
  * Starts the server (bench/serve-harness.mjs: `serve` through the library, with --expose-gc so
@@ -71,7 +73,37 @@ function startServe(dir) {
 const round = (n) => Math.round(n * 10) / 10
 
 function load(url, seconds, conns) {
+  if (tool === 'wrk') return wrk(url, seconds, conns)
   return autocannon({ url, connections: conns, duration: seconds, timeout: 10 })
+}
+
+/** S5: the same window with wrk (Debian `wrk`), reported in autocannon's shape. */
+function wrk(url, seconds, conns) {
+  const result = spawnSync(
+    'wrk',
+    ['-t2', `-c${conns}`, `-d${seconds}s`, '--timeout', '10s', '--latency', url],
+    {
+      encoding: 'utf8',
+    },
+  )
+  if (result.status !== 0) throw new Error(`wrk failed: ${result.stderr || result.error}`)
+  const out = result.stdout
+  const ms = (label) => {
+    const match = new RegExp(`^\\s+${label}%\\s+([0-9.]+)(us|ms|s)$`, 'm').exec(out)
+    if (!match) return null
+    const factor = { us: 0.001, ms: 1, s: 1000 }[match[2]]
+    return Math.round(Number(match[1]) * factor)
+  }
+  const total = Number(/([0-9]+) requests in/.exec(out)?.[1] ?? 0)
+  const socket =
+    /Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)/.exec(out)
+  return {
+    requests: { total, average: total / seconds },
+    latency: { p50: ms('50'), p99: ms('99'), max: null },
+    errors: socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
+    timeouts: socket ? Number(socket[4]) : 0,
+    non2xx: Number(/Non-2xx or 3xx responses: ([0-9]+)/.exec(out)?.[1] ?? 0),
+  }
 }
 
 const population = await startPopulation(SCALES[scale], { ttl: 60 + windows * windowSeconds * 2 })
@@ -127,6 +159,7 @@ try {
     scale,
     sockets: population.info.actual.sockets,
     route: new URL(target).pathname,
+    tool,
     connections,
     windowSeconds,
     results,
