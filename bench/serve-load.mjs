@@ -17,12 +17,8 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { SCALES, startPopulation } from './population.mjs'
+import { option } from './serve-common.mjs'
 
-const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
 const scale = option('scale', 'medium')
 const windows = Math.min(Number(option('windows', '3')), 10)
 const windowSeconds = Math.min(Number(option('window', '10')), 60)

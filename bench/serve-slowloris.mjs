@@ -5,39 +5,16 @@
 //
 //   npm run build && node bench/serve-slowloris.mjs [--connections 500] [--seconds 15]
 /* global fetch, performance, setInterval, clearInterval */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { option, startServeCli, stopChild } from './serve-common.mjs'
 
-const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
 const connections = Math.min(Number(option('connections', '500')), 1000)
 const seconds = Math.min(Number(option('seconds', '15')), 120)
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'pw-serve-slowloris-'))
-
-const child = spawn(
-  process.execPath,
-  [CLI, 'serve', '--port', '0', '--registry', join(dir, 'r.db')],
-  {
-    env: { ...process.env, PORTWARDEN_STATE_DIR: join(dir, 'state') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-)
-const url = await new Promise((resolve, reject) => {
-  child.once('exit', (code) => reject(new Error(`serve exited (${code})`)))
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const match = /^portwarden serve: listening on (\S+)$/.exec(line)
-    if (match) resolve(match[1])
-  })
-})
+const { child, url } = await startServeCli(dir)
 const port = Number(new URL(url).port)
 const head = `GET /api/allocations HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`
 const started = performance.now()
@@ -65,8 +42,7 @@ while (performance.now() - started < seconds * 1000) {
   await new Promise((resolve) => setTimeout(resolve, 1000))
 }
 for (const socket of sockets) socket.destroy()
-child.kill('SIGTERM')
-await new Promise((resolve) => child.once('exit', resolve))
+await stopChild(child)
 rmSync(dir, { recursive: true, force: true })
 const closedByServer = closedAt.filter((t) => t < seconds)
 console.log(

@@ -5,50 +5,21 @@
 // the restart time.
 //
 //   npm run build && node bench/serve-writes.mjs [--seconds 30] [--clients 10] [--crash]
-/* global fetch, performance */
+/* global fetch */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import Sqlite from 'better-sqlite3'
+import { CLI, option, startServeCli, stopChild } from './serve-common.mjs'
 
-const args = process.argv.slice(2)
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : fallback
-}
 const seconds = Math.min(Number(option('seconds', '30')), 300)
 const clients = Math.min(Number(option('clients', '10')), 50)
-const crash = args.includes('--crash')
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+const crash = process.argv.includes('--crash')
 const dir = mkdtempSync(join(tmpdir(), 'pw-serve-writes-'))
 const registry = join(dir, 'registry.db')
 const env = { ...process.env, PORTWARDEN_STATE_DIR: join(dir, 'state') }
-
-function startServe(port = 0) {
-  const started = performance.now()
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--port', String(port), '--registry', registry],
-    {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('serve printed no READY line in 20 s')), 20_000)
-    child.once('exit', (code) => reject(new Error(`serve exited (${code})`)))
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = /^portwarden serve: listening on (\S+)$/.exec(line)
-      if (match) {
-        clearTimeout(timer)
-        resolve({ child, url: match[1], readyMs: Math.round(performance.now() - started) })
-      }
-    })
-  })
-}
+const startServe = (port = 0) => startServeCli(dir, port)
 
 const token = () => readFileSync(join(dir, 'state', 'token'), 'utf8').trim()
 const counts = { created: 0, deleted: 0, status: {}, connectionErrors: 0, wrong: 0 }
@@ -122,8 +93,7 @@ await Promise.all([
   cliLoop(),
   crash ? crashHalfway() : Promise.resolve(),
 ])
-serve.child.kill('SIGTERM')
-await new Promise((resolve) => serve.child.once('exit', resolve))
+await stopChild(serve.child)
 
 const db = new Sqlite(registry, { readonly: true })
 const integrity = db.pragma('integrity_check', { simple: true })

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
+import { NOBODY, asUid, whyNobodyCannotRun } from './helpers/cli.js'
 import { stopStarted } from './helpers/processes.js'
 import {
   httpRequest,
@@ -264,32 +264,16 @@ describe('H7: another local user', () => {
     `nobody cannot read the token and gets 401 ${why ? `(SKIPPED: ${why})` : ''}`,
     async () => {
       const serve = await startServe()
-      const read = spawnSync(
-        'setpriv',
-        [
-          `--reuid=${NOBODY}`,
-          `--regid=${NOBODY}`,
-          '--clear-groups',
-          'cat',
-          join(serve.stateDir, 'token'),
-        ],
-        { encoding: 'utf8' },
-      )
+      const read = spawnSync(...asUid(NOBODY, 'cat', [join(serve.stateDir, 'token')]), {
+        encoding: 'utf8',
+      })
       expect(read.status).not.toBe(0)
       expect(read.stderr).toMatch(/Permission denied/)
       const script = `fetch(${JSON.stringify(`${serve.url}/api/allocations`)}, {method: 'POST', headers: {'content-type': 'application/json'}, body: '{"project":"h7","service":"web"}'}).then(async (r) => console.log(r.status, await r.text()))`
-      const call = spawnSync(
-        'setpriv',
-        [
-          `--reuid=${NOBODY}`,
-          `--regid=${NOBODY}`,
-          '--clear-groups',
-          process.execPath,
-          '-e',
-          script,
-        ],
-        { encoding: 'utf8', cwd: '/' },
-      )
+      const call = spawnSync(...asUid(NOBODY, process.execPath, ['-e', script]), {
+        encoding: 'utf8',
+        cwd: '/',
+      })
       expect(call.stdout).toMatch(/^401 .*"unauthorized"/)
       expect(await stopServe(serve)).toBe(0)
     },

@@ -37,19 +37,16 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env
 }
 
+/** `setpriv` argv that runs `command args` as `uid` (gid the same, no supplementary groups). */
+export function asUid(uid: number, command: string, args: readonly string[]): [string, string[]] {
+  return ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', command, ...args]]
+}
+
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
-  const command = options.uid === undefined ? process.execPath : 'setpriv'
-  const argv =
+  const [command, argv] =
     options.uid === undefined
-      ? [CLI, ...args]
-      : [
-          `--reuid=${options.uid}`,
-          `--regid=${options.uid}`,
-          '--clear-groups',
-          process.execPath,
-          CLI,
-          ...args,
-        ]
+      ? [process.execPath, [CLI, ...args]]
+      : asUid(options.uid, process.execPath, [CLI, ...args])
   return runCommand(command, argv, { env: cliEnv(options.env), timeoutMs: options.timeoutMs })
 }
 

@@ -1,0 +1,49 @@
+// Shared by the serve benches: `--name value` options and a `portwarden serve` child process.
+/* global performance */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+
+/** `--name value` from argv, else `fallback`. */
+export function option(name, fallback, args = process.argv.slice(2)) {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : fallback
+}
+
+/**
+ * Starts `portwarden serve --port PORT` with its state (token) and registry in `dir`; resolves
+ * at the READY line with the child, its URL and how long it took.
+ */
+export function startServeCli(dir, port = 0) {
+  const started = performance.now()
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--port', String(port), '--registry', join(dir, 'registry.db')],
+    {
+      env: { ...process.env, PORTWARDEN_STATE_DIR: join(dir, 'state') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('serve printed no READY line in 20 s')), 20_000)
+    child.once('exit', (code) => reject(new Error(`serve exited (${code})`)))
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /^portwarden serve: listening on (\S+)$/.exec(line)
+      if (match) {
+        clearTimeout(timer)
+        resolve({ child, url: match[1], readyMs: Math.round(performance.now() - started) })
+      }
+    })
+  })
+}
+
+/** SIGTERM, and wait for the exit. */
+export async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+}
