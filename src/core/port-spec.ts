@@ -1,5 +1,6 @@
 import { PortwardenError } from './errors.js'
 import type { Protocol } from './types.js'
+import { truncate } from './safe-text.js'
 
 /** A port or an inclusive range of ports, with a protocol: `8080`, `8000-8010/udp`. */
 export interface PortSpec {
@@ -16,7 +17,7 @@ export const PORT_SPEC_FORMS =
 const SPEC_PATTERN = /^([1-9][0-9]{0,4})(?:-([1-9][0-9]{0,4}))?(?:\/(tcp|udp|TCP|UDP))?$/
 
 function invalid(text: string, why: string): PortwardenError {
-  const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)
+  const shown = JSON.stringify(truncate(text, 41))
   return new PortwardenError('invalid_request', `Invalid port spec ${shown}: ${why}.`, {
     hint: `Accepted forms: ${PORT_SPEC_FORMS}.`,
     details: { spec: text },

@@ -34,3 +34,8 @@ export function quoteForTerminal(text: string): string {
 export function stringifyForTerminal(value: unknown): string {
   return JSON.stringify(value).replace(UNSAFE_IN_JSON, unicodeEscape)
 }
+
+/** `text` cut to at most `max` characters, an ellipsis marking the cut. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}

@@ -21,6 +21,7 @@ import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderUptime } from '../render/human.js'
 import type { Style } from '../render/style.js'
 import { colorEnabled, createStyle } from '../render/style.js'
+import { truncate } from '../../core/safe-text.js'
 
 export interface FreeCommandOptions extends GlobalOptions {
   dryRun?: boolean
@@ -167,15 +168,11 @@ function stops(signal: FreeSignal): boolean {
 
 function processDetails(target: FreeTarget): string {
   const h = target.holder
-  return `${displayName(h.name)} (pid ${h.pid}, user ${displayName(h.user)}, up ${renderUptime(h.startedAt)}, cmd ${JSON.stringify(shorten(displayName(h.command) || '?', 100))})`
+  return `${displayName(h.name)} (pid ${h.pid}, user ${displayName(h.user)}, up ${renderUptime(h.startedAt)}, cmd ${JSON.stringify(truncate(displayName(h.command) || '?', 100))})`
 }
 
 function shortName(target: FreeTarget): string {
   return `${displayName(target.holder.name)} (pid ${target.holder.pid})`
-}
-
-function shorten(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }
 
 function portText(key: PortKey): string {

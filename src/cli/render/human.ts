@@ -9,6 +9,7 @@ import {
   portInUseSentence,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
+import { truncate } from '../../core/safe-text.js'
 
 /** `3h12m`, `2d4h`, `45s` */
 export function renderUptime(startedAt: string | null, now = Date.now()): string {
@@ -37,7 +38,7 @@ export function renderTable(rows: string[][], width: number | undefined): string
         .map((cell, i) => (i === columns - 1 ? cell : cell.padEnd(widths[i]!)))
         .join('  ')
         .trimEnd()
-      return width !== undefined && line.length > width ? `${line.slice(0, width - 1)}…` : line
+      return width === undefined ? line : truncate(line, width)
     })
     .join('\n')
 }

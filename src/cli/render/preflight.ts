@@ -6,6 +6,7 @@ import { portSubject } from '../../core/doctor.js'
 import { checkSummary, describeHolders, displayName } from '../../core/messages.js'
 import { renderUptime } from './human.js'
 import type { Style } from './style.js'
+import { truncate } from '../../core/safe-text.js'
 
 const MAX_COMMAND = 80
 const MAX_HOLDERS = 3
@@ -32,10 +33,7 @@ export function describeHoldersBriefly(sockets: readonly SocketEntry[], now = Da
     facts.push(`up ${renderUptime(holder.startedAt, now)}`)
     if (holder.container) facts.push(`forwarding to container ${displayName(holder.container)}`)
     const command = displayName(holder.command)
-    if (command)
-      facts.push(
-        `cmd "${command.length > MAX_COMMAND ? `${command.slice(0, MAX_COMMAND - 1)}…` : command}"`,
-      )
+    if (command) facts.push(`cmd "${truncate(command, MAX_COMMAND)}"`)
     return `${displayName(holder.name)} (${facts.join(', ')})`
   })
   const more = byPid.size - MAX_HOLDERS

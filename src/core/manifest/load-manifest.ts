@@ -16,6 +16,7 @@ import { locateToml } from './toml-locations.js'
 import type { TomlLocations, TomlPath } from './toml-locations.js'
 import type { Manifest, ManifestPort, ManifestService } from './types.js'
 import { portName } from './resolve-ports.js'
+import { truncate } from '../safe-text.js'
 
 export { resolveServicePorts, portName } from './resolve-ports.js'
 export type { ResolvedPort } from './resolve-ports.js'
@@ -689,8 +690,7 @@ function describe(value: unknown): string {
 }
 
 function tomlText(value: unknown): string {
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (typeof value === 'string') return JSON.stringify(truncate(value, 41))
   if (typeof value === 'number') return floatText(value)
   if (typeof value === 'bigint' || typeof value === 'boolean') return String(value)
   return describe(value)

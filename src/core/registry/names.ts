@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { PortwardenError } from '../errors.js'
-import { hasUnsafeCharacters, quoteForTerminal } from '../safe-text.js'
+import { hasUnsafeCharacters, quoteForTerminal, truncate } from '../safe-text.js'
 
 export const MAX_NAME_LENGTH = 100
 
@@ -13,7 +13,7 @@ export function validateName(kind: 'project' | 'service', value: string): string
   const fail = (why: string) =>
     new PortwardenError(
       'invalid_request',
-      `Invalid ${kind} name ${quoteForTerminal(value.length > 40 ? `${value.slice(0, 40)}…` : value)}: ${why}.`,
+      `Invalid ${kind} name ${quoteForTerminal(truncate(value, 41))}: ${why}.`,
       {
         hint: accepted,
         details: { field: kind },
