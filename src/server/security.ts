@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { MiddlewareHandler } from 'hono'
 import { ApiError } from './errors.js'
 
-/** Methods that change state: they need the token, a same-origin caller and a JSON body. */
+/** Methods that change nothing; every other one needs the token, a same-origin caller and a JSON body. */
 const SAFE_METHODS = new Set(['GET', 'HEAD'])
 
 /**
