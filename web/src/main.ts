@@ -1,0 +1,70 @@
+/**
+ * The dashboard: one load of `GET /api/system/ports`, then live changes from the event stream.
+ * Reading works without the token on loopback; acting (free, health checks) needs it.
+ */
+import { createRegistryView } from './allocations.js'
+import { ApiError, api } from './api.js'
+import { byId, el } from './dom.js'
+import { followEvents } from './events.js'
+import { createFreeDialog } from './free-dialog.js'
+import { createListenersTable } from './listeners.js'
+import { createPortBox } from './port-box.js'
+import { TOKEN_NEEDED, adoptTokenFromUrl, currentToken } from './token.js'
+import type { SystemPorts } from './wire.js'
+
+const UPTIME_TICK_MS = 30_000
+
+adoptTokenFromUrl()
+
+const freeDialog = createFreeDialog()
+const listeners = createListenersTable((socket) =>
+  freeDialog.open({ port: socket.local_port, protocol: socket.protocol }),
+)
+const registry = createRegistryView(load)
+const portBox = createPortBox((target) => freeDialog.open(target))
+
+const banner = byId('banner')
+const streamState = byId('stream-state')
+const serverInfo = byId('server-info')
+
+if (currentToken() === null) {
+  banner.replaceChildren(
+    el('p', { class: 'notice', attrs: { id: 'read-only-notice' } }, ['Read-only. ', TOKEN_NEEDED]),
+  )
+}
+
+byId('app').replaceChildren(portBox, listeners.element, registry.element, freeDialog.element)
+
+async function load(): Promise<void> {
+  try {
+    const ports = await api<SystemPorts>('/api/system/ports')
+    listeners.replaceAll(ports.listening)
+    registry.show(ports.managed, ports.conflicts)
+    serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
+    document.body.dataset.loaded = 'true'
+  } catch (error) {
+    const message = error instanceof ApiError ? error.message : String(error)
+    const hint = error instanceof ApiError && error.status === 401 ? ` ${TOKEN_NEEDED}` : ''
+    banner.replaceChildren(
+      el('p', { class: 'error', attrs: { role: 'alert' } }, [
+        `Could not load the listeners: ${message}${hint}`,
+      ]),
+    )
+  }
+}
+
+void load().then(() => {
+  followEvents({
+    onEvent: (event) =>
+      event.event === 'bind' ? listeners.bind(event.socket) : listeners.unbind(event.socket),
+    onState: (state, detail) => {
+      streamState.dataset.state = state
+      streamState.textContent =
+        state === 'live' ? 'live' : state === 'refused' ? 'not live' : 'reconnecting…'
+      streamState.title = detail
+    },
+    onReconnected: () => void load(),
+  })
+})
+
+setInterval(() => listeners.refresh(), UPTIME_TICK_MS)
