@@ -1,8 +1,13 @@
 import type { WireHolder, WireSocket } from './wire.js'
 
+/** The local address as `ss` shows it: `*` for any address (0.0.0.0 or ::). */
+export function hostOf(address: string): string {
+  return address === '0.0.0.0' || address === '::' ? '*' : address
+}
+
 /** `127.0.0.1:8080`, `[::1]:8080`, `*:8080` for the any-address. */
 export function endpoint(address: string, port: number): string {
-  const host = address === '0.0.0.0' || address === '::' ? '*' : address
+  const host = hostOf(address)
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 

@@ -3,7 +3,7 @@
  * one is highlighted for a few seconds, a gone one is struck through briefly before it leaves.
  */
 import { el, foreignString, foreignText } from './dom.js'
-import { duration, endpoint, protocolLabel, uptimeSeconds } from './format.js'
+import { duration, endpoint, hostOf, protocolLabel, uptimeSeconds } from './format.js'
 import type { WireSocket } from './wire.js'
 import { socketKey } from './wire.js'
 
@@ -198,7 +198,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
       [
         el('td', { attrs: { 'data-label': 'Protocol' } }, [protocolLabel(socket)]),
         el('td', { class: 'mono', attrs: { 'data-label': 'Address' } }, [
-          endpoint(socket.local_address, socket.local_port),
+          hostOf(socket.local_address),
         ]),
         el('td', { class: 'num', attrs: { 'data-label': 'Port' } }, [String(socket.local_port)]),
         el('td', { class: 'holders', attrs: { 'data-label': 'Process' } }, holders),
