@@ -77,7 +77,7 @@ export function createFreeDialog(): { element: HTMLDialogElement; open: (target:
       'button',
       { class: 'danger', attrs: { type: 'button', 'data-action': 'confirm' } },
       [
-        `Send SIG${plan.signal} to ${toSignal.length === 1 ? '1 process' : `${toSignal.length} processes`}`,
+        `Send ${signalName(plan.signal)} to ${toSignal.length === 1 ? '1 process' : `${toSignal.length} processes`}`,
       ],
     )
     confirm.addEventListener('click', () => void act(target, plan, request))
@@ -87,7 +87,7 @@ export function createFreeDialog(): { element: HTMLDialogElement; open: (target:
 
   async function act(target: Target, plan: WireFreePlan, request: number): Promise<void> {
     content.replaceChildren(
-      el('p', {}, [`Sending SIG${plan.signal} and waiting for the port to be released…`]),
+      el('p', {}, [`Sending ${signalName(plan.signal)} and waiting for the port to be released…`]),
     )
     actions.replaceChildren()
     try {
@@ -118,7 +118,9 @@ function renderPlan(plan: WireFreePlan, spec: string): Node[] {
         { class: 'plan' },
         plan.targets.map((t) =>
           el('li', { class: t.action === 'signal' ? 'will-signal' : 'refused' }, [
-            el('strong', {}, [t.action === 'signal' ? `SIG${plan.signal} →` : 'Left alone:']),
+            el('strong', {}, [
+              t.action === 'signal' ? `${signalName(plan.signal)} →` : 'Left alone:',
+            ]),
             ' ',
             foreignText(holderName(t)),
             `, user `,
@@ -187,4 +189,9 @@ function refusalText(refusal: { message: string; suggestion: string | null }): N
   const nodes = [foreignText(refusal.message)]
   if (refusal.suggestion) nodes.push(document.createTextNode('. '), foreignText(refusal.suggestion))
   return nodes
+}
+
+/** The API names signals as the CLI takes them (`TERM` or `SIGTERM`); show the full name. */
+function signalName(signal: string): string {
+  return signal.startsWith('SIG') ? signal : `SIG${signal}`
 }
