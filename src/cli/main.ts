@@ -27,6 +27,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['doctor', async () => (await import('./commands/doctor.js')).registerDoctor],
   ['run', async () => (await import('./commands/run.js')).registerRun],
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
+  ['serve', async () => (await import('./commands/serve.js')).registerServe],
 ]
 
 const argv = process.argv.slice(2)

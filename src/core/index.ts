@@ -43,6 +43,7 @@ export {
   renderSocketsJson,
 } from './wire.js'
 export { formatEndpoint, parseHost } from './addresses.js'
+export { defaultStateDirectory } from './state-dir.js'
 export type { ProbeResult, ProbeTarget } from './bind-probe.js'
 export {
   defaultRegistryPath,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { defaultStateDirectory } from '../state-dir.js'
 import type { RegistryStore } from './types.js'
 
 export interface OpenRegistryOptions {
@@ -21,11 +21,7 @@ export function registryTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): nu
 
 /** `$XDG_STATE_HOME/portwarden/registry.db`, else `~/.local/state/portwarden/registry.db`. */
 export function defaultRegistryPath(env: NodeJS.ProcessEnv = process.env): string {
-  const stateHome =
-    env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/')
-      ? env.XDG_STATE_HOME
-      : join(homedir(), '.local', 'state')
-  return join(stateHome, 'portwarden', 'registry.db')
+  return join(defaultStateDirectory(env), 'registry.db')
 }
 
 export function resolveRegistryLocation(

@@ -1,16 +1,8 @@
-import {
-  accessSync,
-  existsSync,
-  constants,
-  linkSync,
-  mkdirSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs'
+import { accessSync, constants, linkSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { PortwardenError, errnoOf } from '../errors.js'
+import { makeDirectories } from '../state-dir.js'
 import type { Protocol } from '../types.js'
 import { ALLOCATION_COLUMNS, filterClause, rowToAllocation } from './rows.js'
 import type { AllocationRow } from './rows.js'
@@ -170,19 +162,6 @@ function createRegistryFile(
       // already gone
     }
   }
-}
-
-/**
- * `mkdir -p` one level at a time. Node's recursive mkdir loops for ever where mkdir answers
- * ENOENT under an existing parent (inside /proc, say); here any failure is an error.
- */
-function makeDirectories(directory: string): void {
-  const missing: string[] = []
-  for (let current = directory; !existsSync(current); current = dirname(current)) {
-    missing.unshift(current)
-    if (dirname(current) === current) break
-  }
-  for (const each of missing) mkdirSync(each, { mode: 0o700 })
 }
 
 function writable(directory: string): boolean {

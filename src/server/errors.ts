@@ -1,0 +1,94 @@
+import type { Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { PortwardenErrorCode } from '../core/errors.js'
+import { isPortwardenError } from '../core/errors.js'
+import { stringifyForTerminal } from '../core/safe-text.js'
+
+/** The codes only HTTP has, next to the library's own. */
+export type HttpOnlyCode =
+  | 'unauthorized'
+  | 'forbidden_host'
+  | 'forbidden_origin'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'method_not_allowed'
+  | 'internal_error'
+
+export type ApiErrorCode = PortwardenErrorCode | HttpOnlyCode
+
+/** The only table that turns error codes into HTTP statuses (the CLI's twin is exit-codes.ts). */
+const STATUS_BY_CODE: Record<ApiErrorCode, ContentfulStatusCode> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden_host: 403,
+  forbidden_origin: 403,
+  permission_denied: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  port_in_use: 409,
+  port_allocated: 409,
+  range_exhausted: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  internal_error: 500,
+  proc_unreadable: 500,
+  registry_corrupt: 500,
+  backend_unavailable: 503,
+  registry_locked: 503,
+  registry_unavailable: 503,
+}
+
+/** An error the server itself raises (bad Host, no token...), answered like a library error. */
+export class ApiError extends Error {
+  readonly code: ApiErrorCode
+  readonly details: Record<string, unknown>
+  readonly hint: string | undefined
+
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; hint?: string } = {},
+  ) {
+    super(message)
+    this.code = code
+    this.details = options.details ?? {}
+    this.hint = options.hint
+  }
+}
+
+/** JSON with the same escaping as the CLI's `--json` (control and bidi characters as \u escapes). */
+export function jsonResponse(c: Context, value: unknown, status: ContentfulStatusCode = 200) {
+  return jsonTextResponse(c, stringifyForTerminal(value), status)
+}
+
+export function jsonTextResponse(c: Context, text: string, status: ContentfulStatusCode = 200) {
+  return c.body(text, status, { 'Content-Type': 'application/json; charset=utf-8' })
+}
+
+/** `{"error", "message", "details"}` (+ `hint` when there is one) for any error; never a stack. */
+export function errorResponse(c: Context, error: unknown): Response {
+  if (error instanceof ApiError || isPortwardenError(error)) {
+    const details = error.details ?? {}
+    return jsonResponse(
+      c,
+      {
+        error: error.code,
+        message: error.message,
+        details,
+        ...(error.hint ? { hint: error.hint } : {}),
+      },
+      STATUS_BY_CODE[error.code],
+    )
+  }
+  if (process.env.PORTWARDEN_DEBUG && error instanceof Error)
+    process.stderr.write(`${error.stack}\n`)
+  return jsonResponse(
+    c,
+    {
+      error: 'internal_error',
+      message: 'Internal error: the request could not be answered.',
+      details: {},
+    },
+    500,
+  )
+}

@@ -1,0 +1,101 @@
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ConflictKind } from '../core/registry/conflicts.js'
+import { claimFromAllocation, detectConflicts } from '../core/registry/conflicts.js'
+import type { HealthStatus } from '../core/registry/types.js'
+import { listSockets } from '../core/sockets/list-sockets.js'
+import type { RegistryAccess } from './registry-access.js'
+
+const HEALTH_STATUSES: readonly HealthStatus[] = ['unknown', 'healthy', 'unhealthy', 'not_running']
+const CONFLICT_KINDS: readonly ConflictKind[] = [
+  'registry_conflict',
+  'system_conflict',
+  'allocation_mismatch',
+]
+
+export interface ServerMetrics {
+  registry: Registry
+  /** Records how long one read of the socket tables took (`inventory`: with holders). */
+  observeScan(kind: 'inventory' | 'tables', seconds: number): void
+  /** Event-stream clients connected now. */
+  sseClients: Gauge
+}
+
+/**
+ * `/metrics`: counts and durations only. Labels are protocol, family, status and kind: never a
+ * command line, a user name or the token, so a scrape leaks nothing a port scan would not.
+ */
+export function createMetrics(registryAccess: RegistryAccess): ServerMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'portwarden_' })
+  const scanDuration = new Histogram({
+    name: 'portwarden_scan_duration_seconds',
+    help: 'Time to read the socket tables (tables: sockets only; inventory: with their holders).',
+    labelNames: ['kind'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  })
+  const observeScan = (kind: 'inventory' | 'tables', seconds: number) =>
+    scanDuration.observe({ kind }, seconds)
+
+  new Gauge({
+    name: 'portwarden_listening_sockets',
+    help: 'Listening TCP sockets and bound UDP sockets, by protocol and address family.',
+    labelNames: ['protocol', 'family'],
+    registers: [registry],
+    async collect() {
+      const started = performance.now()
+      const { sockets } = await listSockets({ withProcesses: false })
+      observeScan('tables', (performance.now() - started) / 1000)
+      this.reset()
+      for (const protocol of ['tcp', 'udp'] as const)
+        for (const family of ['ipv4', 'ipv6'] as const) this.set({ protocol, family }, 0)
+      for (const socket of sockets) this.inc({ protocol: socket.protocol, family: socket.family })
+    },
+  })
+
+  // One registry read and one conflict check per scrape, shared by the two gauges below.
+  let pending: Promise<{
+    health: Map<HealthStatus, number>
+    conflicts: Map<ConflictKind, number>
+  }> | null = null
+  const registryFigures = () =>
+    (pending ??= (async () => {
+      const store = await registryAccess.existing()
+      const allocations = store ? await store.list() : []
+      const health = new Map(HEALTH_STATUSES.map((status) => [status, 0]))
+      for (const allocation of allocations)
+        health.set(allocation.healthStatus, (health.get(allocation.healthStatus) ?? 0) + 1)
+      const report = await detectConflicts(allocations.map(claimFromAllocation))
+      const conflicts = new Map(CONFLICT_KINDS.map((kind) => [kind, 0]))
+      for (const conflict of report.conflicts)
+        conflicts.set(conflict.kind, (conflicts.get(conflict.kind) ?? 0) + 1)
+      return { health, conflicts }
+    })().finally(() => setImmediate(() => (pending = null))))
+
+  new Gauge({
+    name: 'portwarden_allocations',
+    help: 'Registry allocations by health status (as of the last health check).',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const { health } = await registryFigures()
+      for (const [status, count] of health) this.set({ status }, count)
+    },
+  })
+  new Gauge({
+    name: 'portwarden_conflicts',
+    help: 'Registry and system conflicts by kind (as `status --check-conflicts` reports them).',
+    labelNames: ['kind'],
+    registers: [registry],
+    async collect() {
+      const { conflicts } = await registryFigures()
+      for (const [kind, count] of conflicts) this.set({ kind }, count)
+    },
+  })
+  const sseClients = new Gauge({
+    name: 'portwarden_event_stream_clients',
+    help: 'Clients connected to /api/events.',
+    registers: [registry],
+  })
+  return { registry, observeScan, sseClients }
+}

@@ -1,0 +1,28 @@
+import type { Hono } from 'hono'
+import { executeFree } from '../../core/free/execute-free.js'
+import { parseDuration, parseSignalName } from '../../core/free/options.js'
+import { DEFAULT_WAIT_MS, planFree } from '../../core/free/plan-free.js'
+import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
+import { jsonResponse } from '../errors.js'
+import { freeRequestSchema, parsePathPort, readJsonBody } from '../validation.js'
+
+/**
+ * POST /api/ports/{port}/free: `free PORT --yes` (the caller, holding the token, has asked):
+ * the plan with `dry_run`, else the report. The same safety rules as the CLI: never pid 1,
+ * this server or its ancestors, a container's proxy, another user's process; identity re-checked
+ * right before every signal.
+ */
+export function freeRoutes(app: Hono): void {
+  app.post('/api/ports/:port/free', async (c) => {
+    const body = await readJsonBody(c, freeRequestSchema, { optional: true })
+    const spec = parsePathPort(c.req.param('port'), body.protocol)
+    const plan = await planFree([spec], {
+      signal: body.signal === undefined ? 'SIGTERM' : parseSignalName(body.signal),
+      waitMs: body.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(body.wait, 'wait'),
+      killAfterMs:
+        body.kill_after === undefined ? null : parseDuration(body.kill_after, 'kill_after'),
+    })
+    if (body.dry_run) return jsonResponse(c, toJsonFreePlan(plan))
+    return jsonResponse(c, toJsonFreeReport(await executeFree(plan)))
+  })
+}

@@ -1,0 +1,101 @@
+import type { Hono } from 'hono'
+import { PortwardenError } from '../../core/errors.js'
+import { checkHealth } from '../../core/health/check-health.js'
+import { parsePortSpec } from '../../core/port-spec.js'
+import { allocate } from '../../core/registry/allocator.js'
+import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
+import { release } from '../../core/registry/release.js'
+import { toJsonAllocation, toJsonConflict } from '../../core/wire.js'
+import type { ServerContext } from '../context.js'
+import { jsonResponse } from '../errors.js'
+import { allocationRequestSchema, healthCheckRequestSchema, readJsonBody } from '../validation.js'
+
+const ID_PATTERN = /^[1-9][0-9]{0,14}$/
+
+/**
+ * The registry: GET/POST /api/allocations, DELETE /api/allocations/{id}, GET /api/conflicts,
+ * POST /api/health-checks, in the shapes of `status`, `alloc` and `release` `--json`.
+ */
+export function registryRoutes(app: Hono, context: ServerContext): void {
+  const { registry } = context
+
+  app.get('/api/allocations', async (c) => {
+    const store = await registry.existing()
+    const allocations = store ? await store.list() : []
+    return jsonResponse(c, {
+      registry: registry.location,
+      allocations: allocations.map(toJsonAllocation),
+    })
+  })
+
+  app.post('/api/allocations', async (c) => {
+    const body = await readJsonBody(c, allocationRequestSchema)
+    const range = body.range === undefined ? undefined : parsePortSpec(body.range)
+    const request = {
+      project: body.project,
+      service: body.service,
+      protocol: body.protocol,
+      port: body.port,
+      range: range && { from: range.from, to: range.to },
+    }
+    const store = await registry.writable()
+    const result = await allocate(store, request)
+    return jsonResponse(
+      c,
+      { ...toJsonAllocation(result.allocation), created: result.created },
+      result.created ? 201 : 200,
+    )
+  })
+
+  app.delete('/api/allocations/:id', async (c) => {
+    const text = c.req.param('id')
+    if (!ID_PATTERN.test(text)) {
+      throw new PortwardenError(
+        'invalid_request',
+        `Invalid allocation id ${JSON.stringify(text.slice(0, 40))}: a positive whole number is expected.`,
+        {
+          details: { id: text.slice(0, 40) },
+        },
+      )
+    }
+    const id = Number(text)
+    const store = await registry.existing()
+    const allocation = store ? (await store.list()).find((a) => a.id === id) : undefined
+    if (!store || !allocation) {
+      throw new PortwardenError('not_found', `There is no allocation with id ${id}.`, {
+        hint: 'GET /api/allocations lists them.',
+        details: { id },
+      })
+    }
+    const released = await release(store, {
+      project: allocation.project,
+      service: allocation.service,
+      protocol: allocation.protocol,
+    })
+    return jsonResponse(c, { released: released.map(toJsonAllocation) })
+  })
+
+  app.get('/api/conflicts', async (c) => {
+    const store = await registry.existing()
+    const allocations = store ? await store.list() : []
+    const report = await detectConflicts(allocations.map(claimFromAllocation))
+    return jsonResponse(c, {
+      registry: registry.location,
+      allocations: allocations.map(toJsonAllocation),
+      conflicts: report.conflicts.map(toJsonConflict),
+      summary: report.summary,
+      warnings: report.warnings.map((w) => w.message),
+    })
+  })
+
+  app.post('/api/health-checks', async (c) => {
+    const body = await readJsonBody(c, healthCheckRequestSchema, { optional: true })
+    const store = await registry.existing()
+    const checked = store ? await checkHealth(store, { project: body.project }) : null
+    return jsonResponse(c, {
+      registry: registry.location,
+      allocations: (checked?.results ?? []).map((r) => toJsonAllocation(r.allocation)),
+      warnings: (checked?.warnings ?? []).map((w) => w.message),
+    })
+  })
+}

@@ -1,0 +1,102 @@
+import type { Context } from 'hono'
+import { z } from 'zod'
+import { PortwardenError } from '../core/errors.js'
+import { parsePortSpec } from '../core/port-spec.js'
+import type { PortSpec } from '../core/port-spec.js'
+import type { Protocol } from '../core/types.js'
+
+/** Largest request body accepted (I4); larger ones get 413 before they are read to the end. */
+export const MAX_BODY_BYTES = 1024 * 1024
+
+export const protocolSchema = z.enum(['tcp', 'udp'])
+
+/** POST /api/allocations: `{"project", "service", "port"?, "protocol"?, "range"?}`. */
+export const allocationRequestSchema = z.strictObject({
+  project: z.string(),
+  service: z.string(),
+  port: z.number().int().min(1).max(65535).optional(),
+  protocol: protocolSchema.optional(),
+  range: z
+    .string()
+    .regex(/^[0-9]+-[0-9]+$/, 'a range of ports such as "20000-20999"')
+    .optional(),
+})
+
+/** POST /api/ports/{port}/free: `{"protocol"?, "signal"?, "dry_run"?, "wait"?, "kill_after"?}`. */
+export const freeRequestSchema = z.strictObject({
+  protocol: protocolSchema.optional(),
+  signal: z.string().max(16).optional(),
+  dry_run: z.boolean().optional(),
+  wait: z.string().max(16).optional(),
+  kill_after: z.string().max(16).optional(),
+})
+
+/** POST /api/health-checks: `{"project"?}` or no body. */
+export const healthCheckRequestSchema = z.strictObject({ project: z.string().optional() })
+
+/**
+ * The JSON body, checked against `schema`. No body counts as `{}` when `optional`. Malformed
+ * JSON, a wrong shape, unknown keys (`__proto__` included) → 400 `invalid_request` naming each
+ * problem. The size limit is enforced before (body-limit middleware).
+ */
+export async function readJsonBody<T>(
+  c: Context,
+  schema: z.ZodType<T>,
+  { optional = false }: { optional?: boolean } = {},
+): Promise<T> {
+  const text = await c.req.text()
+  let value: unknown
+  if (text.trim() === '') {
+    if (!optional)
+      throw new PortwardenError('invalid_request', 'The request needs a JSON body.', {
+        details: { body: 'missing' },
+      })
+    value = {}
+  } else {
+    try {
+      value = JSON.parse(text)
+    } catch (error) {
+      throw new PortwardenError(
+        'invalid_request',
+        `The body is not valid JSON: ${error instanceof Error ? error.message.slice(0, 200) : 'parse error'}.`,
+        { details: { body: 'malformed' } },
+      )
+    }
+  }
+  return validate(schema, value, 'body')
+}
+
+/** Parses `value` with `schema`; a mismatch is a 400 listing every problem by path. */
+export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issues = result.error.issues.slice(0, 20).map((issue) => ({
+    path: issue.path.map(String).join('.'),
+    message: issue.message,
+  }))
+  const first = issues[0]
+  throw new PortwardenError(
+    'invalid_request',
+    `Invalid request ${where}: ${first ? `${first.path || '(the whole ' + where + ')'}: ${first.message}` : 'not accepted'}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}.`,
+    { details: { issues } },
+  )
+}
+
+/** A single port from the path (`/api/ports/8080`): the CLI's strict grammar, no range. */
+export function parsePathPort(text: string, protocol: Protocol = 'tcp'): PortSpec {
+  const spec = parsePortSpec(text, protocol)
+  if (spec.from !== spec.to || text.includes('/')) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid port ${JSON.stringify(text)}: one port number 1-65535 is expected here.`,
+      { details: { port: text } },
+    )
+  }
+  return spec
+}
+
+/** `?protocol=` of GET routes: tcp (default) or udp. */
+export function queryProtocol(c: Context): Protocol {
+  const text = c.req.query('protocol')
+  return text === undefined ? 'tcp' : validate(protocolSchema, text, 'query parameter protocol')
+}
