@@ -52,7 +52,28 @@ function rowOf(page: Page, port: number) {
   return page.locator(`#listener-rows tr[data-port="${port}"]`)
 }
 
-describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
+let labels = 0
+/** A port holder with a label of its own in its command line, to filter the table down to it. */
+async function startLabelledHolder(dir: string) {
+  const label = `pw-dash-${process.pid}-${labels++}`
+  return { ...(await startPortHolder(dir, ['--label', label])), label }
+}
+
+/**
+ * Filters the table down to one holder's row (a busy machine may list more listeners than the
+ * table shows at once) and waits for it.
+ */
+async function showRow(page: Page, holder: { port: number; label: string }) {
+  await page.fill('#listener-filter', holder.label)
+  const row = rowOf(page, holder.port)
+  await row.waitFor()
+  return row
+}
+
+// Generous bounds: the machine is shared, and a loaded one lists its sockets slowly.
+const WAIT = { timeout: 30_000 }
+
+describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let serve: Serve
   let browser: Browser
   let work: string
@@ -65,6 +86,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
     const page = await browser.newPage({
       viewport: options.viewport ?? { width: 1280, height: 900 },
     })
+    page.setDefaultTimeout(WAIT.timeout)
     pages.push(page)
     const errors: string[] = []
     page.on('pageerror', (error) => errors.push(error.message))
@@ -103,7 +125,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
       'shows a listener the test opened, and the port box says in use for it and free for a free port',
     ),
     async () => {
-      const holder = await startPortHolder(work)
+      const holder = await startLabelledHolder(work)
       const { page, errors } = await openDashboard()
 
       // The token moved from the address bar into sessionStorage.
@@ -112,40 +134,38 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
         serve.token,
       )
 
-      const row = rowOf(page, holder.port)
-      await row.waitFor()
-      await expect.poll(() => row.innerText()).toContain(`pid ${holder.pid}`)
+      const row = await showRow(page, holder)
+      await expect.poll(() => row.innerText(), WAIT).toContain(`pid ${holder.pid}`)
       expect(await row.innerText()).toContain(holder.comm)
 
       await page.fill('#port-input', String(holder.port))
       const answer = page.locator('#port-answer')
       await expect
-        .poll(() => answer.innerText())
+        .poll(() => answer.innerText(), WAIT)
         .toContain(`${holder.port}/tcp is in use by ${holder.comm} (pid ${holder.pid})`)
 
       const free = await freeLoopbackPort()
       await page.fill('#port-input', String(free))
-      await expect.poll(() => answer.innerText()).toContain(`${free}/tcp is free`)
+      await expect.poll(() => answer.innerText(), WAIT).toContain(`${free}/tcp is free`)
 
       await page.fill('#port-input', '70000')
-      await expect.poll(() => answer.innerText()).toContain('from 1 to 65535')
+      await expect.poll(() => answer.innerText(), WAIT).toContain('from 1 to 65535')
       expect(errors).toEqual([])
     },
   )
 
   it(title('the filter and the sort change the rows shown'), async () => {
-    const holder = await startPortHolder(work)
+    const holder = await startLabelledHolder(work)
     const { page } = await openDashboard()
-    await rowOf(page, holder.port).waitFor()
-    await page.fill('#listener-filter', `pid ${holder.pid}`.slice(4))
-    await expect.poll(() => page.locator('#listener-rows tr').count()).toBe(1)
+    await showRow(page, holder)
+    await expect.poll(() => page.locator('#listener-rows tr').count(), WAIT).toBe(1)
     await page.fill('#listener-filter', 'no-such-listener-anywhere')
     await expect
-      .poll(() => page.locator('#listener-rows').innerText())
+      .poll(() => page.locator('#listener-rows').innerText(), WAIT)
       .toContain('No listener matches')
     await page.fill('#listener-filter', '')
     await page.click('button.sort[data-column="port"]')
-    await expect.poll(() => page.locator('th[aria-sort="descending"]').count()).toBe(1)
+    await expect.poll(() => page.locator('th[aria-sort="descending"]').count(), WAIT).toBe(1)
     const ports = await page
       .locator('#listener-rows tr')
       .evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-port'))))
@@ -157,19 +177,18 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
       'free this port: shows the plan, acts only when confirmed, the row leaves through the event stream',
     ),
     async () => {
-      const holder = await startPortHolder(work)
+      const holder = await startLabelledHolder(work)
       const { page, errors } = await openDashboard()
       let reloads = 0
       page.on('request', (request) => {
         if (new URL(request.url()).pathname === '/api/system/ports') reloads++
       })
       await page.locator('#stream-state[data-state="live"]').waitFor()
-      const row = rowOf(page, holder.port)
-      await row.waitFor()
+      const row = await showRow(page, holder)
 
       await row.getByRole('button', { name: /^Free port/ }).click()
       const dialog = page.locator('dialog.free-dialog')
-      await expect.poll(() => dialog.innerText()).toContain(`pid ${holder.pid}`)
+      await expect.poll(() => dialog.innerText(), WAIT).toContain(`pid ${holder.pid}`)
       // The plan is a dry run: nothing has been signalled yet.
       expect(holder.signals()).toEqual([])
       expect(holder.alive()).toBe(true)
@@ -191,18 +210,19 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
       'without the token: reading works, acting says the token link is needed and sends nothing',
     ),
     async () => {
-      const holder = await startPortHolder(work)
+      const holder = await startLabelledHolder(work)
       const { page } = await openDashboard(false)
       const posts: string[] = []
       page.on('request', (request) => {
         if (request.method() !== 'GET') posts.push(request.url())
       })
-      await expect.poll(() => page.locator('#read-only-notice').innerText()).toContain('token link')
-      const row = rowOf(page, holder.port)
-      await row.waitFor()
+      await expect
+        .poll(() => page.locator('#read-only-notice').innerText(), WAIT)
+        .toContain('token link')
+      const row = await showRow(page, holder)
       await row.getByRole('button', { name: /^Free port/ }).click()
       await expect
-        .poll(() => page.locator('dialog.free-dialog').innerText())
+        .poll(() => page.locator('dialog.free-dialog').innerText(), WAIT)
         .toContain('token link')
       expect(posts).toEqual([])
       expect(holder.alive()).toBe(true)
@@ -212,17 +232,18 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', () => {
   it(
     title('narrow screen (380 px): rows become cards, nothing wider than the screen'),
     async () => {
-      const holder = await startPortHolder(work)
+      const holder = await startLabelledHolder(work)
       const { page } = await openPage(serve.dashboard, { viewport: { width: 380, height: 800 } })
       await page.waitForSelector('body[data-loaded="true"]')
-      await rowOf(page, holder.port).waitFor()
+      await showRow(page, holder)
       const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - window.innerWidth,
       )
       expect(overflow).toBeLessThanOrEqual(0)
-      expect(await rowOf(page, holder.port).evaluate((row) => getComputedStyle(row).display)).toBe(
-        'grid',
-      )
+      // Rows are re-rendered as events come: ask the current one each time.
+      await expect
+        .poll(() => rowOf(page, holder.port).evaluate((row) => getComputedStyle(row).display), WAIT)
+        .toBe('grid')
     },
   )
 
@@ -354,8 +375,7 @@ document.getElementById('plain').submit()
       })
       const allocationRow = page.locator('#allocation-rows tr', { hasText: 'onerror' })
       await allocationRow.waitFor()
-      const row = rowOf(page, ready.port)
-      await row.waitFor()
+      const row = await showRow(page, { port: ready.port, label: 'kill-me' })
 
       expect(await allocationRow.innerText()).toContain(project)
       expect(await allocationRow.innerText()).toContain('svc\\u202eevil')
