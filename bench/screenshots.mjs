@@ -4,7 +4,9 @@
 //
 // usage: npm run build && npm run screenshots [-- --url http://127.0.0.1:PORT/#token=TOKEN]
 // (--url shoots a server you already run instead of starting one with a throwaway state dir.)
-import { spawn, execFileSync } from 'node:child_process'
+// As root it runs in a network namespace of its own, so the table shows the demo's listeners and
+// not whatever else this machine is running.
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -18,6 +20,17 @@ const CLI = join(ROOT, 'dist/cli/main.js')
 const OUT = join(ROOT, 'docs/screenshots')
 const WIDE = { width: 1280, height: 820 }
 const NARROW = { width: 390, height: 844 }
+
+const urlFlag = process.argv.indexOf('--url')
+if (urlFlag < 0 && process.getuid?.() === 0 && process.env.PW_SCREENSHOTS_NETNS === undefined) {
+  const args = [fileURLToPath(import.meta.url), ...process.argv.slice(2)]
+  const inner = spawnSync(
+    'unshare',
+    ['-n', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, ...args],
+    { stdio: 'inherit', env: { ...process.env, PW_SCREENSHOTS_NETNS: '1' } },
+  )
+  process.exit(inner.status ?? 1)
+}
 
 const children = []
 const state = mkdtempSync(join(tmpdir(), 'pw-screenshots-'))
@@ -155,7 +168,6 @@ async function shoot(browser, url, busyPort) {
   await dark.close()
 }
 
-const urlFlag = process.argv.indexOf('--url')
 let browser
 try {
   const demo = urlFlag > 0 ? { url: process.argv[urlFlag + 1], busy: null } : await startDemo()

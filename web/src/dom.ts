@@ -42,14 +42,34 @@ export function append(parent: Node, children: readonly Child[]): void {
  */
 export function foreignText(text: string): Node {
   if (!hasUnsafeCharacters(text)) return document.createTextNode(text)
-  return el(
-    'span',
-    {
-      class: 'escaped',
-      attrs: { title: 'contains control or invisible characters, shown escaped' },
-    },
-    [escapeUnsafe(text)],
-  )
+  const shown = el('span', { class: 'foreign' })
+  let plain = ''
+  let unsafe = ''
+  const flush = () => {
+    if (plain) shown.append(plain)
+    if (unsafe) {
+      shown.append(
+        el(
+          'span',
+          { class: 'escaped', attrs: { title: 'control or invisible characters, shown escaped' } },
+          [escapeUnsafe(unsafe)],
+        ),
+      )
+    }
+    plain = ''
+    unsafe = ''
+  }
+  for (const character of text) {
+    if (hasUnsafeCharacters(character)) {
+      if (plain) flush()
+      unsafe += character
+    } else {
+      if (unsafe) flush()
+      plain += character
+    }
+  }
+  flush()
+  return shown
 }
 
 /** Visible-escaped text for attributes and aria labels. */

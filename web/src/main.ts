@@ -4,7 +4,7 @@
  */
 import { createRegistryView } from './allocations.js'
 import { ApiError, api } from './api.js'
-import { byId, el } from './dom.js'
+import { byId, el, foreignText } from './dom.js'
 import { followEvents } from './events.js'
 import { createFreeDialog } from './free-dialog.js'
 import { createListenersTable } from './listeners.js'
@@ -41,6 +41,9 @@ async function load(): Promise<void> {
     listeners.replaceAll(ports.listening)
     registry.show(ports.managed, ports.conflicts)
     serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
+    byId('scan-warnings').replaceChildren(
+      ...(ports.warnings ?? []).map((warning) => el('li', {}, [foreignText(warning)])),
+    )
     document.body.dataset.loaded = 'true'
   } catch (error) {
     const message = error instanceof ApiError ? error.message : String(error)

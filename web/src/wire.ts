@@ -27,6 +27,8 @@ export interface SystemPorts {
   managed: ManagedAllocation[]
   conflicts: WireConflict[]
   server: { port: number; pid: number }
+  /** What the scan could not see (e.g. other users' processes without root). */
+  warnings?: string[]
 }
 
 export interface SocketEvent {
