@@ -40,6 +40,7 @@ export interface AppOptions {
 
 export interface ServerApp {
   app: Hono
+  hosts: HostPolicy
   context: ServerContext
   /** Stops the watcher and the health schedule and closes the registry. */
   close(): Promise<void>
@@ -62,7 +63,10 @@ export function createApp(options: AppOptions): ServerApp {
     serverPort: options.serverPort ?? (() => null),
     heartbeatMs: options.heartbeatMs ?? 15_000,
   }
-  const hosts: HostPolicy = { port: context.serverPort, extraNames: options.extraHostNames ?? [] }
+  const hosts: HostPolicy = {
+    port: context.serverPort,
+    extraNames: (options.extraHostNames ?? []).map((name) => name.toLowerCase()),
+  }
 
   const app = new Hono()
   app.onError((error, c) => errorResponse(c, error))
@@ -103,6 +107,7 @@ export function createApp(options: AppOptions): ServerApp {
 
   return {
     app,
+    hosts,
     context,
     async close() {
       context.watcher.stop()

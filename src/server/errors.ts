@@ -66,29 +66,34 @@ export function jsonTextResponse(c: Context, text: string, status: ContentfulSta
 }
 
 /** `{"error", "message", "details"}` (+ `hint` when there is one) for any error; never a stack. */
-export function errorResponse(c: Context, error: unknown): Response {
+export function errorBody(error: unknown): { status: ContentfulStatusCode; text: string } {
   if (error instanceof ApiError || isPortwardenError(error)) {
-    const details = error.details ?? {}
-    return jsonResponse(
-      c,
-      {
+    return {
+      status: STATUS_BY_CODE[error.code],
+      text: stringifyForTerminal({
         error: error.code,
         message: error.message,
-        details,
+        details: error.details ?? {},
         ...(error.hint ? { hint: error.hint } : {}),
-      },
-      STATUS_BY_CODE[error.code],
-    )
+      }),
+    }
   }
   if (process.env.PORTWARDEN_DEBUG && error instanceof Error)
     process.stderr.write(`${error.stack}\n`)
-  return jsonResponse(
-    c,
-    {
+  return {
+    status: 500,
+    text: stringifyForTerminal({
       error: 'internal_error',
       message: 'Internal error: the request could not be answered.',
       details: {},
-    },
-    500,
-  )
+    }),
+  }
+}
+
+export function errorResponse(c: Context, error: unknown): Response {
+  const { status, text } = errorBody(error)
+  // A request refused before its body was read leaves that body on the connection: close it,
+  // and say so, so that a client does not send its next request into it.
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close')
+  return jsonTextResponse(c, text, status)
 }

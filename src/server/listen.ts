@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { networkInterfaces, hostname } from 'node:os'
 import { getRequestListener } from '@hono/node-server'
@@ -9,7 +9,8 @@ import { errnoOf, PortwardenError } from '../core/errors.js'
 import { checkSentence } from '../core/messages.js'
 import type { AppOptions, ServerApp } from './app.js'
 import { createApp } from './app.js'
-import { isLoopbackName } from './security.js'
+import { errorBody } from './errors.js'
+import { SECURITY_HEADERS, isLoopbackName, rawHostValues, refuseHost } from './security.js'
 
 /** Slow-header clients (slowloris) are cut after this; a whole request after REQUEST_TIMEOUT_MS. */
 export const HEADERS_TIMEOUT_MS = 10_000
@@ -58,8 +59,10 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
       // How often Node looks for requests past their timeouts (default 30 s).
       connectionsCheckingInterval: Math.min(1_000, requestTimeout),
       maxHeaderSize: 16 * 1024,
+      // Our Host check answers a missing Host (403 forbidden_host, JSON) instead of Node's bare 400.
+      requireHostHeader: false,
     },
-    getRequestListener(served.app.fetch),
+    hostCheckedListener(served, getRequestListener(served.app.fetch)),
   )
   try {
     await new Promise<void>((resolve, reject) => {
@@ -133,4 +136,31 @@ async function listenError(error: unknown, host: string, port: number): Promise<
     'backend_unavailable',
     `Cannot listen on ${formatEndpoint(host, port)}: ${error instanceof Error ? error.message : String(error)}.`,
   )
+}
+
+/**
+ * The Host check before Hono sees the request: the adapter needs a Host to build the request's
+ * URL and answers a missing or odd one with a bare 400 of its own.
+ */
+function hostCheckedListener(
+  served: ServerApp,
+  next: (incoming: IncomingMessage, outgoing: ServerResponse) => unknown,
+) {
+  return (incoming: IncomingMessage, outgoing: ServerResponse): void => {
+    const refusal = refuseHost(rawHostValues(incoming), served.hosts)
+    if (refusal === null) {
+      void next(incoming, outgoing)
+      return
+    }
+    const { status, text } = errorBody(refusal)
+    outgoing.writeHead(status, {
+      ...SECURITY_HEADERS,
+      'Cache-Control': 'no-store',
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      Connection: 'close',
+    })
+    outgoing.end(text)
+    incoming.resume()
+  }
 }

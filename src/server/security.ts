@@ -13,19 +13,24 @@ const SAFE_METHODS = new Set(['GET', 'HEAD'])
  */
 export interface HostPolicy {
   port: () => number | null
+  /** Lower case. */
   extraNames: readonly string[]
 }
 
 /** CSP, nosniff, CORP on every answer (H9); `no-store`: the API's answers are live data. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': "default-src 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+}
+
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next()
     const headers = c.res.headers
-    headers.set('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'")
-    headers.set('X-Content-Type-Options', 'nosniff')
-    headers.set('Cross-Origin-Resource-Policy', 'same-origin')
-    headers.set('Referrer-Policy', 'no-referrer')
-    headers.set('X-Frame-Options', 'DENY')
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value)
     if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store')
   }
 }
@@ -46,59 +51,66 @@ export function isLoopbackName(name: string): boolean {
 
 /**
  * DNS rebinding defence (H2): every request, GET included, must name us in `Host`. Missing
- * (HTTP/1.0) or foreign → 403 before any handler runs; two Host headers → 400.
+ * (HTTP/1.0) or foreign → 403 `forbidden_host`; two Host headers → 400. `hostValues` are all
+ * the Host headers the request carried. Null when the request may go on.
  */
+export function refuseHost(hostValues: readonly string[], policy: HostPolicy): ApiError | null {
+  if (hostValues.length > 1) {
+    return new ApiError('invalid_request', 'The request has more than one Host header.', {
+      details: { header: 'Host' },
+    })
+  }
+  const value = hostValues[0]
+  const host = value === undefined ? null : splitHostHeader(value.trim())
+  const port = policy.port()
+  const ours =
+    host !== null &&
+    (isLoopbackName(host.name) || policy.extraNames.includes(host.name)) &&
+    (host.port === null || port === null || host.port === port)
+  if (ours) return null
+  return new ApiError(
+    'forbidden_host',
+    value === undefined
+      ? 'The request has no Host header; portwarden answers only requests addressed to it by a loopback name.'
+      : `Host ${JSON.stringify(value.slice(0, 200))} is not this server; portwarden answers only requests addressed to localhost, 127.0.0.1 or [::1]${port === null ? '' : ` on port ${port}`}.`,
+    { details: { host: value?.slice(0, 200) ?? null } },
+  )
+}
+
+/** The Host headers of a raw Node request (Node keeps only the first in `headers`). */
+export function rawHostValues(incoming: IncomingMessage): string[] {
+  const values: string[] = []
+  for (let i = 0; i + 1 < incoming.rawHeaders.length; i += 2)
+    if (/^host$/i.test(incoming.rawHeaders[i] as string))
+      values.push(incoming.rawHeaders[i + 1] as string)
+  return values
+}
+
+/** The Host check as middleware, for `app.request()`; listen.ts runs it before Hono, too. */
 export function hostGuard(policy: HostPolicy): MiddlewareHandler {
-  const extra = new Set(policy.extraNames.map((name) => name.toLowerCase()))
   return async (c, next) => {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
-    const hostHeaders = incoming
-      ? incoming.rawHeaders.filter((_, i) => i % 2 === 0).filter((n) => /^host$/i.test(n)).length
-      : c.req.header('host') === undefined
-        ? 0
-        : 1
-    if (hostHeaders > 1) {
-      throw new ApiError('invalid_request', 'The request has more than one Host header.', {
-        details: { header: 'Host' },
-      })
-    }
-    const value = c.req.header('host')
-    const host = value === undefined ? null : splitHostHeader(value.trim())
-    const port = policy.port()
-    const ours =
-      host !== null &&
-      (isLoopbackName(host.name) || extra.has(host.name)) &&
-      (host.port === null || port === null || host.port === port)
-    if (!ours) {
-      throw new ApiError(
-        'forbidden_host',
-        value === undefined
-          ? 'The request has no Host header; portwarden answers only requests addressed to it by a loopback name.'
-          : `Host ${JSON.stringify(value)} is not this server; portwarden answers only requests addressed to localhost, 127.0.0.1 or [::1]${port === null ? '' : ` on port ${port}`}.`,
-        { details: { host: value ?? null } },
-      )
-    }
+    const host = c.req.header('host')
+    const refusal = refuseHost(
+      incoming ? rawHostValues(incoming) : host === undefined ? [] : [host],
+      policy,
+    )
+    if (refusal) throw refusal
     await next()
   }
 }
 
 /**
- * Cross-site requests that change state are refused (H4): Fetch metadata first, then `Origin`
- * against `Host`; a body must be JSON, which a plain `<form>` cannot send. Preflights get no
- * CORS headers, so a foreign page can never read an answer either.
+ * Cross-origin callers are refused (H4, H8). A browser sends `Origin` on its cross-origin
+ * fetches and EventSources (GET included), so a foreign one is refused on every route; Fetch
+ * metadata (`Sec-Fetch-Site: cross-site`) is refused on the API and on every state-changing
+ * request, while a link followed to the dashboard itself still opens it. A body must be JSON,
+ * which a plain `<form>` cannot send. Preflights get no CORS headers, so a foreign page never
+ * reads an answer.
  */
 export function originGuard(): MiddlewareHandler {
   return async (c, next) => {
     const method = c.req.method
-    if (SAFE_METHODS.has(method)) return next()
-    const site = c.req.header('sec-fetch-site')
-    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-      throw new ApiError(
-        'forbidden_origin',
-        `Cross-site request refused (Sec-Fetch-Site: ${site}): state-changing requests must come from the dashboard itself or a non-browser client.`,
-        { details: { sec_fetch_site: site } },
-      )
-    }
     const origin = c.req.header('origin')
     if (
       origin !== undefined &&
@@ -106,17 +118,30 @@ export function originGuard(): MiddlewareHandler {
     ) {
       throw new ApiError(
         'forbidden_origin',
-        `Cross-origin request refused (Origin: ${origin}): state-changing requests must come from this server's own pages.`,
+        `Cross-origin request refused (Origin: ${origin}): the API answers this server's own pages and non-browser clients only.`,
         { details: { origin } },
       )
     }
+    const site = c.req.header('sec-fetch-site')
+    const api = c.req.path.startsWith('/api/') || c.req.path === '/metrics'
+    if (
+      site !== undefined &&
+      site !== 'same-origin' &&
+      site !== 'none' &&
+      (api || !SAFE_METHODS.has(method))
+    ) {
+      throw new ApiError(
+        'forbidden_origin',
+        `Cross-site request refused (Sec-Fetch-Site: ${site}): the API answers this server's own pages and non-browser clients only.`,
+        { details: { sec_fetch_site: site } },
+      )
+    }
+    if (SAFE_METHODS.has(method)) return next()
     if (method === 'OPTIONS') {
       throw new ApiError(
         'method_not_allowed',
         'OPTIONS is not supported: portwarden sends no CORS headers.',
-        {
-          details: { method },
-        },
+        { details: { method } },
       )
     }
     const type = c.req.header('content-type')

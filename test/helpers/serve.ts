@@ -1,0 +1,159 @@
+/**
+ * A real `portwarden serve` for the serve-* tests: its own state directory (token) and registry
+ * in a temporary directory, a random loopback port (`--port 0`), ready when it prints its READY
+ * line. `request` speaks HTTP through Node's fetch; `rawRequest` writes bytes on a socket, for
+ * what fetch refuses to send (odd Host headers, HTTP/1.0, two Host headers, slow bodies).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLI, cliEnv } from './cli.js'
+import type { Started } from './processes.js'
+import { startProcess } from './processes.js'
+
+export interface Serve {
+  process: Started
+  pid: number
+  port: number
+  /** `http://127.0.0.1:PORT` */
+  url: string
+  token: string
+  stateDir: string
+  registry: string
+  /** fetch with the token (unless `auth: false`) and JSON bodies; answers parsed as JSON when they are. */
+  request(path: string, options?: ServeRequest): Promise<ServeAnswer>
+}
+
+export interface ServeRequest {
+  method?: string
+  body?: unknown
+  /** Sent as is (a string) instead of JSON.stringify(body). */
+  rawBody?: string
+  headers?: Record<string, string>
+  auth?: boolean
+}
+
+export interface ServeAnswer {
+  status: number
+  headers: Headers
+  text: string
+  json: any // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const dirs: string[] = []
+
+export function serveTempDir(prefix = 'pw-serve-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  dirs.push(dir)
+  return dir
+}
+
+export function removeServeDirs(): void {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+}
+
+export async function startServe(
+  options: { args?: string[]; env?: Record<string, string | undefined>; dir?: string } = {},
+): Promise<Serve> {
+  const dir = options.dir ?? serveTempDir()
+  const stateDir = join(dir, 'state')
+  const registry = join(dir, 'registry.db')
+  const proc = startProcess(
+    process.execPath,
+    [CLI, 'serve', '--port', '0', '--registry', registry, ...(options.args ?? [])],
+    { env: cliEnv({ PORTWARDEN_STATE_DIR: stateDir, ...options.env }) },
+  )
+  const url = (
+    await proc.waitForLine(/^portwarden serve: listening on (http:\/\/\S+)$/)
+  )[1] as string
+  const token = (await proc.waitForLine(/^dashboard: \S+#token=(\S+)$/))[1] as string
+  const port = Number(new URL(url).port)
+  const request = async (path: string, req: ServeRequest = {}): Promise<ServeAnswer> => {
+    const headers: Record<string, string> = { ...req.headers }
+    if (req.auth !== false) headers.authorization ??= `Bearer ${token}`
+    let body: string | undefined = req.rawBody
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body)
+      headers['content-type'] ??= 'application/json'
+    }
+    const response = await fetch(`${url}${path}`, { method: req.method ?? 'GET', headers, body })
+    const text = await response.text()
+    let json: unknown = undefined
+    try {
+      json = JSON.parse(text)
+    } catch {
+      // not JSON (the dashboard, /metrics)
+    }
+    return { status: response.status, headers: response.headers, text, json }
+  }
+  return { process: proc, pid: proc.pid, port, url, token, stateDir, registry, request }
+}
+
+export interface RawAnswer {
+  status: number | null
+  head: string
+  body: string
+  /** ms from the first byte written to the connection's end. */
+  ms: number
+}
+
+/**
+ * Writes `text` (then `chunks`, each after `gapMs`) to 127.0.0.1:port and reads until the server
+ * closes the connection or `timeoutMs` passes. Requests should say `Connection: close`.
+ */
+export function rawRequest(
+  port: number,
+  text: string,
+  options: { chunks?: string[]; gapMs?: number; timeoutMs?: number } = {},
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const socket = connect({ host: '127.0.0.1', port })
+    let data = ''
+    const chunks = [...(options.chunks ?? [])]
+    let feeder: NodeJS.Timeout | undefined
+    const finish = (): void => {
+      clearTimeout(timer)
+      clearInterval(feeder)
+      socket.destroy()
+      const head = data.split('\r\n\r\n', 1)[0] ?? ''
+      const status = /^HTTP\/1\.[01] ([0-9]{3})/.exec(head)?.[1]
+      resolve({
+        status: status === undefined ? null : Number(status),
+        head,
+        body: data.slice(head.length + 4),
+        ms: performance.now() - started,
+      })
+    }
+    const timer = setTimeout(finish, options.timeoutMs ?? 10_000)
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (data += chunk))
+    socket.on('end', finish)
+    socket.on('close', finish)
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNRESET' || error.code === 'EPIPE') finish()
+      else reject(error)
+    })
+    socket.on('connect', () => {
+      socket.write(text)
+      if (chunks.length > 0)
+        feeder = setInterval(() => {
+          const next = chunks.shift()
+          if (next === undefined || socket.destroyed) clearInterval(feeder)
+          else socket.write(next)
+        }, options.gapMs ?? 100)
+    })
+  })
+}
+
+/** A minimal HTTP/1.1 request with the given head lines. */
+export function httpRequest(method: string, path: string, headers: string[], body = ''): string {
+  return `${method} ${path} HTTP/1.1\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`
+}
+
+/** Stops the server with SIGTERM and waits for its exit code (it must shut down by itself). */
+export async function stopServe(serve: Serve): Promise<number | string> {
+  if (!serve.process.hasExited()) process.kill(serve.pid, 'SIGTERM')
+  return serve.process.exited
+}

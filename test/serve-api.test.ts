@@ -1,0 +1,429 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- JSON answers, checked field by field */
+/**
+ * Issue 6, `portwarden serve`: every route of SPEC.md's HTTP API and every error status, against
+ * a real server on a random loopback port, with real processes holding real ports. Free through
+ * the API end to end; the event stream sees a socket this test opens; H9 headers; H10 metrics.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPortHolder } from './helpers/hold-port.js'
+import { stopStarted } from './helpers/processes.js'
+import type { Serve } from './helpers/serve.js'
+import {
+  httpRequest,
+  rawRequest,
+  removeServeDirs,
+  serveTempDir,
+  startServe,
+  stopServe,
+} from './helpers/serve.js'
+import { portIsFree } from './helpers/sockets.js'
+
+let serve: Serve
+let dir: string
+
+beforeAll(async () => {
+  dir = serveTempDir()
+  serve = await startServe({ dir })
+})
+afterAll(async () => {
+  // The server first, by SIGTERM (it must exit 0 by itself); then the port holders.
+  if (serve) expect(await stopServe(serve)).toBe(0)
+  await stopStarted()
+  removeServeDirs()
+})
+
+async function holder(args: string[] = []) {
+  return startPortHolder(dir, args)
+}
+
+function expectErrorShape(answer: { status: number; json: any }, status: number, code: string) {
+  expect(answer.status, JSON.stringify(answer.json)).toBe(status)
+  expect(answer.json).toMatchObject({ error: code })
+  expect(typeof answer.json.message).toBe('string')
+  expect(answer.json.message.length).toBeGreaterThan(10)
+  expect(typeof answer.json.details).toBe('object')
+}
+
+describe('inventory routes', () => {
+  it('GET /api/system/ports lists a listener this test opened, with its holder, and the server itself', async () => {
+    const held = await holder()
+    const answer = await serve.request('/api/system/ports', { auth: false })
+    expect(answer.status).toBe(200)
+    expect(answer.headers.get('content-type')).toMatch(/^application\/json/)
+    const socket = answer.json.listening.find((s: any) => s.local_port === held.port)
+    expect(socket).toMatchObject({ protocol: 'tcp', state: 'LISTEN', local_address: '127.0.0.1' })
+    expect(socket.processes.map((p: any) => p.pid)).toContain(held.pid)
+    expect(answer.json.server).toEqual({ port: serve.port, pid: serve.pid })
+    expect(Array.isArray(answer.json.managed)).toBe(true)
+    expect(Array.isArray(answer.json.conflicts)).toBe(true)
+  })
+
+  it('GET /api/sockets filters by protocol, port and state; bad filters are 400', async () => {
+    const held = await holder()
+    const ok = await serve.request(`/api/sockets?protocol=tcp&port=${held.port}`, { auth: false })
+    expect(ok.status).toBe(200)
+    expect(ok.json).toHaveLength(1)
+    expect(ok.json[0]).toMatchObject({ local_port: held.port, processes: [{ pid: held.pid }] })
+    const listen = await serve.request(`/api/sockets?state=LISTEN&port=${held.port}`, {
+      auth: false,
+    })
+    expect(listen.json.map((s: any) => s.state)).toEqual(['LISTEN'])
+    const udp = await serve.request(`/api/sockets?protocol=udp&port=${held.port}`, { auth: false })
+    expect(udp.json).toEqual([])
+    for (const query of [
+      'port=0x1F90',
+      'port=65536',
+      'protocol=sctp',
+      'state=listening',
+      'colour=red',
+    ]) {
+      expectErrorShape(
+        await serve.request(`/api/sockets?${query}`, { auth: false }),
+        400,
+        'invalid_request',
+      )
+    }
+  })
+
+  it('GET /api/ports/{port} is the check answer: in use by the holder, or free', async () => {
+    const held = await holder()
+    const busy = await serve.request(`/api/ports/${held.port}`, { auth: false })
+    expect(busy.status).toBe(200)
+    expect(busy.json).toMatchObject({
+      port: held.port,
+      protocol: 'tcp',
+      free: false,
+      reason: 'in_use',
+    })
+    expect(busy.json.message).toContain(`pid ${held.pid}`)
+    const udp = await serve.request(`/api/ports/${held.port}?protocol=udp`, { auth: false })
+    expect(udp.json).toMatchObject({ protocol: 'udp' })
+    for (const bad of ['0', '65536', 'abc', '8e3', '08080', '+8080', '8000-8010']) {
+      expectErrorShape(
+        await serve.request(`/api/ports/${bad}`, { auth: false }),
+        400,
+        'invalid_request',
+      )
+    }
+    expectErrorShape(
+      await serve.request(`/api/ports/8080?protocol=TCP6`, { auth: false }),
+      400,
+      'invalid_request',
+    )
+  })
+})
+
+describe('registry routes', () => {
+  it('POST /api/allocations: 201 created, 200 again (idempotent), listed, then DELETE 200 and 404', async () => {
+    const created = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'web' },
+    })
+    expect(created.status).toBe(201)
+    expect(created.json).toMatchObject({
+      project: 'shop',
+      service: 'web',
+      protocol: 'tcp',
+      created: true,
+    })
+    const again = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'web' },
+    })
+    expect(again.status).toBe(200)
+    expect(again.json).toMatchObject({ port: created.json.port, created: false })
+    const listed = await serve.request('/api/allocations', { auth: false })
+    expect(listed.json.registry).toBe(serve.registry)
+    expect(listed.json.allocations.map((a: any) => a.id)).toContain(created.json.id)
+    const system = await serve.request('/api/system/ports', { auth: false })
+    expect(system.json.managed.find((a: any) => a.id === created.json.id)).toMatchObject({
+      holders: [],
+    })
+    const removed = await serve.request(`/api/allocations/${created.json.id}`, { method: 'DELETE' })
+    expect(removed.status).toBe(200)
+    expect(removed.json.released[0]).toMatchObject({ id: created.json.id })
+    expectErrorShape(
+      await serve.request(`/api/allocations/${created.json.id}`, { method: 'DELETE' }),
+      404,
+      'not_found',
+    )
+    expectErrorShape(
+      await serve.request(`/api/allocations/abc`, { method: 'DELETE' }),
+      400,
+      'invalid_request',
+    )
+    expectErrorShape(
+      await serve.request(`/api/allocations/0`, { method: 'DELETE' }),
+      400,
+      'invalid_request',
+    )
+  })
+
+  it('POST /api/allocations on a port a process holds: 409 port_in_use naming it', async () => {
+    const held = await holder()
+    const answer = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'taken', port: held.port },
+    })
+    expectErrorShape(answer, 409, 'port_in_use')
+    expect(answer.json.details).toEqual({
+      port: held.port,
+      protocol: 'tcp',
+      process: held.comm,
+      pid: held.pid,
+      local_address: `127.0.0.1:${held.port}`,
+    })
+    expect(answer.json.message).toContain(`pid ${held.pid}`)
+  })
+
+  it('POST /api/allocations on a port allocated to another service: 409 port_allocated', async () => {
+    const first = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'billing', service: 'api', range: '24000-24999' },
+    })
+    expect(first.status).toBe(201)
+    const answer = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'api', port: first.json.port },
+    })
+    expectErrorShape(answer, 409, 'port_allocated')
+    expect(answer.json.details).toMatchObject({
+      project: 'billing',
+      service: 'api',
+      port: first.json.port,
+    })
+    await serve.request(`/api/allocations/${first.json.id}`, { method: 'DELETE' })
+  })
+
+  it('POST /api/allocations with bad bodies: 400 naming the problem; nothing is created', async () => {
+    const before = (await serve.request('/api/allocations', { auth: false })).json.allocations
+      .length
+    const bodies: unknown[] = [
+      {},
+      { project: 'shop' },
+      { project: 'shop', service: 'web', port: '8080' },
+      { project: 'shop', service: 'web', port: 0 },
+      { project: 'shop', service: 'web', port: 80.5 },
+      { project: 'shop', service: 'web', protocol: 'sctp' },
+      { project: 'shop', service: 'web', range: '9000-8000' },
+      { project: 'shop', service: 'web', extra: 1 },
+      { project: '', service: 'web' },
+      { project: 'sh\u202eop', service: 'web' },
+      [],
+      'shop',
+      null,
+    ]
+    for (const body of bodies) {
+      const answer = await serve.request('/api/allocations', { method: 'POST', body })
+      expectErrorShape(answer, 400, 'invalid_request')
+    }
+    for (const rawBody of ['{"project":', '', 'nul', '{"project":"a","service":"b"}x']) {
+      const answer = await serve.request('/api/allocations', {
+        method: 'POST',
+        rawBody,
+        headers: { 'content-type': 'application/json' },
+      })
+      expectErrorShape(answer, 400, 'invalid_request')
+    }
+    expect(
+      (await serve.request('/api/allocations', { auth: false })).json.allocations,
+    ).toHaveLength(before)
+  })
+
+  it('GET /api/conflicts and POST /api/health-checks answer as status --check-conflicts / --health-check', async () => {
+    const held = await holder(['--http', '200'])
+    const allocation = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'checks', service: 'gone', range: '25000-25999' },
+    })
+    expect(allocation.status).toBe(201)
+    const conflicts = await serve.request('/api/conflicts', { auth: false })
+    expect(conflicts.status).toBe(200)
+    const mismatch = conflicts.json.conflicts.find((c: any) => c.port === allocation.json.port)
+    expect(mismatch).toMatchObject({ kind: 'allocation_mismatch' })
+    expect(conflicts.json.summary).toBeTypeOf('object')
+    const health = await serve.request('/api/health-checks', { method: 'POST' })
+    expect(health.status).toBe(200)
+    const checked = health.json.allocations.find((a: any) => a.id === allocation.json.id)
+    expect(checked).toMatchObject({ health_status: 'not_running' })
+    expect(checked.last_checked_at).not.toBeNull()
+    expectErrorShape(
+      await serve.request('/api/health-checks', { method: 'POST', body: { colour: 1 } }),
+      400,
+      'invalid_request',
+    )
+    expectErrorShape(
+      await serve.request('/api/health-checks', { method: 'POST', auth: false }),
+      401,
+      'unauthorized',
+    )
+    await serve.request(`/api/allocations/${allocation.json.id}`, { method: 'DELETE' })
+    void held
+  })
+})
+
+describe('free through the API', () => {
+  it('dry_run shows the plan and sends nothing; then the holder is stopped and the port is free', async () => {
+    const held = await holder()
+    const plan = await serve.request(`/api/ports/${held.port}/free`, {
+      method: 'POST',
+      body: { dry_run: true },
+    })
+    expect(plan.status).toBe(200)
+    expect(JSON.stringify(plan.json)).toContain(String(held.pid))
+    expect(held.alive()).toBe(true)
+    expect(held.signals()).toEqual([])
+    expectErrorShape(
+      await serve.request(`/api/ports/${held.port}/free`, { method: 'POST', auth: false }),
+      401,
+      'unauthorized',
+    )
+    expectErrorShape(
+      await serve.request(`/api/ports/${held.port}/free`, {
+        method: 'POST',
+        body: { signal: 'SIGSEGV' },
+      }),
+      400,
+      'invalid_request',
+    )
+    expect(held.alive()).toBe(true)
+    const freed = await serve.request(`/api/ports/${held.port}/free`, { method: 'POST', body: {} })
+    expect(freed.status).toBe(200)
+    expect(freed.json.outcome).toBe('freed')
+    await held.process.exited
+    expect(held.signals()).toEqual(['SIGTERM'])
+    expect(await portIsFree(held.port)).toBe(true)
+  })
+
+  it('never signals the server itself', async () => {
+    const answer = await serve.request(`/api/ports/${serve.port}/free`, {
+      method: 'POST',
+      body: {},
+    })
+    expect(answer.status).toBe(200)
+    expect(answer.json.outcome).not.toBe('freed')
+    expect((await serve.request('/api/system/ports', { auth: false })).status).toBe(200)
+  })
+})
+
+describe('events', () => {
+  it('GET /api/events streams a bind for a socket this test opens, and an unbind when it closes', async () => {
+    const controller = new AbortController()
+    const response = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const reader = response.body!.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ''
+    const waitFor = async (pattern: RegExp, ms = 10_000) => {
+      const deadline = Date.now() + ms
+      while (!pattern.test(buffer)) {
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in the stream:\n${buffer}`)
+        const { value, done } = await reader.read()
+        if (done) throw new Error(`stream ended:\n${buffer}`)
+        buffer += decoder.decode(value, { stream: true })
+      }
+      return pattern.exec(buffer)!
+    }
+    await waitFor(/: connected/)
+    // The first poll after a subscription is the baseline: wait until it has been made.
+    await new Promise<void>((resolve) => setTimeout(resolve, 1500))
+    const held = await holder()
+    const bind = await waitFor(
+      new RegExp(`event: bind\\ndata: (\\{.*"local_port":${held.port},.*\\})\\n`),
+    )
+    const data = JSON.parse(bind[1] as string)
+    expect(data.socket.processes[0]).toMatchObject({ pid: held.pid })
+    held.process.child.stdin.end()
+    await held.process.exited
+    await waitFor(new RegExp(`event: unbind\\ndata: \\{.*"local_port":${held.port},`))
+    controller.abort()
+  })
+})
+
+describe('metrics, headers, errors', () => {
+  it('GET /metrics is Prometheus text with the four families and no command lines or token (H10)', async () => {
+    const held = await holder(['--label', 'secret-command-line-marker'])
+    const answer = await serve.request('/metrics', { auth: false })
+    expect(answer.status).toBe(200)
+    expect(answer.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    for (const name of [
+      'portwarden_listening_sockets{protocol="tcp",family="ipv4"}',
+      'portwarden_allocations{status="unknown"}',
+      'portwarden_conflicts{kind="system_conflict"}',
+      'portwarden_scan_duration_seconds_bucket',
+      'portwarden_event_stream_clients',
+    ])
+      expect(answer.text).toContain(name)
+    // Every line is a comment or `name{labels} value`.
+    for (const line of answer.text.split('\n').filter(Boolean))
+      expect(line).toMatch(
+        /^(# (HELP|TYPE) .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|.* (NaN|[+-]Inf))$/,
+      )
+    expect(answer.text).not.toContain('secret-command-line-marker')
+    expect(answer.text).not.toContain(serve.token)
+    expect(answer.text).not.toContain('hold-port')
+    // fetch will not send a foreign Host: write it on a socket.
+    const foreign = await rawRequest(
+      serve.port,
+      httpRequest('GET', '/metrics', ['Host: evil.example']),
+    )
+    expect(foreign.status).toBe(403)
+    expect(JSON.parse(foreign.body)).toMatchObject({ error: 'forbidden_host' })
+    void held
+  })
+
+  it('security headers on /, /api/* and /metrics; JSON as application/json; never CORS (H9)', async () => {
+    for (const path of ['/', '/api/system/ports', '/api/allocations', '/metrics', '/api/nope']) {
+      const answer = await serve.request(path, {
+        auth: false,
+        headers: { origin: 'http://evil.example' },
+      })
+      expect(answer.headers.get('content-security-policy'), path).toBe(
+        "default-src 'self'; frame-ancestors 'none'",
+      )
+      expect(answer.headers.get('x-content-type-options'), path).toBe('nosniff')
+      expect(answer.headers.get('cross-origin-resource-policy'), path).toBe('same-origin')
+      expect(answer.headers.get('access-control-allow-origin'), path).toBeNull()
+    }
+    const page = await serve.request('/', { auth: false })
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/)
+  })
+
+  it('unknown routes are 404, oversized bodies 413, non-JSON bodies 415, all in the error shape', async () => {
+    expectErrorShape(await serve.request('/api/nope', { auth: false }), 404, 'not_found')
+    expectErrorShape(
+      await serve.request('/assets/../../package.json', { auth: false }),
+      404,
+      'not_found',
+    )
+    // fetch gives up when the server answers before the whole body is sent: use a socket.
+    const big = await rawRequest(
+      serve.port,
+      httpRequest(
+        'POST',
+        '/api/allocations',
+        [
+          `Host: 127.0.0.1:${serve.port}`,
+          `Authorization: Bearer ${serve.token}`,
+          'Content-Type: application/json',
+        ],
+        JSON.stringify({ project: 'x'.repeat(1024 * 1024), service: 'web' }),
+      ),
+    )
+    expect(big.status).toBe(413)
+    expect(JSON.parse(big.body)).toMatchObject({ error: 'payload_too_large' })
+    expectErrorShape(
+      await serve.request('/api/allocations', {
+        method: 'POST',
+        rawBody: '{"project":"shop","service":"web"}',
+        headers: { 'content-type': 'text/plain' },
+      }),
+      415,
+      'unsupported_media_type',
+    )
+    // and it keeps answering
+    expect((await serve.request('/api/allocations', { auth: false })).status).toBe(200)
+  })
+})
