@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard in a real headless Chromium against a real `portwarden serve`: listeners, the
  * port box, freeing a port end to end with the row leaving through the event stream, and the
@@ -130,9 +129,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
 
       // The token moved from the address bar into sessionStorage.
       expect(page.url()).toBe(`${serve.origin}/`)
-      expect(await page.evaluate(() => sessionStorage.getItem('portwarden.token'))).toBe(
-        serve.token,
-      )
+      expect(await page.evaluate("sessionStorage.getItem('portwarden.token')")).toBe(serve.token)
 
       const row = await showRow(page, holder)
       await expect.poll(() => row.innerText(), WAIT).toContain(`pid ${holder.pid}`)
@@ -166,9 +163,9 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
     await page.fill('#listener-filter', '')
     await page.click('button.sort[data-column="port"]')
     await expect.poll(() => page.locator('th[aria-sort="descending"]').count(), WAIT).toBe(1)
-    const ports = await page
-      .locator('#listener-rows tr')
-      .evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-port'))))
+    const ports = await page.evaluate<number[]>(
+      "[...document.querySelectorAll('#listener-rows tr')].map((row) => Number(row.dataset.port))",
+    )
     expect(ports).toEqual([...ports].sort((a, b) => b - a))
   })
 
@@ -236,13 +233,19 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       const { page } = await openPage(serve.dashboard, { viewport: { width: 380, height: 800 } })
       await page.waitForSelector('body[data-loaded="true"]')
       await showRow(page, holder)
-      const overflow = await page.evaluate(
-        () => document.documentElement.scrollWidth - window.innerWidth,
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
       )
       expect(overflow).toBeLessThanOrEqual(0)
       // Rows are re-rendered as events come: ask the current one each time.
       await expect
-        .poll(() => rowOf(page, holder.port).evaluate((row) => getComputedStyle(row).display), WAIT)
+        .poll(
+          () =>
+            page.evaluate(
+              `getComputedStyle(document.querySelector('#listener-rows tr[data-port="${holder.port}"]')).display`,
+            ),
+          WAIT,
+        )
         .toBe('grid')
     },
   )
@@ -256,12 +259,11 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
         const page = await rebinding.newPage()
         const response = await page.goto(`http://rebind.test:${serve.port}/`)
         expect(response?.status()).toBe(403)
-        const fetched = await page.evaluate(async () => {
-          const answer = await fetch('/api/system/ports')
-          return { status: answer.status, body: await answer.text() }
-        })
+        const fetched = await page.evaluate<{ status: number; body: string }>(
+          "fetch('/api/system/ports').then(async (answer) => ({ status: answer.status, body: await answer.text() }))",
+        )
         expect(fetched.status).toBe(403)
-        const dom = await page.evaluate(() => document.documentElement.outerHTML)
+        const dom = await page.evaluate<string>('document.documentElement.outerHTML')
         for (const text of [fetched.body, dom]) {
           expect(text).not.toContain(String(holder.pid))
           expect(text).not.toContain(String(holder.port))
@@ -323,11 +325,9 @@ document.getElementById('plain').submit()
         const page = await browser.newPage()
         pages.push(page)
         await page.goto(`http://127.0.0.2:${attackerPort}/`)
-        await page.waitForFunction(
-          () => 'fetchesDone' in window && 'formsDone' in window,
-          undefined,
-          { timeout: 15_000 },
-        )
+        await page.waitForFunction("'fetchesDone' in window && 'formsDone' in window", undefined, {
+          timeout: 15_000,
+        })
       } finally {
         await new Promise((resolve) => attacker.close(resolve))
       }
@@ -380,11 +380,11 @@ document.getElementById('plain').submit()
       expect(await allocationRow.innerText()).toContain(project)
       expect(await allocationRow.innerText()).toContain('svc\\u202eevil')
       expect(await row.innerText()).toContain('\\x1b[31mkill-me\\x1b[0m')
-      const text = await page.evaluate(() => document.body.innerText)
+      const text = await page.evaluate<string>('document.body.innerText')
       // No raw ESC or RIGHT-TO-LEFT OVERRIDE reached the page's text.
       expect(text.includes('\u001b') || text.includes('\u202e')).toBe(false)
       expect(await page.locator('main img').count()).toBe(0)
-      expect(await page.evaluate(() => document.querySelectorAll('[onerror]').length)).toBe(0)
+      expect(await page.evaluate<number>("document.querySelectorAll('[onerror]').length")).toBe(0)
       expect(dialogs).toEqual([])
     },
   )
