@@ -10,7 +10,7 @@ import { createFreeDialog } from './free-dialog.js'
 import { createListenersTable } from './listeners.js'
 import { createPortBox } from './port-box.js'
 import { TOKEN_NEEDED, adoptTokenFromUrl, currentToken } from './token.js'
-import type { SystemPorts } from './wire.js'
+import type { SocketEvent, SystemPorts } from './wire.js'
 
 const UPTIME_TICK_MS = 30_000
 
@@ -35,10 +35,26 @@ if (currentToken() === null) {
 
 byId('app').replaceChildren(portBox, listeners.element, registry.element, freeDialog.element)
 
+/**
+ * Events that arrive while the full list loads wait for it and are applied on top: the stream is
+ * opened first, so nothing that changes after the list was read is lost.
+ */
+let waiting: SocketEvent[] | null = null
+
+function apply(event: SocketEvent): void {
+  if (waiting) waiting.push(event)
+  else if (event.event === 'bind') listeners.bind(event.socket)
+  else listeners.unbind(event.socket)
+}
+
 async function load(): Promise<void> {
+  waiting ??= []
   try {
     const ports = await api<SystemPorts>('/api/system/ports')
     listeners.replaceAll(ports.listening)
+    const missed = waiting
+    waiting = null
+    for (const event of missed) apply(event)
     registry.show(ports.managed, ports.conflicts)
     serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
     byId('scan-warnings').replaceChildren(
@@ -46,6 +62,7 @@ async function load(): Promise<void> {
     )
     document.body.dataset.loaded = 'true'
   } catch (error) {
+    waiting = null
     const message = error instanceof ApiError ? error.message : String(error)
     const hint = error instanceof ApiError && error.status === 401 ? ` ${TOKEN_NEEDED}` : ''
     banner.replaceChildren(
@@ -56,18 +73,16 @@ async function load(): Promise<void> {
   }
 }
 
-void load().then(() => {
-  followEvents({
-    onEvent: (event) =>
-      event.event === 'bind' ? listeners.bind(event.socket) : listeners.unbind(event.socket),
-    onState: (state, detail) => {
-      streamState.dataset.state = state
-      streamState.textContent =
-        state === 'live' ? 'live' : state === 'refused' ? 'not live' : 'reconnecting…'
-      streamState.title = detail
-    },
-    onReconnected: () => void load(),
-  })
+followEvents({
+  onEvent: apply,
+  onState: (state, detail) => {
+    streamState.dataset.state = state
+    streamState.textContent =
+      state === 'live' ? 'live' : state === 'refused' ? 'not live' : 'reconnecting…'
+    streamState.title = detail
+  },
+  onReconnected: () => void load(),
 })
+void load()
 
 setInterval(() => listeners.refresh(), UPTIME_TICK_MS)
