@@ -163,10 +163,19 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
     await page.fill('#listener-filter', '')
     await page.click('button.sort[data-column="port"]')
     await expect.poll(() => page.locator('th[aria-sort="descending"]').count(), WAIT).toBe(1)
-    const ports = await page.evaluate<number[]>(
-      "[...document.querySelectorAll('#listener-rows tr')].map((row) => Number(row.dataset.port))",
-    )
-    expect(ports).toEqual([...ports].sort((a, b) => b - a))
+    // The rows are redrawn on the next frame: wait for them, highest port first.
+    const shownPorts = () =>
+      page.evaluate<number[]>(
+        "[...document.querySelectorAll('#listener-rows tr')].map((row) => Number(row.dataset.port))",
+      )
+    await expect
+      .poll(async () => {
+        const ports = await shownPorts()
+        return (
+          ports.length > 1 && ports.every((port, i) => i === 0 || port <= (ports[i - 1] as number))
+        )
+      }, WAIT)
+      .toBe(true)
   })
 
   it(
