@@ -1,15 +1,17 @@
+import { checkPort } from '../core/check-port.js'
+import type { PortCheck } from '../core/check-port.js'
 import { listSockets } from '../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../core/sockets/list-sockets.js'
+import type { Protocol } from '../core/types.js'
+import { SharedRuns } from './shared-runs.js'
 
 /**
- * The listening sockets with their holders, read for many requests at once: a request that
- * arrives while a scan runs waits for the next one (its answer is never older than the request),
- * and every request waiting then shares that scan. Fifty clients cost one scan at a time.
+ * The listening sockets with their holders, and port checks, each read once for all the
+ * requests waiting for it (see SharedRuns): under load the server costs one scan at a time.
  */
 export class InventoryScanner {
-  private current: Promise<SocketInventory> | null = null
-  private next: Promise<SocketInventory> | null = null
-
+  private readonly scans = new SharedRuns<SocketInventory>()
+  private readonly checks = new SharedRuns<PortCheck>()
   private readonly onScanned: ((seconds: number) => void) | undefined
 
   constructor(onScanned?: (seconds: number) => void) {
@@ -17,23 +19,15 @@ export class InventoryScanner {
   }
 
   scan(): Promise<SocketInventory> {
-    if (this.current === null) {
-      this.current = this.run().finally(() => (this.current = null))
-      return this.current
-    }
-    this.next ??= this.current
-      .catch(() => undefined)
-      .then(() => {
-        this.next = null
-        return this.scan()
-      })
-    return this.next
+    return this.scans.run('listening', async () => {
+      const started = performance.now()
+      const inventory = await listSockets()
+      this.onScanned?.((performance.now() - started) / 1000)
+      return inventory
+    })
   }
 
-  private async run(): Promise<SocketInventory> {
-    const started = performance.now()
-    const inventory = await listSockets()
-    this.onScanned?.((performance.now() - started) / 1000)
-    return inventory
+  check(port: number, protocol: Protocol): Promise<PortCheck> {
+    return this.checks.run(`${protocol}:${port}`, () => checkPort(port, protocol))
   }
 }

@@ -4,13 +4,12 @@
  * line. `request` speaks HTTP through Node's fetch; `rawRequest` writes bytes on a socket, for
  * what fetch refuses to send (odd Host headers, HTTP/1.0, two Host headers, slow bodies).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI, cliEnv } from './cli.js'
 import type { Started } from './processes.js'
 import { startProcess } from './processes.js'
+import { tempDir } from './registry.js'
 
 export interface Serve {
   process: Started
@@ -41,16 +40,11 @@ export interface ServeAnswer {
   json: any // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-const dirs: string[] = []
+/** Temporary directories come from the registry helpers' `tempDir` (removed by `removeTempDirs`). */
+export { removeTempDirs as removeServeDirs } from './registry.js'
 
-export function serveTempDir(prefix = 'pw-serve-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  dirs.push(dir)
-  return dir
-}
-
-export function removeServeDirs(): void {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+export function serveTempDir(): string {
+  return tempDir('pw-serve-')
 }
 
 export async function startServe(

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { PortwardenError } from '../../core/errors.js'
+import { parseHost } from '../../core/addresses.js'
 import { parseDuration } from '../../core/free/options.js'
 import { isLoopbackName } from '../../server/security.js'
 import type { CliContext } from '../cli-context.js'
@@ -35,16 +36,26 @@ export async function serve(options: ServeOptions): Promise<CommandResult> {
       },
     )
   }
+  const host = parseHost(options.host)?.address
+  if (host === undefined) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --host ${JSON.stringify(options.host)}: an IPv4 or IPv6 address (or localhost) is expected.`,
+      {
+        hint: 'Examples: --host 127.0.0.1 (the default), --host ::1, --host 0.0.0.0 (every interface: needs the token on every route).',
+      },
+    )
+  }
   const { startServer } = await import('../../server/listen.js')
   const { loadOrCreateToken, stateDirectory } = await import('../../server/token.js')
   const { token } = loadOrCreateToken(stateDirectory())
-  if (!isLoopbackName(options.host.toLowerCase())) {
+  if (!isLoopbackName(host)) {
     process.stderr.write(
-      `warning: serving on ${options.host}, which is not a loopback address: other hosts can reach this API; the token is required on every route.\n`,
+      `warning: serving on ${host}, which is not a loopback address: other hosts can reach this API; the token is required on every route.\n`,
     )
   }
   const running = await startServer({
-    host: options.host,
+    host,
     port,
     token,
     registry: options.registry,

@@ -1,9 +1,9 @@
-import type { Hono } from 'hono'
+import type { Context, Hono } from 'hono'
 import { z } from 'zod'
-import { checkPort } from '../../core/check-port.js'
 import { parsePortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
+import type { SocketInventory } from '../../core/sockets/list-sockets.js'
 import { stringifyForTerminal } from '../../core/safe-text.js'
 import type { SocketEntry, SocketState } from '../../core/types.js'
 import {
@@ -38,6 +38,32 @@ const socketsQuerySchema = z.strictObject({
   port: z.string().max(32).optional(),
 })
 
+/**
+ * One scan's listeners as JSON text, made once for every request that shares the scan: at 10k
+ * sockets the text is megabytes, and fifty clients would otherwise render it fifty times.
+ */
+const renderedListeners = new WeakMap<SocketInventory, Buffer>()
+
+function listenersJson(inventory: SocketInventory): Buffer {
+  let bytes = renderedListeners.get(inventory)
+  if (bytes === undefined) {
+    bytes = Buffer.from(renderSocketsJson(inventory.sockets), 'utf8')
+    renderedListeners.set(inventory, bytes)
+  }
+  return bytes
+}
+
+/** A JSON answer made of byte chunks, sent one after the other without joining them. */
+function chunkedJson(c: Context, chunks: readonly Uint8Array[]): Response {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk)
+      controller.close()
+    },
+  })
+  return c.body(body, 200, { 'Content-Type': 'application/json; charset=utf-8' })
+}
+
 /** GET /api/system/ports, /api/sockets, /api/ports/{port}: what the kernel shows, as `list`/`check`. */
 export function inventoryRoutes(app: Hono, context: ServerContext): void {
   app.get('/api/system/ports', async (c) => {
@@ -47,24 +73,27 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
     ])
     const allocations = store ? await store.list() : []
     const report = await detectConflicts(allocations.map(claimFromAllocation))
-    const byPort = new Map<string, SocketEntry[]>()
-    for (const socket of inventory.sockets) {
-      const key = `${socket.protocol}:${socket.localPort}`
-      byPort.set(key, [...(byPort.get(key) ?? []), socket])
-    }
+    const allocated = new Map<string, SocketEntry[]>(
+      allocations.map((a) => [`${a.protocol}:${a.port}`, []]),
+    )
+    for (const socket of inventory.sockets)
+      allocated.get(`${socket.protocol}:${socket.localPort}`)?.push(socket)
     const managed = allocations.map((allocation) => ({
       ...toJsonAllocation(allocation),
-      holders: (byPort.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
+      holders: (allocated.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
     }))
-    // The listener list is rendered as text directly: at 10k sockets it is most of the answer.
-    return jsonTextResponse(
-      c,
-      `{"listening":${renderSocketsJson(inventory.sockets)},` +
-        `"managed":${stringifyForTerminal(managed)},` +
-        `"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))},` +
-        `"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })},` +
-        `"warnings":${stringifyForTerminal([...inventory.warnings, ...report.warnings].map((w) => w.message))}}`,
-    )
+    // The listeners are most of the answer (megabytes at 10k sockets): their bytes are made
+    // once per scan and shared by every answer built from it.
+    const rest =
+      `,"managed":${stringifyForTerminal(managed)}` +
+      `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
+      `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
+      `,"warnings":${stringifyForTerminal([...inventory.warnings, ...report.warnings].map((w) => w.message))}}`
+    return chunkedJson(c, [
+      Buffer.from('{"listening":'),
+      listenersJson(inventory),
+      Buffer.from(rest, 'utf8'),
+    ])
   })
 
   app.get('/api/sockets', async (c) => {
@@ -83,7 +112,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
 
   app.get('/api/ports/:port', async (c) => {
     const spec = parsePathPort(c.req.param('port'), queryProtocol(c))
-    const check = await checkPort(spec.from, spec.protocol)
+    const check = await context.inventory.check(spec.from, spec.protocol)
     return jsonResponse(c, toJsonCheck(check))
   })
 }
