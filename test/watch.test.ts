@@ -252,6 +252,26 @@ describe('the poller (library)', () => {
     expect(heard).toHaveLength(2)
   })
 
+  it('a listener after a pause starts from a fresh baseline: no stale binds, no missed unbind', async () => {
+    const p = await freePort()
+    const watcher = new SocketWatcher({
+      ports: [{ from: p, to: p, protocol: 'tcp' }],
+      intervalMs: 50,
+    })
+    await watcher.poll()
+    watcher.subscribe(() => undefined)() // one listener came and went: the poller stopped
+    const holder = await listener([p]) // opened while nobody listened
+    const heard: SocketEvent[] = []
+    const off = watcher.subscribe((e) => heard.push(e))
+    const polls = watcher.stats.polls
+    await eventually(() => watcher.stats.polls > polls + 1, 'the baseline and one more poll')
+    expect(heard).toEqual([]) // the socket was there when this listener came: no event
+    await close(holder)
+    await eventually(() => heard.length === 1, 'the unbind event')
+    off()
+    expect(heard.map((e) => [e.event, e.socket.localPort])).toEqual([['unbind', p]])
+  })
+
   it('watchSockets: events until the signal aborts', async () => {
     const p = await freePort()
     const seen: SocketEvent[] = []

@@ -49,6 +49,8 @@ export class SocketWatcher {
   private readonly errorListeners = new Set<(error: unknown) => void>()
   private current = new Map<string, SocketEntry>()
   private primed = false
+  /** Polling stopped with the last listener: `current` no longer follows the tables. */
+  private stale = false
   private timer: NodeJS.Timeout | null = null
   private running: Promise<void> | null = null
   private warnings: Warning[] = []
@@ -70,6 +72,12 @@ export class SocketWatcher {
   subscribe(listener: SocketListener, onError?: (error: unknown) => void): () => void {
     this.listeners.add(listener)
     if (onError) this.errorListeners.add(onError)
+    // After a pause, diffing against the old snapshot would report what changed while nobody
+    // listened and, worse, miss what changes before the first poll: start from a new baseline.
+    if (this.stale) {
+      this.stale = false
+      this.primed = false
+    }
     if (this.timer === null && this.running === null)
       this.schedule(this.primed ? this.intervalMs : 0)
     return () => {
@@ -141,6 +149,7 @@ export class SocketWatcher {
   stop(): void {
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
+    this.stale = true
   }
 
   private schedule(delayMs: number): void {

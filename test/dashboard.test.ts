@@ -1,0 +1,405 @@
+/**
+ * The dashboard in a real headless Chromium against a real `portwarden serve`: listeners, the
+ * port box, freeing a port end to end with the row leaving through the event stream, and the
+ * reliability tests H3 (DNS rebinding), H5 (CSRF from another local origin) and I5 (hostile
+ * names render as text).
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parseProcStat } from '../src/core/process/parse-proc-pid.js'
+import type { Serve } from './helpers/browser.js'
+import {
+  apiJson,
+  launchChromium,
+  removeStateDirs,
+  startServe,
+  whyNoBrowser,
+} from './helpers/browser.js'
+import { runCommand } from './helpers/cli.js'
+import { startPortHolder } from './helpers/hold-port.js'
+import { FIXTURES, PYTHON, startProcess, stopStarted } from './helpers/processes.js'
+import { freeLoopbackPort } from './helpers/servers.js'
+
+const skip = whyNoBrowser()
+if (skip) console.warn(`[linux/dashboard] SKIPPING the browser tests: ${skip}`)
+const title = (text: string) => `${text}${skip ? ` [SKIPPED: ${skip}]` : ''}`
+
+// .ci/run installs Chromium: in CI a missing browser is a failure, not a skip.
+it.runIf(skip !== null && process.env.CI === 'true')('CI has what the browser tests need', () => {
+  throw new Error(`the dashboard's browser tests cannot run in CI: ${skip}`)
+})
+
+interface Allocation {
+  id: number
+  project: string
+  service: string
+  port: number
+}
+
+/** pid and start time (field 22 of /proc/PID/stat): the same pair means the same process. */
+function identity(pid: number): string | null {
+  try {
+    const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'latin1'))
+    return stat ? `${stat.pid}:${stat.startTicks}` : null
+  } catch {
+    return null
+  }
+}
+
+function rowOf(page: Page, port: number) {
+  return page.locator(`#listener-rows tr[data-port="${port}"]`)
+}
+
+let labels = 0
+/** A port holder with a label of its own in its command line, to filter the table down to it. */
+async function startLabelledHolder(dir: string) {
+  const label = `pw-dash-${process.pid}-${labels++}`
+  return { ...(await startPortHolder(dir, ['--label', label])), label }
+}
+
+/**
+ * Filters the table down to one holder's row (a busy machine may list more listeners than the
+ * table shows at once) and waits for it.
+ */
+async function showRow(page: Page, holder: { port: number; label: string }) {
+  await page.fill('#listener-filter', holder.label)
+  const row = rowOf(page, holder.port)
+  await row.waitFor()
+  return row
+}
+
+// Generous bounds: the machine is shared, and a loaded one lists its sockets slowly.
+const WAIT = { timeout: 30_000 }
+
+describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_000 }, () => {
+  let serve: Serve
+  let browser: Browser
+  let work: string
+  const pages: Page[] = []
+
+  async function openPage(
+    url: string,
+    options: { viewport?: { width: number; height: number } } = {},
+  ) {
+    const page = await browser.newPage({
+      viewport: options.viewport ?? { width: 1280, height: 900 },
+    })
+    page.setDefaultTimeout(WAIT.timeout)
+    pages.push(page)
+    const errors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text())
+    })
+    await page.goto(url)
+    return { page, errors }
+  }
+
+  async function openDashboard(withToken = true) {
+    const opened = await openPage(withToken ? serve.dashboard : `${serve.origin}/`)
+    await opened.page.waitForSelector('body[data-loaded="true"]')
+    return opened
+  }
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'pw-dashboard-'))
+    serve = await startServe()
+    browser = await launchChromium()
+  })
+
+  afterEach(async () => {
+    for (const page of pages.splice(0)) await page.close()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await stopStarted()
+    removeStateDirs()
+    rmSync(work, { recursive: true, force: true })
+  })
+
+  it(
+    title(
+      'shows a listener the test opened, and the port box says in use for it and free for a free port',
+    ),
+    async () => {
+      const holder = await startLabelledHolder(work)
+      const { page, errors } = await openDashboard()
+
+      // The token moved from the address bar into sessionStorage.
+      expect(page.url()).toBe(`${serve.origin}/`)
+      expect(await page.evaluate("sessionStorage.getItem('portwarden.token')")).toBe(serve.token)
+
+      const row = await showRow(page, holder)
+      await expect.poll(() => row.innerText(), WAIT).toContain(`pid ${holder.pid}`)
+      expect(await row.innerText()).toContain(holder.comm)
+
+      await page.fill('#port-input', String(holder.port))
+      const answer = page.locator('#port-answer')
+      await expect
+        .poll(() => answer.innerText(), WAIT)
+        .toContain(`${holder.port}/tcp is in use by ${holder.comm} (pid ${holder.pid})`)
+
+      const free = await freeLoopbackPort()
+      await page.fill('#port-input', String(free))
+      await expect.poll(() => answer.innerText(), WAIT).toContain(`${free}/tcp is free`)
+
+      await page.fill('#port-input', '70000')
+      await expect.poll(() => answer.innerText(), WAIT).toContain('from 1 to 65535')
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(title('the filter and the sort change the rows shown'), async () => {
+    const holder = await startLabelledHolder(work)
+    const { page } = await openDashboard()
+    await showRow(page, holder)
+    await expect.poll(() => page.locator('#listener-rows tr').count(), WAIT).toBe(1)
+    await page.fill('#listener-filter', 'no-such-listener-anywhere')
+    await expect
+      .poll(() => page.locator('#listener-rows').innerText(), WAIT)
+      .toContain('No listener matches')
+    await page.fill('#listener-filter', '')
+    await page.click('button.sort[data-column="port"]')
+    await expect.poll(() => page.locator('th[aria-sort="descending"]').count(), WAIT).toBe(1)
+    // The rows are redrawn on the next frame: wait for them, highest port first.
+    const shownPorts = () =>
+      page.evaluate<number[]>(
+        "[...document.querySelectorAll('#listener-rows tr')].map((row) => Number(row.dataset.port))",
+      )
+    await expect
+      .poll(async () => {
+        const ports = await shownPorts()
+        return (
+          ports.length > 1 && ports.every((port, i) => i === 0 || port <= (ports[i - 1] as number))
+        )
+      }, WAIT)
+      .toBe(true)
+  })
+
+  it(
+    title(
+      'free this port: shows the plan, acts only when confirmed, the row leaves through the event stream',
+    ),
+    async () => {
+      const holder = await startLabelledHolder(work)
+      const { page, errors } = await openDashboard()
+      let reloads = 0
+      page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/api/system/ports') reloads++
+      })
+      await page.locator('#stream-state[data-state="live"]').waitFor()
+      const row = await showRow(page, holder)
+
+      await row.getByRole('button', { name: /^Free port/ }).click()
+      const dialog = page.locator('dialog.free-dialog')
+      await expect.poll(() => dialog.innerText(), WAIT).toContain(`pid ${holder.pid}`)
+      // The plan is a dry run: nothing has been signalled yet.
+      expect(holder.signals()).toEqual([])
+      expect(holder.alive()).toBe(true)
+
+      await dialog.locator('button[data-action="confirm"]').click()
+      await dialog.locator('[data-status="freed"]').waitFor()
+      expect(await holder.process.exited).toBeDefined()
+      expect(holder.signals()).toEqual(['SIGTERM'])
+
+      await dialog.locator('button[data-action="close"]').click()
+      await row.waitFor({ state: 'detached' })
+      expect(reloads).toBe(0)
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(
+    title(
+      'without the token: reading works, acting says the token link is needed and sends nothing',
+    ),
+    async () => {
+      const holder = await startLabelledHolder(work)
+      const { page } = await openDashboard(false)
+      const posts: string[] = []
+      page.on('request', (request) => {
+        if (request.method() !== 'GET') posts.push(request.url())
+      })
+      await expect
+        .poll(() => page.locator('#read-only-notice').innerText(), WAIT)
+        .toContain('token link')
+      const row = await showRow(page, holder)
+      await row.getByRole('button', { name: /^Free port/ }).click()
+      await expect
+        .poll(() => page.locator('dialog.free-dialog').innerText(), WAIT)
+        .toContain('token link')
+      expect(posts).toEqual([])
+      expect(holder.alive()).toBe(true)
+    },
+  )
+
+  it(
+    title('narrow screen (380 px): rows become cards, nothing wider than the screen'),
+    async () => {
+      const holder = await startLabelledHolder(work)
+      const { page } = await openPage(serve.dashboard, { viewport: { width: 380, height: 800 } })
+      await page.waitForSelector('body[data-loaded="true"]')
+      await showRow(page, holder)
+      const overflow = await page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
+      )
+      expect(overflow).toBeLessThanOrEqual(0)
+      // Rows are re-rendered as events come: ask the current one each time.
+      await expect
+        .poll(
+          () =>
+            page.evaluate(
+              `getComputedStyle(document.querySelector('#listener-rows tr[data-port="${holder.port}"]')).display`,
+            ),
+          WAIT,
+        )
+        .toBe('grid')
+    },
+  )
+
+  it(
+    title('H3: a page reached as rebind.test (DNS rebinding) gets 403 and no socket data'),
+    async () => {
+      const holder = await startPortHolder(work)
+      const rebinding = await launchChromium(['--host-resolver-rules=MAP rebind.test 127.0.0.1'])
+      try {
+        const page = await rebinding.newPage()
+        const response = await page.goto(`http://rebind.test:${serve.port}/`)
+        expect(response?.status()).toBe(403)
+        const fetched = await page.evaluate<{ status: number; body: string }>(
+          "fetch('/api/system/ports').then(async (answer) => ({ status: answer.status, body: await answer.text() }))",
+        )
+        expect(fetched.status).toBe(403)
+        const dom = await page.evaluate<string>('document.documentElement.outerHTML')
+        for (const text of [fetched.body, dom]) {
+          expect(text).not.toContain(String(holder.pid))
+          expect(text).not.toContain(String(holder.port))
+          expect(text).not.toContain('local_port')
+        }
+        expect(fetched.body).toContain('forbidden_host')
+      } finally {
+        await rebinding.close()
+      }
+    },
+  )
+
+  it(
+    title(
+      'H5: a page on 127.0.0.2 posting a form and no-cors fetches frees nothing and deletes nothing',
+    ),
+    async () => {
+      const holder = await startPortHolder(work)
+      const before = identity(holder.pid)
+      const alloc = await runCommand(
+        process.execPath,
+        [`${process.cwd()}/dist/cli/main.js`, 'alloc', 'victim', '--project', 'h5', '--json'],
+        { env: serve.env },
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const allocation = JSON.parse(alloc.stdout) as Allocation
+      const registryBefore = await apiJson<Allocation[]>(serve, '/api/allocations')
+
+      const target = serve.origin
+      const freeUrl = `${target}/api/ports/${holder.port}/free`
+      const deleteUrl = `${target}/api/allocations/${allocation.id}`
+      // text/plain form trick: the body reads as JSON {"dry_run":false,"x":"=..."}
+      const attack = `<!doctype html><html><body>
+<iframe name="sink"></iframe>
+<form id="plain" method="POST" action="${freeUrl}" enctype="text/plain" target="sink">
+<input name='{"dry_run":false,"protocol":"tcp","x":"' value='"}'></form>
+<form id="urlencoded" method="POST" action="${deleteUrl}" target="sink"><input name="_method" value="DELETE"></form>
+<script>
+const results = []
+const tries = [
+  fetch(${JSON.stringify(freeUrl)}, { method: 'POST', mode: 'no-cors', body: '{"dry_run":false}', headers: { 'Content-Type': 'text/plain' } }),
+  fetch(${JSON.stringify(freeUrl)}, { method: 'POST', mode: 'cors', body: '{"dry_run":false}', headers: { 'Content-Type': 'application/json' } }),
+  fetch(${JSON.stringify(deleteUrl)}, { method: 'DELETE', mode: 'cors' }),
+  fetch(${JSON.stringify(deleteUrl)}, { method: 'POST', mode: 'no-cors' }),
+]
+Promise.allSettled(tries).then((settled) => { window.fetchesDone = settled.map((s) => s.status) })
+let loads = 0
+document.querySelector('iframe').addEventListener('load', () => { loads++; if (loads === 1) document.getElementById('urlencoded').submit(); if (loads === 2) window.formsDone = true })
+document.getElementById('plain').submit()
+</script></body></html>`
+      const attacker: Server = createServer((request, response) => {
+        response.writeHead(200, { 'Content-Type': 'text/html' })
+        response.end(attack)
+      })
+      await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.2', resolve))
+      const address = attacker.address()
+      const attackerPort = typeof address === 'object' && address ? address.port : 0
+      try {
+        const page = await browser.newPage()
+        pages.push(page)
+        await page.goto(`http://127.0.0.2:${attackerPort}/`)
+        await page.waitForFunction("'fetchesDone' in window && 'formsDone' in window", undefined, {
+          timeout: 15_000,
+        })
+      } finally {
+        await new Promise((resolve) => attacker.close(resolve))
+      }
+      // Every request has been answered; a free would have signalled by now, the fixture records it.
+      expect(holder.signals()).toEqual([])
+      expect(holder.alive()).toBe(true)
+      expect(identity(holder.pid)).toBe(before)
+      expect(await apiJson<Allocation[]>(serve, '/api/allocations')).toEqual(registryBefore)
+    },
+  )
+
+  it(
+    title('I5: hostile project, service and process names render as literal, visibly escaped text'),
+    async () => {
+      const project = '<img src=x onerror=alert(1)>'
+      const service = 'svc\u202Eevil'
+      const hostileArgv0 = '\u001b[31mkill-me\u001b[0m'
+      // The CLI refuses a bidi service name; a registry written by something else may still hold one.
+      const port = await freeLoopbackPort()
+      const db = new Database(serve.registry)
+      try {
+        db.prepare(
+          `INSERT INTO allocations (host, project, service, protocol, port, created_at) VALUES ('local', ?, ?, 'tcp', ?, ?)`,
+        ).run(project, service, port, new Date().toISOString())
+      } finally {
+        db.close()
+      }
+      const hostile = startProcess('bash', [
+        '-c',
+        'exec -a "$0" "$@"',
+        hostileArgv0,
+        PYTHON,
+        `${FIXTURES}hold-port.py`,
+      ])
+      const ready = JSON.parse((await hostile.waitForLine(/^READY (.*)$/))[1] as string) as {
+        pid: number
+        port: number
+      }
+
+      const { page } = await openDashboard()
+      const dialogs: string[] = []
+      page.on('dialog', (dialog) => {
+        dialogs.push(dialog.message())
+        void dialog.dismiss()
+      })
+      const allocationRow = page.locator('#allocation-rows tr', { hasText: 'onerror' })
+      await allocationRow.waitFor()
+      const row = await showRow(page, { port: ready.port, label: 'kill-me' })
+
+      expect(await allocationRow.innerText()).toContain(project)
+      expect(await allocationRow.innerText()).toContain('svc\\u202eevil')
+      expect(await row.innerText()).toContain('\\x1b[31mkill-me\\x1b[0m')
+      const text = await page.evaluate<string>('document.body.innerText')
+      // No raw ESC or RIGHT-TO-LEFT OVERRIDE reached the page's text.
+      expect(text.includes('\u001b') || text.includes('\u202e')).toBe(false)
+      expect(await page.locator('main img').count()).toBe(0)
+      expect(await page.evaluate<number>("document.querySelectorAll('[onerror]').length")).toBe(0)
+      expect(dialogs).toEqual([])
+    },
+  )
+})

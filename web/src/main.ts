@@ -1,0 +1,88 @@
+/**
+ * The dashboard: one load of `GET /api/system/ports`, then live changes from the event stream.
+ * Reading works without the token on loopback; acting (free, health checks) needs it.
+ */
+import { createRegistryView } from './allocations.js'
+import { ApiError, api } from './api.js'
+import { byId, el, foreignText } from './dom.js'
+import { followEvents } from './events.js'
+import { createFreeDialog } from './free-dialog.js'
+import { createListenersTable } from './listeners.js'
+import { createPortBox } from './port-box.js'
+import { TOKEN_NEEDED, adoptTokenFromUrl, currentToken } from './token.js'
+import type { SocketEvent, SystemPorts } from './wire.js'
+
+const UPTIME_TICK_MS = 30_000
+
+adoptTokenFromUrl()
+
+const freeDialog = createFreeDialog()
+const listeners = createListenersTable((socket) =>
+  freeDialog.open({ port: socket.local_port, protocol: socket.protocol }),
+)
+const registry = createRegistryView(load)
+const portBox = createPortBox((target) => freeDialog.open(target))
+
+const banner = byId('banner')
+const streamState = byId('stream-state')
+const serverInfo = byId('server-info')
+
+if (currentToken() === null) {
+  banner.replaceChildren(
+    el('p', { class: 'notice', attrs: { id: 'read-only-notice' } }, ['Read-only. ', TOKEN_NEEDED]),
+  )
+}
+
+byId('app').replaceChildren(portBox, listeners.element, registry.element, freeDialog.element)
+
+/**
+ * Events that arrive while the full list loads wait for it and are applied on top: the stream is
+ * opened first, so nothing that changes after the list was read is lost.
+ */
+let waiting: SocketEvent[] | null = null
+
+function apply(event: SocketEvent): void {
+  if (waiting) waiting.push(event)
+  else if (event.event === 'bind') listeners.bind(event.socket)
+  else listeners.unbind(event.socket)
+}
+
+async function load(): Promise<void> {
+  waiting ??= []
+  try {
+    const ports = await api<SystemPorts>('/api/system/ports')
+    listeners.replaceAll(ports.listening)
+    const missed = waiting
+    waiting = null
+    for (const event of missed) apply(event)
+    registry.show(ports.managed, ports.conflicts)
+    serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
+    byId('scan-warnings').replaceChildren(
+      ...(ports.warnings ?? []).map((warning) => el('li', {}, [foreignText(warning)])),
+    )
+    document.body.dataset.loaded = 'true'
+  } catch (error) {
+    waiting = null
+    const message = error instanceof ApiError ? error.message : String(error)
+    const hint = error instanceof ApiError && error.status === 401 ? ` ${TOKEN_NEEDED}` : ''
+    banner.replaceChildren(
+      el('p', { class: 'error', attrs: { role: 'alert' } }, [
+        `Could not load the listeners: ${message}${hint}`,
+      ]),
+    )
+  }
+}
+
+followEvents({
+  onEvent: apply,
+  onState: (state, detail) => {
+    streamState.dataset.state = state
+    streamState.textContent =
+      state === 'live' ? 'live' : state === 'refused' ? 'not live' : 'reconnecting…'
+    streamState.title = detail
+  },
+  onReconnected: () => void load(),
+})
+void load()
+
+setInterval(() => listeners.refresh(), UPTIME_TICK_MS)
