@@ -46,6 +46,17 @@ export async function serve(options: ServeOptions): Promise<CommandResult> {
       },
     )
   }
+  // Listening for SIGINT/SIGTERM before the READY line: a signal sent as soon as that line is
+  // read must find the handler there, not the default action (death by signal, no clean-up).
+  const stopRequested = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+      resolve()
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+  })
   const { startServer } = await import('../../server/listen.js')
   const { loadOrCreateToken, stateDirectory } = await import('../../server/token.js')
   const { token } = loadOrCreateToken(stateDirectory())
@@ -65,15 +76,7 @@ export async function serve(options: ServeOptions): Promise<CommandResult> {
   process.stdout.write(`portwarden serve: listening on ${running.url}\n`)
   process.stdout.write(`dashboard: ${running.url}/#token=${token}\n`)
 
-  await new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-      resolve()
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-  })
+  await stopRequested
   await running.close()
   return { exitCode: EXIT.ok, json: { stopped: true }, text: '', warnings: [] }
 }
