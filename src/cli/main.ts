@@ -56,7 +56,7 @@ function withCommonOptions(command: Command): Command {
   return command
     .option('--json', 'machine output: one JSON document on stdout')
     .addOption(
-      new Option('--backend <name>', 'socket table source: auto, proc or lsof').default(undefined),
+      new Option('--backend <name>', 'socket table source: auto, netlink, proc or lsof').default(undefined),
     )
 }
 

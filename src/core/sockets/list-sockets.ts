@@ -2,15 +2,12 @@ import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
-import { PARALLEL_SCAN_MIN_PIDS, startParallelScan } from '../process/parallel-scan.js'
+import { startHolderScan } from '../process/holder-scan.js'
 import type { HolderScan } from '../process/read-process.js'
-import {
-  ProcessReader,
-  listPids,
-  readProcText,
-  scanSocketHolders,
-} from '../process/read-process.js'
+import { ProcessReader, listPids, readProcText } from '../process/read-process.js'
 import type { Family, Holder, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
+import { nativeAddon } from './native-addon.js'
+import { netlinkAvailable, readTablesNetlink } from './netlink-backend.js'
 import { parseProcNet } from './parse-proc-net.js'
 import type { BackendName, ListSocketsOptions } from './query.js'
 import { isListening } from './query.js'
@@ -34,7 +31,10 @@ export async function chooseBackend(
   requested: BackendName | 'auto' | undefined,
   procRoot = '/proc',
 ): Promise<BackendName> {
-  if (requested === 'proc' || requested === 'lsof') return requested
+  if (requested === 'netlink' || requested === 'proc' || requested === 'lsof') return requested
+  // Netlink answers for this process's own network namespace, which is what /proc/net shows
+  // only when procRoot is the real /proc (tests point procRoot at fixtures).
+  if (procRoot === '/proc' && netlinkAvailable()) return 'netlink'
   try {
     accessSync(`${procRoot}/net/tcp`, constants.R_OK)
     return 'proc'
@@ -61,31 +61,36 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
     const { listSocketsWithLsof } = await import('./lsof-backend.js')
     return { ...listSocketsWithLsof(options), backend }
   }
-  return { ...(await listSocketsFromProc(options, procRoot)), backend }
+  const result = await listSocketsFromKernel(options, procRoot, backend)
+  if (options.backend === undefined || options.backend === 'auto') {
+    const { addon, reason } = nativeAddon()
+    // Said once per inventory, and not when the user turned the addon off on purpose.
+    if (!addon && process.env.PORTWARDEN_NO_NATIVE !== '1' && procRoot === '/proc')
+      result.warnings.push({
+        code: 'backend_fallback',
+        message: `using the /proc backend: ${reason} (npm rebuild portwarden builds it)`,
+      })
+  }
+  return { ...result, backend }
 }
 
-async function listSocketsFromProc(
+async function listSocketsFromKernel(
   options: ListSocketsOptions,
   procRoot: string,
+  backend: 'netlink' | 'proc',
 ): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
-  // The holder scan is most of the cost: when there are many processes, start a second thread
-  // now, so it boots while this one reads the socket tables.
+  // The holder scan is most of the cost: start it now (a worker thread boots meanwhile).
   const filtering = options.pid !== undefined || options.processName !== undefined
   const needHolders = options.withProcesses !== false || filtering
   const candidates = needHolders ? (candidatePids(options, procRoot) ?? listPids(procRoot)) : []
-  const parallel =
-    needHolders && !filtering && candidates.length >= PARALLEL_SCAN_MIN_PIDS
-      ? startParallelScan(candidates, procRoot)
-      : null
+  const scanner = needHolders ? startHolderScan(candidates, procRoot) : null
   try {
-    const raw = readTables(options, procRoot)
+    const raw = backend === 'netlink' ? readTablesNetlink(options) : readTables(options, procRoot)
     const scan = (wanted: ReadonlySet<number>) =>
-      parallel
-        ? parallel.scan(wanted)
-        : Promise.resolve(scanSocketHolders(wanted, { procRoot, pids: candidates }))
+      scanner ? scanner.scan(wanted) : Promise.resolve({ holders: new Map(), unreadablePids: [] })
     return await attachHolders(raw, options, procRoot, scan)
   } finally {
-    parallel?.dispose()
+    scanner?.dispose()
   }
 }
 
