@@ -56,7 +56,9 @@ function withCommonOptions(command: Command): Command {
   return command
     .option('--json', 'machine output: one JSON document on stdout')
     .addOption(
-      new Option('--backend <name>', 'socket table source: auto, netlink, proc or lsof').default(undefined),
+      new Option('--backend <name>', 'socket table source: auto, netlink, proc or lsof').default(
+        undefined,
+      ),
     )
 }
 

@@ -69,8 +69,7 @@ function scanWithAddon(
   const holders = new Map<number, number[]>()
   if (wanted.size === 0) return { holders, unreadablePids: [] }
   const inodes = Uint32Array.from(wanted).sort()
-  const threads =
-    pids.length >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
+  const threads = pids.length >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
   const useStat = process.env.PORTWARDEN_FD_SCAN === 'stat'
   const { pairs, unreadable } = addon.scanSocketFds(
     Uint32Array.from(pids),

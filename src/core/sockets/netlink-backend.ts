@@ -36,9 +36,13 @@ export function netlinkAvailable(): boolean {
 export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
   const { addon, reason } = nativeAddon()
   if (!addon) {
-    throw new PortwardenError('backend_unavailable', `The netlink backend is unavailable: ${reason}.`, {
-      hint: 'Build it with `npm rebuild portwarden` (needs a C compiler), or use --backend proc.',
-    })
+    throw new PortwardenError(
+      'backend_unavailable',
+      `The netlink backend is unavailable: ${reason}.`,
+      {
+        hint: 'Build it with `npm rebuild portwarden` (needs a C compiler), or use --backend proc.',
+      },
+    )
   }
   const protocols = options.protocols ?? ['tcp', 'udp']
   const families = options.families ?? ['ipv4', 'ipv6']
