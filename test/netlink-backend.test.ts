@@ -172,7 +172,10 @@ describe.runIf(available)('netlink backend vs /proc backend (live population)', 
       const protocols = [...new Set(specs.map((s) => s.protocol))]
       const [netlink, proc] = await both({ all: true, ports: specs, protocols })
       const expected = everything.filter((s) =>
-        specs.some((spec) => spec.protocol === s.protocol && s.localPort >= spec.from && s.localPort <= spec.to),
+        specs.some(
+          (spec) =>
+            spec.protocol === s.protocol && s.localPort >= spec.from && s.localPort <= spec.to,
+        ),
       )
       expect(netlink, name).toEqual(expected)
       expect(proc, name).toEqual(expected)
