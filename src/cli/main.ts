@@ -104,7 +104,11 @@ function printResult(result: CommandResult): void {
     process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
   if (!wantsJson)
     for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
-  if (wantsJson) process.stdout.write(`${result.jsonText ?? stringifyForTerminal(result.json)}\n`)
+  if (wantsJson && result.jsonChunks) {
+    for (const chunk of result.jsonChunks) process.stdout.write(chunk)
+    process.stdout.write('\n')
+  } else if (wantsJson)
+    process.stdout.write(`${result.jsonText ?? stringifyForTerminal(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode
 }
