@@ -8,7 +8,8 @@
  *
  *   scanSocketFds(pids, inodes, procRoot, useStat, threads) -> { pairs, unreadable }
  *     The /proc/<pid>/fd walk on several threads, matching fds against a sorted list of
- *     socket inodes; returns [inode, pid, ...] pairs and the pids whose fd table was refused.
+ *     socket inodes; returns [inode, pid, ...] pairs sorted by inode then pid, without repeats,
+ *     and the pids whose fd table was refused (sorted).
  *
  * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
  * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
@@ -76,6 +77,8 @@ static int dump_one(int sock, uint8_t protocol, uint8_t family, uint32_t states,
   request.body.sdiag_family = family;
   request.body.sdiag_protocol = protocol;
   request.body.idiag_states = states;
+  /* One port: the kernel also skips other ports before running the bytecode at all. */
+  if (port_from >= 0 && port_from == port_to) request.body.id.idiag_sport = htons(port_from);
   if (port_from >= 0) {
     /* sport >= from, then sport <= to; "no" jumps past the end (length + 4): reject. */
     request.filter[0] = (struct inet_diag_bc_op){INET_DIAG_BC_S_GE, 8, 20};
@@ -293,6 +296,12 @@ static int compare_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+static int compare_pair(const void *a, const void *b) {
+  const uint32_t *x = a, *y = b;
+  if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+  return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
 static napi_value typed_u32(napi_env env, const struct growable *parts, size_t count) {
   size_t bytes = 0;
   for (size_t i = 0; i < count; i++) bytes += parts[i].length;
@@ -375,6 +384,28 @@ static napi_value scan_socket_fds(napi_env env, napi_callback_info info) {
   napi_value result = NULL;
   if (!failed) {
     napi_value pair_array = typed_u32(env, pairs, threads);
+    uint32_t *pair_data;
+    size_t pair_count;
+    /* Sorted by (inode, pid) and without repeats: the caller looks holders up by inode. */
+    if (pair_array && u32_array(env, pair_array, &pair_data, &pair_count) == 0 && pair_count) {
+      qsort(pair_data, pair_count / 2, 8, compare_pair);
+      size_t kept = 2;
+      for (size_t i = 2; i < pair_count; i += 2) {
+        if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
+        pair_data[kept] = pair_data[i];
+        pair_data[kept + 1] = pair_data[i + 1];
+        kept += 2;
+      }
+      if (kept < pair_count) {
+        napi_value buffer;
+        size_t offset;
+        napi_typedarray_type type;
+        size_t length;
+        void *data;
+        napi_get_typedarray_info(env, pair_array, &type, &length, &data, &buffer, &offset);
+        napi_create_typedarray(env, napi_uint32_array, kept, buffer, offset, &pair_array);
+      }
+    }
     napi_value unreadable_array = typed_u32(env, unreadable, threads);
     if (pair_array && unreadable_array) {
       uint32_t *sorted;

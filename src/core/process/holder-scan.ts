@@ -7,9 +7,19 @@ import { scanSocketHolders } from './read-process.js'
 
 /** Below this many processes a second thread costs more than it saves, even in C. */
 const NATIVE_THREADS_MIN_PIDS = 64
+const NO_PIDS: readonly number[] = Object.freeze([])
+
+/** Which pids hold each socket inode, however the scan was made. */
+export interface HolderLookup {
+  /** The pids holding this inode, ascending; empty when none is visible. */
+  holdersOf(inode: number): readonly number[]
+  /** Pids whose fd table we were not allowed to read. */
+  unreadablePids: readonly number[]
+}
 
 export interface HolderScanner {
-  scan(wanted: ReadonlySet<number>): Promise<HolderScan>
+  /** `inodes`: the wanted socket inodes, ascending (repeats allowed). */
+  scan(inodes: Uint32Array): Promise<HolderLookup>
   dispose(): void
   /** How the last scan ran: `native` (the addon's threads), `worker` or `sync`. */
   method(): 'native' | 'worker' | 'sync'
@@ -24,7 +34,7 @@ export function startHolderScan(pids: readonly number[], procRoot: string): Hold
   const { addon } = nativeAddon()
   if (addon) {
     return {
-      scan: (wanted) => Promise.resolve(scanWithAddon(addon, wanted, pids, procRoot)),
+      scan: (inodes) => Promise.resolve(scanWithAddon(addon, inodes, pids, procRoot)),
       dispose() {},
       method: () => 'native',
     }
@@ -32,63 +42,75 @@ export function startHolderScan(pids: readonly number[], procRoot: string): Hold
   if (pids.length >= PARALLEL_SCAN_MIN_PIDS) {
     const parallel = startParallelScan(pids, procRoot)
     return {
-      scan: (wanted) => parallel.scan(wanted),
+      scan: async (inodes) => mapLookup(await parallel.scan(new Set(inodes))),
       dispose: () => parallel.dispose(),
       method: () => (parallel.usedWorker() ? 'worker' : 'sync'),
     }
   }
   return {
-    scan: (wanted) => Promise.resolve(scanSocketHolders(wanted, { procRoot, pids })),
+    scan: (inodes) =>
+      Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))),
     dispose() {},
     method: () => 'sync',
   }
 }
 
-/** The synchronous form, for callers outside an async path (the watcher's warm polls). */
+/** The synchronous form, for callers outside an async path (the watcher's polls). */
 export function scanHoldersNow(
-  wanted: ReadonlySet<number>,
+  inodes: Uint32Array,
   pids: readonly number[],
   procRoot: string,
-): HolderScan {
+): HolderLookup {
   const { addon } = nativeAddon()
   return addon
-    ? scanWithAddon(addon, wanted, pids, procRoot)
-    : scanSocketHolders(wanted, { procRoot, pids })
+    ? scanWithAddon(addon, inodes, pids, procRoot)
+    : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))
+}
+
+function mapLookup(scan: HolderScan): HolderLookup {
+  return {
+    holdersOf: (inode) => scan.holders.get(inode) ?? NO_PIDS,
+    unreadablePids: scan.unreadablePids,
+  }
 }
 
 /**
- * `PORTWARDEN_FD_SCAN=stat` uses fstatat's st_ino instead of readlink (for bench/: readlink
- * measured faster, see bench/RESULTS.md).
+ * The addon's walk. Its answer stays one typed array of (inode, pid) pairs sorted by inode:
+ * no Map and no array per socket at 100k sockets. `PORTWARDEN_FD_SCAN=stat` uses fstatat's
+ * st_ino instead of readlink (for bench/, which compares the two).
  */
 function scanWithAddon(
   addon: NativeAddon,
-  wanted: ReadonlySet<number>,
+  inodes: Uint32Array,
   pids: readonly number[],
   procRoot: string,
-): HolderScan {
-  const holders = new Map<number, number[]>()
-  if (wanted.size === 0) return { holders, unreadablePids: [] }
-  const inodes = Uint32Array.from(wanted).sort()
+): HolderLookup {
+  if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
   const threads = pids.length >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
-  const useStat = process.env.PORTWARDEN_FD_SCAN === 'stat'
   const { pairs, unreadable } = addon.scanSocketFds(
     Uint32Array.from(pids),
     inodes,
     procRoot,
-    useStat,
+    process.env.PORTWARDEN_FD_SCAN === 'stat',
     threads,
   )
-  let unsorted = false
-  for (let i = 0; i < pairs.length; i += 2) {
-    const inode = pairs[i] as number
-    const pid = pairs[i + 1] as number
-    const list = holders.get(inode)
-    if (!list) holders.set(inode, [pid])
-    else if (!list.includes(pid)) {
-      unsorted ||= pid < (list[list.length - 1] as number)
-      list.push(pid)
-    }
+  const count = pairs.length / 2
+  return {
+    unreadablePids: Array.from(unreadable),
+    holdersOf(inode) {
+      // First pair with this inode (binary search), then every pair after it with the same.
+      let low = 0
+      let high = count
+      while (low < high) {
+        const mid = (low + high) >>> 1
+        if ((pairs[mid * 2] as number) < inode) low = mid + 1
+        else high = mid
+      }
+      if (low === count || pairs[low * 2] !== inode) return NO_PIDS
+      const found: number[] = []
+      for (let i = low; i < count && pairs[i * 2] === inode; i++)
+        found.push(pairs[i * 2 + 1] as number)
+      return found
+    },
   }
-  if (unsorted) for (const list of holders.values()) list.sort((a, b) => a - b)
-  return { holders, unreadablePids: Array.from(unreadable) }
 }

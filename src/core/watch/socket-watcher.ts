@@ -190,14 +190,14 @@ export class SocketWatcher {
    */
   private attachHolders(sockets: SocketEntry[], backend: BackendName): boolean {
     if (backend === 'lsof') return false
-    const wanted = new Set(sockets.map((s) => s.inode).filter((inode) => inode !== 0))
-    if (wanted.size === 0) return false
+    const inodes = Uint32Array.from(sockets.filter((s) => s.inode !== 0).map((s) => s.inode))
+    if (inodes.length === 0) return false
     this.stats.holderScans++
     const procRoot = this.options.procRoot ?? '/proc'
-    const scan = scanHoldersNow(wanted, listPids(procRoot), procRoot)
+    const scan = scanHoldersNow(inodes.sort(), listPids(procRoot), procRoot)
     const reader = new ProcessReader({ procRoot })
     for (const socket of sockets) {
-      const pids = scan.holders.get(socket.inode) ?? []
+      const pids = scan.holdersOf(socket.inode)
       socket.processes = pids
         .map((pid) => reader.holder(pid))
         .filter((h): h is Holder => h !== null)
