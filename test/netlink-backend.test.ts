@@ -40,6 +40,7 @@ describe.runIf(available)('netlink backend vs /proc backend (live population)', 
       await startSockets(
         [
           'tcp@127.0.0.2*6',
+          'bound@127.0.0.2*2', // bound, never listening: in neither table
           'tcp@::1*3',
           'tcp6only@::1*2',
           'tcp@::ffff:127.0.0.1*2',

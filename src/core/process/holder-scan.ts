@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os'
 import type { NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
-import { PARALLEL_SCAN_MIN_PIDS, startParallelScan } from './parallel-scan.js'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
 
+/** Below this many processes a worker's start-up (~10 ms) costs more than half the walk saves. */
+const PARALLEL_SCAN_MIN_PIDS = 400
 /** Below this many processes a second thread costs more than it saves, even in C. */
 const NATIVE_THREADS_MIN_PIDS = 64
 const NO_PIDS: readonly number[] = Object.freeze([])
@@ -40,11 +41,18 @@ export function startHolderScan(pids: readonly number[], procRoot: string): Hold
     }
   }
   if (pids.length >= PARALLEL_SCAN_MIN_PIDS) {
-    const parallel = startParallelScan(pids, procRoot)
+    // Loaded only here: worker_threads costs start-up time that the addon path never needs.
+    const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(pids, procRoot))
+    let usedWorker = false
     return {
-      scan: async (inodes) => mapLookup(await parallel.scan(new Set(inodes))),
-      dispose: () => parallel.dispose(),
-      method: () => (parallel.usedWorker() ? 'worker' : 'sync'),
+      scan: async (inodes) => {
+        const scan = await parallel
+        const result = mapLookup(await scan.scan(new Set(inodes)))
+        usedWorker = scan.usedWorker()
+        return result
+      },
+      dispose: () => void parallel.then((scan) => scan.dispose()),
+      method: () => (usedWorker ? 'worker' : 'sync'),
     }
   }
   return {

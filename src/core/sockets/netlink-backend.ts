@@ -7,7 +7,11 @@ import { nativeAddon } from './native-addon.js'
 import { stateName } from './parse-proc-net.js'
 import type { ListSocketsOptions } from './query.js'
 
-const ALL_STATES = 0xffffffff
+/**
+ * TCP states 1-12, as /proc/net shows them. Not bit 13 (TCP_BOUND_INACTIVE, Linux 6.5+): sockets
+ * bound but never listening, which /proc/net/tcp does not list and `check` finds by a bind test.
+ */
+const ALL_STATES = 0x1ffe
 const TCP_LISTEN = 1 << 10
 /** UDP's "state" is TCP_CLOSE (7) when bound but not connected: `ss -l` shows those. */
 const UDP_UNCONN = 1 << 7
