@@ -7,8 +7,9 @@
  *     so for one port the kernel sends only that port's sockets.
  *
  *   scanSocketFds(pids, inodes, procRoot, useStat, threads) -> { pairs, unreadable }
+ *   scanSocketFdsAsync(...same) -> Promise of the same, walked off the main thread
  *     The /proc/<pid>/fd walk on several threads, matching fds against a sorted list of
- *     socket inodes; returns [inode, pid, ...] pairs sorted by inode then pid, without repeats,
+ *     socket inodes (an empty list: every socket); returns [inode, pid, ...] pairs sorted by inode then pid, without repeats,
  *     and the pids whose fd table was refused (sorted).
  *
  * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
@@ -204,6 +205,7 @@ struct scan_job {
 };
 
 static int wanted(const struct scan_job *job, uint32_t inode) {
+  if (job->inode_count == 0) return 1; /* no list: every socket */
   size_t low = 0, high = job->inode_count;
   while (low < high) {
     size_t mid = (low + high) / 2;
@@ -330,39 +332,92 @@ static int u32_array(napi_env env, napi_value value, uint32_t **data, size_t *co
   return 0;
 }
 
-static napi_value scan_socket_fds(napi_env env, napi_callback_info info) {
+/* One scan: its own copies of the inputs (an async scan outlives the call), then the results. */
+struct scan_request {
+  uint32_t *pids;
+  size_t pid_count;
+  uint32_t *inodes;
+  size_t inode_count;
+  char proc_root[256];
+  int use_stat;
+  uint32_t threads;
+  int error;      /* errno of opening procRoot, or ENOMEM */
+  struct growable pairs[MAX_THREADS];
+  struct growable unreadable[MAX_THREADS];
+  napi_async_work work;
+  napi_deferred deferred;
+};
+
+static void free_request(struct scan_request *request) {
+  for (uint32_t t = 0; t < MAX_THREADS; t++) {
+    free(request->pairs[t].data);
+    free(request->unreadable[t].data);
+  }
+  free(request->pids);
+  free(request->inodes);
+  free(request);
+}
+
+/* Reads (pids, sortedInodes, procRoot, useStat, threads); throws and returns NULL if invalid. */
+static struct scan_request *parse_request(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t *pids, *inodes;
-  size_t pid_count, inode_count;
-  char proc_root[256];
-  size_t root_length;
+  size_t pid_count, inode_count, root_length;
   bool use_stat = false;
   uint32_t threads = 1;
-  if (argc < 5 || u32_array(env, argv[0], &pids, &pid_count) ||
-      u32_array(env, argv[1], &inodes, &inode_count) ||
-      napi_get_value_string_utf8(env, argv[2], proc_root, sizeof proc_root, &root_length) !=
-          napi_ok ||
-      root_length >= sizeof proc_root - 1 || napi_get_value_bool(env, argv[3], &use_stat) != napi_ok ||
-      napi_get_value_uint32(env, argv[4], &threads) != napi_ok) {
-    napi_throw_type_error(
-        env, NULL,
-        "scanSocketFds(pids: Uint32Array, sortedInodes: Uint32Array, procRoot, useStat, threads)");
+  struct scan_request *request = calloc(1, sizeof *request);
+  if (!request) {
+    throw_errno(env, ENOMEM, "scanSocketFds");
     return NULL;
   }
+  if (argc < 5 || u32_array(env, argv[0], &pids, &pid_count) ||
+      u32_array(env, argv[1], &inodes, &inode_count) ||
+      napi_get_value_string_utf8(env, argv[2], request->proc_root, sizeof request->proc_root,
+                                 &root_length) != napi_ok ||
+      root_length >= sizeof request->proc_root - 1 ||
+      napi_get_value_bool(env, argv[3], &use_stat) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &threads) != napi_ok) {
+    free(request);
+    napi_throw_type_error(env, NULL,
+                          "scanSocketFds(pids: Uint32Array, sortedInodes: Uint32Array (empty: "
+                          "every socket), procRoot, useStat, threads)");
+    return NULL;
+  }
+  request->pids = malloc(pid_count * 4 + 4);
+  request->inodes = malloc(inode_count * 4 + 4);
+  if (!request->pids || !request->inodes) {
+    free_request(request);
+    throw_errno(env, ENOMEM, "scanSocketFds");
+    return NULL;
+  }
+  if (pid_count) memcpy(request->pids, pids, pid_count * 4);
+  if (inode_count) memcpy(request->inodes, inodes, inode_count * 4);
+  request->pid_count = pid_count;
+  request->inode_count = inode_count;
+  request->use_stat = use_stat;
   if (threads < 1) threads = 1;
   if (threads > MAX_THREADS) threads = MAX_THREADS;
   if (threads > pid_count) threads = pid_count ? (uint32_t)pid_count : 1;
-  int proc_fd = open(proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (proc_fd < 0) return throw_errno(env, errno, proc_root);
+  request->threads = threads;
+  return request;
+}
 
+/* The walk itself, on `threads` threads; touches no JavaScript (runs off the main thread too). */
+static void run_scan(struct scan_request *request) {
+  int proc_fd = open(request->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) {
+    request->error = errno;
+    return;
+  }
+  uint32_t threads = request->threads;
   struct scan_job jobs[MAX_THREADS];
   pthread_t handles[MAX_THREADS];
   int started[MAX_THREADS] = {0};
   for (uint32_t t = 0; t < threads; t++) {
-    jobs[t] = (struct scan_job){pids, pid_count, t, threads, inodes, inode_count, proc_fd,
-                                use_stat, {0}, {0}, 0};
+    jobs[t] = (struct scan_job){request->pids, request->pid_count, t, threads, request->inodes,
+                                request->inode_count, proc_fd, request->use_stat, {0}, {0}, 0};
   }
   /* Interleaved pids: big and small fd tables spread over every thread. */
   for (uint32_t t = 1; t < threads; t++)
@@ -373,64 +428,119 @@ static napi_value scan_socket_fds(napi_env env, napi_callback_info info) {
     else scan_thread(&jobs[t]);
   }
   close(proc_fd);
+  /* Everything into slot 0, sorted (pairs by inode then pid, without repeats), still off the
+     main thread when the scan is async. */
+  for (uint32_t t = 0; t < threads; t++) {
+    if (jobs[t].failed) request->error = ENOMEM;
+    request->pairs[t] = jobs[t].pairs;
+    request->unreadable[t] = jobs[t].unreadable;
+  }
+  for (uint32_t t = 1; t < threads && !request->error; t++) {
+    struct growable *lists[2] = {request->pairs, request->unreadable};
+    for (int k = 0; k < 2; k++) {
+      struct growable *into = &lists[k][0], *from = &lists[k][t];
+      if (!from->length) continue;
+      if (grow(into, from->length)) {
+        request->error = ENOMEM;
+        break;
+      }
+      memcpy(into->data + into->length, from->data, from->length);
+      into->length += from->length;
+    }
+  }
+  if (request->error) return;
+  struct growable *pairs = &request->pairs[0];
+  uint32_t *pair_data = (uint32_t *)pairs->data;
+  size_t pair_count = pairs->length / 4;
+  if (pair_count) {
+    qsort(pair_data, pair_count / 2, 8, compare_pair);
+    size_t kept = 2;
+    for (size_t i = 2; i < pair_count; i += 2) {
+      if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
+      pair_data[kept] = pair_data[i];
+      pair_data[kept + 1] = pair_data[i + 1];
+      kept += 2;
+    }
+    pairs->length = kept * 4;
+  }
+  if (request->unreadable[0].length)
+    qsort(request->unreadable[0].data, request->unreadable[0].length / 4, 4, compare_u32);
+}
 
-  int failed = 0;
-  struct growable pairs[MAX_THREADS], unreadable[MAX_THREADS];
-  for (uint32_t t = 0; t < threads; t++) {
-    failed |= jobs[t].failed;
-    pairs[t] = jobs[t].pairs;
-    unreadable[t] = jobs[t].unreadable;
+/* { pairs, unreadable }, or NULL with the error to throw in *error. */
+static napi_value scan_result(napi_env env, struct scan_request *request, napi_value *error) {
+  *error = NULL;
+  if (request->error) {
+    char message[320];
+    snprintf(message, sizeof message, "scanSocketFds %s: %s", request->proc_root,
+             strerror(request->error));
+    napi_value text;
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, error);
+    return NULL;
   }
+  napi_value pair_array = typed_u32(env, request->pairs, 1);
+  napi_value unreadable_array = typed_u32(env, request->unreadable, 1);
   napi_value result = NULL;
-  if (!failed) {
-    napi_value pair_array = typed_u32(env, pairs, threads);
-    uint32_t *pair_data;
-    size_t pair_count;
-    /* Sorted by (inode, pid) and without repeats: the caller looks holders up by inode. */
-    if (pair_array && u32_array(env, pair_array, &pair_data, &pair_count) == 0 && pair_count) {
-      qsort(pair_data, pair_count / 2, 8, compare_pair);
-      size_t kept = 2;
-      for (size_t i = 2; i < pair_count; i += 2) {
-        if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
-        pair_data[kept] = pair_data[i];
-        pair_data[kept + 1] = pair_data[i + 1];
-        kept += 2;
-      }
-      if (kept < pair_count) {
-        napi_value buffer;
-        size_t offset;
-        napi_typedarray_type type;
-        size_t length;
-        void *data;
-        napi_get_typedarray_info(env, pair_array, &type, &length, &data, &buffer, &offset);
-        napi_create_typedarray(env, napi_uint32_array, kept, buffer, offset, &pair_array);
-      }
-    }
-    napi_value unreadable_array = typed_u32(env, unreadable, threads);
-    if (pair_array && unreadable_array) {
-      uint32_t *sorted;
-      size_t count;
-      if (u32_array(env, unreadable_array, &sorted, &count) == 0)
-        qsort(sorted, count, 4, compare_u32);
-      napi_create_object(env, &result);
-      napi_set_named_property(env, result, "pairs", pair_array);
-      napi_set_named_property(env, result, "unreadable", unreadable_array);
-    }
+  if (pair_array && unreadable_array) {
+    napi_create_object(env, &result);
+    napi_set_named_property(env, result, "pairs", pair_array);
+    napi_set_named_property(env, result, "unreadable", unreadable_array);
   }
-  for (uint32_t t = 0; t < threads; t++) {
-    free(jobs[t].pairs.data);
-    free(jobs[t].unreadable.data);
+  if (!result) {
+    napi_value text;
+    napi_create_string_utf8(env, "scanSocketFds: out of memory", NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, error);
   }
-  if (!result) return throw_errno(env, ENOMEM, "scanSocketFds");
   return result;
+}
+
+static napi_value scan_socket_fds(napi_env env, napi_callback_info info) {
+  struct scan_request *request = parse_request(env, info);
+  if (!request) return NULL;
+  run_scan(request);
+  napi_value error;
+  napi_value result = scan_result(env, request, &error);
+  free_request(request);
+  if (!result) napi_throw(env, error);
+  return result;
+}
+
+static void execute_scan(napi_env env, void *data) { run_scan(data); }
+
+static void complete_scan(napi_env env, napi_status status, void *data) {
+  struct scan_request *request = data;
+  napi_value error;
+  napi_value result = scan_result(env, request, &error);
+  if (result) napi_resolve_deferred(env, request->deferred, result);
+  else napi_reject_deferred(env, request->deferred, error);
+  napi_delete_async_work(env, request->work);
+  free_request(request);
+}
+
+/* The same walk on a libuv pool thread (and its helpers): resolves with { pairs, unreadable }. */
+static napi_value scan_socket_fds_async(napi_env env, napi_callback_info info) {
+  struct scan_request *request = parse_request(env, info);
+  if (!request) return NULL;
+  napi_value promise, name;
+  napi_create_promise(env, &request->deferred, &promise);
+  napi_create_string_utf8(env, "portwarden:scanSocketFds", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute_scan, complete_scan, request,
+                             &request->work) != napi_ok ||
+      napi_queue_async_work(env, request->work) != napi_ok) {
+    free_request(request);
+    return throw_errno(env, ENOMEM, "scanSocketFdsAsync");
+  }
+  return promise;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"dumpSockets", NULL, dump_sockets, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFds", NULL, scan_socket_fds, NULL, NULL, NULL, napi_default, NULL},
+      {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 2, properties);
+  napi_define_properties(env, exports, 3, properties);
   napi_value size;
   napi_create_uint32(env, RECORD_SIZE, &size);
   napi_set_named_property(env, exports, "recordSize", size);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import type { NativeAddon } from '../sockets/native-addon.js'
+import type { FdScanResult, NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
@@ -34,8 +34,18 @@ export interface HolderScanner {
 export function startHolderScan(pids: readonly number[], procRoot: string): HolderScanner {
   const { addon } = nativeAddon()
   if (addon) {
+    // Every socket fd, walked on pool threads from now on, while this thread reads the socket
+    // tables: the lookup by inode later ignores what was not asked for.
+    const walk = addon.scanSocketFdsAsync(
+      Uint32Array.from(pids),
+      EVERY_SOCKET,
+      procRoot,
+      useStat(),
+      threadsFor(pids.length),
+    )
+    walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
     return {
-      scan: (inodes) => Promise.resolve(scanWithAddon(addon, inodes, pids, procRoot)),
+      scan: async () => pairLookup(await walk),
       dispose() {},
       method: () => 'native',
     }
@@ -82,10 +92,17 @@ function mapLookup(scan: HolderScan): HolderLookup {
   }
 }
 
+const EVERY_SOCKET = new Uint32Array(0)
+
+const useStat = () => process.env.PORTWARDEN_FD_SCAN === 'stat'
+
+function threadsFor(pidCount: number): number {
+  return pidCount >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
+}
+
 /**
- * The addon's walk. Its answer stays one typed array of (inode, pid) pairs sorted by inode:
- * no Map and no array per socket at 100k sockets. `PORTWARDEN_FD_SCAN=stat` uses fstatat's
- * st_ino instead of readlink (for bench/, which compares the two).
+ * The addon's walk, for these inodes only. `PORTWARDEN_FD_SCAN=stat` uses fstatat's st_ino
+ * instead of readlink (for bench/, which compares the two).
  */
 function scanWithAddon(
   addon: NativeAddon,
@@ -94,14 +111,14 @@ function scanWithAddon(
   procRoot: string,
 ): HolderLookup {
   if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
-  const threads = pids.length >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
-  const { pairs, unreadable } = addon.scanSocketFds(
-    Uint32Array.from(pids),
-    inodes,
-    procRoot,
-    process.env.PORTWARDEN_FD_SCAN === 'stat',
-    threads,
+  const threads = threadsFor(pids.length)
+  return pairLookup(
+    addon.scanSocketFds(Uint32Array.from(pids), inodes, procRoot, useStat(), threads),
   )
+}
+
+/** The addon's answer stays one typed array: no Map and no array per socket at 100k sockets. */
+function pairLookup({ pairs, unreadable }: FdScanResult): HolderLookup {
   const count = pairs.length / 2
   return {
     unreadablePids: Array.from(unreadable),

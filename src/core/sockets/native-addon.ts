@@ -1,6 +1,12 @@
 import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
 
+/** (inode, pid) pairs sorted by inode then pid, and the pids whose fd table was refused. */
+export interface FdScanResult {
+  pairs: Uint32Array
+  unreadable: Uint32Array
+}
+
 /** The optional C addon in native/ (see native/portwarden_native.c for the record layout). */
 export interface NativeAddon {
   /** Fixed-size records of `recordSize` bytes; throws `ERRNO_<n>` errors. */
@@ -17,7 +23,15 @@ export interface NativeAddon {
     procRoot: string,
     useStat: boolean,
     threads: number,
-  ): { pairs: Uint32Array; unreadable: Uint32Array }
+  ): FdScanResult
+  /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
+  scanSocketFdsAsync(
+    pids: Uint32Array,
+    sortedInodes: Uint32Array,
+    procRoot: string,
+    useStat: boolean,
+    threads: number,
+  ): Promise<FdScanResult>
   recordSize: number
 }
 
