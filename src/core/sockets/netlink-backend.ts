@@ -58,7 +58,7 @@ export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
     wanted.includes('udp') ? (all ? ALL_STATES : UDP_UNCONN) : 0,
   ]
   const raw: RawSocket[] = []
-  const decoder = new RecordDecoder()
+  const decoder = new RecordDecoder(addon.recordSize)
   const specs = options.ports
   if (!specs) {
     decoder.decode(dump(addon, ...masks(protocols), familyMask, -1, -1), raw)
@@ -99,13 +99,18 @@ function dump(
 /** Turns records into rows; addresses are formatted once per distinct address. */
 class RecordDecoder {
   private readonly ipv4 = new Map<number, string>()
+  private readonly size: number
+
+  constructor(recordSize: number) {
+    this.size = recordSize
+  }
 
   decode(
     records: Buffer,
     out: RawSocket[],
     keep?: (protocol: Protocol, port: number) => boolean,
   ): void {
-    const size = 48
+    const size = this.size
     for (let offset = 0; offset + size <= records.length; offset += size) {
       const protocol: Protocol = records[offset] === IPPROTO_TCP ? 'tcp' : 'udp'
       const family: Family = records[offset + 1] === AF_INET ? 'ipv4' : 'ipv6'
