@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/.work/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/.work/', 'native/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -25,7 +25,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   {
-    files: ['bench/**/*.mjs', 'test/fixtures/**/*.mjs'],
+    files: ['bench/**/*.mjs', 'native/*.mjs', 'test/fixtures/**/*.mjs'],
     languageOptions: {
       globals: {
         process: 'readonly',

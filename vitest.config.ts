@@ -1,5 +1,13 @@
 import { defineConfig } from 'vitest/config'
 
+/** Tests that read no socket tables: registry storage, manifests, health probes. */
+const PROC_PASS_SKIPS = [
+  'test/registry-{model,store,paths,durability,concurrency,bench}.test.ts',
+  'test/manifest.test.ts',
+  'test/health-probes.test.ts',
+  'test/free-units.test.ts',
+]
+
 export default defineConfig({
   test: {
     // Tests open real sockets and spawn real processes; keep the two cores for them.
@@ -8,9 +16,24 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
-    projects: [
-      { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
-      { extends: true, test: { name: 'linux', include: ['test/**/*.test.ts'] } },
-    ],
+    // `PORTWARDEN_NO_NATIVE=1 vitest run` (the second pass of `npm test`) runs the pure
+    // TypeScript path (/proc/net tables, JS fd walk) on every test that lists, checks or
+    // watches sockets.
+    projects:
+      process.env.PORTWARDEN_NO_NATIVE === '1'
+        ? [
+            {
+              extends: true,
+              test: {
+                name: 'proc-backend',
+                include: ['test/**/*.test.ts'],
+                exclude: PROC_PASS_SKIPS,
+              },
+            },
+          ]
+        : [
+            { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
+            { extends: true, test: { name: 'linux', include: ['test/**/*.test.ts'] } },
+          ],
   },
 })

@@ -138,16 +138,37 @@ const word = (n) => new RegExp(`(^|[^0-9])${n}([^0-9]|$)`, 'm')
 function commandsFor(port, pid, { npm, cli }) {
   const holder = word(pid)
   const pw = (args) => `node ${CLI} ${args}`
-  const c = [
-    { id: 'pw-list', label: 'portwarden list --json', cmd: pw('list --json'), pw: true },
-    { id: 'pw-who', label: 'portwarden who PORT', cmd: pw(`who ${port}`), pw: true },
-    { id: 'pw-check', label: 'portwarden check PORT', cmd: pw(`check ${port}`), pw: true, ok: [1] },
+  // portwarden with each backend: auto (netlink + the addon's fd walk when the addon is
+  // built), the /proc/net tables (+ the addon's walk), pure TypeScript (the addon turned off:
+  // /proc/net + the JS walk on a worker thread), and lsof.
+  const backends = [
+    { id: '', label: '', prefix: '', flag: '' },
+    { id: '-proc', label: ' --backend proc', prefix: '', flag: ' --backend proc' },
     {
-      id: 'pw-list-lsof',
-      label: 'portwarden list --json --backend lsof',
-      cmd: pw('list --json --backend lsof'),
-      pw: true,
+      id: '-ts',
+      label: ' (pure TS)',
+      prefix: 'env PORTWARDEN_NO_NATIVE=1 ',
+      flag: ' --backend proc',
     },
+    { id: '-lsof', label: ' --backend lsof', prefix: '', flag: ' --backend lsof' },
+  ]
+  const c = []
+  for (const [id, label, args, ok] of [
+    ['list', 'list --json', 'list --json', [0]],
+    ['who', 'who PORT', `who ${port}`, [0]],
+    ['check', 'check PORT', `check ${port}`, [1]],
+  ]) {
+    for (const b of backends)
+      c.push({
+        id: `pw-${id}${b.id}`,
+        label: `portwarden ${label}${b.label}`,
+        cmd: `${b.prefix}${pw(args)}${b.flag}`,
+        pw: true,
+        ok,
+      })
+  }
+  c.push(
+    { id: 'pw-list-text', label: 'portwarden list', cmd: pw('list'), pw: true },
     { id: 'ss-p', label: 'ss -tulpnH', cmd: 'ss -tulpnH' },
     {
       id: 'ss',
@@ -175,7 +196,7 @@ function commandsFor(port, pid, { npm, cli }) {
       npm: true,
     },
     { id: 'node', label: 'node -e 0', cmd: 'node -e 0', expect: null },
-  ]
+  )
   for (const x of c) {
     x.ok ??= [0]
     if (x.expect === undefined) x.expect = holder
@@ -420,6 +441,7 @@ function rows(results) {
   const ref = (id) => results.find((x) => x.id === id && x.status === 'ok')?.medianMs
   const ss = ref('ss-p')
   const lp = ref('lsof-port')
+  const fu = ref('fuser')
   const node = ref('node')
   return results.map((r) => ({
     command: r.label,
@@ -428,6 +450,7 @@ function rows(results) {
     runs: r.status === 'ok' ? String(r.runs) : '',
     vsSs: r.status === 'ok' ? fmtRatio(r.medianMs, ss) : '',
     vsLsofPort: r.status === 'ok' ? fmtRatio(r.medianMs, lp) : '',
+    vsFuser: r.status === 'ok' ? fmtRatio(r.medianMs, fu) : '',
     vsNode: r.status === 'ok' ? fmtRatio(r.medianMs, node) : '',
     rss: fmtRss(r.rssKiB),
     found: r.found === true ? 'yes' : r.found === false ? 'NO' : '-',
@@ -441,7 +464,8 @@ function rows(results) {
   }))
 }
 
-const HEAD = ['command', 'median', 'min', 'runs', '/ ss -tulpnH', '/ lsof -i :PORT', '/ node -e 0']
+const HEAD = ['command', 'median', 'min', 'runs', '/ ss -tulpnH', '/ lsof -i :PORT', '/ fuser']
+HEAD.push('/ node -e 0')
 HEAD.push('peak RSS', 'holder found', 'note')
 const KEYS = [
   'command',
@@ -450,6 +474,7 @@ const KEYS = [
   'runs',
   'vsSs',
   'vsLsofPort',
+  'vsFuser',
   'vsNode',
   'rss',
   'found',
@@ -461,7 +486,7 @@ function textTable(rs) {
   const w = HEAD.map((_, i) => Math.max(...cells.map((row) => row[i].length)))
   return cells
     .map((row) =>
-      row.map((c, i) => (i === 0 || i >= 8 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '),
+      row.map((c, i) => (i === 0 || i >= 9 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '),
     )
     .join('\n')
 }
@@ -469,7 +494,7 @@ function textTable(rs) {
 function mdTable(rs) {
   const lines = [
     `| ${HEAD.join(' | ')} |`,
-    `|${HEAD.map((_, i) => (i === 0 || i >= 8 ? '---' : '---:')).join('|')}|`,
+    `|${HEAD.map((_, i) => (i === 0 || i >= 9 ? '---' : '---:')).join('|')}|`,
   ]
   for (const r of rs)
     lines.push(`| ${KEYS.map((k) => (k === 'command' ? `\`${r[k]}\`` : r[k])).join(' | ')} |`)
@@ -497,6 +522,7 @@ function targets(scale, results) {
     add(2, '`who PORT` within 2x of `node -e 0`', m('pw-who'), m('node'), 2)
     add(4, '`list --json` within 1.5x of `node -e 0`', m('pw-list'), m('node'), 1.5)
     add(4, '`who PORT` within 1.5x of `node -e 0`', m('pw-who'), m('node'), 1.5)
+    add(4, '`list` within 1.5x of `node -e 0`', m('pw-list-text'), m('node'), 1.5)
   } else if (scale === 'medium') {
     add(2, '`who PORT` faster than `lsof -nP -i :PORT`', m('pw-who'), m('lsof-port'), 1)
     add(2, '`list --json` within 1.5x of `ss -tulpnH`', m('pw-list'), m('ss-p'), 1.5)

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { stringifyForTerminal } from '../core/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
@@ -57,7 +58,9 @@ function withCommonOptions(command: Command): Command {
   return command
     .option('--json', 'machine output: one JSON document on stdout')
     .addOption(
-      new Option('--backend <name>', 'socket table source: auto, proc or lsof').default(undefined),
+      new Option('--backend <name>', 'socket table source: auto, netlink, proc or lsof').default(
+        undefined,
+      ),
     )
 }
 
@@ -98,12 +101,18 @@ function globals<T extends object>(options: T): T & { json: boolean } {
   return { ...options, json: wantsJson }
 }
 
-function printResult(result: CommandResult): void {
+async function printResult(result: CommandResult): Promise<void> {
   for (const warning of result.warnings)
     process.stderr.write(`${stderrStyle.warn('warning:')} ${warning}\n`)
   if (!wantsJson)
     for (const note of result.notes ?? []) process.stderr.write(`${stderrStyle.dim(note)}\n`)
-  if (wantsJson) process.stdout.write(`${result.jsonText ?? stringifyForTerminal(result.json)}\n`)
+  if (wantsJson && result.jsonChunks) {
+    // A pipe takes ~64 KiB at a time: wait for it to drain rather than queue the whole output.
+    for (const chunk of result.jsonChunks)
+      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain')
+    process.stdout.write('\n')
+  } else if (wantsJson)
+    process.stdout.write(`${result.jsonText ?? stringifyForTerminal(result.json)}\n`)
   else if (result.text) process.stdout.write(`${result.text}\n`)
   process.exitCode = result.exitCode
 }
@@ -149,7 +158,7 @@ async function main(): Promise<void> {
   const program = await buildProgram((result) => (pending = result))
   try {
     await program.parseAsync(argv, { from: 'user' })
-    if (pending !== undefined) printResult(await pending)
+    if (pending !== undefined) await printResult(await pending)
   } catch (error) {
     if (
       error instanceof CommanderError &&

@@ -19,10 +19,16 @@ export function parsePid(text: string): number {
 }
 
 export function parseBackend(text: string | undefined): BackendName | 'auto' {
-  if (text === undefined || text === 'auto' || text === 'proc' || text === 'lsof')
+  if (
+    text === undefined ||
+    text === 'auto' ||
+    text === 'netlink' ||
+    text === 'proc' ||
+    text === 'lsof'
+  )
     return text ?? 'auto'
   throw new PortwardenError('invalid_request', `Invalid --backend ${JSON.stringify(text)}.`, {
-    hint: 'Accepted: auto (default), proc (Linux /proc) or lsof.',
+    hint: 'Accepted: auto (default), netlink (Linux sock_diag, native addon), proc (Linux /proc) or lsof.',
   })
 }
 

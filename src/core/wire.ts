@@ -107,10 +107,21 @@ export function toJsonConflict(conflict: Conflict) {
  * (user, name, command) goes through the terminal-safe encoder.
  */
 export function renderSocketsJson(sockets: readonly SocketEntry[]): string {
+  let text = ''
+  for (const chunk of socketsJsonChunks(sockets)) text += chunk
+  return text
+}
+
+/**
+ * `renderSocketsJson` in pieces of about 64 KiB, to be written as they come: the whole
+ * document (40 MB at 100k sockets) is never in memory at once.
+ */
+export function* socketsJsonChunks(sockets: readonly SocketEntry[]): Generator<string> {
   const holders = new Map<Holder, string>()
   const users = new Map<string, string>()
-  const parts: string[] = []
-  for (const socket of sockets) {
+  let chunk = '['
+  for (let i = 0; i < sockets.length; i++) {
+    const socket = sockets[i] as SocketEntry
     let processes = ''
     for (const holder of socket.processes) {
       let json = holders.get(holder)
@@ -125,12 +136,16 @@ export function renderSocketsJson(sockets: readonly SocketEntry[]): string {
       user = stringifyForTerminal(socket.user)
       users.set(socket.user, user)
     }
-    parts.push(
+    chunk +=
+      (i === 0 ? '' : ',') +
       `{"protocol":"${socket.protocol}","family":"${socket.family}","state":"${socket.state}",` +
-        `"local_address":"${socket.localAddress}","local_port":${socket.localPort},` +
-        `"remote_address":"${socket.remoteAddress}","remote_port":${socket.remotePort},` +
-        `"inode":${socket.inode},"uid":${socket.uid},"user":${user},"processes":[${processes}]}`,
-    )
+      `"local_address":"${socket.localAddress}","local_port":${socket.localPort},` +
+      `"remote_address":"${socket.remoteAddress}","remote_port":${socket.remotePort},` +
+      `"inode":${socket.inode},"uid":${socket.uid},"user":${user},"processes":[${processes}]}`
+    if (chunk.length >= 65536) {
+      yield chunk
+      chunk = ''
+    }
   }
-  return `[${parts.join(',')}]`
+  yield `${chunk}]`
 }

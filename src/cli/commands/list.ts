@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { Family, Protocol } from '../../core/types.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
-import { renderSocketsJson } from '../../core/wire.js'
+import { socketsJsonChunks } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -37,7 +37,7 @@ export async function list(options: ListOptions): Promise<CommandResult> {
   return {
     exitCode: EXIT.ok,
     json: null,
-    jsonText: options.json ? renderSocketsJson(inventory.sockets) : undefined,
+    jsonChunks: options.json ? socketsJsonChunks(inventory.sockets) : undefined,
     text: options.json
       ? ''
       : renderSocketTable(inventory.sockets, { all: options.all === true, width }),

@@ -142,7 +142,7 @@ interface RunPlan {
     command: RunCommand
     cwd?: string
     health: HealthCheckSpec | null
-    backend?: 'proc' | 'lsof' | 'auto'
+    backend?: 'netlink' | 'proc' | 'lsof' | 'auto'
   }
   store: RegistryStore | null
   warnings: string[]

@@ -2,9 +2,6 @@ import { Worker } from 'node:worker_threads'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
 
-/** Below this many processes a worker's start-up (~10 ms) costs more than half the walk saves. */
-export const PARALLEL_SCAN_MIN_PIDS = 400
-
 /**
  * The holder scan split across two threads. Start it before reading the socket tables (the
  * worker boots meanwhile), then call `scan` with the wanted inodes: the worker walks half the

@@ -88,7 +88,18 @@ export function scanSocketHolders(
   const holders = new Map<number, number[]>()
   const unreadablePids: number[] = []
   if (wanted.size === 0) return { holders, unreadablePids }
+  // Not root: another user's fd table is refused anyway, and a refused readdir costs a thrown
+  // error; the owner of /proc/<pid> (the process's effective uid) tells us first.
+  const euid = process.geteuid?.() ?? 0
   for (const pid of options.pids ?? listPids(procRoot)) {
+    if (euid !== 0) {
+      const owner = statSync(`${procRoot}/${pid}`, { throwIfNoEntry: false })
+      if (!owner) continue
+      if (owner.uid !== euid) {
+        unreadablePids.push(pid)
+        continue
+      }
+    }
     const fdDir = `${procRoot}/${pid}/fd/`
     let fds: string[]
     try {

@@ -26,7 +26,7 @@ export function parseHexIPv6(hex: string): string {
   return formatIPv6Bytes(bytes)
 }
 
-export function formatIPv6Bytes(bytes: readonly number[]): string {
+export function formatIPv6Bytes(bytes: ArrayLike<number>): string {
   const groups: number[] = []
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0))
   const mapped =

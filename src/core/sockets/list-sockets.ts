@@ -2,15 +2,12 @@ import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
-import { PARALLEL_SCAN_MIN_PIDS, startParallelScan } from '../process/parallel-scan.js'
-import type { HolderScan } from '../process/read-process.js'
-import {
-  ProcessReader,
-  listPids,
-  readProcText,
-  scanSocketHolders,
-} from '../process/read-process.js'
+import type { HolderLookup } from '../process/holder-scan.js'
+import { startHolderScan } from '../process/holder-scan.js'
+import { ProcessReader, listPids, readProcText } from '../process/read-process.js'
 import type { Family, Holder, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
+import { nativeAddon } from './native-addon.js'
+import { netlinkAvailable, readTablesNetlink } from './netlink-backend.js'
 import { parseProcNet } from './parse-proc-net.js'
 import type { BackendName, ListSocketsOptions } from './query.js'
 import { isListening } from './query.js'
@@ -34,7 +31,10 @@ export async function chooseBackend(
   requested: BackendName | 'auto' | undefined,
   procRoot = '/proc',
 ): Promise<BackendName> {
-  if (requested === 'proc' || requested === 'lsof') return requested
+  if (requested === 'netlink' || requested === 'proc' || requested === 'lsof') return requested
+  // Netlink answers for this process's own network namespace, which is what /proc/net shows
+  // only when procRoot is the real /proc (tests point procRoot at fixtures).
+  if (procRoot === '/proc' && netlinkAvailable()) return 'netlink'
   try {
     accessSync(`${procRoot}/net/tcp`, constants.R_OK)
     return 'proc'
@@ -61,31 +61,36 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
     const { listSocketsWithLsof } = await import('./lsof-backend.js')
     return { ...listSocketsWithLsof(options), backend }
   }
-  return { ...(await listSocketsFromProc(options, procRoot)), backend }
+  const result = await listSocketsFromKernel(options, procRoot, backend)
+  if (options.backend === undefined || options.backend === 'auto') {
+    const { addon, reason } = nativeAddon()
+    // Said once per inventory, and not when the user turned the addon off on purpose.
+    if (!addon && process.env.PORTWARDEN_NO_NATIVE !== '1' && procRoot === '/proc')
+      result.warnings.push({
+        code: 'backend_fallback',
+        message: `using the /proc backend: ${reason} (npm rebuild portwarden builds it)`,
+      })
+  }
+  return { ...result, backend }
 }
 
-async function listSocketsFromProc(
+async function listSocketsFromKernel(
   options: ListSocketsOptions,
   procRoot: string,
+  backend: 'netlink' | 'proc',
 ): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
-  // The holder scan is most of the cost: when there are many processes, start a second thread
-  // now, so it boots while this one reads the socket tables.
+  // The holder scan is most of the cost: start it now (a worker thread boots meanwhile).
   const filtering = options.pid !== undefined || options.processName !== undefined
   const needHolders = options.withProcesses !== false || filtering
   const candidates = needHolders ? (candidatePids(options, procRoot) ?? listPids(procRoot)) : []
-  const parallel =
-    needHolders && !filtering && candidates.length >= PARALLEL_SCAN_MIN_PIDS
-      ? startParallelScan(candidates, procRoot)
-      : null
+  const scanner = needHolders ? startHolderScan(candidates, procRoot) : null
   try {
-    const raw = readTables(options, procRoot)
-    const scan = (wanted: ReadonlySet<number>) =>
-      parallel
-        ? parallel.scan(wanted)
-        : Promise.resolve(scanSocketHolders(wanted, { procRoot, pids: candidates }))
+    const raw = backend === 'netlink' ? readTablesNetlink(options) : readTables(options, procRoot)
+    const scan = (inodes: Uint32Array) =>
+      scanner ? scanner.scan(inodes) : Promise.resolve({ holdersOf: () => [], unreadablePids: [] })
     return await attachHolders(raw, options, procRoot, scan)
   } finally {
-    parallel?.dispose()
+    scanner?.dispose()
   }
 }
 
@@ -119,7 +124,7 @@ async function attachHolders(
   raw: RawSocket[],
   options: ListSocketsOptions,
   procRoot: string,
-  scanHolders: (wanted: ReadonlySet<number>) => Promise<HolderScan>,
+  scanHolders: (inodes: Uint32Array) => Promise<HolderLookup>,
 ): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
   const reader = new ProcessReader({ procRoot })
   const warnings: Warning[] = []
@@ -130,13 +135,17 @@ async function attachHolders(
       warnings,
     }
   }
-  const wanted = new Set<number>()
-  for (const socket of raw) if (socket.inode !== 0) wanted.add(socket.inode)
-  const scan = await scanHolders(wanted)
+  const inodes = new Uint32Array(raw.length)
+  let unowned = 0 // inode 0: TIME-WAIT and other sockets no file refers to
+  for (let i = 0; i < raw.length; i++) {
+    inodes[i] = (raw[i] as RawSocket).inode
+    if (inodes[i] === 0) unowned++
+  }
+  const scan = await scanHolders(inodes.sort().subarray(unowned))
   const sockets: SocketEntry[] = []
   let hidden = 0
   for (const socket of raw) {
-    const pids = socket.inode === 0 ? [] : (scan.holders.get(socket.inode) ?? [])
+    const pids = socket.inode === 0 ? [] : scan.holdersOf(socket.inode)
     if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid)))
       continue
     const processes = []
@@ -181,29 +190,41 @@ function withHolders(socket: RawSocket, user: string, processes: Holder[]): Sock
 
 /**
  * Protocol, port, family, then address: one numeric key decides almost every comparison, so
- * sorting 100k sockets does not spend its time comparing address strings.
+ * 100k sockets are sorted as numbers (key and index packed in one float, no object per
+ * socket), and only runs with the same key are sorted again by address, peer and inode.
  */
 function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
-  const keyed = sockets.map((socket) => ({
-    socket,
-    key:
+  const INDEX_SPAN = 2 ** 24
+  if (sockets.length >= INDEX_SPAN) throw new RangeError('too many sockets to sort')
+  const keys = new Float64Array(sockets.length)
+  for (let i = 0; i < sockets.length; i++) {
+    const socket = sockets[i] as T
+    const key =
       (socket.protocol === 'tcp' ? 0 : 1 << 18) +
       socket.localPort * 2 +
-      (socket.family === 'ipv4' ? 0 : 1),
-  }))
-  keyed.sort(
-    (a, b) =>
-      a.key - b.key ||
-      (a.socket.localAddress < b.socket.localAddress
-        ? -1
-        : a.socket.localAddress > b.socket.localAddress
-          ? 1
-          : 0) ||
-      a.socket.remotePort - b.socket.remotePort ||
-      a.socket.inode - b.socket.inode,
-  )
-  for (let i = 0; i < keyed.length; i++) sockets[i] = (keyed[i] as { socket: T }).socket
-  return sockets
+      (socket.family === 'ipv4' ? 0 : 1)
+    keys[i] = key * INDEX_SPAN + i
+  }
+  keys.sort()
+  const sorted = Array.from(keys, (packed) => sockets[packed % INDEX_SPAN] as T)
+  for (let start = 0; start < sorted.length;) {
+    const key = Math.floor((keys[start] as number) / INDEX_SPAN)
+    let end = start + 1
+    while (end < sorted.length && Math.floor((keys[end] as number) / INDEX_SPAN) === key) end++
+    if (end - start > 1) {
+      const run = sorted
+        .slice(start, end)
+        .sort(
+          (a, b) =>
+            (a.localAddress < b.localAddress ? -1 : a.localAddress > b.localAddress ? 1 : 0) ||
+            a.remotePort - b.remotePort ||
+            a.inode - b.inode,
+        )
+      for (let i = 0; i < run.length; i++) sorted[start + i] = run[i] as T
+    }
+    start = end
+  }
+  return sorted
 }
 
 /**

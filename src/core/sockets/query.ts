@@ -1,7 +1,7 @@
 import type { PortSpec } from '../port-spec.js'
 import type { Family, Protocol, SocketState } from '../types.js'
 
-export type BackendName = 'proc' | 'lsof'
+export type BackendName = 'netlink' | 'proc' | 'lsof'
 
 export interface ListSocketsOptions {
   /** Every state (like `ss -a`); default: TCP listeners and bound UDP sockets (like `ss -l`). */
@@ -18,7 +18,7 @@ export interface ListSocketsOptions {
   processName?: string
   /** Resolve the processes holding each socket (the costly part). Default: true. */
   withProcesses?: boolean
-  /** Default `auto`: /proc when it is there, else lsof. */
+  /** Default `auto`: netlink when the addon loads and the kernel answers, else /proc, else lsof. */
   backend?: BackendName | 'auto'
   /** Root of the proc filesystem; tests point it elsewhere. */
   procRoot?: string

@@ -1,5 +1,6 @@
 import type { PortSpec } from '../port-spec.js'
-import { ProcessReader, scanSocketHolders } from '../process/read-process.js'
+import { scanHoldersNow } from '../process/holder-scan.js'
+import { ProcessReader, listPids } from '../process/read-process.js'
 import { chooseBackend, listSockets } from '../sockets/list-sockets.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Family, Holder, Protocol, SocketEntry, Warning } from '../types.js'
@@ -13,6 +14,11 @@ export interface WatchOptions {
   intervalMs?: number
   backend?: BackendName | 'auto'
   procRoot?: string
+  /**
+   * Every this many ms the holders of every socket are looked up again (a holder may exit or
+   * fork while its socket lives on); in between, only new sockets are. Default 30000.
+   */
+  fullRescanMs?: number
 }
 
 /** A listening TCP socket or bound UDP socket that appeared (`bind`) or went away (`unbind`). */
@@ -27,6 +33,7 @@ export interface SocketEvent {
 export type SocketListener = (event: SocketEvent) => void
 
 export const DEFAULT_WATCH_INTERVAL_MS = 1000
+export const DEFAULT_FULL_RESCAN_MS = 30_000
 
 /** Identity of a socket across polls: a socket that is closed and opened again gets a new inode. */
 export function socketIdentity(
@@ -37,13 +44,17 @@ export function socketIdentity(
 
 /**
  * One poller over the listening sockets (`ss -tuln` semantics), shared by any number of
- * listeners: it runs while at least one is subscribed. Each poll reads the socket tables only;
- * the costly `/proc/<pid>/fd` walk runs only when new sockets appear, and only for those, and
- * their holders are kept (by socket identity) until the socket goes away. A socket opened and
- * closed between two polls is not seen.
+ * listeners: it runs while at least one is subscribed. Warm mode: it keeps the last inventory,
+ * and each poll reads the socket tables only (one netlink dump when the addon is there); the
+ * costly `/proc/<pid>/fd` walk runs only when new sockets (new inodes) appear, and only for
+ * those, and their holders are kept (by socket identity) until the socket goes away. Every
+ * `fullRescanMs` the holders of every socket are looked up again. A socket opened and closed
+ * between two polls is not seen.
  */
 export class SocketWatcher {
   readonly intervalMs: number
+  readonly fullRescanMs: number
+  private lastFullScan = 0
   private readonly options: WatchOptions
   private readonly listeners = new Set<SocketListener>()
   private readonly errorListeners = new Set<(error: unknown) => void>()
@@ -56,12 +67,15 @@ export class SocketWatcher {
   private warnings: Warning[] = []
   private backend: BackendName | undefined
   /** Polls made and holder scans run: a measure of how cheap an idle watch is. */
-  readonly stats = { polls: 0, holderScans: 0 }
+  readonly stats = { polls: 0, holderScans: 0, fullRescans: 0 }
 
   constructor(options: WatchOptions = {}) {
     this.options = options
     this.intervalMs = options.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS
     if (!(this.intervalMs >= 10)) throw new RangeError('the watch interval must be at least 10 ms')
+    this.fullRescanMs = options.fullRescanMs ?? DEFAULT_FULL_RESCAN_MS
+    if (!(this.fullRescanMs >= this.intervalMs))
+      throw new RangeError('the full rescan interval must be at least the watch interval')
   }
 
   /**
@@ -126,7 +140,15 @@ export class SocketWatcher {
         fresh.push(socket)
       }
     }
-    if (fresh.length > 0) this.attachHolders(fresh, inventory.backend)
+    const now = performance.now()
+    if (this.primed && now - this.lastFullScan >= this.fullRescanMs) {
+      // Known sockets too: a holder may have exited, forked or passed the socket on.
+      if (this.attachHolders([...next.values()], inventory.backend)) this.stats.fullRescans++
+      this.lastFullScan = now
+    } else if (fresh.length > 0) {
+      this.attachHolders(fresh, inventory.backend)
+      if (!this.primed) this.lastFullScan = now
+    }
     const events: SocketEvent[] = []
     if (this.primed) {
       for (const [id, socket] of this.current)
@@ -171,20 +193,25 @@ export class SocketWatcher {
     }, delayMs)
   }
 
-  /** Names the holders of new sockets: one fd walk for all of them (the lsof backend has them). */
-  private attachHolders(fresh: SocketEntry[], backend: BackendName): void {
-    if (backend === 'lsof') return
-    const wanted = new Set(fresh.map((s) => s.inode).filter((inode) => inode !== 0))
-    if (wanted.size === 0) return
+  /**
+   * Names the holders of these sockets: one fd walk for all of them (the lsof backend has them
+   * already). Returns whether a walk ran.
+   */
+  private attachHolders(sockets: SocketEntry[], backend: BackendName): boolean {
+    if (backend === 'lsof') return false
+    const inodes = Uint32Array.from(sockets.filter((s) => s.inode !== 0).map((s) => s.inode))
+    if (inodes.length === 0) return false
     this.stats.holderScans++
-    const scan = scanSocketHolders(wanted, { procRoot: this.options.procRoot })
-    const reader = new ProcessReader({ procRoot: this.options.procRoot })
-    for (const socket of fresh) {
-      const pids = scan.holders.get(socket.inode) ?? []
+    const procRoot = this.options.procRoot ?? '/proc'
+    const scan = scanHoldersNow(inodes.sort(), listPids(procRoot), procRoot)
+    const reader = new ProcessReader({ procRoot })
+    for (const socket of sockets) {
+      const pids = scan.holdersOf(socket.inode)
       socket.processes = pids
         .map((pid) => reader.holder(pid))
         .filter((h): h is Holder => h !== null)
     }
+    return true
   }
 }
 

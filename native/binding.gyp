@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "portwarden_native",
+      "sources": ["portwarden_native.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

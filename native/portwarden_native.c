@@ -1,0 +1,550 @@
+/*
+ * portwarden's optional fast path, a plain N-API addon (no C++ wrapper):
+ *
+ *   dumpSockets(tcpStates, udpStates, families, portFrom, portTo) -> Buffer of records
+ *     NETLINK_SOCK_DIAG inet_diag_req_v2 dumps. The state masks go into the request, and a port
+ *     range (or -1, -1) becomes an INET_DIAG_REQ_BYTECODE filter (sport >= from && sport <= to),
+ *     so for one port the kernel sends only that port's sockets.
+ *
+ *   scanSocketFds(pids, inodes, procRoot, useStat, threads) -> { pairs, unreadable }
+ *   scanSocketFdsAsync(...same) -> Promise of the same, walked off the main thread
+ *     The /proc/<pid>/fd walk on several threads, matching fds against a sorted list of
+ *     socket inodes (an empty list: every socket); returns [inode, pid, ...] pairs sorted by inode then pid, without repeats,
+ *     and the pids whose fd table was refused (sorted).
+ *
+ * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
+ * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
+ * u8 remote[16] (an IPv4 address in the first 4 bytes).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RECORD_SIZE 48
+#define RECV_BUFFER_SIZE (256 * 1024)
+#define MAX_THREADS 8
+
+struct growable {
+  uint8_t *data;
+  size_t length;
+  size_t capacity;
+};
+
+static int grow(struct growable *g, size_t extra) {
+  if (g->length + extra <= g->capacity) return 0;
+  size_t capacity = g->capacity ? g->capacity * 2 : 64 * 1024;
+  while (capacity < g->length + extra) capacity *= 2;
+  uint8_t *data = realloc(g->data, capacity);
+  if (!data) return -1;
+  g->data = data;
+  g->capacity = capacity;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- sock_diag dumps ---------- */
+
+struct diag_request {
+  struct nlmsghdr header;
+  struct inet_diag_req_v2 body;
+  struct rtattr filter_attr;
+  struct inet_diag_bc_op filter[4];
+};
+
+/* One dump (one protocol, one family). Returns 0, or a positive errno. */
+static int dump_one(int sock, uint8_t protocol, uint8_t family, uint32_t states, int port_from, int port_to,
+                    struct growable *out, uint8_t *buffer) {
+  struct diag_request request;
+  memset(&request, 0, sizeof request);
+  size_t length = sizeof(struct nlmsghdr) + sizeof(struct inet_diag_req_v2);
+  request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = 1;
+  request.body.sdiag_family = family;
+  request.body.sdiag_protocol = protocol;
+  request.body.idiag_states = states;
+  /* One port: the kernel also skips other ports before running the bytecode at all. */
+  if (port_from >= 0 && port_from == port_to) request.body.id.idiag_sport = htons(port_from);
+  if (port_from >= 0) {
+    /* sport >= from, then sport <= to; "no" jumps past the end (length + 4): reject. */
+    request.filter[0] = (struct inet_diag_bc_op){INET_DIAG_BC_S_GE, 8, 20};
+    request.filter[1] = (struct inet_diag_bc_op){0, 0, (unsigned short)port_from};
+    request.filter[2] = (struct inet_diag_bc_op){INET_DIAG_BC_S_LE, 8, 12};
+    request.filter[3] = (struct inet_diag_bc_op){0, 0, (unsigned short)port_to};
+    request.filter_attr.rta_type = INET_DIAG_REQ_BYTECODE;
+    request.filter_attr.rta_len = RTA_LENGTH(sizeof request.filter);
+    length += RTA_SPACE(sizeof request.filter);
+  }
+  request.header.nlmsg_len = (uint32_t)length;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  struct iovec iov = {&request, length};
+  struct msghdr message = {&kernel, sizeof kernel, &iov, 1, NULL, 0, 0};
+  if (sendmsg(sock, &message, 0) < 0) return errno;
+
+  for (;;) {
+    ssize_t received = recv(sock, buffer, RECV_BUFFER_SIZE, 0);
+    if (received < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (received == 0) return EPROTO;
+    struct nlmsghdr *h = (struct nlmsghdr *)buffer;
+    size_t left = (size_t)received;
+    for (; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *error = NLMSG_DATA(h);
+        return error->error ? -error->error : EPROTO;
+      }
+      if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
+      struct inet_diag_msg *msg = NLMSG_DATA(h);
+      if (grow(out, RECORD_SIZE)) return ENOMEM;
+      uint8_t *record = out->data + out->length;
+      out->length += RECORD_SIZE;
+      memset(record, 0, RECORD_SIZE);
+      record[0] = protocol;
+      record[1] = msg->idiag_family;
+      record[2] = msg->idiag_state;
+      uint16_t ports[2] = {ntohs(msg->id.idiag_sport), ntohs(msg->id.idiag_dport)};
+      uint32_t ids[2] = {msg->idiag_uid, msg->idiag_inode};
+      memcpy(record + 4, ports, 4);
+      memcpy(record + 8, ids, 8);
+      memcpy(record + 16, msg->id.idiag_src, msg->idiag_family == AF_INET ? 4 : 16);
+      memcpy(record + 32, msg->id.idiag_dst, msg->idiag_family == AF_INET ? 4 : 16);
+    }
+  }
+}
+
+static napi_value throw_errno(napi_env env, int error, const char *what) {
+  char message[512];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(error));
+  char code[32];
+  snprintf(code, sizeof code, "ERRNO_%d", error);
+  napi_throw_error(env, code, message);
+  return NULL;
+}
+
+static napi_value dump_sockets(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t tcp_states = 0, udp_states = 0, families = 0;
+  int32_t port_from = -1, port_to = -1;
+  if (argc < 5 || napi_get_value_uint32(env, argv[0], &tcp_states) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &udp_states) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &families) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &port_from) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &port_to) != napi_ok || port_from > 65535 ||
+      port_to > 65535 || (port_from >= 0 && port_to < port_from)) {
+    napi_throw_type_error(env, NULL,
+                          "dumpSockets(tcpStates, udpStates, families, portFrom, portTo)");
+    return NULL;
+  }
+  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (sock < 0) return throw_errno(env, errno, "netlink socket");
+  uint8_t *buffer = malloc(RECV_BUFFER_SIZE);
+  struct growable out = {0};
+  int error = buffer ? 0 : ENOMEM;
+  const uint8_t protocols[2] = {IPPROTO_TCP, IPPROTO_UDP};
+  const uint32_t masks[2] = {tcp_states, udp_states};
+  const uint8_t family_codes[2] = {AF_INET, AF_INET6};
+  for (int p = 0; p < 2 && !error; p++) {
+    if (!masks[p]) continue;
+    for (int f = 0; f < 2 && !error; f++) {
+      if (!(families & (1u << f))) continue;
+      error = dump_one(sock, protocols[p], family_codes[f], masks[p], port_from, port_to, &out,
+                       buffer);
+      /* IPv6 compiled out or disabled: the table is simply absent, as in /proc/net. */
+      if (error == EAFNOSUPPORT && family_codes[f] == AF_INET6) error = 0;
+    }
+  }
+  close(sock);
+  free(buffer);
+  if (error) {
+    free(out.data);
+    return throw_errno(env, error, "sock_diag dump");
+  }
+  napi_value result;
+  void *copy;
+  napi_status status = napi_create_buffer_copy(env, out.length, out.length ? (const void *)out.data : (const void *)"",
+                                               &copy, &result);
+  free(out.data);
+  if (status != napi_ok) return throw_errno(env, ENOMEM, "dumpSockets");
+  return result;
+}
+
+/* ---------------------------------------------------------------- fd walk ------------------ */
+
+struct scan_job {
+  const uint32_t *pids;
+  size_t pid_count;
+  size_t first, stride;
+  const uint32_t *inodes; /* sorted */
+  size_t inode_count;
+  int proc_fd;
+  int use_stat;
+  struct growable pairs;      /* u32 inode, u32 pid */
+  struct growable unreadable; /* u32 pid */
+  int failed;
+};
+
+static int wanted(const struct scan_job *job, uint32_t inode) {
+  if (job->inode_count == 0) return 1; /* no list: every socket */
+  size_t low = 0, high = job->inode_count;
+  while (low < high) {
+    size_t mid = (low + high) / 2;
+    uint32_t value = job->inodes[mid];
+    if (value == inode) return 1;
+    if (value < inode) low = mid + 1;
+    else high = mid;
+  }
+  return 0;
+}
+
+static int push_u32(struct growable *g, uint32_t value) {
+  if (grow(g, 4)) return -1;
+  memcpy(g->data + g->length, &value, 4);
+  g->length += 4;
+  return 0;
+}
+
+/* "socket:[12345]" -> 12345, or 0 when the link is not a socket. */
+static uint32_t socket_link_inode(const char *target, ssize_t length) {
+  if (length < 10 || memcmp(target, "socket:[", 8) != 0 || target[length - 1] != ']') return 0;
+  uint64_t value = 0;
+  for (ssize_t i = 8; i < length - 1; i++) {
+    if (target[i] < '0' || target[i] > '9') return 0;
+    value = value * 10 + (uint64_t)(target[i] - '0');
+    if (value > UINT32_MAX) return 0;
+  }
+  return (uint32_t)value;
+}
+
+static void *scan_thread(void *argument) {
+  struct scan_job *job = argument;
+  char path[32];
+  char target[64];
+  for (size_t i = job->first; i < job->pid_count && !job->failed; i += job->stride) {
+    uint32_t pid = job->pids[i];
+    snprintf(path, sizeof path, "%u/fd", pid);
+    int dir_fd = openat(job->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+      if ((errno == EACCES || errno == EPERM) && push_u32(&job->unreadable, pid)) job->failed = 1;
+      continue; /* ENOENT/ESRCH: the process exited while we looked */
+    }
+    DIR *dir = fdopendir(dir_fd);
+    if (!dir) {
+      close(dir_fd);
+      continue;
+    }
+    uint32_t last_inode = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+      if (entry->d_name[0] == '.') continue;
+      uint32_t inode;
+      if (job->use_stat) {
+        struct stat st;
+        if (fstatat(dir_fd, entry->d_name, &st, 0) < 0) {
+          if (errno == EACCES || errno == EPERM) {
+            if (push_u32(&job->unreadable, pid)) job->failed = 1;
+            break;
+          }
+          continue; /* closed between readdir and stat */
+        }
+        if (!S_ISSOCK(st.st_mode) || st.st_ino > UINT32_MAX) continue;
+        inode = (uint32_t)st.st_ino;
+      } else {
+        ssize_t n = readlinkat(dir_fd, entry->d_name, target, sizeof target);
+        if (n < 0) {
+          /* Some sandboxes list the fd directory but refuse the links, even to root. */
+          if (errno == EACCES || errno == EPERM) {
+            if (push_u32(&job->unreadable, pid)) job->failed = 1;
+            break;
+          }
+          continue;
+        }
+        inode = socket_link_inode(target, n);
+      }
+      if (inode == 0 || inode == last_inode || !wanted(job, inode)) continue;
+      last_inode = inode;
+      if (push_u32(&job->pairs, inode) || push_u32(&job->pairs, pid)) {
+        job->failed = 1;
+        break;
+      }
+    }
+    closedir(dir);
+  }
+  return NULL;
+}
+
+static int compare_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int compare_pair(const void *a, const void *b) {
+  const uint32_t *x = a, *y = b;
+  if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+  return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+static napi_value typed_u32(napi_env env, const struct growable *parts, size_t count) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < count; i++) bytes += parts[i].length;
+  napi_value buffer, array;
+  void *data;
+  if (napi_create_arraybuffer(env, bytes, &data, &buffer) != napi_ok) return NULL;
+  size_t offset = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (parts[i].length) memcpy((uint8_t *)data + offset, parts[i].data, parts[i].length);
+    offset += parts[i].length;
+  }
+  if (napi_create_typedarray(env, napi_uint32_array, bytes / 4, buffer, 0, &array) != napi_ok)
+    return NULL;
+  return array;
+}
+
+static int u32_array(napi_env env, napi_value value, uint32_t **data, size_t *count) {
+  napi_typedarray_type type;
+  size_t length;
+  void *pointer;
+  if (napi_get_typedarray_info(env, value, &type, &length, &pointer, NULL, NULL) != napi_ok ||
+      type != napi_uint32_array)
+    return -1;
+  *data = pointer;
+  *count = length;
+  return 0;
+}
+
+/* One scan: its own copies of the inputs (an async scan outlives the call), then the results. */
+struct scan_request {
+  uint32_t *pids;
+  size_t pid_count;
+  uint32_t *inodes;
+  size_t inode_count;
+  char proc_root[256];
+  int use_stat;
+  uint32_t threads;
+  int error;      /* errno of opening procRoot, or ENOMEM */
+  struct growable pairs[MAX_THREADS];
+  struct growable unreadable[MAX_THREADS];
+  napi_async_work work;
+  napi_deferred deferred;
+};
+
+static void free_request(struct scan_request *request) {
+  for (uint32_t t = 0; t < MAX_THREADS; t++) {
+    free(request->pairs[t].data);
+    free(request->unreadable[t].data);
+  }
+  free(request->pids);
+  free(request->inodes);
+  free(request);
+}
+
+/* Reads (pids, sortedInodes, procRoot, useStat, threads); throws and returns NULL if invalid. */
+static struct scan_request *parse_request(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t *pids, *inodes;
+  size_t pid_count, inode_count, root_length;
+  bool use_stat = false;
+  uint32_t threads = 1;
+  struct scan_request *request = calloc(1, sizeof *request);
+  if (!request) {
+    throw_errno(env, ENOMEM, "scanSocketFds");
+    return NULL;
+  }
+  if (argc < 5 || u32_array(env, argv[0], &pids, &pid_count) ||
+      u32_array(env, argv[1], &inodes, &inode_count) ||
+      napi_get_value_string_utf8(env, argv[2], request->proc_root, sizeof request->proc_root,
+                                 &root_length) != napi_ok ||
+      root_length >= sizeof request->proc_root - 1 ||
+      napi_get_value_bool(env, argv[3], &use_stat) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &threads) != napi_ok) {
+    free(request);
+    napi_throw_type_error(env, NULL,
+                          "scanSocketFds(pids: Uint32Array, sortedInodes: Uint32Array (empty: "
+                          "every socket), procRoot, useStat, threads)");
+    return NULL;
+  }
+  request->pids = malloc(pid_count * 4 + 4);
+  request->inodes = malloc(inode_count * 4 + 4);
+  if (!request->pids || !request->inodes) {
+    free_request(request);
+    throw_errno(env, ENOMEM, "scanSocketFds");
+    return NULL;
+  }
+  if (pid_count) memcpy(request->pids, pids, pid_count * 4);
+  if (inode_count) memcpy(request->inodes, inodes, inode_count * 4);
+  request->pid_count = pid_count;
+  request->inode_count = inode_count;
+  request->use_stat = use_stat;
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (threads > pid_count) threads = pid_count ? (uint32_t)pid_count : 1;
+  request->threads = threads;
+  return request;
+}
+
+/* The walk itself, on `threads` threads; touches no JavaScript (runs off the main thread too). */
+static void run_scan(struct scan_request *request) {
+  int proc_fd = open(request->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) {
+    request->error = errno;
+    return;
+  }
+  uint32_t threads = request->threads;
+  struct scan_job jobs[MAX_THREADS];
+  pthread_t handles[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (uint32_t t = 0; t < threads; t++) {
+    jobs[t] = (struct scan_job){request->pids, request->pid_count, t, threads, request->inodes,
+                                request->inode_count, proc_fd, request->use_stat, {0}, {0}, 0};
+  }
+  /* Interleaved pids: big and small fd tables spread over every thread. */
+  for (uint32_t t = 1; t < threads; t++)
+    started[t] = pthread_create(&handles[t], NULL, scan_thread, &jobs[t]) == 0;
+  scan_thread(&jobs[0]);
+  for (uint32_t t = 1; t < threads; t++) {
+    if (started[t]) pthread_join(handles[t], NULL);
+    else scan_thread(&jobs[t]);
+  }
+  close(proc_fd);
+  /* Everything into slot 0, sorted (pairs by inode then pid, without repeats), still off the
+     main thread when the scan is async. */
+  for (uint32_t t = 0; t < threads; t++) {
+    if (jobs[t].failed) request->error = ENOMEM;
+    request->pairs[t] = jobs[t].pairs;
+    request->unreadable[t] = jobs[t].unreadable;
+  }
+  for (uint32_t t = 1; t < threads && !request->error; t++) {
+    struct growable *lists[2] = {request->pairs, request->unreadable};
+    for (int k = 0; k < 2; k++) {
+      struct growable *into = &lists[k][0], *from = &lists[k][t];
+      if (!from->length) continue;
+      if (grow(into, from->length)) {
+        request->error = ENOMEM;
+        break;
+      }
+      memcpy(into->data + into->length, from->data, from->length);
+      into->length += from->length;
+    }
+  }
+  if (request->error) return;
+  struct growable *pairs = &request->pairs[0];
+  uint32_t *pair_data = (uint32_t *)pairs->data;
+  size_t pair_count = pairs->length / 4;
+  if (pair_count) {
+    qsort(pair_data, pair_count / 2, 8, compare_pair);
+    size_t kept = 2;
+    for (size_t i = 2; i < pair_count; i += 2) {
+      if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
+      pair_data[kept] = pair_data[i];
+      pair_data[kept + 1] = pair_data[i + 1];
+      kept += 2;
+    }
+    pairs->length = kept * 4;
+  }
+  if (request->unreadable[0].length)
+    qsort(request->unreadable[0].data, request->unreadable[0].length / 4, 4, compare_u32);
+}
+
+/* { pairs, unreadable }, or NULL with the error to throw in *error. */
+static napi_value scan_result(napi_env env, struct scan_request *request, napi_value *error) {
+  *error = NULL;
+  if (request->error) {
+    char message[320];
+    snprintf(message, sizeof message, "scanSocketFds %s: %s", request->proc_root,
+             strerror(request->error));
+    napi_value text;
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, error);
+    return NULL;
+  }
+  napi_value pair_array = typed_u32(env, request->pairs, 1);
+  napi_value unreadable_array = typed_u32(env, request->unreadable, 1);
+  napi_value result = NULL;
+  if (pair_array && unreadable_array) {
+    napi_create_object(env, &result);
+    napi_set_named_property(env, result, "pairs", pair_array);
+    napi_set_named_property(env, result, "unreadable", unreadable_array);
+  }
+  if (!result) {
+    napi_value text;
+    napi_create_string_utf8(env, "scanSocketFds: out of memory", NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, error);
+  }
+  return result;
+}
+
+static napi_value scan_socket_fds(napi_env env, napi_callback_info info) {
+  struct scan_request *request = parse_request(env, info);
+  if (!request) return NULL;
+  run_scan(request);
+  napi_value error;
+  napi_value result = scan_result(env, request, &error);
+  free_request(request);
+  if (!result) napi_throw(env, error);
+  return result;
+}
+
+static void execute_scan(napi_env env, void *data) { run_scan(data); }
+
+static void complete_scan(napi_env env, napi_status status, void *data) {
+  struct scan_request *request = data;
+  napi_value error;
+  napi_value result = scan_result(env, request, &error);
+  if (result) napi_resolve_deferred(env, request->deferred, result);
+  else napi_reject_deferred(env, request->deferred, error);
+  napi_delete_async_work(env, request->work);
+  free_request(request);
+}
+
+/* The same walk on a libuv pool thread (and its helpers): resolves with { pairs, unreadable }. */
+static napi_value scan_socket_fds_async(napi_env env, napi_callback_info info) {
+  struct scan_request *request = parse_request(env, info);
+  if (!request) return NULL;
+  napi_value promise, name;
+  napi_create_promise(env, &request->deferred, &promise);
+  napi_create_string_utf8(env, "portwarden:scanSocketFds", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute_scan, complete_scan, request,
+                             &request->work) != napi_ok ||
+      napi_queue_async_work(env, request->work) != napi_ok) {
+    free_request(request);
+    return throw_errno(env, ENOMEM, "scanSocketFdsAsync");
+  }
+  return promise;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[] = {
+      {"dumpSockets", NULL, dump_sockets, NULL, NULL, NULL, napi_default, NULL},
+      {"scanSocketFds", NULL, scan_socket_fds, NULL, NULL, NULL, napi_default, NULL},
+      {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, 3, properties);
+  napi_value size;
+  napi_create_uint32(env, RECORD_SIZE, &size);
+  napi_set_named_property(env, exports, "recordSize", size);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,141 @@
+import { availableParallelism } from 'node:os'
+import type { FdScanResult, NativeAddon } from '../sockets/native-addon.js'
+import { nativeAddon } from '../sockets/native-addon.js'
+import type { HolderScan } from './read-process.js'
+import { scanSocketHolders } from './read-process.js'
+
+/** Below this many processes a worker's start-up (~10 ms) costs more than half the walk saves. */
+const PARALLEL_SCAN_MIN_PIDS = 400
+/** Below this many processes a second thread costs more than it saves, even in C. */
+const NATIVE_THREADS_MIN_PIDS = 64
+const NO_PIDS: readonly number[] = Object.freeze([])
+
+/** Which pids hold each socket inode, however the scan was made. */
+export interface HolderLookup {
+  /** The pids holding this inode, ascending; empty when none is visible. */
+  holdersOf(inode: number): readonly number[]
+  /** Pids whose fd table we were not allowed to read. */
+  unreadablePids: readonly number[]
+}
+
+export interface HolderScanner {
+  /** `inodes`: the wanted socket inodes, ascending (repeats allowed). */
+  scan(inodes: Uint32Array): Promise<HolderLookup>
+  dispose(): void
+  /** How the last scan ran: `native` (the addon's threads), `worker` or `sync`. */
+  method(): 'native' | 'worker' | 'sync'
+}
+
+/**
+ * The fastest holder scan this process has (bench/RESULTS.md has the figures): the addon's
+ * fd walk on every core when it loads, else a worker thread for many processes, else one
+ * synchronous walk. Start it before reading the socket tables: a worker boots meanwhile.
+ */
+export function startHolderScan(pids: readonly number[], procRoot: string): HolderScanner {
+  const { addon } = nativeAddon()
+  if (addon) {
+    // Every socket fd, walked on pool threads from now on, while this thread reads the socket
+    // tables: the lookup by inode later ignores what was not asked for.
+    const walk = addon.scanSocketFdsAsync(
+      Uint32Array.from(pids),
+      EVERY_SOCKET,
+      procRoot,
+      useStat(),
+      threadsFor(pids.length),
+    )
+    walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
+    return {
+      scan: async () => pairLookup(await walk),
+      dispose() {},
+      method: () => 'native',
+    }
+  }
+  if (pids.length >= PARALLEL_SCAN_MIN_PIDS) {
+    // Loaded only here: worker_threads costs start-up time that the addon path never needs.
+    const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(pids, procRoot))
+    let usedWorker = false
+    return {
+      scan: async (inodes) => {
+        const scan = await parallel
+        const result = mapLookup(await scan.scan(new Set(inodes)))
+        usedWorker = scan.usedWorker()
+        return result
+      },
+      dispose: () => void parallel.then((scan) => scan.dispose()),
+      method: () => (usedWorker ? 'worker' : 'sync'),
+    }
+  }
+  return {
+    scan: (inodes) =>
+      Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))),
+    dispose() {},
+    method: () => 'sync',
+  }
+}
+
+/** The synchronous form, for callers outside an async path (the watcher's polls). */
+export function scanHoldersNow(
+  inodes: Uint32Array,
+  pids: readonly number[],
+  procRoot: string,
+): HolderLookup {
+  const { addon } = nativeAddon()
+  return addon
+    ? scanWithAddon(addon, inodes, pids, procRoot)
+    : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))
+}
+
+function mapLookup(scan: HolderScan): HolderLookup {
+  return {
+    holdersOf: (inode) => scan.holders.get(inode) ?? NO_PIDS,
+    unreadablePids: scan.unreadablePids,
+  }
+}
+
+const EVERY_SOCKET = new Uint32Array(0)
+
+const useStat = () => process.env.PORTWARDEN_FD_SCAN === 'stat'
+
+function threadsFor(pidCount: number): number {
+  return pidCount >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
+}
+
+/**
+ * The addon's walk, for these inodes only. `PORTWARDEN_FD_SCAN=stat` uses fstatat's st_ino
+ * instead of readlink (for bench/, which compares the two).
+ */
+function scanWithAddon(
+  addon: NativeAddon,
+  inodes: Uint32Array,
+  pids: readonly number[],
+  procRoot: string,
+): HolderLookup {
+  if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
+  const threads = threadsFor(pids.length)
+  return pairLookup(
+    addon.scanSocketFds(Uint32Array.from(pids), inodes, procRoot, useStat(), threads),
+  )
+}
+
+/** The addon's answer stays one typed array: no Map and no array per socket at 100k sockets. */
+function pairLookup({ pairs, unreadable }: FdScanResult): HolderLookup {
+  const count = pairs.length / 2
+  return {
+    unreadablePids: Array.from(unreadable),
+    holdersOf(inode) {
+      // First pair with this inode (binary search), then every pair after it with the same.
+      let low = 0
+      let high = count
+      while (low < high) {
+        const mid = (low + high) >>> 1
+        if ((pairs[mid * 2] as number) < inode) low = mid + 1
+        else high = mid
+      }
+      if (low === count || pairs[low * 2] !== inode) return NO_PIDS
+      const found: number[] = []
+      for (let i = low; i < count && pairs[i * 2] === inode; i++)
+        found.push(pairs[i * 2 + 1] as number)
+      return found
+    },
+  }
+}

@@ -1,0 +1,66 @@
+import { createRequire } from 'node:module'
+import { endianness } from 'node:os'
+
+/** (inode, pid) pairs sorted by inode then pid, and the pids whose fd table was refused. */
+export interface FdScanResult {
+  pairs: Uint32Array
+  unreadable: Uint32Array
+}
+
+/** The optional C addon in native/ (see native/portwarden_native.c for the record layout). */
+export interface NativeAddon {
+  /** Fixed-size records of `recordSize` bytes; throws `ERRNO_<n>` errors. */
+  dumpSockets(
+    tcpStates: number,
+    udpStates: number,
+    families: number,
+    portFrom: number,
+    portTo: number,
+  ): Buffer
+  scanSocketFds(
+    pids: Uint32Array,
+    sortedInodes: Uint32Array,
+    procRoot: string,
+    useStat: boolean,
+    threads: number,
+  ): FdScanResult
+  /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
+  scanSocketFdsAsync(
+    pids: Uint32Array,
+    sortedInodes: Uint32Array,
+    procRoot: string,
+    useStat: boolean,
+    threads: number,
+  ): Promise<FdScanResult>
+  recordSize: number
+}
+
+let loaded: { addon: NativeAddon | null; reason: string } | undefined
+
+/**
+ * The addon, or null (with the reason) when it is not built, cannot load, or
+ * `PORTWARDEN_NO_NATIVE=1` turns it off. Loaded once per process.
+ */
+export function nativeAddon(): { addon: NativeAddon | null; reason: string } {
+  if (loaded) return loaded
+  if (process.env.PORTWARDEN_NO_NATIVE === '1') {
+    loaded = { addon: null, reason: 'PORTWARDEN_NO_NATIVE=1' }
+  } else if (process.platform !== 'linux' || endianness() !== 'LE') {
+    // The records are read as little-endian; big-endian Linux keeps the /proc backend.
+    loaded = { addon: null, reason: 'not little-endian Linux' }
+  } else {
+    try {
+      // src/core/sockets and dist/core/sockets are both three levels below the package root.
+      const require = createRequire(import.meta.url)
+      const addon = require('../../../native/build/Release/portwarden_native.node') as NativeAddon
+      loaded = { addon, reason: '' }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      loaded = {
+        addon: null,
+        reason: code === 'MODULE_NOT_FOUND' ? 'the native addon is not built' : String(error),
+      }
+    }
+  }
+  return loaded
+}

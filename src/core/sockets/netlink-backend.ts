@@ -1,0 +1,143 @@
+import { PortwardenError } from '../errors.js'
+import { specContains } from '../port-spec.js'
+import type { Family, Protocol, RawSocket } from '../types.js'
+import { formatIPv6Bytes } from './inet-address.js'
+import type { NativeAddon } from './native-addon.js'
+import { nativeAddon } from './native-addon.js'
+import { stateName } from './parse-proc-net.js'
+import type { ListSocketsOptions } from './query.js'
+
+/**
+ * TCP states 1-12, as /proc/net shows them. Not bit 13 (TCP_BOUND_INACTIVE, Linux 6.5+): sockets
+ * bound but never listening, which /proc/net/tcp does not list and `check` finds by a bind test.
+ */
+const ALL_STATES = 0x1ffe
+const TCP_LISTEN = 1 << 10
+/** UDP's "state" is TCP_CLOSE (7) when bound but not connected: `ss -l` shows those. */
+const UDP_UNCONN = 1 << 7
+const AF_INET = 2
+const IPPROTO_TCP = 6
+
+let probed: boolean | undefined
+
+/** Whether the addon loads and the kernel answers a sock_diag request (asked once). */
+export function netlinkAvailable(): boolean {
+  if (probed !== undefined) return probed
+  const { addon } = nativeAddon()
+  try {
+    // Connected IPv4 UDP sockets on port 0: none, and the UDP table is the cheapest to walk
+    // (a TCP dump walks every listener, 20 ms at 100k sockets).
+    probed = addon !== null && Buffer.isBuffer(addon.dumpSockets(0, 1 << 1, 1, 0, 0))
+  } catch {
+    probed = false
+  }
+  return probed
+}
+
+/**
+ * The socket tables from NETLINK_SOCK_DIAG dumps: the same rows as /proc/net/*, with the state
+ * filter and (for port questions) the port range done by the kernel.
+ */
+export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
+  const { addon, reason } = nativeAddon()
+  if (!addon) {
+    throw new PortwardenError(
+      'backend_unavailable',
+      `The netlink backend is unavailable: ${reason}.`,
+      {
+        hint: 'Build it with `npm rebuild portwarden` (needs a C compiler), or use --backend proc.',
+      },
+    )
+  }
+  const protocols = options.protocols ?? ['tcp', 'udp']
+  const families = options.families ?? ['ipv4', 'ipv6']
+  const familyMask = (families.includes('ipv4') ? 1 : 0) | (families.includes('ipv6') ? 2 : 0)
+  const all = options.all === true
+  const masks = (wanted: readonly Protocol[]): [number, number] => [
+    wanted.includes('tcp') ? (all ? ALL_STATES : TCP_LISTEN) : 0,
+    wanted.includes('udp') ? (all ? ALL_STATES : UDP_UNCONN) : 0,
+  ]
+  const raw: RawSocket[] = []
+  const decoder = new RecordDecoder(addon.recordSize)
+  const specs = options.ports
+  if (!specs) {
+    decoder.decode(dump(addon, ...masks(protocols), familyMask, -1, -1), raw)
+    return raw
+  }
+  // One dump per spec, filtered by the kernel; a socket that several specs contain is kept
+  // from the first of them only.
+  specs.forEach((spec, index) => {
+    if (!protocols.includes(spec.protocol)) return
+    const records = dump(addon, ...masks([spec.protocol]), familyMask, spec.from, spec.to)
+    const earlier = specs.slice(0, index)
+    decoder.decode(records, raw, (protocol, port) =>
+      earlier.every((other) => !specContains(other, protocol, port)),
+    )
+  })
+  return raw
+}
+
+function dump(
+  addon: NativeAddon,
+  tcpStates: number,
+  udpStates: number,
+  families: number,
+  from: number,
+  to: number,
+): Buffer {
+  try {
+    return addon.dumpSockets(tcpStates, udpStates, families, from, to)
+  } catch (error) {
+    throw new PortwardenError(
+      'backend_unavailable',
+      `The kernel refused a sock_diag dump: ${(error as Error).message}.`,
+      { hint: 'Use --backend proc (the /proc/net tables) instead.' },
+    )
+  }
+}
+
+/** Turns records into rows; addresses are formatted once per distinct address. */
+class RecordDecoder {
+  private readonly ipv4 = new Map<number, string>()
+  private readonly size: number
+
+  constructor(recordSize: number) {
+    this.size = recordSize
+  }
+
+  decode(
+    records: Buffer,
+    out: RawSocket[],
+    keep?: (protocol: Protocol, port: number) => boolean,
+  ): void {
+    const size = this.size
+    for (let offset = 0; offset + size <= records.length; offset += size) {
+      const protocol: Protocol = records[offset] === IPPROTO_TCP ? 'tcp' : 'udp'
+      const family: Family = records[offset + 1] === AF_INET ? 'ipv4' : 'ipv6'
+      const localPort = records.readUInt16LE(offset + 4)
+      if (keep && !keep(protocol, localPort)) continue
+      out.push({
+        protocol,
+        family,
+        state: stateName(protocol, records[offset + 2] as number),
+        localAddress: this.address(records, offset + 16, family),
+        localPort,
+        remoteAddress: this.address(records, offset + 32, family),
+        remotePort: records.readUInt16LE(offset + 6),
+        inode: records.readUInt32LE(offset + 12),
+        uid: records.readUInt32LE(offset + 8),
+      })
+    }
+  }
+
+  private address(records: Buffer, offset: number, family: Family): string {
+    if (family === 'ipv6') return formatIPv6Bytes(records.subarray(offset, offset + 16))
+    const key = records.readUInt32BE(offset)
+    let text = this.ipv4.get(key)
+    if (text === undefined) {
+      text = `${key >>> 24}.${(key >>> 16) & 255}.${(key >>> 8) & 255}.${key & 255}`
+      this.ipv4.set(key, text)
+    }
+    return text
+  }
+}
