@@ -313,7 +313,7 @@ describe('free through the API', () => {
 })
 
 describe('events', () => {
-  it('GET /api/events streams a bind for a socket this test opens, and an unbind when it closes', async () => {
+  it('GET /api/events says ready once its baseline is taken, then streams a bind for a socket this test opens, and an unbind when it closes', async () => {
     const controller = new AbortController()
     const response = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
     expect(response.status).toBe(200)
@@ -332,8 +332,8 @@ describe('events', () => {
       return pattern.exec(buffer)!
     }
     await waitFor(/: connected/)
-    // The first poll after a subscription is the baseline: wait until it has been made.
-    await new Promise<void>((resolve) => setTimeout(resolve, 1500))
+    // `ready`: the baseline is taken, so a socket opened from now on must come as a bind.
+    await waitFor(/event: ready\ndata: \{\}\n\n/)
     const held = await holder()
     const bind = await waitFor(
       new RegExp(`event: bind\\ndata: (\\{.*"local_port":${held.port},.*\\})\\n`),

@@ -78,8 +78,12 @@ export function errorBody(error: unknown): { status: ContentfulStatusCode; text:
       }),
     }
   }
-  if (process.env.PORTWARDEN_DEBUG && error instanceof Error)
-    process.stderr.write(`${error.stack}\n`)
+  // A bug, not bad input: the operator hears of it (the client gets no internals).
+  process.stderr.write(
+    process.env.PORTWARDEN_DEBUG && error instanceof Error
+      ? `portwarden serve: internal error: ${error.stack}\n`
+      : `portwarden serve: internal error: ${error instanceof Error ? error.message : String(error)} (PORTWARDEN_DEBUG=1 shows where)\n`,
+  )
   return {
     status: 500,
     text: stringifyForTerminal({

@@ -1,7 +1,7 @@
 /**
  * `GET /api/events` (Server-Sent Events) read with fetch rather than EventSource, which cannot
- * send the Authorization header. Reconnects with a growing delay; after a reconnect the caller
- * reloads the full list, since events sent while we were away are lost.
+ * send the Authorization header. Reconnects with a growing delay; the caller (re)loads the full
+ * list on each `ready`, since events sent while we were away are lost.
  */
 import { authHeaders } from './api.js'
 import type { SocketEvent } from './wire.js'
@@ -11,8 +11,11 @@ export type StreamState = 'connecting' | 'live' | 'retrying' | 'refused'
 export interface EventStreamHandlers {
   onEvent: (event: SocketEvent) => void
   onState: (state: StreamState, detail: string) => void
-  /** Called each time the stream is open again after a break (not on the first connect). */
-  onReconnected: () => void
+  /**
+   * The server has its baseline: a list read now, with the events that follow, is complete.
+   * Sent on every (re)connect, so a list loaded here also covers what a break missed.
+   */
+  onReady: () => void
 }
 
 const BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000]
@@ -46,10 +49,9 @@ async function run(handlers: EventStreamHandlers, signal: AbortSignal): Promise<
         }
       } else {
         failures = 0
-        if (connectedBefore) handlers.onReconnected()
         connectedBefore = true
         handlers.onState('live', 'live: changes appear as they happen')
-        await readEvents(response.body, handlers.onEvent)
+        await readEvents(response.body, handlers)
         reason = 'the event stream closed'
       }
     } catch (error) {
@@ -66,7 +68,7 @@ async function run(handlers: EventStreamHandlers, signal: AbortSignal): Promise<
 /** The SSE wire format: `event:` and `data:` lines, a blank line ends one event. */
 async function readEvents(
   body: ReadableStream<Uint8Array>,
-  onEvent: (event: SocketEvent) => void,
+  handlers: EventStreamHandlers,
 ): Promise<void> {
   const reader = body.getReader()
   const decoder = new TextDecoder()
@@ -81,7 +83,7 @@ async function readEvents(
     buffer = lines.pop() ?? ''
     for (const line of lines) {
       if (line === '') {
-        if (data.length > 0) dispatch(type, data.join('\n'), onEvent)
+        if (data.length > 0) dispatch(type, data.join('\n'), handlers)
         type = 'message'
         data = []
       } else if (line.startsWith('event:')) {
@@ -94,11 +96,12 @@ async function readEvents(
   }
 }
 
-function dispatch(type: string, data: string, onEvent: (event: SocketEvent) => void): void {
+function dispatch(type: string, data: string, handlers: EventStreamHandlers): void {
+  if (type === 'ready') handlers.onReady()
   if (type !== 'bind' && type !== 'unbind') return
   try {
     const parsed = JSON.parse(data) as { socket?: SocketEvent['socket'] }
-    if (parsed.socket) onEvent({ event: type, socket: parsed.socket })
+    if (parsed.socket) handlers.onEvent({ event: type, socket: parsed.socket })
   } catch {
     // a malformed event is skipped; the next full reload corrects the list
   }

@@ -73,6 +73,9 @@ async function load(): Promise<void> {
   }
 }
 
+// The list is read once the event stream says its baseline is taken, so no change falls between
+// the two; without a stream (refused, or down) it is read anyway, once.
+let loadedWithoutStream = false
 followEvents({
   onEvent: apply,
   onState: (state, detail) => {
@@ -80,9 +83,12 @@ followEvents({
     streamState.textContent =
       state === 'live' ? 'live' : state === 'refused' ? 'not live' : 'reconnecting…'
     streamState.title = detail
+    if ((state === 'refused' || state === 'retrying') && !loadedWithoutStream) {
+      loadedWithoutStream = true
+      void load()
+    }
   },
-  onReconnected: () => void load(),
+  onReady: () => void load(),
 })
-void load()
 
 setInterval(() => listeners.refresh(), UPTIME_TICK_MS)

@@ -60,6 +60,7 @@ export class SocketWatcher {
   private readonly errorListeners = new Set<(error: unknown) => void>()
   private current = new Map<string, SocketEntry>()
   private primed = false
+  private primedWaiters: (() => void)[] = []
   /** Polling stopped with the last listener: `current` no longer follows the tables. */
   private stale = false
   private timer: NodeJS.Timeout | null = null
@@ -99,6 +100,15 @@ export class SocketWatcher {
       if (onError) this.errorListeners.delete(onError)
       if (this.listeners.size === 0) this.stop()
     }
+  }
+
+  /**
+   * Resolves once the watcher has a baseline: from then on every change reaches the listeners,
+   * so a list read after this (e.g. a dashboard's) misses nothing. At once when already polling.
+   */
+  whenPrimed(): Promise<void> {
+    if (this.primed) return Promise.resolve()
+    return new Promise((resolve) => this.primedWaiters.push(resolve))
   }
 
   /** The listening sockets as of the last poll, in `list` order. */
@@ -162,6 +172,7 @@ export class SocketWatcher {
     }
     this.current = next
     this.primed = true
+    for (const resolve of this.primedWaiters.splice(0)) resolve()
     if (fresh.length > 0) this.warnings = inventory.warnings
     for (const event of events) for (const listener of [...this.listeners]) listener(event)
     return events

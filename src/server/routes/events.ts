@@ -5,7 +5,8 @@ import { toJsonSocket } from '../../core/wire.js'
 import type { ServerContext } from '../context.js'
 
 /**
- * GET /api/events: Server-Sent Events, `event: bind|unbind` with `data: {"time", "socket"}`.
+ * GET /api/events: Server-Sent Events, `event: bind|unbind` with `data: {"time", "socket"}`, and
+ * `event: ready` once the events that follow are complete.
  * Every client subscribes to the one shared SocketWatcher (it polls while anyone listens), and
  * unsubscribes when its connection closes. A comment line every `heartbeatMs` keeps proxies and
  * idle timeouts from closing a quiet stream, and tells a dead client from a live one.
@@ -44,6 +45,11 @@ export function eventRoutes(app: Hono, context: ServerContext): void {
         cleanup = stop
         // Flushes the headers at once, so an EventSource or fetch sees the stream open.
         send(`retry: 2000\n: connected\n\n`)
+        // `ready` once the watcher has its baseline: a list the client reads after it, with the
+        // events that follow, is complete (one read before it could miss a change in between).
+        void context.watcher.whenPrimed().then(() => {
+          if (cleanup !== null) send(`event: ready\ndata: {}\n\n`)
+        })
       },
       cancel() {
         cleanup?.()
