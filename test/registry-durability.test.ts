@@ -389,7 +389,8 @@ describe.skipIf(!commandExists('sqlite3'))(
       expect(body.error).toBe('registry_locked')
       expect(body.message).toMatch(/locked/)
       expect(body.message).toContain(path)
-      expect(result.ms).toBeLessThan(LOCK_TIMEOUT_MS + 1000 + baseline.ms)
+      // Start-up twice over: on two loaded cores one CLI start can take double the baseline.
+      expect(result.ms).toBeLessThan(LOCK_TIMEOUT_MS + 1000 + 2 * baseline.ms)
       expect(result.ms).toBeGreaterThanOrEqual(LOCK_TIMEOUT_MS)
       expect(text.code).toBe(3)
       expect(text.stderr).toMatch(/locked/)

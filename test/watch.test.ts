@@ -107,7 +107,9 @@ describe('watch --json', () => {
         '--json',
         '--interval',
         '100ms',
-        `${Math.min(p, sentinel)}-${Math.max(p, sentinel)}`,
+        // the two ports only: a range between them would hear other test files' sockets
+        String(p),
+        String(sentinel),
       ],
       { state },
     )
