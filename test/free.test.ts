@@ -299,7 +299,7 @@ describe('K8: confirmation', () => {
     const no = await runFreeOnTty(['free', String(holder.port)], 'n')
     expect(no.stdout).toMatch(
       new RegExp(
-        `Stop ${holder.comm} \\(pid ${holder.pid}, user \\S+, up \\d+s, cmd ".*python3 .*hold-port\\.py[^"]*"\\) holding TCP port ${holder.port}\\? \\[y/N\\]`,
+        `Stop ${holder.comm} \\(pid ${holder.pid}, user \\S+, up \\d+s, cmd "[^"]*python3 [^"]*"\\) holding TCP port ${holder.port}\\? \\[y/N\\]`,
       ),
     )
     expect(no.stdout).toContain('not confirmed')

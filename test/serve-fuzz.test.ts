@@ -395,7 +395,9 @@ describe('I4: body limits', () => {
     const rssBefore = rss()
 
     const endless = await endlessChunkedBody(serve.port, serve.token)
-    expect(endless.status).toBe(413)
+    // The server answers 413 and closes; a client still writing may get the reset before it has
+    // read the 413 (the kernel drops what it had received). Either way it stopped reading early.
+    expect([413, null]).toContain(endless.status)
     expect(endless.sent).toBeLessThan(16 * 1024 * 1024)
 
     const slow = await rawRequest(
