@@ -80,16 +80,21 @@ class Scanner {
         }
         this.lines.set(keyOf(table), this.line)
       } else {
-        const key = [...table, ...this.key()]
-        this.implicit(key)
-        this.lines.set(keyOf(key), this.line)
-        this.skipSpaces()
-        if (this.text[this.pos] === '=') this.pos++
-        this.skipSpaces()
-        this.value(key)
+        this.keyValue(table)
       }
       if (this.pos === before) this.advance()
     }
+  }
+
+  /** `key = value` under `path`: the line of the key, of the tables it implies, and of its value. */
+  private keyValue(path: readonly (string | number)[]): void {
+    const key = [...path, ...this.key()]
+    this.implicit(key)
+    this.lines.set(keyOf(key), this.line)
+    this.skipSpaces()
+    if (this.text[this.pos] === '=') this.pos++
+    this.skipSpaces()
+    this.value(key)
   }
 
   /** Records the ancestors a dotted key or header creates, where they first appear. */
@@ -129,13 +134,7 @@ class Scanner {
           return
         }
         const before = this.pos
-        const key = [...path, ...this.key()]
-        this.implicit(key)
-        this.lines.set(keyOf(key), this.line)
-        this.skipSpaces()
-        if (this.text[this.pos] === '=') this.pos++
-        this.skipSpaces()
-        this.value(key)
+        this.keyValue(path)
         this.skipBlank(true)
         if (this.text[this.pos] === ',') this.pos++
         else if (this.text[this.pos] !== '}' && this.pos === before) this.advance()
