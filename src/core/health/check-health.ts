@@ -2,7 +2,7 @@ import { describeHolders } from '../messages.js'
 import { isDescendantOf } from '../process/read-process.js'
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
-import { isListening } from '../sockets/query.js'
+import { listenersByPort } from '../sockets/query.js'
 import type { SocketEntry, Warning } from '../types.js'
 import type { ServiceProbeResult } from './probes.js'
 
@@ -41,12 +41,7 @@ export async function checkHealth(
     ports: allocations.map((a) => ({ from: a.port, to: a.port, protocol: a.protocol })),
     procRoot: options.procRoot,
   })
-  const listeners = new Map<string, SocketEntry[]>()
-  for (const socket of inventory.sockets) {
-    if (!isListening(socket.protocol, socket.state)) continue
-    const key = `${socket.protocol}:${socket.localPort}`
-    listeners.set(key, [...(listeners.get(key) ?? []), socket])
-  }
+  const listeners = listenersByPort(inventory.sockets)
   const results = await mapBounded(allocations, options.concurrency ?? 8, async (allocation) => {
     const finding = await judge(
       allocation,

@@ -1,7 +1,7 @@
 import { formatEndpoint } from '../addresses.js'
 import { describeHolders } from '../messages.js'
 import { listSockets } from '../sockets/list-sockets.js'
-import { isListening } from '../sockets/query.js'
+import { listenersByPort } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
 import { judgeOwnership } from './ownership.js'
 import type { Allocation } from './types.js'
@@ -101,12 +101,7 @@ export async function detectConflicts(
   const inventory = specs.length
     ? await listSockets({ all: true, ports: specs, procRoot: options.procRoot })
     : { sockets: [], warnings: [] }
-  const listeners = new Map<string, SocketEntry[]>()
-  for (const socket of inventory.sockets) {
-    if (!isListening(socket.protocol, socket.state)) continue
-    const key = `${socket.protocol}:${socket.localPort}`
-    listeners.set(key, [...(listeners.get(key) ?? []), socket])
-  }
+  const listeners = listenersByPort(inventory.sockets)
   for (const [key, group] of byPort) {
     const sockets = listeners.get(key) ?? []
     for (const claim of group) {

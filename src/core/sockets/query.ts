@@ -1,5 +1,5 @@
 import type { PortSpec } from '../port-spec.js'
-import type { Family, Protocol, SocketState } from '../types.js'
+import type { Family, Protocol, SocketEntry, SocketState } from '../types.js'
 
 export type BackendName = 'netlink' | 'proc' | 'lsof'
 
@@ -27,4 +27,17 @@ export interface ListSocketsOptions {
 /** `ss -l` semantics: listening TCP, unconnected (bound) UDP. */
 export function isListening(protocol: Protocol, state: SocketState): boolean {
   return protocol === 'tcp' ? state === 'LISTEN' : state === 'UNCONN'
+}
+
+/** The listening sockets among `sockets`, grouped by `protocol:port` (e.g. `tcp:8080`). */
+export function listenersByPort(sockets: readonly SocketEntry[]): Map<string, SocketEntry[]> {
+  const listeners = new Map<string, SocketEntry[]>()
+  for (const socket of sockets) {
+    if (!isListening(socket.protocol, socket.state)) continue
+    const key = `${socket.protocol}:${socket.localPort}`
+    const group = listeners.get(key)
+    if (group) group.push(socket)
+    else listeners.set(key, [socket])
+  }
+  return listeners
 }
