@@ -5,20 +5,22 @@ export type Family = 'ipv4' | 'ipv6'
  * Socket states as `ss` names them, so output lines up with the tool people know.
  * UDP sockets are `UNCONN` (bound) or `ESTAB` (connected).
  */
-export type SocketState =
-  | 'ESTAB'
-  | 'SYN-SENT'
-  | 'SYN-RECV'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'TIME-WAIT'
-  | 'UNCONN'
-  | 'CLOSE-WAIT'
-  | 'LAST-ACK'
-  | 'LISTEN'
-  | 'CLOSING'
-  | 'NEW-SYN-RECV'
-  | 'UNKNOWN'
+/** Socket states as `ss` names them, in the kernel's order (TCP_ESTABLISHED = 1 first). */
+export const SOCKET_STATES = [
+  'ESTAB',
+  'SYN-SENT',
+  'SYN-RECV',
+  'FIN-WAIT-1',
+  'FIN-WAIT-2',
+  'TIME-WAIT',
+  'UNCONN',
+  'CLOSE-WAIT',
+  'LAST-ACK',
+  'LISTEN',
+  'CLOSING',
+  'NEW-SYN-RECV',
+] as const
+export type SocketState = (typeof SOCKET_STATES)[number] | 'UNKNOWN'
 
 /** A process holding a socket open. */
 export interface Holder {

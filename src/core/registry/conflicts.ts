@@ -64,7 +64,11 @@ const label = (protocol: Protocol, port: number) => `${protocol.toUpperCase()} p
  */
 export async function detectConflicts(
   claims: readonly AllocationClaim[],
-  options: { procRoot?: string } = {},
+  options: {
+    procRoot?: string
+    /** A scan the caller made already (at least the listening sockets): no second /proc read. */
+    inventory?: { sockets: readonly SocketEntry[]; warnings: Warning[] }
+  } = {},
 ): Promise<ConflictReport> {
   const conflicts: Conflict[] = []
   const byPort = new Map<string, AllocationClaim[]>()
@@ -98,9 +102,11 @@ export async function detectConflicts(
     const first = group[0] as AllocationClaim
     return { from: first.port, to: first.port, protocol: first.protocol }
   })
-  const inventory = specs.length
-    ? await listSockets({ all: true, ports: specs, procRoot: options.procRoot })
-    : { sockets: [], warnings: [] }
+  const inventory =
+    options.inventory ??
+    (specs.length
+      ? await listSockets({ all: true, ports: specs, procRoot: options.procRoot })
+      : { sockets: [], warnings: [] })
   const listeners = listenersByPort(inventory.sockets)
   for (const [key, group] of byPort) {
     const sockets = listeners.get(key) ?? []

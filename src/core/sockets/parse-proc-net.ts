@@ -1,25 +1,13 @@
+import { SOCKET_STATES } from '../types.js'
 import type { Family, Protocol, RawSocket, SocketState } from '../types.js'
 import { parseHexIPv4, parseHexIPv6 } from './inet-address.js'
 
 /** Kernel TCP state numbers (include/net/tcp_states.h) with the names `ss` prints. */
-const TCP_STATES: Record<number, SocketState> = {
-  1: 'ESTAB',
-  2: 'SYN-SENT',
-  3: 'SYN-RECV',
-  4: 'FIN-WAIT-1',
-  5: 'FIN-WAIT-2',
-  6: 'TIME-WAIT',
-  7: 'UNCONN',
-  8: 'CLOSE-WAIT',
-  9: 'LAST-ACK',
-  10: 'LISTEN',
-  11: 'CLOSING',
-  12: 'NEW-SYN-RECV',
-}
 
 export function stateName(protocol: Protocol, code: number): SocketState {
   if (protocol === 'udp') return code === 1 ? 'ESTAB' : code === 7 ? 'UNCONN' : 'UNKNOWN'
-  return TCP_STATES[code] ?? 'UNKNOWN'
+  // The kernel numbers TCP states from 1 in SOCKET_STATES order.
+  return SOCKET_STATES[code - 1] ?? 'UNKNOWN'
 }
 
 /** Decides cheaply, before an address is decoded, whether a row is wanted. */

@@ -5,7 +5,8 @@ import { claimFromAllocation, detectConflicts } from '../../core/registry/confli
 import { listSockets } from '../../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../../core/sockets/list-sockets.js'
 import { stringifyForTerminal } from '../../core/safe-text.js'
-import type { SocketEntry, SocketState } from '../../core/types.js'
+import { SOCKET_STATES } from '../../core/types.js'
+import type { SocketEntry } from '../../core/types.js'
 import {
   renderSocketsJson,
   toJsonAllocation,
@@ -17,23 +18,8 @@ import type { ServerContext } from '../context.js'
 import { jsonResponse, jsonTextResponse } from '../errors.js'
 import { parsePathPort, protocolSchema, queryProtocol, validate } from '../validation.js'
 
-const STATES = [
-  'ESTAB',
-  'SYN-SENT',
-  'SYN-RECV',
-  'FIN-WAIT-1',
-  'FIN-WAIT-2',
-  'TIME-WAIT',
-  'UNCONN',
-  'CLOSE-WAIT',
-  'LAST-ACK',
-  'LISTEN',
-  'CLOSING',
-  'NEW-SYN-RECV',
-] as const satisfies readonly SocketState[]
-
 const socketsQuerySchema = z.strictObject({
-  state: z.enum(STATES).optional(),
+  state: z.enum(SOCKET_STATES).optional(),
   protocol: protocolSchema.optional(),
   port: z.string().max(32).optional(),
 })
@@ -72,7 +58,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
       context.registry.existing(),
     ])
     const allocations = store ? await store.list() : []
-    const report = await detectConflicts(allocations.map(claimFromAllocation))
+    const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
     const allocated = new Map<string, SocketEntry[]>(
       allocations.map((a) => [`${a.protocol}:${a.port}`, []]),
     )
@@ -88,7 +74,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
       `,"managed":${stringifyForTerminal(managed)}` +
       `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
       `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
-      `,"warnings":${stringifyForTerminal([...inventory.warnings, ...report.warnings].map((w) => w.message))}}`
+      `,"warnings":${stringifyForTerminal(inventory.warnings.map((w) => w.message))}}`
     return chunkedJson(c, [
       Buffer.from('{"listening":'),
       listenersJson(inventory),
