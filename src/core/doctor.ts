@@ -19,6 +19,9 @@ import { preflight, toJsonPreflightPort } from './preflight.js'
 import { claimFromAllocation, detectConflicts, shellWord } from './registry/conflicts.js'
 import type { Conflict } from './registry/conflicts.js'
 import type { Allocation, HealthCheckSpec, RegistryStore } from './registry/types.js'
+import { listSockets } from './sockets/list-sockets.js'
+import type { SocketScan } from './sockets/list-sockets.js'
+import { exactPorts } from './port-spec.js'
 import type { BackendName } from './sockets/query.js'
 import type { SocketEntry, Warning } from './types.js'
 
@@ -119,6 +122,7 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
   // Registry
   let allocations: Allocation[] = []
   let conflicts: Conflict[] = []
+  let allocatedSockets: SocketScan | undefined
   /** Allocations the manifest no longer declares: reported once, as stale, not as not running. */
   const stale = new Set<number>()
   if (options.registryError !== undefined) {
@@ -152,8 +156,14 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
         fix: null,
       })
     } else {
+      // One scan of the allocated ports serves the conflict check and the health check.
+      allocatedSockets = await listSockets({
+        ports: exactPorts(allocations),
+        procRoot: options.procRoot,
+      })
       const report = await detectConflicts(allocations.map(claimFromAllocation), {
         procRoot: options.procRoot,
+        inventory: allocatedSockets,
       })
       warnings.push(...report.warnings)
       conflicts = report.conflicts.filter((c) => c.kind !== 'allocation_mismatch')
@@ -197,6 +207,7 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
           await checkHealth(store, {
             project,
             procRoot: options.procRoot,
+            inventory: allocatedSockets,
             timeoutMs: options.timeoutMs,
           })
         ).results

@@ -83,3 +83,8 @@ export function expandPortSpecs(
   }
   return out
 }
+
+/** One spec per item, for exactly its port and protocol (e.g. a scan of allocated ports). */
+export function exactPorts(items: readonly { port: number; protocol: Protocol }[]): PortSpec[] {
+  return items.map((item) => ({ from: item.port, to: item.port, protocol: item.protocol }))
+}

@@ -12,6 +12,8 @@ import type { Style } from '../render/style.js'
 import type { RegistryOptions } from '../registry-access.js'
 import { withExistingRegistry } from '../registry-access.js'
 import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
+import { exactPorts } from '../../core/port-spec.js'
+import { listSockets } from '../../core/sockets/list-sockets.js'
 
 export interface StatusOptions extends GlobalOptions, RegistryOptions {
   project?: string
@@ -31,19 +33,30 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
     let allocations = store
       ? await store.list(options.project === undefined ? {} : { project: options.project })
       : []
+    const wantConflicts = options.checkConflicts === true || options.import !== undefined
+    // Both asked for: one scan of the allocated ports serves both.
+    const inventory =
+      store && options.healthCheck && wantConflicts && allocations.length > 0
+        ? await listSockets({ ports: exactPorts([...allocations, ...imported]) })
+        : undefined
     if (store && options.healthCheck) {
-      const checked = await checkHealth(store, { project: options.project })
+      const checked = await checkHealth(store, { project: options.project, inventory })
       allocations = checked.results.map((r) => r.allocation)
       warnings.push(...checked.warnings.map((w) => w.message))
     }
-    const wantConflicts = options.checkConflicts === true || options.import !== undefined
     const report = wantConflicts
-      ? await detectConflicts([
-          ...allocations.map(claimFromAllocation),
-          ...imported.filter((c) => options.project === undefined || c.project === options.project),
-        ])
+      ? await detectConflicts(
+          [
+            ...allocations.map(claimFromAllocation),
+            ...imported.filter(
+              (c) => options.project === undefined || c.project === options.project,
+            ),
+          ],
+          { inventory },
+        )
       : null
-    if (report) warnings.push(...report.warnings.map((w) => w.message))
+    // A shared scan's warnings came with the health check already.
+    if (report && !inventory) warnings.push(...report.warnings.map((w) => w.message))
     const unhealthy =
       options.healthCheck === true &&
       allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')

@@ -2,7 +2,9 @@ import { describeHolders } from '../messages.js'
 import { isDescendantOf } from '../process/read-process.js'
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
+import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
+import { exactPorts } from '../port-spec.js'
 import type { SocketEntry, Warning } from '../types.js'
 import type { ServiceProbeResult } from './probes.js'
 
@@ -17,6 +19,8 @@ export interface HealthResult {
 
 export interface CheckHealthOptions {
   project?: string
+  /** A scan of (at least) the listening sockets on the allocated ports, made already. */
+  inventory?: SocketScan
   /** Probes in flight at once. Default 8. */
   concurrency?: number
   /** Bound on every probe step. Default 2000 ms. */
@@ -37,10 +41,9 @@ export async function checkHealth(
     options.project === undefined ? {} : { project: options.project },
   )
   if (allocations.length === 0) return { results: [], warnings: [] }
-  const inventory = await listSockets({
-    ports: allocations.map((a) => ({ from: a.port, to: a.port, protocol: a.protocol })),
-    procRoot: options.procRoot,
-  })
+  const inventory =
+    options.inventory ??
+    (await listSockets({ ports: exactPorts(allocations), procRoot: options.procRoot }))
   const listeners = listenersByPort(inventory.sockets)
   const results = await mapBounded(allocations, options.concurrency ?? 8, async (allocation) => {
     const finding = await judge(

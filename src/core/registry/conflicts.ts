@@ -1,6 +1,8 @@
 import { formatEndpoint } from '../addresses.js'
 import { describeHolders } from '../messages.js'
+import { exactPorts } from '../port-spec.js'
 import { listSockets } from '../sockets/list-sockets.js'
+import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
 import { judgeOwnership } from './ownership.js'
@@ -66,8 +68,8 @@ export async function detectConflicts(
   claims: readonly AllocationClaim[],
   options: {
     procRoot?: string
-    /** A scan the caller made already (at least the listening sockets): no second /proc read. */
-    inventory?: { sockets: readonly SocketEntry[]; warnings: Warning[] }
+    /** A scan of (at least) the listening sockets on the claimed ports, made already. */
+    inventory?: SocketScan
   } = {},
 ): Promise<ConflictReport> {
   const conflicts: Conflict[] = []
@@ -98,10 +100,7 @@ export async function detectConflicts(
     })
   }
 
-  const specs = [...byPort.values()].map((group) => {
-    const first = group[0] as AllocationClaim
-    return { from: first.port, to: first.port, protocol: first.protocol }
-  })
+  const specs = exactPorts([...byPort.values()].map((group) => group[0] as AllocationClaim))
   const inventory =
     options.inventory ??
     (specs.length

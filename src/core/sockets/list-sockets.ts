@@ -20,6 +20,9 @@ export interface SocketInventory {
   backend: BackendName
 }
 
+/** A scan a caller made already, handed on so that the next step does not read /proc again. */
+export type SocketScan = Pick<SocketInventory, 'sockets' | 'warnings'>
+
 const PROC_TABLES: readonly { file: string; protocol: Protocol; family: Family }[] = [
   { file: 'tcp', protocol: 'tcp', family: 'ipv4' },
   { file: 'tcp6', protocol: 'tcp', family: 'ipv6' },
