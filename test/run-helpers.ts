@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CLI } from './helpers/cli.js'
-import { FIXTURES, ROOT, killGroups } from './helpers/processes.js'
+import { FIXTURES, LineWaiter, ROOT, killGroups } from './helpers/processes.js'
 import { portIsFree } from './helpers/sockets.js'
 
 export const SERVICE_FIXTURE = `${FIXTURES}run-service.mjs`
@@ -46,66 +46,32 @@ export function startProc(
   if (child.pid === undefined) throw new Error(`could not start ${command}`)
   const out: string[] = []
   const err: string[] = []
-  const waiters = new Set<() => void>()
-  let done = false
-  const wake = () => {
-    for (const waiter of [...waiters]) waiter()
-  }
+  const describe = () =>
+    `${command} ${args.join(' ')}\n--- stdout\n${out.join('\n')}\n--- stderr\n${err.join('\n')}`
+  const waiter = new LineWaiter(describe)
   createInterface({ input: child.stdout }).on('line', (line) => {
     out.push(line)
-    wake()
+    waiter.wake()
   })
   createInterface({ input: child.stderr }).on('line', (line) => {
     err.push(line)
-    wake()
+    waiter.wake()
   })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => {
-      done = true
       resolve({ code, signal })
-      wake()
+      waiter.end()
     })
   })
-  const describe = () =>
-    `${command} ${args.join(' ')}\n--- stdout\n${out.join('\n')}\n--- stderr\n${err.join('\n')}`
-  const waitLine = (lines: string[], pattern: RegExp, timeoutMs = 15_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const check = (): boolean => {
-        for (const line of lines) {
-          const match = pattern.exec(line)
-          if (match) {
-            finish()
-            resolve(match)
-            return true
-          }
-        }
-        if (done) {
-          finish()
-          reject(new Error(`exited before printing ${pattern}:\n${describe()}`))
-          return true
-        }
-        return false
-      }
-      const timer = setTimeout(() => {
-        finish()
-        reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${describe()}`))
-      }, timeoutMs)
-      const finish = () => {
-        clearTimeout(timer)
-        waiters.delete(listener)
-      }
-      const listener = () => void check()
-      if (!check()) waiters.add(listener)
-    })
   const proc: Proc = {
     pid: child.pid,
     child,
     out,
     err,
     exited,
-    hasExited: () => done,
-    waitOut: (pattern, timeoutMs) => waitLine(out, pattern, timeoutMs),
-    waitErr: (pattern, timeoutMs) => waitLine(err, pattern, timeoutMs),
+    hasExited: () => waiter.hasEnded,
+    waitOut: (pattern, timeoutMs = 15_000) => waiter.waitFor(out, pattern, timeoutMs),
+    waitErr: (pattern, timeoutMs = 15_000) => waiter.waitFor(err, pattern, timeoutMs),
     waitExit: (timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(

@@ -35,6 +35,66 @@ export interface Started {
 
 const started = new Set<Started>()
 
+/**
+ * Waiting for a line a child prints, shared by every process starter in the tests: a wait
+ * resolves with the first matching line (lines already printed count) and fails, with
+ * `describe()` in the message, when the child exits without printing it or the deadline passes.
+ * Call `wake()` after each new line and `end()` when the child has exited.
+ */
+export class LineWaiter {
+  private readonly waiters = new Set<() => void>()
+  private ended = false
+  private readonly describe: () => string
+
+  constructor(describe: () => string) {
+    this.describe = describe
+  }
+
+  get hasEnded(): boolean {
+    return this.ended
+  }
+
+  wake(): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+
+  end(): void {
+    this.ended = true
+    this.wake()
+  }
+
+  waitFor(lines: readonly string[], pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        for (const line of lines) {
+          const match = pattern.exec(line)
+          if (match) {
+            finish()
+            resolve(match)
+            return true
+          }
+        }
+        if (this.ended) {
+          finish()
+          reject(new Error(`${this.describe()}\nexited before printing ${pattern}`))
+          return true
+        }
+        return false
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`${this.describe()}\nprinted no ${pattern} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      const finish = (): void => {
+        clearTimeout(timer)
+        this.waiters.delete(listener)
+      }
+      const listener = (): void => void check()
+      if (!check()) this.waiters.add(listener)
+    })
+  }
+}
+
 export function startProcess(
   command: string,
   args: readonly string[],
@@ -49,20 +109,18 @@ export function startProcess(
   if (child.pid === undefined) throw new Error(`could not start ${command}`)
   const lines: string[] = []
   let stderr = ''
-  let exitedFlag = false
-  const waiters = new Set<() => void>()
+  const waiter = new LineWaiter(() => `${command}; stderr:\n${stderr}`)
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => {
     if (stderr.length < 1 << 16) stderr += chunk
   })
   createInterface({ input: child.stdout }).on('line', (line) => {
     lines.push(line)
-    for (const waiter of waiters) waiter()
+    waiter.wake()
   })
   const exited = new Promise<number | string>((resolve) => {
     child.once('close', (code, signal) => {
-      exitedFlag = true
-      for (const waiter of waiters) waiter()
+      waiter.end()
       resolve(code ?? signal ?? 'unknown')
     })
   })
@@ -72,40 +130,8 @@ export function startProcess(
     lines,
     stderr: () => stderr,
     exited,
-    hasExited: () => exitedFlag,
-    waitForLine: (pattern, timeoutMs = 15_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          for (const line of lines) {
-            const match = pattern.exec(line)
-            if (match) {
-              done()
-              resolve(match)
-              return true
-            }
-          }
-          if (exitedFlag) {
-            done()
-            reject(new Error(`${command} exited before printing ${pattern}; stderr:\n${stderr}`))
-            return true
-          }
-          return false
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(
-            new Error(
-              `${command} printed no ${pattern} within ${timeoutMs} ms; stderr:\n${stderr}`,
-            ),
-          )
-        }, timeoutMs)
-        const done = (): void => {
-          clearTimeout(timer)
-          waiters.delete(onLine)
-        }
-        const onLine = (): void => void check()
-        if (!check()) waiters.add(onLine)
-      }),
+    hasExited: () => waiter.hasEnded,
+    waitForLine: (pattern, timeoutMs = 15_000) => waiter.waitFor(lines, pattern, timeoutMs),
   }
   started.add(entry)
   return entry

@@ -15,7 +15,7 @@ import Sqlite from 'better-sqlite3'
 import pg from 'pg'
 import { cliEnv, runCliAt } from './cli.js'
 import type { CliResult } from './cli.js'
-import { FIXTURES, ROOT, killGroups } from './processes.js'
+import { FIXTURES, LineWaiter, ROOT, killGroups } from './processes.js'
 import type { RunningPostgres } from './servers.js'
 import { postgresBinaries, startPostgres } from './servers.js'
 import { portIsFree } from './sockets.js'
@@ -308,19 +308,17 @@ export function spawnNode(
   if (child.pid === undefined) throw new Error(`could not start node ${args.join(' ')}`)
   const lines: string[] = []
   let stderr = ''
-  let done = false
-  const waiters = new Set<() => void>()
+  const waiter = new LineWaiter(() => `node ${args.join(' ')}:\n${lines.join('\n')}\n${stderr}`)
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     if (stderr.length < 1 << 16) stderr += chunk
   })
   createInterface({ input: child.stdout }).on('line', (line) => {
     lines.push(line)
-    for (const waiter of [...waiters]) waiter()
+    waiter.wake()
   })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('close', (code, signal) => {
-      done = true
-      for (const waiter of [...waiters]) waiter()
+      waiter.end()
       resolve({ code, signal })
     })
   })
@@ -330,44 +328,8 @@ export function spawnNode(
     lines,
     stderr: () => stderr,
     exited,
-    hasExited: () => done,
-    waitFor: (pattern, timeoutMs = 20_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          for (const line of lines) {
-            const match = pattern.exec(line)
-            if (match) {
-              finish()
-              resolve(match)
-              return true
-            }
-          }
-          if (done) {
-            finish()
-            reject(
-              new Error(
-                `node ${args.join(' ')} exited before printing ${pattern}:\n${lines.join('\n')}\n${stderr}`,
-              ),
-            )
-            return true
-          }
-          return false
-        }
-        const timer = setTimeout(() => {
-          finish()
-          reject(
-            new Error(
-              `node ${args.join(' ')} printed no ${pattern} within ${timeoutMs} ms:\n${lines.join('\n')}\n${stderr}`,
-            ),
-          )
-        }, timeoutMs)
-        const finish = (): void => {
-          clearTimeout(timer)
-          waiters.delete(listener)
-        }
-        const listener = (): void => void check()
-        if (!check()) waiters.add(listener)
-      }),
+    hasExited: () => waiter.hasEnded,
+    waitFor: (pattern, timeoutMs = 20_000) => waiter.waitFor(lines, pattern, timeoutMs),
     tagged: <T>(tag: string) =>
       lines
         .filter((line) => line.startsWith(`${tag} `))
