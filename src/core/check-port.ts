@@ -130,9 +130,8 @@ async function judgePort(
       return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes }
     }
   }
-  if (!probes || probes.some(isRefused)) {
-    probes = await probeSettled(possible.length === 0 && timeWait.length === 0)
-  }
+  // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
+  probes ??= await probeSettled(possible.length === 0 && timeWait.length === 0)
   const refused = probes.filter(isRefused)
   if (refused.length > 0) {
     if (possible.length > 0) {

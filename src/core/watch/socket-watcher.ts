@@ -104,7 +104,8 @@ export class SocketWatcher {
 
   /**
    * Resolves once the watcher has a baseline: from then on every change reaches the listeners,
-   * so a list read after this (e.g. a dashboard's) misses nothing. At once when already polling.
+   * so a list read after this (e.g. a dashboard's) misses nothing. At once when already polling;
+   * also when polling stops (the last listener left), so that no waiter outlives its listener.
    */
   whenPrimed(): Promise<void> {
     if (this.primed) return Promise.resolve()
@@ -183,6 +184,7 @@ export class SocketWatcher {
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
     this.stale = true
+    for (const resolve of this.primedWaiters.splice(0)) resolve()
   }
 
   private schedule(delayMs: number): void {
