@@ -3,6 +3,7 @@
  * taken names its holder (exit 1), SIGINT and SIGTERM stop it cleanly (exit 0), and
  * `--health-interval` keeps the registry's health statuses fresh with no request asking for it.
  */
+import { writeFileSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { runCli } from './helpers/cli.js'
 import { startPortHolder } from './helpers/hold-port.js'
@@ -30,6 +31,19 @@ describe('serve as a command', () => {
       expect(result.stderr).toMatch(/^portwarden: /)
       expect(result.stderr).not.toMatch(/^\s+at /m)
     }
+  })
+
+  it('a state directory that cannot be made: exit 3 naming the token file, no stack trace', async () => {
+    const dir = serveTempDir()
+    writeFileSync(`${dir}/not-a-directory`, '')
+    const result = await runCli(['serve', '--port', '0'], {
+      env: { PORTWARDEN_STATE_DIR: `${dir}/not-a-directory/state` },
+      timeoutMs: 15_000,
+    })
+    expect(result.code).toBe(3)
+    expect(result.stderr).toContain(`Cannot use the token file ${dir}/not-a-directory/state/token`)
+    expect(result.stderr).toContain('PORTWARDEN_STATE_DIR')
+    expect(result.stderr).not.toMatch(/Internal error|^\s+at /m)
   })
 
   it('a port another process holds: exit 1 naming it', async () => {

@@ -24,7 +24,11 @@ export function loadOrCreateToken(directory: string): {
   created: boolean
 } {
   const path = join(directory, 'token')
-  makeDirectories(directory)
+  try {
+    makeDirectories(directory)
+  } catch (error) {
+    throw tokenError(path, error)
+  }
   try {
     const fd = openSync(
       path,
