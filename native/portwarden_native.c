@@ -6,17 +6,24 @@
  *     range (or -1, -1) becomes an INET_DIAG_REQ_BYTECODE filter (sport >= from && sport <= to),
  *     so for one port the kernel sends only that port's sockets.
  *
- *   scanSocketFds(pids, inodes, procRoot, useStat, threads) -> { pairs, unreadable }
- *   scanSocketFdsAsync(...same) -> Promise of the same, walked off the main thread
- *     The /proc/<pid>/fd walk on several threads, matching fds against a sorted list of
- *     socket inodes (an empty list: every socket); returns [inode, pid, ...] pairs sorted by inode then pid, without repeats,
- *     and the pids whose fd table was refused (sorted).
+ *   scanSocketFds(pids, inodes, procRoot, method, threads)
+ *       -> { pairs, unreadable, method, bpfRefusal }
+ *   scanSocketFdsAsync(...same) -> Promise of the same, run off the main thread
+ *     Which pids hold which sockets: [inode, pid, ...] pairs sorted by inode then pid, without
+ *     repeats, for the given pids and the sorted list of socket inodes (an empty list: every
+ *     socket), and the pids whose fd table was refused (sorted). `method` "auto" uses the BPF
+ *     task_file iterator (bpf_socket_fds.c) when the kernel and privileges allow, else walks
+ *     /proc/<pid>/fd on `threads` threads with readlink; "bpf", "readlink" and "stat" (fstatat's
+ *     st_ino) force one. The answer names the method used and, under "auto", why BPF was not.
  *
  * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
  * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
  * u8 remote[16] (an IPv4 address in the first 4 bytes).
  */
 #define _GNU_SOURCE
+#include "bpf_socket_fds.h"
+#include "growable.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,23 +46,6 @@
 #define RECORD_SIZE 48
 #define RECV_BUFFER_SIZE (256 * 1024)
 #define MAX_THREADS 8
-
-struct growable {
-  uint8_t *data;
-  size_t length;
-  size_t capacity;
-};
-
-static int grow(struct growable *g, size_t extra) {
-  if (g->length + extra <= g->capacity) return 0;
-  size_t capacity = g->capacity ? g->capacity * 2 : 64 * 1024;
-  while (capacity < g->length + extra) capacity *= 2;
-  uint8_t *data = realloc(g->data, capacity);
-  if (!data) return -1;
-  g->data = data;
-  g->capacity = capacity;
-  return 0;
-}
 
 /* ---------------------------------------------------------------- sock_diag dumps ---------- */
 
@@ -198,23 +188,26 @@ struct scan_job {
   const uint32_t *inodes; /* sorted */
   size_t inode_count;
   int proc_fd;
-  int use_stat;
+  int use_stat; /* fstatat's st_ino instead of readlink */
   struct growable pairs;      /* u32 inode, u32 pid */
   struct growable unreadable; /* u32 pid */
   int failed;
 };
 
-static int wanted(const struct scan_job *job, uint32_t inode) {
-  if (job->inode_count == 0) return 1; /* no list: every socket */
-  size_t low = 0, high = job->inode_count;
+static int in_sorted(const uint32_t *list, size_t count, uint32_t value) {
+  size_t low = 0, high = count;
   while (low < high) {
     size_t mid = (low + high) / 2;
-    uint32_t value = job->inodes[mid];
-    if (value == inode) return 1;
-    if (value < inode) low = mid + 1;
+    if (list[mid] == value) return 1;
+    if (list[mid] < value) low = mid + 1;
     else high = mid;
   }
   return 0;
+}
+
+static int wanted(const struct scan_job *job, uint32_t inode) {
+  return job->inode_count == 0 /* no list: every socket */ ||
+         in_sorted(job->inodes, job->inode_count, inode);
 }
 
 static int push_u32(struct growable *g, uint32_t value) {
@@ -332,6 +325,9 @@ static int u32_array(napi_env env, napi_value value, uint32_t **data, size_t *co
   return 0;
 }
 
+enum scan_method { METHOD_AUTO, METHOD_BPF, METHOD_READLINK, METHOD_STAT };
+static const char *const METHOD_NAMES[] = {"auto", "bpf", "readlink", "stat"};
+
 /* One scan: its own copies of the inputs (an async scan outlives the call), then the results. */
 struct scan_request {
   uint32_t *pids;
@@ -339,9 +335,11 @@ struct scan_request {
   uint32_t *inodes;
   size_t inode_count;
   char proc_root[256];
-  int use_stat;
+  enum scan_method method; /* asked for; then the one used */
   uint32_t threads;
   int error;      /* errno of opening procRoot, or ENOMEM */
+  char message[320];        /* instead of strerror(error), when set */
+  char bpf_refusal[256];    /* why the BPF iterator was not used, under METHOD_AUTO */
   struct growable pairs[MAX_THREADS];
   struct growable unreadable[MAX_THREADS];
   napi_async_work work;
@@ -358,14 +356,15 @@ static void free_request(struct scan_request *request) {
   free(request);
 }
 
-/* Reads (pids, sortedInodes, procRoot, useStat, threads); throws and returns NULL if invalid. */
+/* Reads (pids, sortedInodes, procRoot, method, threads); throws and returns NULL if invalid. */
 static struct scan_request *parse_request(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t *pids, *inodes;
   size_t pid_count, inode_count, root_length;
-  bool use_stat = false;
+  char method[16] = "";
+  size_t method_length;
   uint32_t threads = 1;
   struct scan_request *request = calloc(1, sizeof *request);
   if (!request) {
@@ -377,12 +376,12 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
       napi_get_value_string_utf8(env, argv[2], request->proc_root, sizeof request->proc_root,
                                  &root_length) != napi_ok ||
       root_length >= sizeof request->proc_root - 1 ||
-      napi_get_value_bool(env, argv[3], &use_stat) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[3], method, sizeof method, &method_length) != napi_ok ||
       napi_get_value_uint32(env, argv[4], &threads) != napi_ok) {
     free(request);
     napi_throw_type_error(env, NULL,
                           "scanSocketFds(pids: Uint32Array, sortedInodes: Uint32Array (empty: "
-                          "every socket), procRoot, useStat, threads)");
+                          "every socket), procRoot, method: auto|bpf|readlink|stat, threads)");
     return NULL;
   }
   request->pids = malloc(pid_count * 4 + 4);
@@ -396,7 +395,14 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   if (inode_count) memcpy(request->inodes, inodes, inode_count * 4);
   request->pid_count = pid_count;
   request->inode_count = inode_count;
-  request->use_stat = use_stat;
+  request->method = METHOD_AUTO;
+  while (request->method <= METHOD_STAT && strcmp(method, METHOD_NAMES[request->method]) != 0)
+    request->method++;
+  if (request->method > METHOD_STAT) {
+    free_request(request);
+    napi_throw_type_error(env, NULL, "scanSocketFds: method must be auto, bpf, readlink or stat");
+    return NULL;
+  }
   if (threads < 1) threads = 1;
   if (threads > MAX_THREADS) threads = MAX_THREADS;
   if (threads > pid_count) threads = pid_count ? (uint32_t)pid_count : 1;
@@ -404,8 +410,62 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   return request;
 }
 
-/* The walk itself, on `threads` threads; touches no JavaScript (runs off the main thread too). */
+/* Sorted by inode then pid, without repeats. */
+static void sort_pairs(struct growable *pairs) {
+  uint32_t *pair_data = (uint32_t *)pairs->data;
+  size_t pair_count = pairs->length / 4;
+  if (!pair_count) return;
+  qsort(pair_data, pair_count / 2, 8, compare_pair);
+  size_t kept = 2;
+  for (size_t i = 2; i < pair_count; i += 2) {
+    if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
+    pair_data[kept] = pair_data[i];
+    pair_data[kept + 1] = pair_data[i + 1];
+    kept += 2;
+  }
+  pairs->length = kept * 4;
+}
+
+/* The iterator saw every process: keep the asked-for pids and inodes, as the walk would. */
+static void keep_requested(struct scan_request *request) {
+  qsort(request->pids, request->pid_count, 4, compare_u32);
+  struct growable *pairs = &request->pairs[0];
+  uint32_t *pair_data = (uint32_t *)pairs->data;
+  size_t kept = 0;
+  for (size_t i = 0; i + 1 < pairs->length / 4; i += 2) {
+    uint32_t inode = pair_data[i], pid = pair_data[i + 1];
+    if (inode == 0 || !in_sorted(request->pids, request->pid_count, pid)) continue;
+    if (request->inode_count && !in_sorted(request->inodes, request->inode_count, inode)) continue;
+    pair_data[kept++] = inode;
+    pair_data[kept++] = pid;
+  }
+  pairs->length = kept * 4;
+}
+
+/*
+ * The BPF task_file iterator when the kernel and our privileges allow it (every process in one
+ * pass, nothing unreadable), else the /proc/<pid>/fd walk on `threads` threads. Touches no
+ * JavaScript (runs off the main thread too).
+ */
 static void run_scan(struct scan_request *request) {
+  if (request->method == METHOD_AUTO || request->method == METHOD_BPF) {
+    if (strcmp(request->proc_root, "/proc") != 0) {
+      snprintf(request->bpf_refusal, sizeof request->bpf_refusal, "procRoot is not /proc");
+    } else if (bpf_socket_fds(&request->pairs[0], request->bpf_refusal,
+                              sizeof request->bpf_refusal) == 0) {
+      request->method = METHOD_BPF;
+      keep_requested(request);
+      sort_pairs(&request->pairs[0]);
+      return;
+    }
+    if (request->method == METHOD_BPF) {
+      request->error = EPERM;
+      snprintf(request->message, sizeof request->message, "scanSocketFds: the BPF iterator: %s",
+               request->bpf_refusal);
+      return;
+    }
+    request->method = METHOD_READLINK;
+  }
   int proc_fd = open(request->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc_fd < 0) {
     request->error = errno;
@@ -417,7 +477,7 @@ static void run_scan(struct scan_request *request) {
   int started[MAX_THREADS] = {0};
   for (uint32_t t = 0; t < threads; t++) {
     jobs[t] = (struct scan_job){request->pids, request->pid_count, t, threads, request->inodes,
-                                request->inode_count, proc_fd, request->use_stat, {0}, {0}, 0};
+                                request->inode_count, proc_fd, request->method == METHOD_STAT, {0}, {0}, 0};
   }
   /* Interleaved pids: big and small fd tables spread over every thread. */
   for (uint32_t t = 1; t < threads; t++)
@@ -449,20 +509,7 @@ static void run_scan(struct scan_request *request) {
     }
   }
   if (request->error) return;
-  struct growable *pairs = &request->pairs[0];
-  uint32_t *pair_data = (uint32_t *)pairs->data;
-  size_t pair_count = pairs->length / 4;
-  if (pair_count) {
-    qsort(pair_data, pair_count / 2, 8, compare_pair);
-    size_t kept = 2;
-    for (size_t i = 2; i < pair_count; i += 2) {
-      if (pair_data[i] == pair_data[kept - 2] && pair_data[i + 1] == pair_data[kept - 1]) continue;
-      pair_data[kept] = pair_data[i];
-      pair_data[kept + 1] = pair_data[i + 1];
-      kept += 2;
-    }
-    pairs->length = kept * 4;
-  }
+  sort_pairs(&request->pairs[0]);
   if (request->unreadable[0].length)
     qsort(request->unreadable[0].data, request->unreadable[0].length / 4, 4, compare_u32);
 }
@@ -472,8 +519,10 @@ static napi_value scan_result(napi_env env, struct scan_request *request, napi_v
   *error = NULL;
   if (request->error) {
     char message[320];
-    snprintf(message, sizeof message, "scanSocketFds %s: %s", request->proc_root,
-             strerror(request->error));
+    if (request->message[0]) snprintf(message, sizeof message, "%s", request->message);
+    else
+      snprintf(message, sizeof message, "scanSocketFds %s: %s", request->proc_root,
+               strerror(request->error));
     napi_value text;
     napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
     napi_create_error(env, NULL, text, error);
@@ -486,6 +535,11 @@ static napi_value scan_result(napi_env env, struct scan_request *request, napi_v
     napi_create_object(env, &result);
     napi_set_named_property(env, result, "pairs", pair_array);
     napi_set_named_property(env, result, "unreadable", unreadable_array);
+    napi_value method, refusal;
+    napi_create_string_utf8(env, METHOD_NAMES[request->method], NAPI_AUTO_LENGTH, &method);
+    napi_create_string_utf8(env, request->bpf_refusal, NAPI_AUTO_LENGTH, &refusal);
+    napi_set_named_property(env, result, "method", method);
+    napi_set_named_property(env, result, "bpfRefusal", refusal);
   }
   if (!result) {
     napi_value text;

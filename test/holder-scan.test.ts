@@ -1,16 +1,26 @@
 /**
- * The addon's fd walk (readlink and fstatat, one thread and several, filtered and "every
- * socket") must find exactly the holders the TypeScript walk finds, on a live population with
- * a forked holder (two pids per socket).
+ * The addon's holder scans (the BPF task_file iterator; the fd walk by readlink and fstatat, one
+ * thread and several; filtered and "every socket") must find exactly the holders the TypeScript
+ * walk finds, on a live population with a forked holder (two pids per socket).
  */
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listPids, scanSocketHolders } from '../src/core/process/read-process.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
+import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
 import type { Fixture } from './helpers/processes.js'
-import { startSockets, stopStarted } from './helpers/processes.js'
+import { ROOT, startSockets, stopStarted } from './helpers/processes.js'
 
 const { addon, reason } = nativeAddon()
 if (!addon) console.warn(`SKIPPED holder-scan.test.ts: the native addon is unavailable (${reason})`)
+// The BPF iterator needs root (CAP_BPF + CAP_PERFMON) and a kernel with BTF; else `auto` walks.
+const bpfRefusal = addon
+  ? addon.scanSocketFds(Uint32Array.of(process.pid), new Uint32Array(0), '/proc', 'auto', 1)
+      .bpfRefusal
+  : 'no addon'
+if (addon && bpfRefusal)
+  console.warn(`SKIPPING the BPF iterator's holder-scan tests here: ${bpfRefusal}`)
 
 describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () => {
   let fixtures: Fixture[] = []
@@ -40,12 +50,28 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
     const sorted = Uint32Array.from(inodes).sort()
     const pidArray = Uint32Array.from(pids)
     const results = [
-      addon!.scanSocketFds(pidArray, sorted, '/proc', false, 1),
-      addon!.scanSocketFds(pidArray, sorted, '/proc', true, 1),
-      addon!.scanSocketFds(pidArray, sorted, '/proc', false, 3),
-      await addon!.scanSocketFdsAsync(pidArray, sorted, '/proc', true, 2),
-      await addon!.scanSocketFdsAsync(pidArray, new Uint32Array(0), '/proc', false, 2),
+      addon!.scanSocketFds(pidArray, sorted, '/proc', 'readlink', 1),
+      addon!.scanSocketFds(pidArray, sorted, '/proc', 'stat', 1),
+      addon!.scanSocketFds(pidArray, sorted, '/proc', 'readlink', 3),
+      await addon!.scanSocketFdsAsync(pidArray, sorted, '/proc', 'stat', 2),
+      await addon!.scanSocketFdsAsync(pidArray, new Uint32Array(0), '/proc', 'readlink', 2),
+      addon!.scanSocketFds(pidArray, sorted, '/proc', 'auto', 2),
     ]
+    if (!bpfRefusal) {
+      results.push(
+        addon!.scanSocketFds(pidArray, sorted, '/proc', 'bpf', 1),
+        await addon!.scanSocketFdsAsync(pidArray, new Uint32Array(0), '/proc', 'bpf', 1),
+      )
+    }
+    expect(results.map((r) => r.method)).toEqual([
+      'readlink',
+      'stat',
+      'readlink',
+      'stat',
+      'readlink',
+      bpfRefusal ? 'readlink' : 'bpf',
+      ...(bpfRefusal ? [] : ['bpf', 'bpf']),
+    ])
     for (const [index, { pairs }] of results.entries()) {
       const found = new Map<number, number[]>()
       for (let i = 0; i < pairs.length; i += 2) {
@@ -70,14 +96,79 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
   })
 
   it('a pid that does not exist and an unreadable procRoot', async () => {
-    const none = addon!.scanSocketFds(Uint32Array.of(2 ** 31), Uint32Array.of(1), '/proc', false, 1)
-    expect(none.pairs.length).toBe(0)
+    for (const method of ['auto', 'readlink', 'bpf'] as const) {
+      if (method === 'bpf' && bpfRefusal) continue
+      const none = addon!.scanSocketFds(
+        Uint32Array.of(2 ** 31),
+        new Uint32Array(0),
+        '/proc',
+        method,
+        1,
+      )
+      expect(none.pairs.length, method).toBe(0)
+    }
     expect(() =>
-      addon!.scanSocketFds(Uint32Array.of(1), Uint32Array.of(1), '/nonexistent', false, 1),
+      addon!.scanSocketFds(Uint32Array.of(1), Uint32Array.of(1), '/nonexistent', 'readlink', 1),
     ).toThrow(/nonexistent/)
     await expect(
-      addon!.scanSocketFdsAsync(Uint32Array.of(1), Uint32Array.of(1), '/nonexistent', false, 1),
+      addon!.scanSocketFdsAsync(Uint32Array.of(1), Uint32Array.of(1), '/nonexistent', 'auto', 1),
     ).rejects.toThrow(/nonexistent/)
+    // A /proc of another root (a container's, a test's) is walked: the iterator sees this kernel's.
+    expect(() =>
+      addon!.scanSocketFds(Uint32Array.of(1), Uint32Array.of(1), '/nonexistent', 'bpf', 1),
+    ).toThrow(/BPF iterator: procRoot is not \/proc/)
+    expect(() =>
+      addon!.scanSocketFds(Uint32Array.of(1), Uint32Array.of(1), '/proc', 'fast' as 'auto', 1),
+    ).toThrow(/method must be auto, bpf, readlink or stat/)
     expect(() => addon!.dumpSockets(1, 0, 1, 5, 4)).toThrow(TypeError)
   })
+
+  it.runIf(!bpfRefusal)(
+    "the BPF iterator keeps to the pids it is given, and sees a holder's every fork",
+    () => {
+      const forked = fixtures[0]!
+      const { pairs } = addon!.scanSocketFds(
+        Uint32Array.of(forked.children[0]!),
+        new Uint32Array(0),
+        '/proc',
+        'bpf',
+        1,
+      )
+      const pids = new Set<number>()
+      for (let i = 1; i < pairs.length; i += 2) pids.add(pairs[i]!)
+      expect([...pids]).toEqual([forked.children[0]])
+      const found = new Set<number>()
+      for (let i = 0; i < pairs.length; i += 2) found.add(pairs[i]!)
+      for (const inode of inodesOf(forked)) expect(found.has(inode), `inode ${inode}`).toBe(true)
+    },
+  )
+
+  const nobodyCannot = whyNobodyCannotRun()
+  it.runIf(nobodyCannot === null)(
+    `as nobody, "auto" says why BPF is refused and walks /proc instead${nobodyCannot ? ` [SKIPPED: ${nobodyCannot}]` : ''}`,
+    () => {
+      const script = `
+        const { nativeAddon } = await import(${JSON.stringify(join(ROOT, 'dist/core/sockets/native-addon.js'))})
+        const { addon } = nativeAddon()
+        const r = addon.scanSocketFds(Uint32Array.of(process.pid), new Uint32Array(0), '/proc', 'auto', 1)
+        console.log(JSON.stringify({ method: r.method, refusal: r.bpfRefusal }))`
+      const run = spawnSync(
+        'setpriv',
+        [
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          '--clear-groups',
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { encoding: 'utf8' },
+      )
+      expect(run.status, run.stderr).toBe(0)
+      const answer = JSON.parse(run.stdout) as { method: string; refusal: string }
+      expect(answer.method).toBe('readlink')
+      expect(answer.refusal).toMatch(/BPF program refused: Operation not permitted/)
+    },
+  )
 })

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os'
-import type { FdScanResult, NativeAddon } from '../sockets/native-addon.js'
+import type { FdScanMethod, FdScanResult, NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
@@ -40,7 +40,7 @@ export function startHolderScan(pids: readonly number[], procRoot: string): Hold
       Uint32Array.from(pids),
       EVERY_SOCKET,
       procRoot,
-      useStat(),
+      scanMethod(),
       threadsFor(pids.length),
     )
     walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
@@ -94,16 +94,19 @@ function mapLookup(scan: HolderScan): HolderLookup {
 
 const EVERY_SOCKET = new Uint32Array(0)
 
-const useStat = () => process.env.PORTWARDEN_FD_SCAN === 'stat'
+const FD_SCAN_METHODS: readonly string[] = ['auto', 'bpf', 'readlink', 'stat']
+
+/** `PORTWARDEN_FD_SCAN` picks the addon's method (bench/ compares them); `auto` by default. */
+function scanMethod(): FdScanMethod {
+  const asked = process.env.PORTWARDEN_FD_SCAN ?? 'auto'
+  return FD_SCAN_METHODS.includes(asked) ? (asked as FdScanMethod) : 'auto'
+}
 
 function threadsFor(pidCount: number): number {
   return pidCount >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
 }
 
-/**
- * The addon's walk, for these inodes only. `PORTWARDEN_FD_SCAN=stat` uses fstatat's st_ino
- * instead of readlink (for bench/, which compares the two).
- */
+/** The addon's scan, for these inodes only. */
 function scanWithAddon(
   addon: NativeAddon,
   inodes: Uint32Array,
@@ -113,7 +116,7 @@ function scanWithAddon(
   if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
   const threads = threadsFor(pids.length)
   return pairLookup(
-    addon.scanSocketFds(Uint32Array.from(pids), inodes, procRoot, useStat(), threads),
+    addon.scanSocketFds(Uint32Array.from(pids), inodes, procRoot, scanMethod(), threads),
   )
 }
 

@@ -1,10 +1,21 @@
 import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
 
+/**
+ * How the addon finds which process holds which socket: `bpf` (a BPF task_file iterator: every
+ * process in one pass inside the kernel; root only), or the /proc/<pid>/fd walk by `readlink` or
+ * by `stat` (fstatat's st_ino); `auto` is BPF when allowed, else readlink.
+ */
+export type FdScanMethod = 'auto' | 'bpf' | 'readlink' | 'stat'
+
 /** (inode, pid) pairs sorted by inode then pid, and the pids whose fd table was refused. */
 export interface FdScanResult {
   pairs: Uint32Array
   unreadable: Uint32Array
+  /** The method used. */
+  method: Exclude<FdScanMethod, 'auto'>
+  /** Under `auto`, why the BPF iterator was not used (empty when it was). */
+  bpfRefusal: string
 }
 
 /** The optional C addon in native/ (see native/portwarden_native.c for the record layout). */
@@ -21,7 +32,7 @@ export interface NativeAddon {
     pids: Uint32Array,
     sortedInodes: Uint32Array,
     procRoot: string,
-    useStat: boolean,
+    method: FdScanMethod,
     threads: number,
   ): FdScanResult
   /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
@@ -29,7 +40,7 @@ export interface NativeAddon {
     pids: Uint32Array,
     sortedInodes: Uint32Array,
     procRoot: string,
-    useStat: boolean,
+    method: FdScanMethod,
     threads: number,
   ): Promise<FdScanResult>
   recordSize: number
