@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// The holder scan alone (issue 4, item 2): the /proc/<pid>/fd walk for every socket inode on
-// the machine, by each method portwarden has, on whatever population is running now
+// The holder scan alone (issue 4, item 2): which pid holds every socket inode on the machine,
+// by each method portwarden has, on whatever population is running now
 // (start one with `node bench/population.mjs --scale large --ttl 600`). Needs `npm run build`.
 //
 //   node bench/fd-scan.mjs [--runs 7]
 //
-// Methods: the addon's walk (readlink or fstatat's st_ino; 1, 2 or 4 threads), and the
-// TypeScript walk (sync readdirSync + readlinkSync; the same split over a worker thread).
+// Methods: the addon's BPF task_file iterator (root only; the first call loads it, and is
+// reported apart), the addon's /proc/<pid>/fd walk (readlink or fstatat's st_ino; 1, 2 or 4
+// threads), and the TypeScript walk (sync readdirSync + readlinkSync; the same split over a
+// worker thread).
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
@@ -38,12 +40,21 @@ console.log(
   `${inodes.length} socket inodes, ${pids.length} processes, ${fds} fds; ${runs} runs each`,
 )
 
+const scan = (method, threads) => () => addon.scanSocketFds(pids, inodes, '/proc', method, threads)
+const firstBpf = performance.now()
+const probe = addon.scanSocketFds(pids, inodes, '/proc', 'auto', 1)
+console.log(
+  probe.method === 'bpf'
+    ? `BPF iterator: first call (loads BTF offsets and the program) ${(performance.now() - firstBpf).toFixed(1)} ms`
+    : `BPF iterator unavailable: ${probe.bpfRefusal}`,
+)
 const methods = [
-  ['addon readlink, 1 thread', () => addon.scanSocketFds(pids, inodes, '/proc', false, 1)],
-  ['addon fstatat, 1 thread', () => addon.scanSocketFds(pids, inodes, '/proc', true, 1)],
-  ['addon readlink, 2 threads', () => addon.scanSocketFds(pids, inodes, '/proc', false, 2)],
-  ['addon fstatat, 2 threads', () => addon.scanSocketFds(pids, inodes, '/proc', true, 2)],
-  ['addon readlink, 4 threads', () => addon.scanSocketFds(pids, inodes, '/proc', false, 4)],
+  ...(probe.method === 'bpf' ? [['addon BPF iterator', scan('bpf', 1)]] : []),
+  ['addon readlink, 1 thread', scan('readlink', 1)],
+  ['addon fstatat, 1 thread', scan('stat', 1)],
+  ['addon readlink, 2 threads', scan('readlink', 2)],
+  ['addon fstatat, 2 threads', scan('stat', 2)],
+  ['addon readlink, 4 threads', scan('readlink', 4)],
   ['TS sync readlinkSync', () => scanSocketHolders(new Set(inodes), { pids: pidList })],
   [
     'TS worker thread + main thread',
