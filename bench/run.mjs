@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { SCALES, WORK_DIR, machineCounts, startPopulation } from './population.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const CLI = 'dist/cli/main.js'
+const CLI = 'dist/bin/portwarden.cjs'
 const TIME_BIN = '/usr/bin/time'
 const OUT_CAP = 64 * 1024 * 1024 // bytes of probe output kept for the "holder found" check
 

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
-const CLI = join(ROOT, 'dist/cli/main.js')
+const CLI = join(ROOT, 'dist/bin/portwarden.cjs')
 const OUT = join(ROOT, 'docs/screenshots')
 const WIDE = { width: 1280, height: 820 }
 const NARROW = { width: 390, height: 844 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../dist/bin/portwarden.cjs', import.meta.url))
 
 /** `--name value` from argv, else `fallback`. */
 export function option(name, fallback, args = process.argv.slice(2)) {

@@ -21,7 +21,7 @@ import {
   startServe,
   whyNoBrowser,
 } from './helpers/browser.js'
-import { runCommand } from './helpers/cli.js'
+import { CLI, runCommand } from './helpers/cli.js'
 import { startPortHolder } from './helpers/hold-port.js'
 import { FIXTURES, PYTHON, startProcess, stopStarted } from './helpers/processes.js'
 import { freeLoopbackPort } from './helpers/servers.js'
@@ -299,7 +299,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       const before = identity(holder.pid)
       const alloc = await runCommand(
         process.execPath,
-        [`${process.cwd()}/dist/cli/main.js`, 'alloc', 'victim', '--project', 'h5', '--json'],
+        [CLI, 'alloc', 'victim', '--project', 'h5', '--json'],
         { env: serve.env },
       )
       expect(alloc.code, alloc.stderr).toBe(0)

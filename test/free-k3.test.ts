@@ -22,12 +22,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   FIXTURES,
   PYTHON,
-  ROOT,
   commandExists,
   isRoot,
   startProcess,
   stopStarted,
 } from './helpers/processes.js'
+import { CLI } from './helpers/cli.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
@@ -260,7 +260,7 @@ describe('K3: natural pid reuse during free --kill-after', () => {
         PYTHON,
         `${FIXTURES}hold-port.py`,
         process.execPath,
-        `${ROOT}dist/cli/main.js`,
+        CLI,
         work,
         '45s', // --kill-after: only the upper bound; free ends ~0.3 s after the holder dies
         '40', // the driver's own budget, in seconds

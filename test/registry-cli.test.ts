@@ -1,5 +1,5 @@
 /**
- * The registry commands end to end (`node dist/cli/main.js`, built before vitest): `alloc`,
+ * The registry commands end to end (the built CLI, `dist/bin/portwarden.cjs`): `alloc`,
  * `release`, `find`, `status`, their exit codes (0 ok, 1 "no", 2 bad input, 3 environment) and
  * that bad input changes nothing (the registry file's sha256, the directory listing).
  */

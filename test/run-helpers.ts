@@ -88,7 +88,7 @@ export function startProc(
   return proc
 }
 
-/** `node dist/cli/main.js ARGS` with a private registry and state directory. */
+/** `node dist/bin/portwarden.cjs ARGS` with a private registry and state directory. */
 export function startCli(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; state: string },

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { NOBODY, asUid, whyNobodyCannotRun } from './helpers/cli.js'
+import { CLI, NOBODY, asUid, whyNobodyCannotRun } from './helpers/cli.js'
 import { stopStarted } from './helpers/processes.js'
 import {
   httpRequest,
@@ -246,7 +246,7 @@ describe('H6: the token', () => {
     const first = await startServe({ dir })
     expect(await stopServe(first)).toBe(0)
     chmodSync(join(first.stateDir, 'token'), 0o644)
-    const second = spawnSync(process.execPath, ['dist/cli/main.js', 'serve', '--port', '0'], {
+    const second = spawnSync(process.execPath, [CLI, 'serve', '--port', '0'], {
       env: { ...process.env, PORTWARDEN_STATE_DIR: first.stateDir },
       encoding: 'utf8',
       timeout: 10_000,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { stringifyForTerminal } from '../core/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/errors.js'
+import { PACKAGE_ROOT } from '../core/package-root.js'
 import type { CommandResult } from './command-result.js'
 import type { CliContext } from './cli-context.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
@@ -47,7 +48,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 })
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as {
     version: string
   }
   return pkg.version
@@ -186,4 +187,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+// No top-level await: the CLI ships as a CommonJS bundle (dist/bin/), which starts faster.
+main().catch(reportError)

@@ -1,12 +1,12 @@
 /**
- * Runs the built CLI (`node dist/cli/main.js`, built by `npm run build` before vitest) as a real
+ * Runs the built CLI (`node dist/bin/portwarden.cjs`, the bundle `npm run build` makes before vitest) as a real
  * child process: optionally as another user (setpriv) or on a pseudo-terminal (script).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { accessSync } from 'node:fs'
 import { ROOT, commandExists, isRoot } from './processes.js'
 
-export const CLI = `${ROOT}dist/cli/main.js`
+export const CLI = `${ROOT}dist/bin/portwarden.cjs`
 export const NOBODY = 65534
 
 export interface CliResult {

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads'
+import { PACKAGE_ROOT } from '../package-root.js'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
 
@@ -6,7 +7,7 @@ import { scanSocketHolders } from './read-process.js'
  * The holder scan split across two threads. Start it before reading the socket tables (the
  * worker boots meanwhile), then call `scan` with the wanted inodes: the worker walks half the
  * pids while this thread walks the other half. If the worker cannot start (no compiled worker
- * file, as under a TypeScript test runner, or any error), this thread walks its half too.
+ * file before `npm run build`, or any error), this thread walks its half too.
  */
 export function startParallelScan(
   pids: readonly number[],
@@ -20,7 +21,8 @@ export function startParallelScan(
   let worker: Worker | null = null
   let failed: unknown = null
   let used = false
-  const url = new URL('./fd-scan-worker.js', import.meta.url)
+  // The compiled worker (dist/): under the tests and in the CLI bundle this module is elsewhere.
+  const url = `${PACKAGE_ROOT}dist/core/process/fd-scan-worker.js`
   try {
     worker = new Worker(url)
     worker.unref()

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import { endianness } from 'node:os'
+import { PACKAGE_ROOT } from '../package-root.js'
 
 /**
  * How the addon finds which process holds which socket: `bpf` (a BPF task_file iterator: every
@@ -61,9 +62,10 @@ export function nativeAddon(): { addon: NativeAddon | null; reason: string } {
     loaded = { addon: null, reason: 'not little-endian Linux' }
   } else {
     try {
-      // src/core/sockets and dist/core/sockets are both three levels below the package root.
       const require = createRequire(import.meta.url)
-      const addon = require('../../../native/build/Release/portwarden_native.node') as NativeAddon
+      const addon = require(
+        `${PACKAGE_ROOT}native/build/Release/portwarden_native.node`,
+      ) as NativeAddon
       loaded = { addon, reason: '' }
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code

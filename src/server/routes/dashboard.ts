@@ -1,11 +1,11 @@
 import { readFile, realpath } from 'node:fs/promises'
 import { extname, sep } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { Hono } from 'hono'
+import { PACKAGE_ROOT } from '../../core/package-root.js'
 import { ApiError } from '../errors.js'
 
-/** Where Vite puts the dashboard: dist/web/, next to this module's dist/server/. */
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url))
+/** Where Vite puts the dashboard. */
+export const DEFAULT_WEB_ROOT = `${PACKAGE_ROOT}dist/web/`
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
