@@ -9,8 +9,8 @@
  * No libbpf: the struct offsets the program needs (file.f_inode, inode.i_mode, inode.i_ino,
  * task_struct.tgid) and the id of the iterator's attach point come from /sys/kernel/btf/vmlinux,
  * and the dozen instructions are assembled here. Any failure (not root, no BTF, a verifier that
- * says no, a pid namespace other than the kernel's) returns -1 with the reason, and the caller
- * walks /proc instead.
+ * says no, pids that are not this /proc's) returns -1 with the reason, and the caller walks
+ * /proc instead.
  */
 #define _GNU_SOURCE
 #include "bpf_socket_fds.h"
@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -255,31 +257,8 @@ static int bpf_call(int command, union bpf_attr *attr) {
   return (int)syscall(__NR_bpf, command, attr, sizeof *attr);
 }
 
-/* Our pid as the kernel's initial pid namespace sees it is our pid: else tgids would not match
-   the /proc we read holders' details from. */
-static int in_initial_pid_namespace(void) {
-  FILE *status = fopen("/proc/self/status", "re");
-  if (!status) return 0;
-  char line[256];
-  int answer = 0;
-  while (fgets(line, sizeof line, status)) {
-    if (strncmp(line, "NSpid:", 6) != 0) continue;
-    char *rest = line + 6;
-    unsigned long first = strtoul(rest, &rest, 10);
-    while (*rest == ' ' || *rest == '\t') rest++;
-    answer = first == (unsigned long)getpid() && (*rest == '\n' || *rest == '\0');
-    break;
-  }
-  fclose(status);
-  return answer;
-}
-
 /* Loads the program and makes its iterator link; returns the link's fd, or -1 with `why`. */
 static int load_iterator(char *why, size_t why_size) {
-  if (!in_initial_pid_namespace()) {
-    snprintf(why, why_size, "not in the initial pid namespace");
-    return -1;
-  }
   struct btf_view btf = {0};
   uint8_t *btf_data = NULL;
   int prog_fd = -1, link_fd = -1;
@@ -338,6 +317,27 @@ out:
   return link_fd;
 }
 
+/* Removes the probe socket's pair; -1 unless it was there under our own pid. */
+static int drop_probe(struct growable *pairs, size_t start, uint32_t probe_inode) {
+  uint32_t *pair = (uint32_t *)(pairs->data + start);
+  size_t count = (pairs->length - start) / 8;
+  uint32_t own_pid = (uint32_t)getpid();
+  int seen = -1;
+  for (size_t i = 0; i < count;) {
+    if (pair[2 * i] != probe_inode) {
+      i++;
+      continue;
+    }
+    if (pair[2 * i + 1] != own_pid) return -1;
+    seen = 0;
+    count--; /* the last pair takes its place */
+    pair[2 * i] = pair[2 * count];
+    pair[2 * i + 1] = pair[2 * count + 1];
+    pairs->length -= 8;
+  }
+  return seen;
+}
+
 /* One link per process, made by the first scan; a refusal is remembered, not retried. */
 static pthread_mutex_t iterator_lock = PTHREAD_MUTEX_INITIALIZER;
 static int iterator_link = -1;
@@ -355,12 +355,22 @@ int bpf_socket_fds(struct growable *pairs, char *why, size_t why_size) {
   pthread_mutex_unlock(&iterator_lock);
   if (link_fd < 0) return -1;
 
+  /* The iterator names processes by the kernel's (initial namespace's) pids. A socket of our
+     own shows whether those are the pids our /proc uses: not in a container's pid namespace. */
+  int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct stat probe_stat;
+  if (probe < 0 || fstat(probe, &probe_stat) < 0) {
+    snprintf(why, why_size, "no probe socket: %s", strerror(errno));
+    if (probe >= 0) close(probe);
+    return -1;
+  }
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.iter_create.link_fd = (uint32_t)link_fd;
   int iter_fd = bpf_call(BPF_ITER_CREATE, &attr);
   if (iter_fd < 0) {
     snprintf(why, why_size, "BPF iterator refused: %s", strerror(errno));
+    close(probe);
     return -1;
   }
   size_t start = pairs->length;
@@ -383,7 +393,17 @@ int bpf_socket_fds(struct growable *pairs, char *why, size_t why_size) {
     pairs->length += (size_t)n;
   }
   close(iter_fd);
+  close(probe);
+  if (!result) {
+    pairs->length -= (pairs->length - start) % 8;
+    result = drop_probe(pairs, start, (uint32_t)probe_stat.st_ino);
+    if (result) {
+      snprintf(why, why_size, "the kernel's pids are not this /proc's (another pid namespace)");
+      pthread_mutex_lock(&iterator_lock);
+      snprintf(iterator_refusal, sizeof iterator_refusal, "%s", why);
+      pthread_mutex_unlock(&iterator_lock);
+    }
+  }
   if (result) pairs->length = start;
-  else pairs->length -= (pairs->length - start) % 8;
   return result;
 }

@@ -10,7 +10,7 @@ import { listPids, scanSocketHolders } from '../src/core/process/read-process.js
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
 import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
 import type { Fixture } from './helpers/processes.js'
-import { ROOT, startSockets, stopStarted } from './helpers/processes.js'
+import { ROOT, isRoot, startSockets, stopStarted } from './helpers/processes.js'
 
 const { addon, reason } = nativeAddon()
 if (!addon) console.warn(`SKIPPED holder-scan.test.ts: the native addon is unavailable (${reason})`)
@@ -169,6 +169,41 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
       const answer = JSON.parse(run.stdout) as { method: string; refusal: string }
       expect(answer.method).toBe('readlink')
       expect(answer.refusal).toMatch(/BPF program refused: Operation not permitted/)
+    },
+  )
+
+  const noPidNamespace = !isRoot()
+    ? 'needs root for unshare -p'
+    : spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status !== 0
+      ? 'unshare -p -f --mount-proc is not permitted here'
+      : null
+  it.runIf(!bpfRefusal && noPidNamespace === null)(
+    `in a pid namespace with its own /proc, "auto" sees the pids differ and walks that /proc${noPidNamespace ? ` [SKIPPED: ${noPidNamespace}]` : ''}`,
+    () => {
+      const script = `
+        const { nativeAddon } = await import(${JSON.stringify(join(ROOT, 'dist/core/sockets/native-addon.js'))})
+        const { createServer } = await import('node:net')
+        const server = createServer().listen(0, '127.0.0.1')
+        await new Promise((resolve) => server.on('listening', resolve))
+        const { addon } = nativeAddon()
+        const r = addon.scanSocketFds(Uint32Array.of(process.pid), new Uint32Array(0), '/proc', 'auto', 1)
+        console.log(JSON.stringify({ pid: process.pid, method: r.method, refusal: r.bpfRefusal, pids: [...new Set(r.pairs.filter((_, i) => i % 2 === 1))] }))
+        server.close()`
+      const run = spawnSync(
+        'unshare',
+        ['-p', '-f', '--mount-proc', process.execPath, '--input-type=module', '-e', script],
+        { encoding: 'utf8' },
+      )
+      expect(run.status, run.stderr).toBe(0)
+      const answer = JSON.parse(run.stdout) as {
+        pid: number
+        method: string
+        refusal: string
+        pids: number[]
+      }
+      expect(answer.pid).toBe(1)
+      expect(answer).toMatchObject({ method: 'readlink', pids: [1] })
+      expect(answer.refusal).toMatch(/pids are not this \/proc's/)
     },
   )
 })

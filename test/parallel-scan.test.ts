@@ -1,7 +1,7 @@
 /**
- * The two-thread holder scan must find exactly what the one-thread scan finds: once through the
- * compiled worker (dist/, as the CLI runs it) and once through its fallback (the TypeScript
- * sources, where no compiled worker file exists).
+ * The two-thread holder scan must find exactly what the one-thread scan finds: through the
+ * compiled worker (from dist/, as the CLI runs it, and from the sources, which start the same
+ * compiled worker file) and through its fallback (a worker file that does not exist).
  */
 import { readdirSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -24,9 +24,13 @@ function ownSocketInodes(): Set<number> {
   return inodes
 }
 
+const missingWorker: typeof sources.startParallelScan = (pids, procRoot) =>
+  sources.startParallelScan(pids, procRoot, '/nonexistent/fd-scan-worker.js')
+
 describe.each([
   ['compiled worker (dist)', compiled.startParallelScan, true],
-  ['fallback (sources, no worker file)', sources.startParallelScan, false],
+  ['sources, the compiled worker', sources.startParallelScan, true],
+  ['fallback (no worker file)', missingWorker, false],
 ])('startParallelScan: %s', (_name, startParallelScan, threaded) => {
   it('finds the same holders as the one-thread scan', async () => {
     const servers = [createServer(), createServer()]

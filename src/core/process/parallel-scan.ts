@@ -3,6 +3,9 @@ import { PACKAGE_ROOT } from '../package-root.js'
 import type { HolderScan } from './read-process.js'
 import { scanSocketHolders } from './read-process.js'
 
+/** The compiled worker (dist/): under the tests and in the CLI bundle this module is elsewhere. */
+const WORKER_FILE = `${PACKAGE_ROOT}dist/core/process/fd-scan-worker.js`
+
 /**
  * The holder scan split across two threads. Start it before reading the socket tables (the
  * worker boots meanwhile), then call `scan` with the wanted inodes: the worker walks half the
@@ -12,6 +15,7 @@ import { scanSocketHolders } from './read-process.js'
 export function startParallelScan(
   pids: readonly number[],
   procRoot: string,
+  workerFile = WORKER_FILE,
 ): {
   scan(wanted: ReadonlySet<number>): Promise<HolderScan>
   dispose(): void
@@ -21,10 +25,8 @@ export function startParallelScan(
   let worker: Worker | null = null
   let failed: unknown = null
   let used = false
-  // The compiled worker (dist/): under the tests and in the CLI bundle this module is elsewhere.
-  const url = `${PACKAGE_ROOT}dist/core/process/fd-scan-worker.js`
   try {
-    worker = new Worker(url)
+    worker = new Worker(workerFile)
     worker.unref()
     worker.once('error', (error) => (failed = error))
   } catch (error) {
