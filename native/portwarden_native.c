@@ -6,8 +6,8 @@
  *     range (or -1, -1) becomes an INET_DIAG_REQ_BYTECODE filter (sport >= from && sport <= to),
  *     so for one port the kernel sends only that port's sockets.
  *
- *   scanSocketFds(pids, inodes, procRoot, method, threads)
- *       -> { pairs, unreadable, method, bpfRefusal }
+ *   scanSocketFds(pids, inodes, procRoot, method, threads[, withDetails])
+ *       -> { pairs, unreadable, method, bpfRefusal, details }
  *   scanSocketFdsAsync(...same) -> Promise of the same, run off the main thread
  *     Which pids hold which sockets: [inode, pid, ...] pairs sorted by inode then pid, without
  *     repeats, for the given pids and the sorted list of socket inodes (an empty list: every
@@ -15,6 +15,8 @@
  *     task_file iterator (bpf_socket_fds.c) when the kernel and privileges allow, else walks
  *     /proc/<pid>/fd on `threads` threads with readlink; "bpf", "readlink" and "stat" (fstatat's
  *     st_ino) force one. The answer names the method used and, under "auto", why BPF was not.
+ *     withDetails: `details` also holds every holder's /proc/<pid>/stat, cmdline and owner uid
+ *     (see read_details), read on the same thread.
  *
  * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
  * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
@@ -342,6 +344,8 @@ struct scan_request {
   char bpf_refusal[256];    /* why the BPF iterator was not used, under METHOD_AUTO */
   struct growable pairs[MAX_THREADS];
   struct growable unreadable[MAX_THREADS];
+  bool with_details;        /* also read every holder's stat, cmdline and owner */
+  struct growable details;
   napi_async_work work;
   napi_deferred deferred;
 };
@@ -351,15 +355,17 @@ static void free_request(struct scan_request *request) {
     free(request->pairs[t].data);
     free(request->unreadable[t].data);
   }
+  free(request->details.data);
   free(request->pids);
   free(request->inodes);
   free(request);
 }
 
-/* Reads (pids, sortedInodes, procRoot, method, threads); throws and returns NULL if invalid. */
+/* Reads (pids, sortedInodes, procRoot, method, threads[, withDetails]); throws and returns NULL
+   if invalid. */
 static struct scan_request *parse_request(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t *pids, *inodes;
   size_t pid_count, inode_count, root_length;
@@ -394,6 +400,8 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   if (pid_count) memcpy(request->pids, pids, pid_count * 4);
   if (inode_count) memcpy(request->inodes, inodes, inode_count * 4);
   request->pid_count = pid_count;
+  if (argc >= 6 && napi_get_value_bool(env, argv[5], &request->with_details) != napi_ok)
+    request->with_details = false;
   request->inode_count = inode_count;
   request->method = METHOD_AUTO;
   while (request->method <= METHOD_STAT && strcmp(method, METHOD_NAMES[request->method]) != 0)
@@ -442,6 +450,74 @@ static void keep_requested(struct scan_request *request) {
   pairs->length = kept * 4;
 }
 
+/* Appends the whole file at `path` (below `dir_fd`); its length, or -1 if it cannot be read. */
+static long append_file(int dir_fd, const char *path, struct growable *out) {
+  int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t start = out->length;
+  for (;;) {
+    if (grow(out, 4096)) {
+      close(fd);
+      out->length = start;
+      return -1;
+    }
+    ssize_t n = read(fd, out->data + out->length, out->capacity - out->length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      close(fd);
+      out->length = start;
+      return -1;
+    }
+    if (n == 0) break;
+    out->length += (size_t)n;
+  }
+  close(fd);
+  return (long)(out->length - start);
+}
+
+/*
+ * What ProcessReader would read for each holder in the pairs, read here, off the main thread:
+ * per pid, u32 pid, u32 owner uid (of /proc/<pid>), u32 stat length, u32 cmdline length, then
+ * the bytes of /proc/<pid>/stat and /proc/<pid>/cmdline. A pid that exited is left out.
+ */
+static void read_details(struct scan_request *request) {
+  const uint32_t *pair = (const uint32_t *)request->pairs[0].data;
+  size_t count = request->pairs[0].length / 8;
+  uint32_t *pids = malloc(count * 4 + 4);
+  int proc_fd = open(request->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!pids || proc_fd < 0) {
+    free(pids);
+    if (proc_fd >= 0) close(proc_fd);
+    return; /* the caller reads the details itself */
+  }
+  for (size_t i = 0; i < count; i++) pids[i] = pair[2 * i + 1];
+  qsort(pids, count, 4, compare_u32);
+  struct growable *out = &request->details;
+  char path[40];
+  for (size_t i = 0; i < count; i++) {
+    if (i > 0 && pids[i] == pids[i - 1]) continue;
+    struct stat st;
+    snprintf(path, sizeof path, "%u", pids[i]);
+    if (fstatat(proc_fd, path, &st, 0) < 0 || grow(out, 16)) continue;
+    size_t header = out->length;
+    out->length += 16;
+    snprintf(path, sizeof path, "%u/stat", pids[i]);
+    long stat_length = append_file(proc_fd, path, out);
+    if (stat_length <= 0) {
+      out->length = header;
+      continue;
+    }
+    snprintf(path, sizeof path, "%u/cmdline", pids[i]);
+    long command_length = append_file(proc_fd, path, out);
+    if (command_length < 0) command_length = 0;
+    uint32_t fields[4] = {pids[i], (uint32_t)st.st_uid, (uint32_t)stat_length,
+                          (uint32_t)command_length};
+    memcpy(out->data + header, fields, 16);
+  }
+  close(proc_fd);
+  free(pids);
+}
+
 /*
  * The BPF task_file iterator when the kernel and our privileges allow it (every process in one
  * pass, nothing unreadable), else the /proc/<pid>/fd walk on `threads` threads. Touches no
@@ -456,6 +532,7 @@ static void run_scan(struct scan_request *request) {
       request->method = METHOD_BPF;
       keep_requested(request);
       sort_pairs(&request->pairs[0]);
+      if (request->with_details) read_details(request);
       return;
     }
     if (request->method == METHOD_BPF) {
@@ -510,6 +587,7 @@ static void run_scan(struct scan_request *request) {
   }
   if (request->error) return;
   sort_pairs(&request->pairs[0]);
+  if (request->with_details) read_details(request);
   if (request->unreadable[0].length)
     qsort(request->unreadable[0].data, request->unreadable[0].length / 4, 4, compare_u32);
 }
@@ -540,6 +618,12 @@ static napi_value scan_result(napi_env env, struct scan_request *request, napi_v
     napi_create_string_utf8(env, request->bpf_refusal, NAPI_AUTO_LENGTH, &refusal);
     napi_set_named_property(env, result, "method", method);
     napi_set_named_property(env, result, "bpfRefusal", refusal);
+    napi_value details;
+    void *bytes;
+    if (napi_create_buffer_copy(env, request->details.length,
+                                request->details.data ? (void *)request->details.data : (void *)"",
+                                &bytes, &details) == napi_ok)
+      napi_set_named_property(env, result, "details", details);
   }
   if (!result) {
     napi_value text;

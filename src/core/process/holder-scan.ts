@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os'
 import type { FdScanMethod, FdScanResult, NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
-import type { HolderScan } from './read-process.js'
-import { scanSocketHolders } from './read-process.js'
+import type { HolderScan, ProcessDetails } from './read-process.js'
+import { parseProcessDetails, scanSocketHolders } from './read-process.js'
 
 /** Below this many processes a worker's start-up (~10 ms) costs more than half the walk saves. */
 const PARALLEL_SCAN_MIN_PIDS = 400
@@ -16,22 +16,28 @@ export interface HolderLookup {
   holdersOf(inode: number): readonly number[]
   /** Pids whose fd table we were not allowed to read. */
   unreadablePids: readonly number[]
+  /** Holders' /proc details, when the scan was asked to read them too (the addon only). */
+  details?: ReadonlyMap<number, ProcessDetails>
 }
 
 export interface HolderScanner {
   /** `inodes`: the wanted socket inodes, ascending (repeats allowed). */
   scan(inodes: Uint32Array): Promise<HolderLookup>
   dispose(): void
-  /** How the last scan ran: `native` (the addon's threads), `worker` or `sync`. */
-  method(): 'native' | 'worker' | 'sync'
 }
 
 /**
- * The fastest holder scan this process has (bench/RESULTS.md has the figures): the addon's
- * fd walk on every core when it loads, else a worker thread for many processes, else one
- * synchronous walk. Start it before reading the socket tables: a worker boots meanwhile.
+ * The fastest holder scan this process has (bench/RESULTS.md has the figures): the addon's (the
+ * BPF iterator, else its fd walk on every core) when it loads, else a worker thread for many
+ * processes, else one synchronous walk. Start it before reading the socket tables: it runs
+ * meanwhile. `readDetails` (for full listings, where most holders are printed): the addon also
+ * reads every holder's /proc details on its thread, while this one decodes the tables.
  */
-export function startHolderScan(pids: readonly number[], procRoot: string): HolderScanner {
+export function startHolderScan(
+  pids: readonly number[],
+  procRoot: string,
+  readDetails = false,
+): HolderScanner {
   const { addon } = nativeAddon()
   if (addon) {
     // Every socket fd, walked on pool threads from now on, while this thread reads the socket
@@ -42,34 +48,26 @@ export function startHolderScan(pids: readonly number[], procRoot: string): Hold
       procRoot,
       scanMethod(),
       threadsFor(pids.length),
+      readDetails,
     )
     walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
     return {
       scan: async () => pairLookup(await walk),
       dispose() {},
-      method: () => 'native',
     }
   }
   if (pids.length >= PARALLEL_SCAN_MIN_PIDS) {
     // Loaded only here: worker_threads costs start-up time that the addon path never needs.
     const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(pids, procRoot))
-    let usedWorker = false
     return {
-      scan: async (inodes) => {
-        const scan = await parallel
-        const result = mapLookup(await scan.scan(new Set(inodes)))
-        usedWorker = scan.usedWorker()
-        return result
-      },
+      scan: async (inodes) => mapLookup(await (await parallel).scan(new Set(inodes))),
       dispose: () => void parallel.then((scan) => scan.dispose()),
-      method: () => (usedWorker ? 'worker' : 'sync'),
     }
   }
   return {
     scan: (inodes) =>
       Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))),
     dispose() {},
-    method: () => 'sync',
   }
 }
 
@@ -121,10 +119,11 @@ function scanWithAddon(
 }
 
 /** The addon's answer stays one typed array: no Map and no array per socket at 100k sockets. */
-function pairLookup({ pairs, unreadable }: FdScanResult): HolderLookup {
+function pairLookup({ pairs, unreadable, details }: FdScanResult): HolderLookup {
   const count = pairs.length / 2
   return {
     unreadablePids: Array.from(unreadable),
+    ...(details.length > 0 ? { details: parseProcessDetails(details) } : {}),
     holdersOf(inode) {
       // First pair with this inode (binary search), then every pair after it with the same.
       let low = 0

@@ -132,10 +132,40 @@ export function scanSocketHolders(
   return { holders, unreadablePids }
 }
 
+/** What ProcessReader reads for a holder, when read ahead elsewhere (the addon's scan). */
+export interface ProcessDetails {
+  stat: string
+  cmdline: string
+  uid: number
+}
+
+/**
+ * The addon's `details`: per pid, u32 pid, uid, stat length, cmdline length (host order), then
+ * the bytes of /proc/<pid>/stat and /proc/<pid>/cmdline.
+ */
+export function parseProcessDetails(bytes: Buffer): Map<number, ProcessDetails> {
+  const details = new Map<number, ProcessDetails>()
+  for (let at = 0; at + 16 <= bytes.length;) {
+    const pid = bytes.readUInt32LE(at)
+    const uid = bytes.readUInt32LE(at + 4)
+    const statEnd = at + 16 + bytes.readUInt32LE(at + 8)
+    const end = statEnd + bytes.readUInt32LE(at + 12)
+    if (end > bytes.length) break
+    details.set(pid, {
+      uid,
+      stat: bytes.toString('utf8', at + 16, statEnd),
+      cmdline: bytes.toString('utf8', statEnd, end),
+    })
+    at = end
+  }
+  return details
+}
+
 /** Process details, read lazily and cached for the life of one inventory. */
 export class ProcessReader {
   private readonly procRoot: string
   private readonly cache = new Map<number, Holder | null>()
+  private readAhead: ReadonlyMap<number, ProcessDetails> | undefined
   private readonly passwdPath: string
   private users: Map<number, string> | undefined
   private bootTime: number | null | undefined
@@ -157,6 +187,11 @@ export class ProcessReader {
     return this.bootTime
   }
 
+  /** Details read ahead for these pids are used instead of reading /proc again. */
+  prime(details: ReadonlyMap<number, ProcessDetails>): void {
+    this.readAhead = details
+  }
+
   /** The holder record for a pid, or null if it exited. */
   holder(pid: number): Holder | null {
     if (this.cache.has(pid)) return this.cache.get(pid) ?? null
@@ -167,15 +202,18 @@ export class ProcessReader {
 
   private readHolder(pid: number): Holder | null {
     const base = `${this.procRoot}/${pid}`
-    const stat = parseProcStat(readProcText(`${base}/stat`, 'utf8') ?? '')
+    const ahead = this.readAhead?.get(pid)
+    const stat = parseProcStat(ahead?.stat ?? readProcText(`${base}/stat`, 'utf8') ?? '')
     if (!stat) return null
     let uid: number
     try {
-      uid = statSync(base).uid
+      uid = ahead?.uid ?? statSync(base).uid
     } catch {
       return null
     }
-    const command = parseCmdline(readProcText(`${base}/cmdline`, 'utf8') ?? '')
+    const command = parseCmdline(
+      (ahead ? ahead.cmdline : readProcText(`${base}/cmdline`, 'utf8')) ?? '',
+    )
     const boot = this.bootSeconds()
     const startedAt =
       boot === null

@@ -86,7 +86,9 @@ async function listSocketsFromKernel(
   const filtering = options.pid !== undefined || options.processName !== undefined
   const needHolders = options.withProcesses !== false || filtering
   const candidates = needHolders ? (candidatePids(options, procRoot) ?? listPids(procRoot)) : []
-  const scanner = needHolders ? startHolderScan(candidates, procRoot) : null
+  // A full listing prints most holders: have the addon read their details on its thread too.
+  const readDetails = !filtering && options.ports === undefined
+  const scanner = needHolders ? startHolderScan(candidates, procRoot, readDetails) : null
   try {
     const raw = backend === 'netlink' ? readTablesNetlink(options) : readTables(options, procRoot)
     const scan = (inodes: Uint32Array) =>
@@ -145,6 +147,7 @@ async function attachHolders(
     if (inodes[i] === 0) unowned++
   }
   const scan = await scanHolders(inodes.sort().subarray(unowned))
+  if (scan.details) reader.prime(scan.details)
   const sockets: SocketEntry[] = []
   let hidden = 0
   for (const socket of raw) {

@@ -17,6 +17,8 @@ export interface FdScanResult {
   method: Exclude<FdScanMethod, 'auto'>
   /** Under `auto`, why the BPF iterator was not used (empty when it was). */
   bpfRefusal: string
+  /** With `withDetails`: each holder's stat, cmdline and owner (see parseProcessDetails). */
+  details: Buffer
 }
 
 /** The optional C addon in native/ (see native/portwarden_native.c for the record layout). */
@@ -35,6 +37,7 @@ export interface NativeAddon {
     procRoot: string,
     method: FdScanMethod,
     threads: number,
+    withDetails?: boolean,
   ): FdScanResult
   /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
   scanSocketFdsAsync(
@@ -43,6 +46,7 @@ export interface NativeAddon {
     procRoot: string,
     method: FdScanMethod,
     threads: number,
+    withDetails?: boolean,
   ): Promise<FdScanResult>
   recordSize: number
 }

@@ -99,6 +99,8 @@ function dump(
 /** Turns records into rows; addresses are formatted once per distinct address. */
 class RecordDecoder {
   private readonly ipv4 = new Map<number, string>()
+  /** Keyed by the 16 bytes as latin1 text: a short string is cheaper than formatting again. */
+  private readonly ipv6 = new Map<string, string>()
   private readonly size: number
 
   constructor(recordSize: number) {
@@ -131,7 +133,15 @@ class RecordDecoder {
   }
 
   private address(records: Buffer, offset: number, family: Family): string {
-    if (family === 'ipv6') return formatIPv6Bytes(records.subarray(offset, offset + 16))
+    if (family === 'ipv6') {
+      const key = records.toString('latin1', offset, offset + 16)
+      let text = this.ipv6.get(key)
+      if (text === undefined) {
+        text = formatIPv6Bytes(records.subarray(offset, offset + 16))
+        this.ipv6.set(key, text)
+      }
+      return text
+    }
     const key = records.readUInt32BE(offset)
     let text = this.ipv4.get(key)
     if (text === undefined) {
