@@ -8,7 +8,7 @@ import { defineConfig } from 'vite'
 export default defineConfig({
   logLevel: 'warn',
   build: {
-    ssr: 'dist/cli/main.js',
+    ssr: 'dist/cli/bin.js',
     outDir: 'dist/bin',
     emptyOutDir: true,
     target: 'node20',

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -40,6 +41,9 @@ struct btf_view {
   uint32_t strings_length;
   uint32_t *offsets;     /* type id -> byte offset in `types` (id 0 is void) */
   uint32_t count;        /* number of ids, void included */
+  void *mapped;          /* the file, mapped (Linux 6.14+ allows it) ... */
+  size_t mapped_length;
+  uint8_t *copy;         /* ... or read into memory */
 };
 
 static const char *btf_name(const struct btf_view *btf, uint32_t offset) {
@@ -69,17 +73,26 @@ static const struct btf_type *btf_type_at(const struct btf_view *btf, uint32_t i
   return (const struct btf_type *)(btf->types + btf->offsets[id]);
 }
 
-static int btf_open(struct btf_view *btf, uint8_t **file_data, char *why, size_t why_size) {
+/* The whole file in memory: mapped when the kernel allows it (free), else read (~2 ms). */
+static const uint8_t *btf_bytes(struct btf_view *btf, size_t *length) {
   int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    snprintf(why, why_size, "no kernel BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
-    return -1;
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_size > 0) {
+    void *mapped = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mapped != MAP_FAILED) {
+      close(fd);
+      btf->mapped = mapped;
+      btf->mapped_length = *length = (size_t)st.st_size;
+      return mapped;
+    }
   }
-  size_t capacity = 8 << 20, length = 0;
+  size_t capacity = 8 << 20;
+  *length = 0;
   uint8_t *data = malloc(capacity);
   for (;;) {
     if (!data) break;
-    if (length == capacity) {
+    if (*length == capacity) {
       uint8_t *bigger = realloc(data, capacity * 2);
       if (!bigger) {
         free(data);
@@ -89,14 +102,30 @@ static int btf_open(struct btf_view *btf, uint8_t **file_data, char *why, size_t
       data = bigger;
       capacity *= 2;
     }
-    ssize_t n = read(fd, data + length, capacity - length);
+    ssize_t n = read(fd, data + *length, capacity - *length);
     if (n <= 0) break;
-    length += (size_t)n;
+    *length += (size_t)n;
   }
   close(fd);
-  *file_data = data;
+  btf->copy = data;
+  return data;
+}
+
+static void btf_close(struct btf_view *btf) {
+  if (btf->mapped) munmap(btf->mapped, btf->mapped_length);
+  free(btf->copy);
+  free(btf->offsets);
+}
+
+static int btf_open(struct btf_view *btf, char *why, size_t why_size) {
+  size_t length;
+  const uint8_t *data = btf_bytes(btf, &length);
+  if (!data) {
+    snprintf(why, why_size, "no kernel BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
+    return -1;
+  }
   const struct btf_header *header = (const struct btf_header *)data;
-  if (!data || length < sizeof *header || header->magic != BTF_MAGIC ||
+  if (length < sizeof *header || header->magic != BTF_MAGIC ||
       (uint64_t)header->hdr_len + header->type_off + header->type_len > length ||
       (uint64_t)header->hdr_len + header->str_off + header->str_len > length) {
     snprintf(why, why_size, "kernel BTF unreadable");
@@ -260,14 +289,13 @@ static int bpf_call(int command, union bpf_attr *attr) {
 /* Loads the program and makes its iterator link; returns the link's fd, or -1 with `why`. */
 static int load_iterator(char *why, size_t why_size) {
   struct btf_view btf = {0};
-  uint8_t *btf_data = NULL;
   int prog_fd = -1, link_fd = -1;
   struct field f_inode, i_mode, i_ino, tgid;
   struct wanted_type types[] = {{BTF_KIND_STRUCT, "file", 0},
                                 {BTF_KIND_STRUCT, "inode", 0},
                                 {BTF_KIND_STRUCT, "task_struct", 0},
                                 {BTF_KIND_FUNC, "bpf_iter_task_file", 0}};
-  if (btf_open(&btf, &btf_data, why, why_size)) goto out;
+  if (btf_open(&btf, why, why_size)) goto out;
   btf_find(&btf, types, sizeof types / sizeof types[0]);
   if (!types[3].id) {
     snprintf(why, why_size, "kernel has no task_file iterator");
@@ -312,8 +340,7 @@ static int load_iterator(char *why, size_t why_size) {
   if (link_fd < 0) snprintf(why, why_size, "BPF iterator link refused: %s", strerror(errno));
 out:
   if (prog_fd >= 0) close(prog_fd); /* the link keeps the program */
-  free(btf.offsets);
-  free(btf_data);
+  btf_close(&btf);
   return link_fd;
 }
 

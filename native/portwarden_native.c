@@ -475,10 +475,44 @@ static long append_file(int dir_fd, const char *path, struct growable *out) {
   return (long)(out->length - start);
 }
 
+struct details_job {
+  const uint32_t *pids; /* sorted, without repeats */
+  size_t count, first, stride;
+  int proc_fd;
+  struct growable out;
+};
+
+static void *details_thread(void *argument) {
+  struct details_job *job = argument;
+  char path[40];
+  for (size_t i = job->first; i < job->count; i += job->stride) {
+    uint32_t pid = job->pids[i];
+    struct stat st;
+    snprintf(path, sizeof path, "%u", pid);
+    if (fstatat(job->proc_fd, path, &st, 0) < 0 || grow(&job->out, 16)) continue;
+    size_t header = job->out.length;
+    job->out.length += 16;
+    snprintf(path, sizeof path, "%u/stat", pid);
+    long stat_length = append_file(job->proc_fd, path, &job->out);
+    if (stat_length <= 0) {
+      job->out.length = header;
+      continue;
+    }
+    snprintf(path, sizeof path, "%u/cmdline", pid);
+    long command_length = append_file(job->proc_fd, path, &job->out);
+    if (command_length < 0) command_length = 0;
+    uint32_t fields[4] = {pid, (uint32_t)st.st_uid, (uint32_t)stat_length,
+                          (uint32_t)command_length};
+    memcpy(job->out.data + header, fields, 16);
+  }
+  return NULL;
+}
+
 /*
- * What ProcessReader would read for each holder in the pairs, read here, off the main thread:
- * per pid, u32 pid, u32 owner uid (of /proc/<pid>), u32 stat length, u32 cmdline length, then
- * the bytes of /proc/<pid>/stat and /proc/<pid>/cmdline. A pid that exited is left out.
+ * What ProcessReader would read for each holder in the pairs, read here, off the main thread, on
+ * `threads` threads: per pid, u32 pid, u32 owner uid (of /proc/<pid>), u32 stat length, u32
+ * cmdline length, then the bytes of /proc/<pid>/stat and /proc/<pid>/cmdline. A pid that
+ * exited is left out; on any failure the details are left out and the caller reads them itself.
  */
 static void read_details(struct scan_request *request) {
   const uint32_t *pair = (const uint32_t *)request->pairs[0].data;
@@ -488,34 +522,38 @@ static void read_details(struct scan_request *request) {
   if (!pids || proc_fd < 0) {
     free(pids);
     if (proc_fd >= 0) close(proc_fd);
-    return; /* the caller reads the details itself */
+    return;
   }
   for (size_t i = 0; i < count; i++) pids[i] = pair[2 * i + 1];
   qsort(pids, count, 4, compare_u32);
-  struct growable *out = &request->details;
-  char path[40];
-  for (size_t i = 0; i < count; i++) {
-    if (i > 0 && pids[i] == pids[i - 1]) continue;
-    struct stat st;
-    snprintf(path, sizeof path, "%u", pids[i]);
-    if (fstatat(proc_fd, path, &st, 0) < 0 || grow(out, 16)) continue;
-    size_t header = out->length;
-    out->length += 16;
-    snprintf(path, sizeof path, "%u/stat", pids[i]);
-    long stat_length = append_file(proc_fd, path, out);
-    if (stat_length <= 0) {
-      out->length = header;
-      continue;
-    }
-    snprintf(path, sizeof path, "%u/cmdline", pids[i]);
-    long command_length = append_file(proc_fd, path, out);
-    if (command_length < 0) command_length = 0;
-    uint32_t fields[4] = {pids[i], (uint32_t)st.st_uid, (uint32_t)stat_length,
-                          (uint32_t)command_length};
-    memcpy(out->data + header, fields, 16);
+  size_t unique = 0;
+  for (size_t i = 0; i < count; i++)
+    if (unique == 0 || pids[i] != pids[unique - 1]) pids[unique++] = pids[i];
+  uint32_t threads = request->threads;
+  if (threads > unique) threads = unique ? (uint32_t)unique : 1;
+  struct details_job jobs[MAX_THREADS];
+  pthread_t handles[MAX_THREADS];
+  int started[MAX_THREADS] = {0};
+  for (uint32_t t = 0; t < threads; t++)
+    jobs[t] = (struct details_job){pids, unique, t, threads, proc_fd, {0}};
+  for (uint32_t t = 1; t < threads; t++)
+    started[t] = pthread_create(&handles[t], NULL, details_thread, &jobs[t]) == 0;
+  details_thread(&jobs[0]);
+  for (uint32_t t = 1; t < threads; t++) {
+    if (started[t]) pthread_join(handles[t], NULL);
+    else details_thread(&jobs[t]);
   }
   close(proc_fd);
   free(pids);
+  request->details = jobs[0].out;
+  for (uint32_t t = 1; t < threads; t++) {
+    struct growable *from = &jobs[t].out;
+    if (from->length && !grow(&request->details, from->length)) {
+      memcpy(request->details.data + request->details.length, from->data, from->length);
+      request->details.length += from->length;
+    }
+    free(from->data);
+  }
 }
 
 /*

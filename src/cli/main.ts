@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { stringifyForTerminal } from '../core/safe-text.js'
@@ -187,5 +186,5 @@ async function main(): Promise<void> {
   }
 }
 
-// No top-level await: the CLI ships as a CommonJS bundle (dist/bin/), which starts faster.
+// Started by bin.ts. No top-level await: the CLI ships as a CommonJS bundle (dist/bin/).
 main().catch(reportError)

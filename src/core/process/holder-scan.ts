@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import type { FdScanMethod, FdScanResult, NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
 import type { HolderScan, ProcessDetails } from './read-process.js'
-import { parseProcessDetails, scanSocketHolders } from './read-process.js'
+import { listPids, parseProcessDetails, scanSocketHolders } from './read-process.js'
 
 /** Below this many processes a worker's start-up (~10 ms) costs more than half the walk saves. */
 const PARALLEL_SCAN_MIN_PIDS = 400
@@ -39,6 +39,25 @@ export function startHolderScan(
   readDetails = false,
 ): HolderScanner {
   const { addon } = nativeAddon()
+  const early = takePrefetched(procRoot, readDetails)
+  if (addon && early) {
+    return {
+      async scan(inodes) {
+        let lookup: HolderLookup
+        try {
+          lookup = pairLookup(await early)
+        } catch {
+          return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
+        }
+        // A port question whose socket has no holder: the process may have started after the
+        // early scan. Ask again, for these few sockets only (a full listing never does).
+        if (inodes.length > RESCAN_MAX_INODES || inodes.every((i) => lookup.holdersOf(i).length))
+          return lookup
+        return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
+      },
+      dispose() {},
+    }
+  }
   if (addon) {
     // Every socket fd, walked on pool threads from now on, while this thread reads the socket
     // tables: the lookup by inode later ignores what was not asked for.
@@ -69,6 +88,41 @@ export function startHolderScan(
       Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))),
     dispose() {},
   }
+}
+
+/** A port question asks about a few sockets; a listing about thousands. */
+const RESCAN_MAX_INODES = 64
+
+let prefetched: { procRoot: string; readDetails: boolean; result: Promise<FdScanResult> } | null =
+  null
+
+/**
+ * Starts the addon's holder scan of every process now, for the next `startHolderScan` with the
+ * same `procRoot` and `readDetails` to take: the CLI calls it first thing, so the kernel work
+ * runs on the addon's threads while Node compiles the rest of the CLI (~15 ms of a `who`).
+ * Without the addon it does nothing.
+ */
+export function prefetchHolderScan(procRoot: string, readDetails: boolean): void {
+  const { addon } = nativeAddon()
+  if (!addon) return
+  const pids = listPids(procRoot)
+  const result = addon.scanSocketFdsAsync(
+    Uint32Array.from(pids),
+    EVERY_SOCKET,
+    procRoot,
+    scanMethod(),
+    threadsFor(pids.length),
+    readDetails,
+  )
+  result.catch(() => {}) // a failed early scan is retried by the command's own
+  prefetched = { procRoot, readDetails, result }
+}
+
+function takePrefetched(procRoot: string, readDetails: boolean): Promise<FdScanResult> | null {
+  const early = prefetched
+  prefetched = null
+  if (!early || early.procRoot !== procRoot || early.readDetails !== readDetails) return null
+  return early.result
 }
 
 /** The synchronous form, for callers outside an async path (the watcher's polls). */
