@@ -18,6 +18,9 @@
  *     withDetails: `details` also holds every holder's /proc/<pid>/stat, cmdline and owner uid
  *     (see read_details), read on the same thread.
  *
+ *   renderSocketsJson(...) -> { json, hidden }: `list --json` from records and pairs
+ *     (render_json.c).
+ *
  * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
  * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
  * u8 remote[16] (an IPv4 address in the first 4 bytes).
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include "bpf_socket_fds.h"
 #include "growable.h"
+#include "render_json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -715,8 +719,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dumpSockets", NULL, dump_sockets, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFds", NULL, scan_socket_fds, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
+      {"renderSocketsJson", NULL, render_sockets_json, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 3, properties);
+  napi_define_properties(env, exports, 4, properties);
   napi_value size;
   napi_create_uint32(env, RECORD_SIZE, &size);
   napi_set_named_property(env, exports, "recordSize", size);

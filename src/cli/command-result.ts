@@ -6,7 +6,7 @@ export interface CommandResult {
   /** The same document already rendered, for outputs too large to build as objects first. */
   jsonText?: string
   /** The same again in pieces, written as they are made (`list --json` at 100k sockets). */
-  jsonChunks?: Iterable<string>
+  jsonChunks?: Iterable<string | Uint8Array>
   /** Human output for stdout (already styled). */
   text: string
   /** Warnings for stderr. */

@@ -1,10 +1,6 @@
 export type Protocol = 'tcp' | 'udp'
 export type Family = 'ipv4' | 'ipv6'
 
-/**
- * Socket states as `ss` names them, so output lines up with the tool people know.
- * UDP sockets are `UNCONN` (bound) or `ESTAB` (connected).
- */
 /** Socket states as `ss` names them, in the kernel's order (TCP_ESTABLISHED = 1 first). */
 export const SOCKET_STATES = [
   'ESTAB',

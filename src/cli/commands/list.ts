@@ -1,5 +1,7 @@
 import type { Command } from 'commander'
 import type { Family, Protocol } from '../../core/types.js'
+import { listSocketsJson } from '../../core/sockets/list-json.js'
+import type { ListSocketsOptions } from '../../core/sockets/list-sockets.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
 import { socketsJsonChunks } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
@@ -24,7 +26,7 @@ export async function list(options: ListOptions): Promise<CommandResult> {
     options.tcp === options.udp ? ['tcp', 'udp'] : options.tcp ? ['tcp'] : ['udp']
   const families: Family[] =
     options.ipv4 === options.ipv6 ? ['ipv4', 'ipv6'] : options.ipv4 ? ['ipv4'] : ['ipv6']
-  const inventory = await listSockets({
+  const query: ListSocketsOptions = {
     all: options.all === true,
     protocols,
     families,
@@ -32,7 +34,19 @@ export async function list(options: ListOptions): Promise<CommandResult> {
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     processName: options.process,
     backend: parseBackend(options.backend),
-  })
+  }
+  // A full listing as JSON comes straight from the addon when it can (the same bytes).
+  const native = options.json ? await listSocketsJson(query) : null
+  if (native) {
+    return {
+      exitCode: EXIT.ok,
+      json: null,
+      jsonChunks: [native.json],
+      text: '',
+      warnings: native.warnings.map((w) => w.message),
+    }
+  }
+  const inventory = await listSockets(query)
   const width = process.stdout.isTTY ? process.stdout.columns : undefined
   return {
     exitCode: EXIT.ok,

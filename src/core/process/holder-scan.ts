@@ -18,6 +18,8 @@ export interface HolderLookup {
   unreadablePids: readonly number[]
   /** Holders' /proc details, when the scan was asked to read them too (the addon only). */
   details?: ReadonlyMap<number, ProcessDetails>
+  /** The addon's answer as it came: (inode, pid) pairs sorted by inode then pid. */
+  pairs?: Uint32Array
 }
 
 export interface HolderScanner {
@@ -177,6 +179,7 @@ function pairLookup({ pairs, unreadable, details }: FdScanResult): HolderLookup 
   const count = pairs.length / 2
   return {
     unreadablePids: Array.from(unreadable),
+    pairs,
     ...(details.length > 0 ? { details: parseProcessDetails(details) } : {}),
     holdersOf(inode) {
       // First pair with this inode (binary search), then every pair after it with the same.

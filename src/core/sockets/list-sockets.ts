@@ -164,17 +164,21 @@ async function attachHolders(
     if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT') hidden++
     sockets.push(withHolders(socket, reader.userName(socket.uid), processes))
   }
-  if (hidden > 0 && scan.unreadablePids.length > 0 && !filtering) {
-    const sockets = `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder`
-    warnings.push({
-      code: 'partial_visibility',
-      message:
-        process.getuid?.() === 0
-          ? `${sockets}: some processes' open files are unreadable here, even to root`
-          : `${sockets}: other users' processes are hidden unless you run as root`,
-    })
-  }
+  if (hidden > 0 && scan.unreadablePids.length > 0 && !filtering)
+    warnings.push(partialVisibility(hidden))
   return { sockets: sortSockets(sockets), warnings }
+}
+
+/** Sockets with an inode but no visible holder, when some fd tables could not be read. */
+export function partialVisibility(hidden: number): Warning {
+  const sockets = `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder`
+  return {
+    code: 'partial_visibility',
+    message:
+      process.getuid?.() === 0
+        ? `${sockets}: some processes' open files are unreadable here, even to root`
+        : `${sockets}: other users' processes are hidden unless you run as root`,
+  }
 }
 
 /** With a pid or name filter only the matching processes need their fd tables walked. */

@@ -48,6 +48,15 @@ export interface NativeAddon {
     threads: number,
     withDetails?: boolean,
   ): Promise<FdScanResult>
+  /** `list --json` from records and pairs (native/render_json.c); keys ascending. */
+  renderSocketsJson(
+    records: Buffer,
+    pairs: Uint32Array,
+    holderPids: Uint32Array,
+    holderJson: string[],
+    uids: Uint32Array,
+    userJson: string[],
+  ): { json: Buffer; hidden: number }
   recordSize: number
 }
 

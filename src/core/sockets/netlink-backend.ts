@@ -39,6 +39,55 @@ export function netlinkAvailable(): boolean {
  * filter and (for port questions) the port range done by the kernel.
  */
 export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
+  const addon = requireAddon()
+  const raw: RawSocket[] = []
+  const decoder = new RecordDecoder(addon.recordSize)
+  const specs = options.ports
+  if (!specs) {
+    decoder.decode(dumpListing(options), raw)
+    return raw
+  }
+  const protocols = options.protocols ?? ['tcp', 'udp']
+  // One dump per spec, filtered by the kernel; a socket that several specs contain is kept
+  // from the first of them only.
+  specs.forEach((spec, index) => {
+    if (!protocols.includes(spec.protocol)) return
+    const records = dump(
+      addon,
+      ...stateMasks(options, [spec.protocol]),
+      familyMask(options),
+      spec.from,
+      spec.to,
+    )
+    const earlier = specs.slice(0, index)
+    decoder.decode(records, raw, (protocol, port) =>
+      earlier.every((other) => !specContains(other, protocol, port)),
+    )
+  })
+  return raw
+}
+
+/** The records of every socket a listing asks for (all ports), as the addon returns them. */
+export function dumpListing(options: ListSocketsOptions): Buffer {
+  const addon = requireAddon()
+  const masks = stateMasks(options, options.protocols ?? ['tcp', 'udp'])
+  return dump(addon, ...masks, familyMask(options), -1, -1)
+}
+
+function stateMasks(options: ListSocketsOptions, wanted: readonly Protocol[]): [number, number] {
+  const all = options.all === true
+  return [
+    wanted.includes('tcp') ? (all ? ALL_STATES : TCP_LISTEN) : 0,
+    wanted.includes('udp') ? (all ? ALL_STATES : UDP_UNCONN) : 0,
+  ]
+}
+
+function familyMask(options: ListSocketsOptions): number {
+  const families = options.families ?? ['ipv4', 'ipv6']
+  return (families.includes('ipv4') ? 1 : 0) | (families.includes('ipv6') ? 2 : 0)
+}
+
+function requireAddon(): NativeAddon {
   const { addon, reason } = nativeAddon()
   if (!addon) {
     throw new PortwardenError(
@@ -49,32 +98,7 @@ export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
       },
     )
   }
-  const protocols = options.protocols ?? ['tcp', 'udp']
-  const families = options.families ?? ['ipv4', 'ipv6']
-  const familyMask = (families.includes('ipv4') ? 1 : 0) | (families.includes('ipv6') ? 2 : 0)
-  const all = options.all === true
-  const masks = (wanted: readonly Protocol[]): [number, number] => [
-    wanted.includes('tcp') ? (all ? ALL_STATES : TCP_LISTEN) : 0,
-    wanted.includes('udp') ? (all ? ALL_STATES : UDP_UNCONN) : 0,
-  ]
-  const raw: RawSocket[] = []
-  const decoder = new RecordDecoder(addon.recordSize)
-  const specs = options.ports
-  if (!specs) {
-    decoder.decode(dump(addon, ...masks(protocols), familyMask, -1, -1), raw)
-    return raw
-  }
-  // One dump per spec, filtered by the kernel; a socket that several specs contain is kept
-  // from the first of them only.
-  specs.forEach((spec, index) => {
-    if (!protocols.includes(spec.protocol)) return
-    const records = dump(addon, ...masks([spec.protocol]), familyMask, spec.from, spec.to)
-    const earlier = specs.slice(0, index)
-    decoder.decode(records, raw, (protocol, port) =>
-      earlier.every((other) => !specContains(other, protocol, port)),
-    )
-  })
-  return raw
+  return addon
 }
 
 function dump(

@@ -1,0 +1,80 @@
+import { startHolderScan } from '../process/holder-scan.js'
+import { ProcessReader, listPids } from '../process/read-process.js'
+import { stringifyForTerminal } from '../safe-text.js'
+import type { Warning } from '../types.js'
+import { toJsonHolder } from '../wire.js'
+import { chooseBackend, partialVisibility } from './list-sockets.js'
+import { nativeAddon } from './native-addon.js'
+import { dumpListing } from './netlink-backend.js'
+import type { ListSocketsOptions } from './query.js'
+
+/**
+ * A full listing as `list --json` prints it, made by the addon from the kernel's records and
+ * the holder scan: the same bytes as `socketsJsonChunks(listSockets(options).sockets)` (a
+ * property test holds the two together), without an object per socket. At 100k sockets those
+ * objects, their sort and the JSON text were most of the run (bench/RESULTS.md).
+ *
+ * Null when this path does not apply (no addon or netlink, another backend, a filter): the
+ * caller then lists and renders as usual.
+ */
+export async function listSocketsJson(
+  options: ListSocketsOptions,
+): Promise<{ json: Buffer; warnings: Warning[] } | null> {
+  const { addon } = nativeAddon()
+  const filtered =
+    options.ports !== undefined ||
+    options.pid !== undefined ||
+    options.processName !== undefined ||
+    options.withProcesses === false ||
+    (options.procRoot ?? '/proc') !== '/proc'
+  if (!addon || filtered || (await chooseBackend(options.backend)) !== 'netlink') return null
+  const scanner = startHolderScan(listPids(), '/proc', true)
+  const records = dumpListing(options)
+  const size = addon.recordSize
+  const inodes = new Uint32Array(records.length / size)
+  for (let i = 0; i < inodes.length; i++) inodes[i] = records.readUInt32LE(i * size + 12)
+  const lookup = await scanner.scan(inodes.sort().subarray(inodes.lastIndexOf(0) + 1))
+  if (!lookup.pairs) return null
+  const reader = new ProcessReader()
+  if (lookup.details) reader.prime(lookup.details)
+  const [holderPids, holderJson] = jsonBy(pidsOf(lookup.pairs), (pid) => {
+    const holder = reader.holder(pid)
+    return holder && stringifyForTerminal(toJsonHolder(holder))
+  })
+  const uids = new Set<number>()
+  for (let at = 8; at < records.length; at += size) uids.add(records.readUInt32LE(at))
+  const [userIds, userJson] = jsonBy(uids, (uid) => stringifyForTerminal(reader.userName(uid)))
+  const { json, hidden } = addon.renderSocketsJson(
+    records,
+    lookup.pairs,
+    holderPids,
+    holderJson,
+    userIds,
+    userJson,
+  )
+  const warnings = hidden > 0 && lookup.unreadablePids.length > 0 ? [partialVisibility(hidden)] : []
+  return { json, warnings }
+}
+
+function pidsOf(pairs: Uint32Array): Set<number> {
+  const pids = new Set<number>()
+  for (let i = 1; i < pairs.length; i += 2) pids.add(pairs[i] as number)
+  return pids
+}
+
+/** Ascending keys with their JSON text; keys whose text is null are left out. */
+function jsonBy(
+  keys: Iterable<number>,
+  json: (key: number) => string | null,
+): [Uint32Array, string[]] {
+  const sorted = Uint32Array.from(keys).sort()
+  const kept: number[] = []
+  const texts: string[] = []
+  for (const key of sorted) {
+    const text = json(key)
+    if (text === null) continue
+    kept.push(key)
+    texts.push(text)
+  }
+  return [Uint32Array.from(kept), texts]
+}
