@@ -1,7 +1,10 @@
 export type Protocol = 'tcp' | 'udp'
 export type Family = 'ipv4' | 'ipv6'
 
-/** Socket states as `ss` names them, in the kernel's order (TCP_ESTABLISHED = 1 first). */
+/**
+ * Socket states as `ss` names them, in the kernel's order (TCP_ESTABLISHED = 1 first), so output
+ * lines up with the tool people know. UDP sockets are `UNCONN` (bound) or `ESTAB` (connected).
+ */
 export const SOCKET_STATES = [
   'ESTAB',
   'SYN-SENT',
