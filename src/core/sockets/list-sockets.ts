@@ -203,7 +203,7 @@ function withHolders(socket: RawSocket, user: string, processes: Holder[]): Sock
  * 100k sockets are sorted as numbers (key and index packed in one float, no object per
  * socket), and only runs with the same key are sorted again by address, peer and inode.
  */
-function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
+export function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
   const INDEX_SPAN = 2 ** 24
   if (sockets.length >= INDEX_SPAN) throw new RangeError('too many sockets to sort')
   const keys = new Float64Array(sockets.length)

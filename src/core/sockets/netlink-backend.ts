@@ -120,6 +120,13 @@ function dump(
   }
 }
 
+/** The rows of a dump's records (exported for the tests of the addon's own renderer). */
+export function decodeRecords(records: Buffer, recordSize: number): RawSocket[] {
+  const raw: RawSocket[] = []
+  new RecordDecoder(recordSize).decode(records, raw)
+  return raw
+}
+
 /** Turns records into rows; addresses are formatted once per distinct address. */
 class RecordDecoder {
   private readonly ipv4 = new Map<number, string>()
