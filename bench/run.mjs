@@ -138,11 +138,18 @@ const word = (n) => new RegExp(`(^|[^0-9])${n}([^0-9]|$)`, 'm')
 function commandsFor(port, pid, { npm, cli }) {
   const holder = word(pid)
   const pw = (args) => `node ${CLI} ${args}`
-  // portwarden with each backend: auto (netlink + the addon's fd walk when the addon is
-  // built), the /proc/net tables (+ the addon's walk), pure TypeScript (the addon turned off:
-  // /proc/net + the JS walk on a worker thread), and lsof.
+  // portwarden with each backend: auto (netlink + the addon's holder scan: the BPF iterator as
+  // root, else its fd walk), netlink with the fd walk forced, the /proc/net tables (+ the
+  // addon's scan), pure TypeScript (the addon turned off: /proc/net + the JS walk on a worker
+  // thread), and lsof.
   const backends = [
     { id: '', label: '', prefix: '', flag: '' },
+    {
+      id: '-walk',
+      label: ' (fd walk, no BPF)',
+      prefix: 'env PORTWARDEN_FD_SCAN=readlink ',
+      flag: '',
+    },
     { id: '-proc', label: ' --backend proc', prefix: '', flag: ' --backend proc' },
     {
       id: '-ts',

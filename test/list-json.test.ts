@@ -51,7 +51,9 @@ const nasty = fc.oneof(
   fc.constantFrom('\u001b[31mx\u001b[0m', 'a\u202eb', 'q"uo\\te', 'émoji 🎉', '\ud800'),
 )
 
-function encode(rows: fc.RecordValue<typeof record>[]): Buffer {
+type Row = typeof record extends fc.Arbitrary<infer T> ? T : never
+
+function encode(rows: Row[]): Buffer {
   const buffer = Buffer.alloc(rows.length * SIZE)
   rows.forEach((r, i) => {
     const at = i * SIZE
@@ -158,7 +160,11 @@ describe.runIf(addon !== null)("the addon's list --json renderer", () => {
     })
     afterAll(stopStarted)
 
-    const ours = (entries: { inode: number }[]) => {
+    interface Entry {
+      inode: number
+      processes: unknown[]
+    }
+    const ours = (entries: Entry[]) => {
       const inodes = new Set(fixtures.flatMap((f) => f.sockets.map((s) => s.inode)))
       return entries.filter((entry) => inodes.has(entry.inode))
     }
@@ -166,15 +172,13 @@ describe.runIf(addon !== null)("the addon's list --json renderer", () => {
     it('the library: the same entries, in the same order, as listSockets', async () => {
       const native = await listSocketsJson({})
       expect(native).not.toBeNull()
-      const fromAddon = ours(JSON.parse(native!.json.toString('utf8')) as { inode: number }[])
+      const fromAddon = ours(JSON.parse(native!.json.toString('utf8')) as Entry[])
       const objects = ours(
-        JSON.parse(renderSocketsJson((await listSockets({})).sockets)) as { inode: number }[],
+        JSON.parse(renderSocketsJson((await listSockets({})).sockets)) as Entry[],
       )
       expect(fromAddon.length).toBe(9)
       expect(fromAddon).toEqual(objects)
-      const forked = fromAddon.find(
-        (entry) => (entry as { processes: unknown[] }).processes.length > 1,
-      )
+      const forked = fromAddon.find((entry) => entry.processes.length > 1)
       expect(forked, 'the forked holder shares its sockets').toBeDefined()
     })
 
@@ -184,9 +188,7 @@ describe.runIf(addon !== null)("the addon's list --json renderer", () => {
         runCli(['list', '--json', '--backend', 'proc']),
       ])
       expect(fast.code, fast.stderr).toBe(0)
-      expect(ours(parseJson<{ inode: number }[]>(fast))).toEqual(
-        ours(parseJson<{ inode: number }[]>(objects)),
-      )
+      expect(ours(parseJson<Entry[]>(fast))).toEqual(ours(parseJson<Entry[]>(objects)))
     })
 
     it('filters and other backends keep the object path (null here)', async () => {
