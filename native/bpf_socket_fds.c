@@ -30,7 +30,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/version.h>
+
 #define READ_CHUNK (256 * 1024)
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(5, 9, 0)
+/* Kernel headers older than the task_file iterator: build without it (the walk remains). */
+int bpf_socket_fds(struct growable *pairs, char *why, size_t why_size) {
+  (void)pairs;
+  snprintf(why, why_size, "built against kernel headers without BPF iterators");
+  return -1;
+}
+#else
 
 /* ------------------------------------------------------------------------- BTF lookups ---- */
 
@@ -434,3 +445,5 @@ int bpf_socket_fds(struct growable *pairs, char *why, size_t why_size) {
   if (result) pairs->length = start;
   return result;
 }
+
+#endif
