@@ -4,8 +4,12 @@
  * walk finds, on a live population with a forked holder (two pids per socket).
  */
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { prefetchHolderScan, startHolderScan } from '../src/core/process/holder-scan.js'
 import { listPids, scanSocketHolders } from '../src/core/process/read-process.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
 import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
@@ -206,4 +210,39 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
       expect(answer.refusal).toMatch(/pids are not this \/proc's/)
     },
   )
+
+  it.runIf(!bpfRefusal)(
+    'an early scan (prefetchHolderScan) is taken once; a socket opened after it is found again',
+    async () => {
+      await prefetchHolderScan('/proc', false) // done before the socket below exists
+      const server = createServer()
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const inode = ownSocketInode((server.address() as AddressInfo).port)
+        // The early scan started before this socket existed; the port question asks again.
+        const lookup = await startHolderScan([], '/proc').scan(Uint32Array.of(inode))
+        expect(lookup.holdersOf(inode)).toEqual([process.pid])
+        // Taken once: the next scanner makes its own (and a full listing with details too).
+        prefetchHolderScan('/proc', false)
+        const withDetails = await startHolderScan(listPids(), '/proc', true).scan(
+          Uint32Array.of(inode),
+        )
+        expect(withDetails.details?.get(process.pid)?.stat).toMatch(/^\d+ \(/)
+        const taken = await startHolderScan(listPids(), '/proc').scan(Uint32Array.of(inode))
+        expect(taken.holdersOf(inode)).toEqual([process.pid])
+      } finally {
+        await new Promise((resolve) => server.close(resolve))
+      }
+    },
+  )
 })
+
+/** The inode of this process's listening socket on `port`, from /proc/net/tcp. */
+function ownSocketInode(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
+    const fields = line.trim().split(/\s+/)
+    if (fields[1]?.endsWith(`:${hex}`) && fields[3] === '0A') return Number(fields[9])
+  }
+  throw new Error(`no listener on port ${port} in /proc/net/tcp`)
+}

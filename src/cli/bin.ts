@@ -26,9 +26,9 @@ const PLAIN_LIST_FLAGS = new Set([
 
 if (!rest.some((arg) => arg.startsWith('--backend'))) {
   if (command === 'list' && rest.every((arg) => PLAIN_LIST_FLAGS.has(arg)))
-    prefetchHolderScan('/proc', true)
+    void prefetchHolderScan('/proc', true)
   else if ((command === 'who' || command === 'check') && rest.length > 0)
-    prefetchHolderScan('/proc', false)
+    void prefetchHolderScan('/proc', false)
 }
 
 // No top-level await: the CLI ships as a CommonJS bundle (dist/bin/), which starts faster.

@@ -51,9 +51,15 @@ export function startHolderScan(
         } catch {
           return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
         }
-        // A port question whose socket has no holder: the process may have started after the
-        // early scan. Ask again, for these few sockets only (a full listing never does).
-        if (inodes.length > RESCAN_MAX_INODES || inodes.every((i) => lookup.holdersOf(i).length))
+        // A port question whose socket has no holder, from a scan that saw every process: the
+        // holder may have started after the early scan. Ask again, for these few sockets only
+        // (not for a full listing, nor when some fd tables were unreadable anyway).
+        const complete = lookup.unreadablePids.length === 0
+        if (
+          !complete ||
+          inodes.length > RESCAN_MAX_INODES ||
+          inodes.every((i) => lookup.holdersOf(i).length)
+        )
           return lookup
         return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
       },
@@ -102,11 +108,11 @@ let prefetched: { procRoot: string; readDetails: boolean; result: Promise<FdScan
  * Starts the addon's holder scan of every process now, for the next `startHolderScan` with the
  * same `procRoot` and `readDetails` to take: the CLI calls it first thing, so the kernel work
  * runs on the addon's threads while Node compiles the rest of the CLI (~15 ms of a `who`).
- * Without the addon it does nothing.
+ * Without the addon it does nothing. Resolves when the early scan is done (never rejects).
  */
-export function prefetchHolderScan(procRoot: string, readDetails: boolean): void {
+export function prefetchHolderScan(procRoot: string, readDetails: boolean): Promise<void> {
   const { addon } = nativeAddon()
-  if (!addon) return
+  if (!addon) return Promise.resolve()
   const pids = listPids(procRoot)
   const result = addon.scanSocketFdsAsync(
     Uint32Array.from(pids),
@@ -116,8 +122,12 @@ export function prefetchHolderScan(procRoot: string, readDetails: boolean): void
     threadsFor(pids.length),
     readDetails,
   )
-  result.catch(() => {}) // a failed early scan is retried by the command's own
   prefetched = { procRoot, readDetails, result }
+  // A failed early scan is retried by the command's own.
+  return result.then(
+    () => {},
+    () => {},
+  )
 }
 
 function takePrefetched(procRoot: string, readDetails: boolean): Promise<FdScanResult> | null {
