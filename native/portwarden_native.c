@@ -10,8 +10,8 @@
  *       -> { pairs, unreadable, method, bpfRefusal, details }
  *   scanSocketFdsAsync(...same) -> Promise of the same, run off the main thread
  *     Which pids hold which sockets: [inode, pid, ...] pairs sorted by inode then pid, without
- *     repeats, for the given pids and the sorted list of socket inodes (an empty list: every
- *     socket), and the pids whose fd table was refused (sorted). `method` "auto" uses the BPF
+ *     repeats, for the given pids (null: every process, listed here) and the sorted list of
+ *     socket inodes (an empty list: every socket), and the pids whose fd table was refused (sorted). `method` "auto" uses the BPF
  *     task_file iterator (bpf_socket_fds.c) when the kernel and privileges allow, else walks
  *     /proc/<pid>/fd on `threads` threads with readlink; "bpf", "readlink" and "stat" (fstatat's
  *     st_ino) force one. The answer names the method used and, under "auto", why BPF was not.
@@ -341,6 +341,7 @@ struct scan_request {
   uint32_t *inodes;
   size_t inode_count;
   char proc_root[256];
+  bool every_process;       /* pids was null: every process in procRoot */
   enum scan_method method; /* asked for; then the one used */
   uint32_t threads;
   int error;      /* errno of opening procRoot, or ENOMEM */
@@ -371,8 +372,9 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t *pids, *inodes;
-  size_t pid_count, inode_count, root_length;
+  uint32_t *pids = NULL, *inodes;
+  size_t pid_count = 0, inode_count, root_length;
+  napi_valuetype pids_type = napi_undefined;
   char method[16] = "";
   size_t method_length;
   uint32_t threads = 1;
@@ -381,7 +383,8 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
     throw_errno(env, ENOMEM, "scanSocketFds");
     return NULL;
   }
-  if (argc < 5 || u32_array(env, argv[0], &pids, &pid_count) ||
+  if (argc >= 1) napi_typeof(env, argv[0], &pids_type);
+  if (argc < 5 || (pids_type != napi_null && u32_array(env, argv[0], &pids, &pid_count)) ||
       u32_array(env, argv[1], &inodes, &inode_count) ||
       napi_get_value_string_utf8(env, argv[2], request->proc_root, sizeof request->proc_root,
                                  &root_length) != napi_ok ||
@@ -390,8 +393,9 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
       napi_get_value_uint32(env, argv[4], &threads) != napi_ok) {
     free(request);
     napi_throw_type_error(env, NULL,
-                          "scanSocketFds(pids: Uint32Array, sortedInodes: Uint32Array (empty: "
-                          "every socket), procRoot, method: auto|bpf|readlink|stat, threads)");
+                          "scanSocketFds(pids: Uint32Array | null (every process), sortedInodes: "
+                          "Uint32Array (empty: every socket), procRoot, method: "
+                          "auto|bpf|readlink|stat, threads)");
     return NULL;
   }
   request->pids = malloc(pid_count * 4 + 4);
@@ -404,6 +408,7 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   if (pid_count) memcpy(request->pids, pids, pid_count * 4);
   if (inode_count) memcpy(request->inodes, inodes, inode_count * 4);
   request->pid_count = pid_count;
+  request->every_process = pids_type == napi_null;
   if (argc >= 6 && napi_get_value_bool(env, argv[5], &request->with_details) != napi_ok)
     request->with_details = false;
   request->inode_count = inode_count;
@@ -417,7 +422,6 @@ static struct scan_request *parse_request(napi_env env, napi_callback_info info)
   }
   if (threads < 1) threads = 1;
   if (threads > MAX_THREADS) threads = MAX_THREADS;
-  if (threads > pid_count) threads = pid_count ? (uint32_t)pid_count : 1;
   request->threads = threads;
   return request;
 }
@@ -440,13 +444,14 @@ static void sort_pairs(struct growable *pairs) {
 
 /* The iterator saw every process: keep the asked-for pids and inodes, as the walk would. */
 static void keep_requested(struct scan_request *request) {
-  qsort(request->pids, request->pid_count, 4, compare_u32);
+  if (!request->every_process) qsort(request->pids, request->pid_count, 4, compare_u32);
   struct growable *pairs = &request->pairs[0];
   uint32_t *pair_data = (uint32_t *)pairs->data;
   size_t kept = 0;
   for (size_t i = 0; i + 1 < pairs->length / 4; i += 2) {
     uint32_t inode = pair_data[i], pid = pair_data[i + 1];
-    if (inode == 0 || !in_sorted(request->pids, request->pid_count, pid)) continue;
+    if (inode == 0) continue;
+    if (!request->every_process && !in_sorted(request->pids, request->pid_count, pid)) continue;
     if (request->inode_count && !in_sorted(request->inodes, request->inode_count, inode)) continue;
     pair_data[kept++] = inode;
     pair_data[kept++] = pid;
@@ -560,6 +565,30 @@ static void read_details(struct scan_request *request) {
   }
 }
 
+/* Every numeric entry of procRoot into request->pids (for a null pids argument). */
+static int list_pids(int proc_fd, struct scan_request *request) {
+  int dir_fd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir = dir_fd >= 0 ? fdopendir(dir_fd) : NULL;
+  if (!dir) {
+    if (dir_fd >= 0) close(dir_fd);
+    return 0; /* nothing to walk */
+  }
+  struct growable pids = {0};
+  struct dirent *entry;
+  int failed = 0;
+  while ((entry = readdir(dir)) != NULL && !failed) {
+    char *end;
+    unsigned long pid = strtoul(entry->d_name, &end, 10);
+    if (entry->d_name[0] < '1' || entry->d_name[0] > '9' || *end || pid > UINT32_MAX) continue;
+    failed = push_u32(&pids, (uint32_t)pid);
+  }
+  closedir(dir);
+  free(request->pids);
+  request->pids = (uint32_t *)pids.data;
+  request->pid_count = pids.length / 4;
+  return failed;
+}
+
 /*
  * The BPF task_file iterator when the kernel and our privileges allow it (every process in one
  * pass, nothing unreadable), else the /proc/<pid>/fd walk on `threads` threads. Touches no
@@ -590,7 +619,13 @@ static void run_scan(struct scan_request *request) {
     request->error = errno;
     return;
   }
+  if (request->every_process && list_pids(proc_fd, request)) {
+    close(proc_fd);
+    request->error = ENOMEM;
+    return;
+  }
   uint32_t threads = request->threads;
+  if (threads > request->pid_count) threads = request->pid_count ? (uint32_t)request->pid_count : 1;
   struct scan_job jobs[MAX_THREADS];
   pthread_t handles[MAX_THREADS];
   int started[MAX_THREADS] = {0};

@@ -60,11 +60,14 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
       await addon!.scanSocketFdsAsync(pidArray, sorted, '/proc', 'stat', 2),
       await addon!.scanSocketFdsAsync(pidArray, new Uint32Array(0), '/proc', 'readlink', 2),
       addon!.scanSocketFds(pidArray, sorted, '/proc', 'auto', 2),
+      // null: every process, listed by the addon
+      await addon!.scanSocketFdsAsync(null, sorted, '/proc', 'readlink', 2),
     ]
     if (!bpfRefusal) {
       results.push(
         addon!.scanSocketFds(pidArray, sorted, '/proc', 'bpf', 1),
         await addon!.scanSocketFdsAsync(pidArray, new Uint32Array(0), '/proc', 'bpf', 1),
+        addon!.scanSocketFds(null, sorted, '/proc', 'bpf', 1),
       )
     }
     expect(results.map((r) => r.method)).toEqual([
@@ -74,7 +77,8 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
       'stat',
       'readlink',
       bpfRefusal ? 'readlink' : 'bpf',
-      ...(bpfRefusal ? [] : ['bpf', 'bpf']),
+      'readlink',
+      ...(bpfRefusal ? [] : ['bpf', 'bpf', 'bpf']),
     ])
     for (const [index, { pairs }] of results.entries()) {
       const found = new Map<number, number[]>()

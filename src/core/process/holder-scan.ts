@@ -36,7 +36,7 @@ export interface HolderScanner {
  * reads every holder's /proc details on its thread, while this one decodes the tables.
  */
 export function startHolderScan(
-  pids: readonly number[],
+  pids: readonly number[] | null,
   procRoot: string,
   readDetails = false,
 ): HolderScanner {
@@ -49,7 +49,7 @@ export function startHolderScan(
         try {
           lookup = pairLookup(await early)
         } catch {
-          return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
+          return scanWithAddon(addon, inodes, null, procRoot)
         }
         // A port question whose socket has no holder, from a scan that saw every process: the
         // holder may have started after the early scan. Ask again, for these few sockets only
@@ -61,7 +61,7 @@ export function startHolderScan(
           inodes.every((i) => lookup.holdersOf(i).length)
         )
           return lookup
-        return scanWithAddon(addon, inodes, listPids(procRoot), procRoot)
+        return scanWithAddon(addon, inodes, null, procRoot)
       },
       dispose() {},
     }
@@ -70,11 +70,11 @@ export function startHolderScan(
     // Every socket fd, walked on pool threads from now on, while this thread reads the socket
     // tables: the lookup by inode later ignores what was not asked for.
     const walk = addon.scanSocketFdsAsync(
-      Uint32Array.from(pids),
+      pids && Uint32Array.from(pids),
       EVERY_SOCKET,
       procRoot,
       scanMethod(),
-      threadsFor(pids.length),
+      threadsFor(pids),
       readDetails,
     )
     walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
@@ -83,9 +83,10 @@ export function startHolderScan(
       dispose() {},
     }
   }
-  if (pids.length >= PARALLEL_SCAN_MIN_PIDS) {
+  const every = pids ?? listPids(procRoot)
+  if (every.length >= PARALLEL_SCAN_MIN_PIDS) {
     // Loaded only here: worker_threads costs start-up time that the addon path never needs.
-    const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(pids, procRoot))
+    const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(every, procRoot))
     return {
       scan: async (inodes) => mapLookup(await (await parallel).scan(new Set(inodes))),
       dispose: () => void parallel.then((scan) => scan.dispose()),
@@ -93,7 +94,7 @@ export function startHolderScan(
   }
   return {
     scan: (inodes) =>
-      Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))),
+      Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids: every }))),
     dispose() {},
   }
 }
@@ -113,13 +114,12 @@ let prefetched: { procRoot: string; readDetails: boolean; result: Promise<FdScan
 export function prefetchHolderScan(procRoot: string, readDetails: boolean): Promise<void> {
   const { addon } = nativeAddon()
   if (!addon) return Promise.resolve()
-  const pids = listPids(procRoot)
   const result = addon.scanSocketFdsAsync(
-    Uint32Array.from(pids),
+    null, // every process, listed by the addon on its thread
     EVERY_SOCKET,
     procRoot,
     scanMethod(),
-    threadsFor(pids.length),
+    threadsFor(null),
     readDetails,
   )
   prefetched = { procRoot, readDetails, result }
@@ -166,21 +166,29 @@ function scanMethod(): FdScanMethod {
   return FD_SCAN_METHODS.includes(asked) ? (asked as FdScanMethod) : 'auto'
 }
 
-function threadsFor(pidCount: number): number {
-  return pidCount >= NATIVE_THREADS_MIN_PIDS ? Math.min(availableParallelism(), 4) : 1
+/** Threads for the addon's walk; `null` (every process, not counted yet) as for many. */
+function threadsFor(pids: readonly number[] | null): number {
+  return pids === null || pids.length >= NATIVE_THREADS_MIN_PIDS
+    ? Math.min(availableParallelism(), 4)
+    : 1
 }
 
 /** The addon's scan, for these inodes only. */
 function scanWithAddon(
   addon: NativeAddon,
   inodes: Uint32Array,
-  pids: readonly number[],
+  pids: readonly number[] | null,
   procRoot: string,
 ): HolderLookup {
   if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
-  const threads = threadsFor(pids.length)
   return pairLookup(
-    addon.scanSocketFds(Uint32Array.from(pids), inodes, procRoot, scanMethod(), threads),
+    addon.scanSocketFds(
+      pids && Uint32Array.from(pids),
+      inodes,
+      procRoot,
+      scanMethod(),
+      threadsFor(pids),
+    ),
   )
 }
 

@@ -1,5 +1,5 @@
 import { startHolderScan } from '../process/holder-scan.js'
-import { ProcessReader, listPids } from '../process/read-process.js'
+import { ProcessReader } from '../process/read-process.js'
 import { stringifyForTerminal } from '../safe-text.js'
 import type { Warning } from '../types.js'
 import { toJsonHolder } from '../wire.js'
@@ -28,7 +28,7 @@ export async function listSocketsJson(
     options.withProcesses === false ||
     (options.procRoot ?? '/proc') !== '/proc'
   if (!addon || filtered || (await chooseBackend(options.backend)) !== 'netlink') return null
-  const scanner = startHolderScan(listPids(), '/proc', true)
+  const scanner = startHolderScan(null, '/proc', true)
   const records = dumpListing(options)
   const size = addon.recordSize
   const inodes = new Uint32Array(records.length / size)

@@ -85,10 +85,11 @@ async function listSocketsFromKernel(
   // The holder scan is most of the cost: start it now (a worker thread boots meanwhile).
   const filtering = options.pid !== undefined || options.processName !== undefined
   const needHolders = options.withProcesses !== false || filtering
-  const candidates = needHolders ? (candidatePids(options, procRoot) ?? listPids(procRoot)) : []
   // A full listing prints most holders: have the addon read their details on its thread too.
   const readDetails = !filtering && options.ports === undefined
-  const scanner = needHolders ? startHolderScan(candidates, procRoot, readDetails) : null
+  const scanner = needHolders
+    ? startHolderScan(candidatePids(options, procRoot), procRoot, readDetails)
+    : null
   try {
     const raw = backend === 'netlink' ? readTablesNetlink(options) : readTables(options, procRoot)
     const scan = (inodes: Uint32Array) =>
@@ -181,7 +182,7 @@ export function partialVisibility(hidden: number): Warning {
   }
 }
 
-/** With a pid or name filter only the matching processes need their fd tables walked. */
+/** With a pid or name filter only the matching processes need their fd tables walked; null: all. */
 function candidatePids(options: ListSocketsOptions, procRoot: string): number[] | null {
   if (options.pid !== undefined) return [options.pid]
   if (options.processName === undefined) return null

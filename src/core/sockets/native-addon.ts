@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { existsSync } from 'node:fs'
 import { endianness } from 'node:os'
 import { PACKAGE_ROOT } from '../package-root.js'
 
@@ -31,8 +31,9 @@ export interface NativeAddon {
     portFrom: number,
     portTo: number,
   ): Buffer
+  /** `pids` null: every process (listed by the addon, off the main thread when async). */
   scanSocketFds(
-    pids: Uint32Array,
+    pids: Uint32Array | null,
     sortedInodes: Uint32Array,
     procRoot: string,
     method: FdScanMethod,
@@ -41,7 +42,7 @@ export interface NativeAddon {
   ): FdScanResult
   /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
   scanSocketFdsAsync(
-    pids: Uint32Array,
+    pids: Uint32Array | null,
     sortedInodes: Uint32Array,
     procRoot: string,
     method: FdScanMethod,
@@ -74,17 +75,17 @@ export function nativeAddon(): { addon: NativeAddon | null; reason: string } {
     // The records are read as little-endian; big-endian Linux keeps the /proc backend.
     loaded = { addon: null, reason: 'not little-endian Linux' }
   } else {
-    try {
-      const require = createRequire(import.meta.url)
-      const addon = require(
-        `${PACKAGE_ROOT}native/build/Release/portwarden_native.node`,
-      ) as NativeAddon
-      loaded = { addon, reason: '' }
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      loaded = {
-        addon: null,
-        reason: code === 'MODULE_NOT_FOUND' ? 'the native addon is not built' : String(error),
+    const file = `${PACKAGE_ROOT}native/build/Release/portwarden_native.node`
+    if (!existsSync(file)) {
+      loaded = { addon: null, reason: 'the native addon is not built' }
+    } else {
+      try {
+        // dlopen itself: require() would look for package.json files on the way (start-up time).
+        const module = { exports: {} }
+        process.dlopen(module, file)
+        loaded = { addon: module.exports as NativeAddon, reason: '' }
+      } catch (error) {
+        loaded = { addon: null, reason: String(error) }
       }
     }
   }
