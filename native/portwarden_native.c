@@ -5,6 +5,7 @@
  *     NETLINK_SOCK_DIAG inet_diag_req_v2 dumps. The state masks go into the request, and a port
  *     range (or -1, -1) becomes an INET_DIAG_REQ_BYTECODE filter (sport >= from && sport <= to),
  *     so for one port the kernel sends only that port's sockets.
+ *   dumpSocketsAsync(...same) -> Promise of the same, dumped on a libuv pool thread.
  *
  *   scanSocketFds(pids, inodes, procRoot, method, threads[, withDetails])
  *       -> { pairs, unreadable, method, bpfRefusal, details }
@@ -136,53 +137,130 @@ static napi_value throw_errno(napi_env env, int error, const char *what) {
   return NULL;
 }
 
-static napi_value dump_sockets(napi_env env, napi_callback_info info) {
+/* One dump: its arguments, then its records or errno (an async dump outlives the call). */
+struct dump_request {
+  uint32_t tcp_states, udp_states, families;
+  int32_t port_from, port_to;
+  int error;
+  struct growable out;
+  napi_async_work work;
+  napi_deferred deferred;
+};
+
+/* Reads (tcpStates, udpStates, families, portFrom, portTo); throws and returns NULL if invalid. */
+static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t tcp_states = 0, udp_states = 0, families = 0;
-  int32_t port_from = -1, port_to = -1;
-  if (argc < 5 || napi_get_value_uint32(env, argv[0], &tcp_states) != napi_ok ||
-      napi_get_value_uint32(env, argv[1], &udp_states) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &families) != napi_ok ||
-      napi_get_value_int32(env, argv[3], &port_from) != napi_ok ||
-      napi_get_value_int32(env, argv[4], &port_to) != napi_ok || port_from > 65535 ||
-      port_to > 65535 || (port_from >= 0 && port_to < port_from)) {
+  struct dump_request *request = calloc(1, sizeof *request);
+  if (!request) {
+    throw_errno(env, ENOMEM, "dumpSockets");
+    return NULL;
+  }
+  request->port_from = request->port_to = -1;
+  if (argc < 5 || napi_get_value_uint32(env, argv[0], &request->tcp_states) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &request->udp_states) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &request->families) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &request->port_from) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &request->port_to) != napi_ok ||
+      request->port_from > 65535 || request->port_to > 65535 ||
+      (request->port_from >= 0 && request->port_to < request->port_from)) {
+    free(request);
     napi_throw_type_error(env, NULL,
                           "dumpSockets(tcpStates, udpStates, families, portFrom, portTo)");
     return NULL;
   }
+  return request;
+}
+
+/* The dumps themselves; touches no JavaScript (runs off the main thread too). */
+static void run_dump(struct dump_request *request) {
   int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (sock < 0) return throw_errno(env, errno, "netlink socket");
+  if (sock < 0) {
+    request->error = errno;
+    return;
+  }
   uint8_t *buffer = malloc(RECV_BUFFER_SIZE);
-  struct growable out = {0};
   int error = buffer ? 0 : ENOMEM;
   const uint8_t protocols[2] = {IPPROTO_TCP, IPPROTO_UDP};
-  const uint32_t masks[2] = {tcp_states, udp_states};
+  const uint32_t masks[2] = {request->tcp_states, request->udp_states};
   const uint8_t family_codes[2] = {AF_INET, AF_INET6};
   for (int p = 0; p < 2 && !error; p++) {
     if (!masks[p]) continue;
     for (int f = 0; f < 2 && !error; f++) {
-      if (!(families & (1u << f))) continue;
-      error = dump_one(sock, protocols[p], family_codes[f], masks[p], port_from, port_to, &out,
-                       buffer);
+      if (!(request->families & (1u << f))) continue;
+      error = dump_one(sock, protocols[p], family_codes[f], masks[p], request->port_from,
+                       request->port_to, &request->out, buffer);
       /* IPv6 compiled out or disabled: the table is simply absent, as in /proc/net. */
       if (error == EAFNOSUPPORT && family_codes[f] == AF_INET6) error = 0;
     }
   }
   close(sock);
   free(buffer);
-  if (error) {
-    free(out.data);
-    return throw_errno(env, error, "sock_diag dump");
+  request->error = error;
+}
+
+/* The records as a Buffer, or NULL with the error in *error. Frees nothing. */
+static napi_value dump_result(napi_env env, struct dump_request *request, napi_value *error) {
+  char message[256], code[32];
+  if (request->error) {
+    snprintf(message, sizeof message, "sock_diag dump: %s", strerror(request->error));
+    snprintf(code, sizeof code, "ERRNO_%d", request->error);
+  } else {
+    napi_value result;
+    void *copy;
+    const void *data = request->out.length ? (const void *)request->out.data : (const void *)"";
+    if (napi_create_buffer_copy(env, request->out.length, data, &copy, &result) == napi_ok)
+      return result;
+    snprintf(message, sizeof message, "dumpSockets: %s", strerror(ENOMEM));
+    snprintf(code, sizeof code, "ERRNO_%d", ENOMEM);
   }
-  napi_value result;
-  void *copy;
-  napi_status status = napi_create_buffer_copy(env, out.length, out.length ? (const void *)out.data : (const void *)"",
-                                               &copy, &result);
-  free(out.data);
-  if (status != napi_ok) return throw_errno(env, ENOMEM, "dumpSockets");
+  napi_value text, code_value;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+  napi_create_error(env, code_value, text, error);
+  return NULL;
+}
+
+static napi_value dump_sockets(napi_env env, napi_callback_info info) {
+  struct dump_request *request = parse_dump(env, info);
+  if (!request) return NULL;
+  run_dump(request);
+  napi_value error;
+  napi_value result = dump_result(env, request, &error);
+  free(request->out.data);
+  free(request);
+  if (!result) napi_throw(env, error);
   return result;
+}
+
+static void execute_dump(napi_env env, void *data) { run_dump(data); }
+
+static void complete_dump(napi_env env, napi_status status, void *data) {
+  struct dump_request *request = data;
+  napi_value error;
+  napi_value result = dump_result(env, request, &error);
+  if (result) napi_resolve_deferred(env, request->deferred, result);
+  else napi_reject_deferred(env, request->deferred, error);
+  napi_delete_async_work(env, request->work);
+  free(request->out.data);
+  free(request);
+}
+
+/* The same dump on a libuv pool thread: resolves with the Buffer of records. */
+static napi_value dump_sockets_async(napi_env env, napi_callback_info info) {
+  struct dump_request *request = parse_dump(env, info);
+  if (!request) return NULL;
+  napi_value promise, name;
+  napi_create_promise(env, &request->deferred, &promise);
+  napi_create_string_utf8(env, "portwarden:dumpSockets", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute_dump, complete_dump, request,
+                             &request->work) != napi_ok ||
+      napi_queue_async_work(env, request->work) != napi_ok) {
+    free(request);
+    return throw_errno(env, ENOMEM, "dumpSocketsAsync");
+  }
+  return promise;
 }
 
 /* ---------------------------------------------------------------- fd walk ------------------ */
@@ -752,11 +830,12 @@ static napi_value scan_socket_fds_async(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"dumpSockets", NULL, dump_sockets, NULL, NULL, NULL, napi_default, NULL},
+      {"dumpSocketsAsync", NULL, dump_sockets_async, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFds", NULL, scan_socket_fds, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
       {"renderSocketsJson", NULL, render_sockets_json, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 4, properties);
+  napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value size;
   napi_create_uint32(env, RECORD_SIZE, &size);
   napi_set_named_property(env, exports, "recordSize", size);

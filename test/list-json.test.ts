@@ -4,11 +4,17 @@
  * holder scans (property), and on a live population through the CLI and the library.
  */
 import fc from 'fast-check'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listSocketsJson } from '../src/core/sockets/list-json.js'
 import { listSockets, sortSockets } from '../src/core/sockets/list-sockets.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
-import { decodeRecords } from '../src/core/sockets/netlink-backend.js'
+import {
+  decodeRecords,
+  dumpListingAsync,
+  prefetchListing,
+} from '../src/core/sockets/netlink-backend.js'
 import { stringifyForTerminal } from '../src/core/safe-text.js'
 import type { Holder, SocketEntry } from '../src/core/types.js'
 import { renderSocketsJson, toJsonHolder } from '../src/core/wire.js'
@@ -189,6 +195,25 @@ describe.runIf(addon !== null)("the addon's list --json renderer", () => {
       ])
       expect(fast.code, fast.stderr).toBe(0)
       expect(ours(parseJson<Entry[]>(fast))).toEqual(ours(parseJson<Entry[]>(objects)))
+    })
+
+    it('an early dump (prefetchListing) is taken once, by a listing of the same kind', async () => {
+      const portsOf = (records: Buffer) =>
+        decodeRecords(records, SIZE).map((s) => `${s.protocol}:${s.localPort}`)
+      await prefetchListing({ protocols: ['tcp'] })
+      const server = createServer()
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const opened = `tcp:${(server.address() as AddressInfo).port}`
+      try {
+        // Made before the listener: it is not there; the next dump is fresh and has it.
+        expect(portsOf(await dumpListingAsync({ protocols: ['tcp'] }))).not.toContain(opened)
+        expect(portsOf(await dumpListingAsync({ protocols: ['tcp'] }))).toContain(opened)
+        // Another kind of listing does not take it.
+        await prefetchListing({ protocols: ['udp'] })
+        expect(portsOf(await dumpListingAsync({ protocols: ['tcp'] }))).toContain(opened)
+      } finally {
+        await new Promise((resolve) => server.close(resolve))
+      }
     })
 
     it('filters and other backends keep the object path (null here)', async () => {

@@ -1,34 +1,41 @@
 #!/usr/bin/env node
 /**
  * The CLI's entry. For the questions that need to know who holds which socket (`list`, `who`,
- * `check`) the kernel scan starts here, before the rest of the CLI is loaded: it runs on the
- * native addon's threads while Node compiles the commands, ~15 ms of a 70 ms `who`
- * (bench/RESULTS.md). Only for the plain forms, whose scan is known before the options are
- * parsed; anything else (another backend, a filtered list) is left to the command itself.
+ * `check`) the kernel work starts here, before the rest of the CLI is loaded: the holder scan
+ * (and for `list --json` the socket dump) runs on the native addon's threads while Node compiles
+ * the commands, ~15 ms of a 70 ms `who` (bench/RESULTS.md). Only for the plain forms, whose
+ * requests are known before the options are parsed; anything else (another backend, a filtered
+ * list) is left to the command itself.
  */
 import { prefetchHolderScan } from '../core/process/holder-scan.js'
+import { prefetchListing } from '../core/sockets/netlink-backend.js'
+import type { ListFlags } from './list-query.js'
+import { listQuery } from './list-query.js'
+
+/** `list` flags that keep the full listing (a filter scans fewer processes). */
+const LIST_FLAGS: Readonly<Record<string, keyof ListFlags | 'json'>> = {
+  '--json': 'json',
+  '-a': 'all',
+  '--all': 'all',
+  '-t': 'tcp',
+  '--tcp': 'tcp',
+  '-u': 'udp',
+  '--udp': 'udp',
+  '-4': 'ipv4',
+  '--ipv4': 'ipv4',
+  '-6': 'ipv6',
+  '--ipv6': 'ipv6',
+}
 
 const [command, ...rest] = process.argv.slice(2)
-/** `list` flags that keep the default full listing (a filter scans fewer processes). */
-const PLAIN_LIST_FLAGS = new Set([
-  '--json',
-  '-a',
-  '--all',
-  '-t',
-  '--tcp',
-  '-u',
-  '--udp',
-  '-4',
-  '--ipv4',
-  '-6',
-  '--ipv6',
-])
-
-if (!rest.some((arg) => arg.startsWith('--backend'))) {
-  if (command === 'list' && rest.every((arg) => PLAIN_LIST_FLAGS.has(arg)))
-    void prefetchHolderScan('/proc', true)
-  else if ((command === 'who' || command === 'check') && rest.length > 0)
-    void prefetchHolderScan('/proc', false)
+const otherBackend = rest.some((arg) => arg.startsWith('--backend'))
+if (command === 'list' && rest.every((arg) => Object.hasOwn(LIST_FLAGS, arg))) {
+  const flags: ListFlags & { json?: boolean } = {}
+  for (const arg of rest) flags[LIST_FLAGS[arg] as keyof typeof flags] = true
+  void prefetchHolderScan('/proc', true)
+  if (flags.json) void prefetchListing(listQuery(flags))
+} else if ((command === 'who' || command === 'check') && rest.length > 0 && !otherBackend) {
+  void prefetchHolderScan('/proc', false)
 }
 
 // No top-level await: the CLI ships as a CommonJS bundle (dist/bin/), which starts faster.

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import type { Family, Protocol } from '../../core/types.js'
 import { listSocketsJson } from '../../core/sockets/list-json.js'
 import type { ListSocketsOptions } from '../../core/sockets/list-sockets.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
@@ -7,29 +6,20 @@ import { socketsJsonChunks } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
+import type { ListFlags } from '../list-query.js'
+import { listQuery } from '../list-query.js'
 import { parseBackend, parsePid, parseSpecs } from '../parse-options.js'
 import { renderSocketTable } from '../render/human.js'
 
-export interface ListOptions extends GlobalOptions {
-  all?: boolean
-  tcp?: boolean
-  udp?: boolean
-  ipv4?: boolean
-  ipv6?: boolean
+export interface ListOptions extends GlobalOptions, ListFlags {
   port?: string[]
   pid?: string
   process?: string
 }
 
 export async function list(options: ListOptions): Promise<CommandResult> {
-  const protocols: Protocol[] =
-    options.tcp === options.udp ? ['tcp', 'udp'] : options.tcp ? ['tcp'] : ['udp']
-  const families: Family[] =
-    options.ipv4 === options.ipv6 ? ['ipv4', 'ipv6'] : options.ipv4 ? ['ipv4'] : ['ipv6']
   const query: ListSocketsOptions = {
-    all: options.all === true,
-    protocols,
-    families,
+    ...listQuery(options),
     ports: options.port && options.port.length > 0 ? parseSpecs(options.port) : undefined,
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     processName: options.process,

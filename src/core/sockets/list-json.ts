@@ -5,7 +5,7 @@ import type { Warning } from '../types.js'
 import { toJsonHolder } from '../wire.js'
 import { chooseBackend, partialVisibility } from './list-sockets.js'
 import { nativeAddon } from './native-addon.js'
-import { dumpListing } from './netlink-backend.js'
+import { dumpListingAsync } from './netlink-backend.js'
 import type { ListSocketsOptions } from './query.js'
 
 /**
@@ -29,7 +29,7 @@ export async function listSocketsJson(
     (options.procRoot ?? '/proc') !== '/proc'
   if (!addon || filtered || (await chooseBackend(options.backend)) !== 'netlink') return null
   const scanner = startHolderScan(null, '/proc', true)
-  const records = dumpListing(options)
+  const records = await dumpListingAsync(options)
   const size = addon.recordSize
   const inodes = new Uint32Array(records.length / size)
   for (let i = 0; i < inodes.length; i++) inodes[i] = records.readUInt32LE(i * size + 12)

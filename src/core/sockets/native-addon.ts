@@ -31,6 +31,14 @@ export interface NativeAddon {
     portFrom: number,
     portTo: number,
   ): Buffer
+  /** The same dump on a libuv pool thread. */
+  dumpSocketsAsync(
+    tcpStates: number,
+    udpStates: number,
+    families: number,
+    portFrom: number,
+    portTo: number,
+  ): Promise<Buffer>
   /** `pids` null: every process (listed by the addon, off the main thread when async). */
   scanSocketFds(
     pids: Uint32Array | null,

@@ -70,8 +70,46 @@ export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
 /** The records of every socket a listing asks for (all ports), as the addon returns them. */
 export function dumpListing(options: ListSocketsOptions): Buffer {
   const addon = requireAddon()
-  const masks = stateMasks(options, options.protocols ?? ['tcp', 'udp'])
-  return dump(addon, ...masks, familyMask(options), -1, -1)
+  return dump(addon, ...listingRequest(options), -1, -1)
+}
+
+let prefetched: { request: string; records: Promise<Buffer> } | null = null
+
+/**
+ * Starts the listing's dump now, on a pool thread, for the next `dumpListingAsync` with the
+ * same options to take: the CLI's entry calls it for a plain `list --json`, so the kernel walks
+ * its tables while Node compiles the rest of the CLI. Without the addon it does nothing.
+ * Resolves when the early dump is done (never rejects: `dumpListingAsync` dumps again).
+ */
+export function prefetchListing(options: ListSocketsOptions): Promise<void> {
+  const { addon } = nativeAddon()
+  if (!addon) return Promise.resolve()
+  const request = listingRequest(options)
+  const records = addon.dumpSocketsAsync(...request, -1, -1)
+  prefetched = { request: request.join(), records }
+  return records.then(
+    () => {},
+    () => {},
+  )
+}
+
+/** `dumpListing`, from the prefetched dump when there is one for these options. */
+export async function dumpListingAsync(options: ListSocketsOptions): Promise<Buffer> {
+  const early = prefetched
+  prefetched = null
+  if (early && early.request === listingRequest(options).join()) {
+    try {
+      return await early.records
+    } catch {
+      // dumped again below, where an error becomes a sentence
+    }
+  }
+  return dumpListing(options)
+}
+
+/** The dump's state masks and family mask for a listing. */
+function listingRequest(options: ListSocketsOptions): [number, number, number] {
+  return [...stateMasks(options, options.protocols ?? ['tcp', 'udp']), familyMask(options)]
 }
 
 function stateMasks(options: ListSocketsOptions, wanted: readonly Protocol[]): [number, number] {
