@@ -2,7 +2,7 @@
 /**
  * The CLI's entry. For the questions that need to know who holds which socket (`list`, `who`,
  * `check`) the kernel work starts here, before the rest of the CLI is loaded: the holder scan
- * (and for `list --json` the socket dump) runs on the native addon's threads while Node compiles
+ * (and for `list` the socket dump) runs on the native addon's threads while Node compiles
  * the commands, ~15 ms of a 70 ms `who` (bench/RESULTS.md). Only for the plain forms, whose
  * requests are known before the options are parsed; anything else (another backend, a filtered
  * list) is left to the command itself.
@@ -30,10 +30,13 @@ const LIST_FLAGS: Readonly<Record<string, keyof ListFlags | 'json'>> = {
 const [command, ...rest] = process.argv.slice(2)
 const otherBackend = rest.some((arg) => arg.startsWith('--backend'))
 if (command === 'list' && rest.every((arg) => Object.hasOwn(LIST_FLAGS, arg))) {
-  const flags: ListFlags & { json?: boolean } = {}
-  for (const arg of rest) flags[LIST_FLAGS[arg] as keyof typeof flags] = true
+  const flags: ListFlags = {}
+  for (const arg of rest) {
+    const flag = LIST_FLAGS[arg]
+    if (flag && flag !== 'json') flags[flag] = true
+  }
   void prefetchHolderScan('/proc', true)
-  if (flags.json) void prefetchListing(listQuery(flags))
+  void prefetchListing(listQuery(flags))
 } else if ((command === 'who' || command === 'check') && rest.length > 0 && !otherBackend) {
   void prefetchHolderScan('/proc', false)
 }

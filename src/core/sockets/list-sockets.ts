@@ -91,7 +91,8 @@ async function listSocketsFromKernel(
     ? startHolderScan(candidatePids(options, procRoot), procRoot, readDetails)
     : null
   try {
-    const raw = backend === 'netlink' ? readTablesNetlink(options) : readTables(options, procRoot)
+    const raw =
+      backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
     const scan = (inodes: Uint32Array) =>
       scanner ? scanner.scan(inodes) : Promise.resolve({ holdersOf: () => [], unreadablePids: [] })
     return await attachHolders(raw, options, procRoot, scan)

@@ -36,15 +36,16 @@ export function netlinkAvailable(): boolean {
 
 /**
  * The socket tables from NETLINK_SOCK_DIAG dumps: the same rows as /proc/net/*, with the state
- * filter and (for port questions) the port range done by the kernel.
+ * filter and (for port questions) the port range done by the kernel. A listing takes the CLI
+ * entry's early dump when there is one (prefetchListing).
  */
-export function readTablesNetlink(options: ListSocketsOptions): RawSocket[] {
+export async function readTablesNetlink(options: ListSocketsOptions): Promise<RawSocket[]> {
   const addon = requireAddon()
   const raw: RawSocket[] = []
   const decoder = new RecordDecoder(addon.recordSize)
   const specs = options.ports
   if (!specs) {
-    decoder.decode(dumpListing(options), raw)
+    decoder.decode(await dumpListingAsync(options), raw)
     return raw
   }
   const protocols = options.protocols ?? ['tcp', 'udp']
