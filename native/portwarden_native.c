@@ -247,16 +247,26 @@ static void complete_dump(napi_env env, napi_status status, void *data) {
   free(request);
 }
 
+/* Queues `data` for `execute` on a libuv pool thread: its promise, or NULL if nothing queued. */
+static napi_value queue_work(napi_env env, const char *name, napi_async_execute_callback execute,
+                             napi_async_complete_callback complete, void *data,
+                             napi_async_work *work, napi_deferred *deferred) {
+  napi_value promise, resource;
+  if (napi_create_promise(env, deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute, complete, data, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok)
+    return NULL;
+  return promise;
+}
+
 /* The same dump on a libuv pool thread: resolves with the Buffer of records. */
 static napi_value dump_sockets_async(napi_env env, napi_callback_info info) {
   struct dump_request *request = parse_dump(env, info);
   if (!request) return NULL;
-  napi_value promise, name;
-  napi_create_promise(env, &request->deferred, &promise);
-  napi_create_string_utf8(env, "portwarden:dumpSockets", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute_dump, complete_dump, request,
-                             &request->work) != napi_ok ||
-      napi_queue_async_work(env, request->work) != napi_ok) {
+  napi_value promise = queue_work(env, "portwarden:dumpSockets", execute_dump, complete_dump,
+                                  request, &request->work, &request->deferred);
+  if (!promise) {
     free(request);
     return throw_errno(env, ENOMEM, "dumpSocketsAsync");
   }
@@ -811,16 +821,13 @@ static void complete_scan(napi_env env, napi_status status, void *data) {
   free_request(request);
 }
 
-/* The same walk on a libuv pool thread (and its helpers): resolves with { pairs, unreadable }. */
+/* The same scan on a libuv pool thread (and its helpers): resolves with its result object. */
 static napi_value scan_socket_fds_async(napi_env env, napi_callback_info info) {
   struct scan_request *request = parse_request(env, info);
   if (!request) return NULL;
-  napi_value promise, name;
-  napi_create_promise(env, &request->deferred, &promise);
-  napi_create_string_utf8(env, "portwarden:scanSocketFds", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute_scan, complete_scan, request,
-                             &request->work) != napi_ok ||
-      napi_queue_async_work(env, request->work) != napi_ok) {
+  napi_value promise = queue_work(env, "portwarden:scanSocketFds", execute_scan, complete_scan,
+                                  request, &request->work, &request->deferred);
+  if (!promise) {
     free_request(request);
     return throw_errno(env, ENOMEM, "scanSocketFdsAsync");
   }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { prefetchHolderScan, startHolderScan } from '../src/core/process/holder-scan.js'
 import { listPids, scanSocketHolders } from '../src/core/process/read-process.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
-import { NOBODY, whyNobodyCannotRun } from './helpers/cli.js'
+import { NOBODY, asUid, whyNobodyCannotRun } from './helpers/cli.js'
 import type { Fixture } from './helpers/processes.js'
 import { ROOT, isRoot, startSockets, stopStarted } from './helpers/processes.js'
 
@@ -161,16 +161,7 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
         const r = addon.scanSocketFds(Uint32Array.of(process.pid), new Uint32Array(0), '/proc', 'auto', 1)
         console.log(JSON.stringify({ method: r.method, refusal: r.bpfRefusal }))`
       const run = spawnSync(
-        'setpriv',
-        [
-          `--reuid=${NOBODY}`,
-          `--regid=${NOBODY}`,
-          '--clear-groups',
-          process.execPath,
-          '--input-type=module',
-          '-e',
-          script,
-        ],
+        ...asUid(NOBODY, process.execPath, ['--input-type=module', '-e', script]),
         { encoding: 'utf8' },
       )
       expect(run.status, run.stderr).toBe(0)
