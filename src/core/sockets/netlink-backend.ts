@@ -69,7 +69,7 @@ export async function readTablesNetlink(options: ListSocketsOptions): Promise<Ra
 }
 
 /** The records of every socket a listing asks for (all ports), as the addon returns them. */
-export function dumpListing(options: ListSocketsOptions): Buffer {
+function dumpListing(options: ListSocketsOptions): Buffer {
   const addon = requireAddon()
   return dump(addon, ...listingRequest(options), -1, -1)
 }
@@ -78,8 +78,8 @@ let prefetched: { request: string; records: Promise<Buffer> } | null = null
 
 /**
  * Starts the listing's dump now, on a pool thread, for the next `dumpListingAsync` with the
- * same options to take: the CLI's entry calls it for a plain `list --json`, so the kernel walks
- * its tables while Node compiles the rest of the CLI. Without the addon it does nothing.
+ * same options to take: the CLI's entry calls it for a plain `list`, so the kernel walks its
+ * tables while Node compiles the rest of the CLI. Without the addon it does nothing.
  * Resolves when the early dump is done (never rejects: `dumpListingAsync` dumps again).
  */
 export function prefetchListing(options: ListSocketsOptions): Promise<void> {
