@@ -22,13 +22,12 @@
  *   renderSocketsJson(...) -> { json, hidden }: `list --json` from records and pairs
  *     (render_json.c).
  *
- * Record layout (RECORD_SIZE bytes, host byte order): u8 protocol (6/17), u8 family (2/10),
- * u8 state, u8 0, u16 local port, u16 remote port, u32 uid, u32 inode, u8 local[16],
- * u8 remote[16] (an IPv4 address in the first 4 bytes).
+ * The record layout is in records.h.
  */
 #define _GNU_SOURCE
 #include "bpf_socket_fds.h"
 #include "growable.h"
+#include "records.h"
 #include "render_json.h"
 
 #include <dirent.h>
@@ -50,7 +49,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RECORD_SIZE 48
 #define RECV_BUFFER_SIZE (256 * 1024)
 #define MAX_THREADS 8
 

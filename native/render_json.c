@@ -7,7 +7,7 @@
  *   renderSocketsJson(records, pairs, holderPids, holderJson, uids, userJson)
  *     -> { json: Buffer, hidden: number }
  *
- * records: RECORD_SIZE-byte sock_diag records (see portwarden_native.c); pairs: (inode, pid)
+ * records: RECORD_SIZE-byte sock_diag records (records.h); pairs: (inode, pid)
  * sorted by inode then pid; holderPids (ascending) with each holder's JSON text; uids
  * (ascending) with each user name's JSON text. A pid without JSON (it exited, or was unreadable)
  * is left out of `processes`, as ProcessReader leaves it out. `hidden` counts the sockets that
@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "growable.h"
+#include "records.h"
 
-#define RECORD_SIZE 48
 #define IPPROTO_TCP_ 6
 #define AF_INET_ 2
 
