@@ -21,42 +21,34 @@ export interface FdScanResult {
   details: Buffer
 }
 
-/** The optional C addon in native/ (see native/portwarden_native.c for the record layout). */
+/** A sock_diag request: state masks, families (bit 0 IPv4, bit 1 IPv6), a port range or -1s. */
+type DumpRequest = [
+  tcpStates: number,
+  udpStates: number,
+  families: number,
+  portFrom: number,
+  portTo: number,
+]
+
+/** Who holds which socket: pids (null: every process), sorted inodes (empty: every socket). */
+type ScanRequest = [
+  pids: Uint32Array | null,
+  sortedInodes: Uint32Array,
+  procRoot: string,
+  method: FdScanMethod,
+  threads: number,
+  withDetails?: boolean,
+]
+
+/** The optional C addon in native/ (see native/records.h for the record layout). */
 export interface NativeAddon {
   /** Fixed-size records of `recordSize` bytes; throws `ERRNO_<n>` errors. */
-  dumpSockets(
-    tcpStates: number,
-    udpStates: number,
-    families: number,
-    portFrom: number,
-    portTo: number,
-  ): Buffer
+  dumpSockets(...request: DumpRequest): Buffer
   /** The same dump on a libuv pool thread. */
-  dumpSocketsAsync(
-    tcpStates: number,
-    udpStates: number,
-    families: number,
-    portFrom: number,
-    portTo: number,
-  ): Promise<Buffer>
-  /** `pids` null: every process (listed by the addon, off the main thread when async). */
-  scanSocketFds(
-    pids: Uint32Array | null,
-    sortedInodes: Uint32Array,
-    procRoot: string,
-    method: FdScanMethod,
-    threads: number,
-    withDetails?: boolean,
-  ): FdScanResult
-  /** The same walk off the main thread; an empty `sortedInodes` keeps every socket. */
-  scanSocketFdsAsync(
-    pids: Uint32Array | null,
-    sortedInodes: Uint32Array,
-    procRoot: string,
-    method: FdScanMethod,
-    threads: number,
-    withDetails?: boolean,
-  ): Promise<FdScanResult>
+  dumpSocketsAsync(...request: DumpRequest): Promise<Buffer>
+  scanSocketFds(...request: ScanRequest): FdScanResult
+  /** The same scan off the main thread (every process listed there too). */
+  scanSocketFdsAsync(...request: ScanRequest): Promise<FdScanResult>
   /** `list --json` from records and pairs (native/render_json.c); keys ascending. */
   renderSocketsJson(
     records: Buffer,
