@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { prefetchHolderScan, startHolderScan } from '../src/core/process/holder-scan.js'
 import { listPids, scanSocketHolders } from '../src/core/process/read-process.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
-import { NOBODY, asUid, whyNobodyCannotRun } from './helpers/cli.js'
+import { NOBODY, asUid, runCli, stackTraceLines, whyNobodyCannotRun } from './helpers/cli.js'
 import type { Fixture } from './helpers/processes.js'
 import { ROOT, isRoot, startSockets, stopStarted } from './helpers/processes.js'
 
@@ -168,6 +168,25 @@ describe.runIf(addon !== null)('native holder scan vs the TypeScript walk', () =
       const answer = JSON.parse(run.stdout) as { method: string; refusal: string }
       expect(answer.method).toBe('readlink')
       expect(answer.refusal).toMatch(/BPF program refused: Operation not permitted/)
+    },
+  )
+
+  it.runIf(nobodyCannot === null)(
+    `a forced method the kernel refuses is a sentence and exit 3, not an internal error${nobodyCannot ? ` [SKIPPED: ${nobodyCannot}]` : ''}`,
+    async () => {
+      const port = fixtures[1]!.sockets[0]!.port
+      for (const args of [
+        ['who', String(port)],
+        ['list', '--json'],
+      ]) {
+        const result = await runCli(args, { uid: NOBODY, env: { PORTWARDEN_FD_SCAN: 'bpf' } })
+        expect(result.code, result.stdout + result.stderr).toBe(3)
+        expect(result.stdout + result.stderr).toMatch(
+          /Cannot tell which processes hold the sockets: the BPF iterator: BPF program refused/,
+        )
+        expect(result.stdout + result.stderr).not.toMatch(/internal_error|Internal error/)
+        expect(stackTraceLines(result.stderr)).toEqual([])
+      }
     },
   )
 

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os'
+import { PortwardenError } from '../errors.js'
 import type { FdScanMethod, FdScanResult, NativeAddon } from '../sockets/native-addon.js'
 import { nativeAddon } from '../sockets/native-addon.js'
 import type { HolderScan, ProcessDetails } from './read-process.js'
@@ -79,7 +80,7 @@ export function startHolderScan(
     )
     walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
     return {
-      scan: async () => pairLookup(await walk),
+      scan: async () => pairLookup(await walk.catch(scanFailed)),
       dispose() {},
     }
   }
@@ -181,14 +182,23 @@ function scanWithAddon(
   procRoot: string,
 ): HolderLookup {
   if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
-  return pairLookup(
-    addon.scanSocketFds(
-      pids && Uint32Array.from(pids),
-      inodes,
-      procRoot,
-      scanMethod(),
-      threadsFor(pids),
-    ),
+  let result: FdScanResult
+  try {
+    const list = pids && Uint32Array.from(pids)
+    result = addon.scanSocketFds(list, inodes, procRoot, scanMethod(), threadsFor(pids))
+  } catch (error) {
+    return scanFailed(error)
+  }
+  return pairLookup(result)
+}
+
+/** The addon refused (a forced PORTWARDEN_FD_SCAN method, an unreadable procRoot): a sentence. */
+function scanFailed(error: unknown): never {
+  const reason = error instanceof Error ? error.message : String(error)
+  throw new PortwardenError(
+    'backend_unavailable',
+    `Cannot tell which processes hold the sockets: ${reason.replace(/^scanSocketFds:? /, '')}.`,
+    { hint: 'Unset PORTWARDEN_FD_SCAN (or set it to auto) to let portwarden pick a method.' },
   )
 }
 
