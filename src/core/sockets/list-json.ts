@@ -34,10 +34,11 @@ export async function listSocketsJson(
   const inodes = new Uint32Array(records.length / size)
   for (let i = 0; i < inodes.length; i++) inodes[i] = records.readUInt32LE(i * size + 12)
   const lookup = await scanner.scan(inodes.sort().subarray(inodes.lastIndexOf(0) + 1))
-  if (!lookup.pairs) return null
+  // No pairs only when nothing was asked about (an empty listing): render it, do not list again.
+  const pairs = lookup.pairs ?? new Uint32Array(0)
   const reader = new ProcessReader()
   if (lookup.details) reader.prime(lookup.details)
-  const [holderPids, holderJson] = jsonBy(pidsOf(lookup.pairs), (pid) => {
+  const [holderPids, holderJson] = jsonBy(pidsOf(pairs), (pid) => {
     const holder = reader.holder(pid)
     return holder && stringifyForTerminal(toJsonHolder(holder))
   })
@@ -46,7 +47,7 @@ export async function listSocketsJson(
   const [userIds, userJson] = jsonBy(uids, (uid) => stringifyForTerminal(reader.userName(uid)))
   const { json, hidden } = addon.renderSocketsJson(
     records,
-    lookup.pairs,
+    pairs,
     holderPids,
     holderJson,
     userIds,
