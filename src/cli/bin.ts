@@ -28,7 +28,10 @@ const LIST_FLAGS: Readonly<Record<string, keyof ListFlags | 'json'>> = {
 }
 
 const [command, ...rest] = process.argv.slice(2)
-const otherBackend = rest.some((arg) => arg.startsWith('--backend'))
+// Another backend, or help: the command decides, and no scan keeps the process waiting.
+const leaveToCommand = rest.some(
+  (arg) => arg.startsWith('--backend') || arg === '-h' || arg === '--help',
+)
 if (command === 'list' && rest.every((arg) => Object.hasOwn(LIST_FLAGS, arg))) {
   const flags: ListFlags = {}
   for (const arg of rest) {
@@ -37,7 +40,7 @@ if (command === 'list' && rest.every((arg) => Object.hasOwn(LIST_FLAGS, arg))) {
   }
   void prefetchHolderScan('/proc', true)
   void prefetchListing(listQuery(flags))
-} else if ((command === 'who' || command === 'check') && rest.length > 0 && !otherBackend) {
+} else if ((command === 'who' || command === 'check') && rest.length > 0 && !leaveToCommand) {
   void prefetchHolderScan('/proc', false)
 }
 
