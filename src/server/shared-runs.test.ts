@@ -38,4 +38,30 @@ describe('SharedRuns', () => {
     expect(await after).toBe(3)
     expect(await shared.run('a', () => Promise.resolve(4))).toBe(4)
   })
+
+  it('a caller that asks again right after its run ends shares one run with the waiting ones', async () => {
+    const shared = new SharedRuns<number>()
+    let active = 0
+    let most = 0
+    const { work: controlled, runs, finish } = controlledWork()
+    const work = async () => {
+      active++
+      most = Math.max(most, active)
+      try {
+        return await controlled()
+      } finally {
+        active--
+      }
+    }
+    const first = shared.run('k', work)
+    const waiting = shared.run('k', work)
+    const again = first.then(() => shared.run('k', work)) // asks again the moment it has its answer
+    finish(1)
+    await first
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(runs()).toBe(2) // not a third run beside the second
+    finish(2)
+    expect(await Promise.all([waiting, again])).toEqual([2, 2])
+    expect(most).toBe(1)
+  })
 })

@@ -28,8 +28,10 @@ export class SharedRuns<T> {
       .catch(() => undefined)
       .then(() => {
         own.next = null
-        if (this.states.get(key) === own) this.states.delete(key)
-        return this.run(key, work)
+        // A run started since the last one ended began after these callers asked: share it.
+        // (Starting another beside it would run the work twice at once.) The state stays; the
+        // run's own `finally` removes it.
+        return own.current ?? this.run(key, work)
       })
     return own.next
   }
