@@ -46,17 +46,6 @@ export async function serve(options: ServeOptions): Promise<CommandResult> {
       },
     )
   }
-  // Listening for SIGINT/SIGTERM before the READY line: a signal sent as soon as that line is
-  // read must find the handler there, not the default action (death by signal, no clean-up).
-  const stopRequested = new Promise<void>((resolve) => {
-    const onSignal = () => {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-      resolve()
-    }
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-  })
   const { startServer } = await import('../../server/listen.js')
   const { loadOrCreateToken, stateDirectory } = await import('../../server/token.js')
   const { token } = loadOrCreateToken(stateDirectory())
@@ -72,6 +61,18 @@ export async function serve(options: ServeOptions): Promise<CommandResult> {
     registry: options.registry,
     healthIntervalMs,
     requestTimeoutMs: requestTimeoutFromEnv(),
+  })
+  // SIGINT/SIGTERM handled from here on, in the same tick as the READY line below: signal
+  // handlers run from the event loop, so a signal sent as soon as the line is read finds them.
+  // Before this (during start-up) a signal keeps its default action and simply stops us.
+  const stopRequested = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+      resolve()
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
   })
   process.stdout.write(`portwarden serve: listening on ${running.url}\n`)
   process.stdout.write(`dashboard: ${running.url}/#token=${token}\n`)
