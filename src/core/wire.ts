@@ -34,13 +34,14 @@ export function toJsonSocket(socket: SocketEntry) {
   }
 }
 
-export function toJsonCheck(check: PortCheck) {
+/** `allocation`: the registry's row for the port, where the caller looked it up (the API does). */
+export function toJsonCheck(check: PortCheck, allocation: Allocation | null = null) {
   return {
     port: check.port,
     protocol: check.protocol,
     free: check.free,
     holders: check.holders.map(toJsonSocket),
-    allocation: null,
+    allocation: allocation ? toJsonAllocation(allocation) : null,
     reason: check.reason,
     message: checkSentence(check),
     warnings: check.warnings.map((w) => w.message),

@@ -23,7 +23,7 @@ export async function check(
   })
   return {
     exitCode: checks.every((c) => c.free) ? EXIT.ok : EXIT.no,
-    json: options.json ? { ports: checks.map(toJsonCheck) } : null,
+    json: options.json ? { ports: checks.map((check) => toJsonCheck(check)) } : null,
     text: options.json ? '' : renderChecks(checks, style),
     warnings: checks.flatMap((c) => c.warnings.map((w) => w.message)),
   }

@@ -105,9 +105,6 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
       context.registry.existing(),
     ])
     const [allocation] = store ? await store.list({ port: spec.from, protocol: spec.protocol }) : []
-    return jsonResponse(c, {
-      ...toJsonCheck(check),
-      allocation: allocation ? toJsonAllocation(allocation) : null,
-    })
+    return jsonResponse(c, toJsonCheck(check, allocation ?? null))
   })
 }
