@@ -3,9 +3,10 @@
  * the library. Listeners are held by a fixture process; ports come from the kernel (port 0).
  */
 import { spawnSync } from 'node:child_process'
-import { userInfo } from 'node:os'
+import { release, userInfo } from 'node:os'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { checkPort, checkPorts } from '../src/core/index.js'
+import { netlinkAvailable } from '../src/core/sockets/netlink-backend.js'
 import { mapLimit, parseJson, runCli, stackTraceLines } from './helpers/cli.js'
 import type { Fixture, FixtureSocket } from './helpers/processes.js'
 import { PYTHON, startSockets, stopStarted } from './helpers/processes.js'
@@ -285,51 +286,97 @@ describe('P2: TIME-WAIT', () => {
   })
 })
 
-describe('bound but not listening: only a bind test sees it', () => {
+/**
+ * sock_diag lists TCP sockets bound without listen() when asked for TCP_BOUND_INACTIVE (Linux
+ * 6.5+); /proc/net never does. With the addon on such a kernel their holder is named by pid.
+ */
+const boundInactiveVisible = (() => {
+  if (process.env.PORTWARDEN_NO_NATIVE === '1' || !netlinkAvailable()) return false
+  const [major = 0, minor = 0] = release().split('.').map(Number)
+  return major > 6 || (major === 6 && minor >= 5)
+})()
+
+describe('bound but not listening', () => {
   afterEach(stopStarted)
 
-  it('`check` reports in use with reason bind_failed ("owner not visible"), never available', async () => {
-    const fixture = await startSockets(['bound@127.0.0.1'])
-    const port = fixture.sockets[0]!.port
-    // invisible to the socket tables, as the kernel facts say
-    const table = parseJson<WireSocket[]>(
-      await runCli(['list', '--all', '--json', '--port', String(port)]),
-    )
-    expect(table).toEqual([])
+  it.runIf(boundInactiveVisible)(
+    'netlink on Linux 6.5+ (TCP_BOUND_INACTIVE): `check`, `who` and `free` name the holder by pid',
+    async () => {
+      const fixture = await startSockets(['bound@127.0.0.1'])
+      const port = fixture.sockets[0]!.port
+      // listings stay as `ss -a` has them: a bound socket is in no listing
+      const table = parseJson<WireSocket[]>(
+        await runCli(['list', '--all', '--json', '--port', String(port)]),
+      )
+      expect(table).toEqual([])
 
-    const result = await runCli(['check', String(port)])
-    expect(result.code, result.stdout + result.stderr).toBe(1)
-    expect(result.stdout).toMatch(
-      new RegExp(`^\\[FAIL\\] ${port}/tcp: in use \\(owner not visible: `),
-    )
-    expect(result.stdout).toContain(`0.0.0.0:${port}`)
-    expect(result.stdout).not.toMatch(/available/)
-    expect(stackTraceLines(result.stderr)).toEqual([])
+      const result = await runCli(['check', String(port)])
+      expect(result.code, result.stdout + result.stderr).toBe(1)
+      expect(result.stdout).toContain(
+        `[FAIL] ${port}/tcp: in use by python3 (pid ${fixture.pid}, user ${userInfo().username}) on 127.0.0.1:${port} (bound, not listening)`,
+      )
+      const library = await checkPort(port)
+      expect(library).toMatchObject({ free: false, reason: 'in_use' })
+      expect(library.holders[0]!.processes.map((p) => p.pid)).toEqual([fixture.pid])
 
-    const json = await runCli(['check', String(port), '--json'])
-    expect(json.code).toBe(1)
-    const entry = parseJson<{ ports: JsonCheck[] }>(json).ports[0]!
-    expect(entry).toMatchObject({
-      port,
-      protocol: 'tcp',
-      free: false,
-      reason: 'bind_failed',
-      holders: [],
-    })
-    expect(entry.message).toMatch(new RegExp(`^TCP port ${port} is in use \\(owner not visible`))
+      const who = await runCli(['who', String(port)])
+      expect(who.code).toBe(0)
+      expect(who.stdout).toContain(`pid ${fixture.pid}`)
 
-    const onHost = await runCli(['check', String(port), '--host', '127.0.0.1'])
-    expect(onHost.code).toBe(1)
-    expect(onHost.stdout).toMatch(/owner not visible/)
+      const plan = parseJson<{ targets: { pid: number; action: string }[] }>(
+        await runCli(['free', String(port), '--dry-run', '--json']),
+      )
+      expect(plan.targets).toEqual([
+        expect.objectContaining({ pid: fixture.pid, action: 'signal' }),
+      ])
+    },
+  )
 
-    // a bind on ::1 does not collide with 127.0.0.1: the kernel agrees it is free there
-    const v6 = await runCli(['check', String(port), '--host', '::1'])
-    expect(v6.code, v6.stdout).toBe(0)
+  it.runIf(!boundInactiveVisible)(
+    'without TCP_BOUND_INACTIVE (the /proc backend, older kernels): a bind test reports it in use ("owner not visible"), never available',
+    async () => {
+      const fixture = await startSockets(['bound@127.0.0.1'])
+      const port = fixture.sockets[0]!.port
+      // invisible to the socket tables, as the kernel facts say
+      const table = parseJson<WireSocket[]>(
+        await runCli(['list', '--all', '--json', '--port', String(port)]),
+      )
+      expect(table).toEqual([])
 
-    const library = await checkPort(port)
-    expect(library).toMatchObject({ free: false, reason: 'bind_failed', holders: [] })
-    expect(library.probes.some((p) => p.outcome === 'EADDRINUSE')).toBe(true)
-  })
+      const result = await runCli(['check', String(port)])
+      expect(result.code, result.stdout + result.stderr).toBe(1)
+      expect(result.stdout).toMatch(
+        new RegExp(`^\\[FAIL\\] ${port}/tcp: in use \\(owner not visible: `),
+      )
+      expect(result.stdout).toContain(`0.0.0.0:${port}`)
+      expect(result.stdout).not.toMatch(/available/)
+      expect(stackTraceLines(result.stderr)).toEqual([])
+
+      const json = await runCli(['check', String(port), '--json'])
+      expect(json.code).toBe(1)
+      const entry = parseJson<{ ports: JsonCheck[] }>(json).ports[0]!
+      expect(entry).toMatchObject({
+        port,
+        protocol: 'tcp',
+        free: false,
+        reason: 'bind_failed',
+        holders: [],
+      })
+      expect(entry.message).toMatch(new RegExp(`^TCP port ${port} is in use \\(owner not visible`))
+
+      const onHost = await runCli(['check', String(port), '--host', '127.0.0.1'])
+      expect(onHost.code).toBe(1)
+      expect(onHost.stdout).toMatch(/owner not visible/)
+
+      // a bind on ::1 does not collide with 127.0.0.1: the kernel agrees it is free there
+      const v6 = await runCli(['check', String(port), '--host', '::1'])
+      expect(v6.code, v6.stdout).toBe(0)
+
+      const library = await checkPort(port)
+      expect(library).toMatchObject({ free: false, reason: 'bind_failed', holders: [] })
+      expect(library.probes.some((p) => p.outcome === 'EADDRINUSE')).toBe(true)
+    },
+  )
 })
 
 const netnsSkip = (() => {

@@ -82,7 +82,16 @@ function craftedTable(port: number, pids: readonly unknown[]): PortHolders[] {
     user: 'root',
     processes: pids.map(holder),
   }
-  return [{ port, protocol: 'tcp', sockets: [socket], connections: 0, heldOutOfSight: false }]
+  return [
+    {
+      port,
+      protocol: 'tcp',
+      sockets: [socket],
+      connections: 0,
+      heldOutOfSight: false,
+      publishers: [],
+    },
+  ]
 }
 
 /** Every kill a test's executeFree would have made, instead of making it. */

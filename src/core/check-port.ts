@@ -1,5 +1,6 @@
 import { addressesOverlap, formatEndpoint, parseHost } from './addresses.js'
 import type { ProbeResult, ProbeTarget } from './bind-probe.js'
+import type { PortPublisher, PublisherOptions } from './containers/published-ports.js'
 import { PortwardenError } from './errors.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
@@ -14,18 +15,28 @@ export interface PortCheck {
   free: boolean
   /** The sockets standing in the way (empty when free, or when only a bind test saw the conflict). */
   holders: SocketEntry[]
-  /** `in_use`: the socket tables show the holder; `bind_failed`: only a bind test saw it. */
-  reason: 'in_use' | 'bind_failed' | null
+  /**
+   * `in_use`: the socket tables show the holder; `bind_failed`: only a bind test saw it;
+   * `published`: bindable, but a DNAT rule (a container's published port) takes its traffic.
+   */
+  reason: 'in_use' | 'bind_failed' | 'published' | null
+  /** For `published`: the NAT rules / containers that take the port's traffic. */
+  publishers: PortPublisher[]
   warnings: Warning[]
   /** The bind tests that were run and what the kernel answered. */
   probes: ProbeResult[]
 }
 
-export interface CheckOptions {
+export interface CheckOptions extends PublisherOptions {
   /** Check one address only (as a service binding it would); default: every address. */
   host?: string
   backend?: BackendName | 'auto'
   procRoot?: string
+  /**
+   * Ask the Docker Engine and the NAT table about ports that look free (default true): a port
+   * published by a DNAT rule is bindable, but its traffic goes to the container.
+   */
+  publishers?: boolean
 }
 
 /** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
@@ -66,6 +77,7 @@ export async function checkPorts(
     const sockets = byPort.get(`${protocol}:${port}`) ?? []
     results.push(await judgePort(protocol, port, sockets, wanted, targets))
   }
+  if (options.publishers !== false) await markPublished(results, options)
   if (results.length > 0 && inventory.warnings.length > 0) {
     const first = results[0] as PortCheck
     first.warnings.push(...inventory.warnings)
@@ -127,7 +139,16 @@ async function judgePort(
     const unexplained = definite.every((s) => s.processes.every((p) => p.pid === process.pid))
     probes = await probeSettled(unexplained)
     if (!bindSucceeded(probes)) {
-      return { port, protocol, free: false, holders: definite, reason: 'in_use', warnings, probes }
+      return {
+        port,
+        protocol,
+        free: false,
+        holders: definite,
+        reason: 'in_use',
+        warnings,
+        probes,
+        publishers: [],
+      }
     }
   }
   // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
@@ -135,7 +156,16 @@ async function judgePort(
   const refused = probes.filter(isRefused)
   if (refused.length > 0) {
     if (possible.length > 0) {
-      return { port, protocol, free: false, holders: possible, reason: 'in_use', warnings, probes }
+      return {
+        port,
+        protocol,
+        free: false,
+        holders: possible,
+        reason: 'in_use',
+        warnings,
+        probes,
+        publishers: [],
+      }
     }
     if (timeWait.length > 0) {
       // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
@@ -145,7 +175,16 @@ async function judgePort(
         message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}) left by a server without SO_REUSEADDR: binding fails until ${timeWait.length === 1 ? 'it expires' : 'they expire'} (up to 60 s)`,
       })
     }
-    return { port, protocol, free: false, holders: [], reason: 'bind_failed', warnings, probes }
+    return {
+      port,
+      protocol,
+      free: false,
+      holders: [],
+      reason: 'bind_failed',
+      warnings,
+      probes,
+      publishers: [],
+    }
   }
   if (probes.some((p) => p.outcome === 'EACCES')) {
     warnings.push({
@@ -159,7 +198,22 @@ async function judgePort(
       message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}): servers without SO_REUSEADDR may fail to bind for up to 60 s`,
     })
   }
-  return { port, protocol, free: true, holders: [], reason: null, warnings, probes }
+  return { port, protocol, free: true, holders: [], reason: null, warnings, probes, publishers: [] }
+}
+
+/** Ports that look free but that a NAT rule or the Docker Engine gives to a container. */
+async function markPublished(results: PortCheck[], options: CheckOptions): Promise<void> {
+  const free = results.filter((r) => r.free)
+  if (free.length === 0) return
+  const { findPortPublishers } = await import('./containers/published-ports.js')
+  const { byPort } = await findPortPublishers(free, options)
+  for (const result of free) {
+    const publishers = byPort.get(`${result.protocol}:${result.port}`)
+    if (!publishers) continue
+    result.free = false
+    result.reason = 'published'
+    result.publishers = publishers
+  }
 }
 
 function unprivilegedPortStart(): number {

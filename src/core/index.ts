@@ -123,8 +123,8 @@ export {
   defaultDockerSocket,
   findPublishingContainer,
   listDockerContainers,
-} from './free/docker.js'
-export type { DockerContainer, DockerLookup } from './free/docker.js'
+} from './containers/docker-engine.js'
+export type { DockerContainer, DockerLookup } from './containers/docker-engine.js'
 export { SYSTEMD_UNIT_DIRS, findSocketUnits } from './free/systemd.js'
 export {
   toJsonFreePlan,

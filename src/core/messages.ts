@@ -1,5 +1,7 @@
 import { formatEndpoint } from './addresses.js'
 import type { PortCheck } from './check-port.js'
+import type { PortPublisher } from './containers/published-ports.js'
+import { describePublisher } from './containers/published-ports.js'
 import { escapeUnsafe } from './safe-text.js'
 import type { Holder, Protocol, SocketEntry } from './types.js'
 
@@ -43,6 +45,21 @@ export function describeAddresses(sockets: readonly SocketEntry[]): string {
   return joinWords([...new Set(sockets.map((s) => formatEndpoint(s.localAddress, s.localPort)))])
 }
 
+/**
+ * `on 0.0.0.0:8080`; `on 127.0.0.1:8080 (bound, not listening)` for a TCP socket bound without
+ * listen() (state UNCONN: TCP_CLOSE); `as the local end of 2 connections on ...` when only
+ * connections use the port.
+ */
+function describeWhere(sockets: readonly SocketEntry[]): string {
+  const at = describeAddresses(sockets)
+  const bound = (s: SocketEntry) => s.protocol === 'tcp' && s.state === 'UNCONN'
+  if (sockets.some((s) => s.state === 'LISTEN' || (s.state === 'UNCONN' && !bound(s))))
+    return `on ${at}`
+  if (sockets.every(bound)) return `on ${at} (bound, not listening)`
+  const connections = sockets.filter((s) => !bound(s)).length
+  return `as the local end of ${connections === 1 ? 'a connection' : `${connections} connections`} on ${at}`
+}
+
 /** The one sentence: `TCP port 8080 is already in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
 export function portInUseSentence(
   protocol: Protocol,
@@ -52,16 +69,31 @@ export function portInUseSentence(
   const label = `${protocol.toUpperCase()} port ${port}`
   if (sockets.length === 0)
     return `${label} is in use, but no socket in the tables shows who holds it`
-  const listening = sockets.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
-  const where = listening
-    ? `on ${describeAddresses(sockets)}`
-    : `as the local end of ${sockets.length === 1 ? 'a connection' : `${sockets.length} connections`} on ${describeAddresses(sockets)}`
-  return `${label} is already in use by ${describeHolders(sockets)} ${where}`
+  return `${label} is already in use by ${describeHolders(sockets)} ${describeWhere(sockets)}`
+}
+
+/**
+ * `published by Docker container web through a DNAT rule to 172.17.0.2:80 (no socket holds it:
+ * it can be bound, but connections to it reach the container)`.
+ */
+export function publishedSummary(publishers: readonly PortPublisher[]): string {
+  const reach = publishers.some((p) => p.container) ? 'reach the container' : 'go there'
+  return `${joinWords(publishers.map(describePublisher))} (no socket holds it: it can be bound, but connections to it ${reach})`
+}
+
+/** `TCP port 9090 is published by Docker container web through a DNAT rule to ...`. */
+export function publishedSentence(
+  protocol: Protocol,
+  port: number,
+  publishers: readonly PortPublisher[],
+): string {
+  return `${protocol.toUpperCase()} port ${port} is ${publishedSummary(publishers)}`
 }
 
 /** After `[FAIL] 8080/tcp: ` — `in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
 export function checkSummary(check: PortCheck): string {
   if (check.free) return 'available'
+  if (check.reason === 'published') return publishedSummary(check.publishers)
   if (check.reason === 'bind_failed' && check.warnings.some((w) => w.code === 'time_wait')) {
     return 'in use (a TIME-WAIT socket left by a server without SO_REUSEADDR blocks every bind until it expires, within 60 s)'
   }
@@ -74,9 +106,7 @@ export function checkSummary(check: PortCheck): string {
       `table shows a holder; it may be bound without listening or held in another network namespace)`
     )
   }
-  const listening = check.holders.some((s) => s.state === 'LISTEN' || s.state === 'UNCONN')
-  const where = listening ? 'on' : 'as the local end of connections on'
-  return `in use by ${describeHolders(check.holders)} ${where} ${describeAddresses(check.holders)}`
+  return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */
@@ -90,6 +120,8 @@ export function outOfSightSentence(protocol: Protocol, port: number): string {
 /** The whole sentence for a check, or null when the port is free. */
 export function checkSentence(check: PortCheck): string | null {
   if (check.free) return null
+  if (check.reason === 'published')
+    return publishedSentence(check.protocol, check.port, check.publishers)
   if (check.reason === 'bind_failed')
     return `${check.protocol.toUpperCase()} port ${check.port} is ${checkSummary(check)}`
   return portInUseSentence(check.protocol, check.port, check.holders)

@@ -12,7 +12,7 @@ import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
 import { checkSentence, displayName } from './messages.js'
 import type { PortSpec } from './port-spec.js'
-import { isContainerProxy } from './process/container.js'
+import { containerRole } from './containers/roles.js'
 import { DEFAULT_ALLOCATION_RANGE } from './registry/allocator.js'
 import { shellWord } from './registry/conflicts.js'
 import { findFreePorts } from './registry/find-free.js'
@@ -413,10 +413,11 @@ async function containerName(
   options: ManifestPreflightOptions,
 ): Promise<string | null> {
   const target = entry.container
-  if (target && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target) && !isContainerProxy(target))
+  if (target && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target) && containerRole(target) === null)
     return target
   if (options.docker === false || entry.port === null) return null
-  const { findPublishingContainer, listDockerContainers } = await import('./free/docker.js')
+  const { findPublishingContainer, listDockerContainers } =
+    await import('./containers/docker-engine.js')
   const lookup = await listDockerContainers()
   if (!lookup.ok) return null
   return (
@@ -424,8 +425,11 @@ async function containerName(
   )
 }
 
+/** A port proxy, or dockerd holding a published port's placeholder (no userland proxy). */
 function isProxy(holder: Holder): boolean {
-  return holder.container !== null || isContainerProxy(holder.name)
+  return (
+    holder.container !== null || containerRole(holder.name) === 'proxy' || holder.name === 'dockerd'
+  )
 }
 
 function ownerText(allocation: Allocation): string {

@@ -1,3 +1,4 @@
+import type { PortPublisher, PublisherOptions } from './containers/published-ports.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
@@ -14,6 +15,8 @@ export interface PortHolders {
   connections: number
   /** No socket table shows a holder, yet a bind test fails: something holds it out of sight. */
   heldOutOfSight: boolean
+  /** No socket holds it, but a DNAT rule (a container's published port) takes its traffic. */
+  publishers: PortPublisher[]
 }
 
 export interface WhoResult {
@@ -22,9 +25,11 @@ export interface WhoResult {
   backend: BackendName
 }
 
-export interface WhoOptions {
+export interface WhoOptions extends PublisherOptions {
   backend?: BackendName | 'auto'
   procRoot?: string
+  /** Ask the Docker Engine and the NAT table about a port nothing holds (default true). */
+  publishers?: boolean
 }
 
 /**
@@ -59,9 +64,22 @@ export async function whoHolds(
       sockets: shown,
       connections: sockets.length - shown.length,
       heldOutOfSight,
+      publishers: [],
     })
   }
+  const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)
+  if (unheld.length > 0 && options.publishers !== false) {
+    const { findPortPublishers } = await import('./containers/published-ports.js')
+    const { byPort: published } = await findPortPublishers(unheld, options)
+    for (const entry of unheld)
+      entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
+  }
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
+}
+
+/** Something takes the port: a socket, a failed bind test, or a DNAT rule. */
+export function isHeld(entry: PortHolders): boolean {
+  return entry.sockets.length > 0 || entry.heldOutOfSight || entry.publishers.length > 0
 }
 
 async function boundOutOfSight(protocol: Protocol, port: number): Promise<boolean> {

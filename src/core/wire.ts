@@ -1,8 +1,16 @@
+import type { PortPublisher } from './containers/published-ports.js'
+import { publisherFix } from './containers/published-ports.js'
 import type { PortCheck } from './check-port.js'
-import { checkSentence, outOfSightSentence, portInUseSentence } from './messages.js'
+import {
+  checkSentence,
+  outOfSightSentence,
+  portInUseSentence,
+  publishedSentence,
+} from './messages.js'
 import { stringifyForTerminal } from './safe-text.js'
 import type { Holder, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
+import { isHeld } from './who-holds.js'
 import type { Conflict } from './registry/conflicts.js'
 import type { Allocation } from './registry/types.js'
 
@@ -44,7 +52,19 @@ export function toJsonCheck(check: PortCheck, allocation: Allocation | null = nu
     allocation: allocation ? toJsonAllocation(allocation) : null,
     reason: check.reason,
     message: checkSentence(check),
+    publishers: check.publishers.map(toJsonPublisher),
     warnings: check.warnings.map((w) => w.message),
+  }
+}
+
+/** A NAT rule / container taking a port's traffic without a socket (`check`'s `published`). */
+export function toJsonPublisher(publisher: PortPublisher) {
+  return {
+    container: publisher.container?.name ?? null,
+    container_id: publisher.container?.id ?? null,
+    target: publisher.target,
+    rule: publisher.rule,
+    fix: publisherFix(publisher),
   }
 }
 
@@ -52,15 +72,18 @@ export function toJsonPortHolders(entry: PortHolders) {
   return {
     port: entry.port,
     protocol: entry.protocol,
-    in_use: entry.sockets.length > 0 || entry.heldOutOfSight,
+    in_use: isHeld(entry),
     message:
       entry.sockets.length > 0
         ? portInUseSentence(entry.protocol, entry.port, entry.sockets)
         : entry.heldOutOfSight
           ? outOfSightSentence(entry.protocol, entry.port)
-          : null,
+          : entry.publishers.length > 0
+            ? publishedSentence(entry.protocol, entry.port, entry.publishers)
+            : null,
     holders: entry.sockets.map(toJsonSocket),
     connections: entry.connections,
+    publishers: entry.publishers.map(toJsonPublisher),
   }
 }
 

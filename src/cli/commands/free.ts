@@ -5,7 +5,7 @@ import { executeFree, planOutcome } from '../../core/free/execute-free.js'
 import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
 import { DEFAULT_WAIT_MS, describeSpecs, planFree } from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
-import { displayName, portInUseSentence } from '../../core/messages.js'
+import { displayName, portInUseSentence, publishedSentence } from '../../core/messages.js'
 import type {
   FreeEvent,
   FreeOutcome,
@@ -156,7 +156,8 @@ async function confirmTargets(
 /** `Stop node (pid 4242, user dev, up 3h12m, cmd "node server.js") holding TCP port 8080?` */
 export function question(target: FreeTarget, signal: FreeSignal): string {
   const verb = stops(signal) ? 'Stop' : `Send ${signal} to`
-  return `${verb} ${processDetails(target)} holding ${portsText(target.ports)}?`
+  const caveats = target.caveats.map((c) => ` (${c})`).join('')
+  return `${verb} ${processDetails(target)} holding ${portsText(target.ports)}?${caveats}`
 }
 
 function stops(signal: FreeSignal): boolean {
@@ -209,7 +210,9 @@ export function renderPlan(plan: FreePlan, style: Style): string {
       style.bold(
         port.sockets.length > 0
           ? `${portInUseSentence(port.protocol, port.port, port.sockets).replace(' is already in use by ', ' is held by ')}.`
-          : `${portText(port)} is in use, but no socket table shows who holds it.`,
+          : port.publishers.length > 0 && !port.heldOutOfSight
+            ? `${publishedSentence(port.protocol, port.port, port.publishers)}.`
+            : `${portText(port)} is in use, but no socket table shows who holds it.`,
       ),
     )
     for (const target of plan.targets.filter((t) => holdsPort(t, port))) {
@@ -224,6 +227,7 @@ export function renderPlan(plan: FreePlan, style: Style): string {
           `  will send ${plan.signal} to ${displayName(target.holder.name)} (pid ${target.holder.pid}, user ${displayName(target.holder.user)}, up ${renderUptime(target.holder.startedAt)})`,
         )
         lines.push(style.dim(`    command: ${displayName(target.holder.command) || '(none)'}`))
+        for (const caveat of target.caveats) lines.push(`    ${style.warn('note')}: ${caveat}`)
         if (plan.killAfterMs !== null && plan.signal !== 'SIGKILL') {
           lines.push(
             style.dim(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { whoHolds } from '../../core/who-holds.js'
+import { isHeld, whoHolds } from '../../core/who-holds.js'
 import { toJsonPortHolders } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
@@ -16,7 +16,7 @@ export async function who(
   const result = await whoHolds(requireSpecs(specTexts, 'who'), {
     backend: parseBackend(options.backend),
   })
-  const held = result.ports.some((entry) => entry.sockets.length > 0 || entry.heldOutOfSight)
+  const held = result.ports.some(isHeld)
   const text =
     result.ports.length === 0
       ? 'Nothing holds any port in the given range.'

@@ -2,7 +2,9 @@ import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
+import { publisherFix } from '../../core/containers/published-ports.js'
 import {
+  publishedSentence,
   checkSummary,
   displayName,
   outOfSightSentence,
@@ -93,10 +95,13 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   for (const entry of entries) {
     const label = `${entry.protocol.toUpperCase()} port ${entry.port}`
     if (entry.sockets.length === 0) {
+      const fixes = [...new Set(entry.publishers.map(publisherFix))]
       blocks.push(
         entry.heldOutOfSight
           ? `${outOfSightSentence(entry.protocol, entry.port)}.`
-          : `${label} is free: no process holds it.`,
+          : fixes.length > 0
+            ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fixes.join(', or ')}`
+            : `${label} is free: no process holds it.`,
       )
       continue
     }
@@ -138,7 +143,9 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
   return checks
     .map((check) => {
       const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
-      return `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
+      const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
+      const fixes = [...new Set(check.publishers.map(publisherFix))]
+      return fixes.length > 0 ? `${line}\n       fix: ${fixes.join(', or ')}` : line
     })
     .join('\n')
 }

@@ -3,6 +3,7 @@ import {
   displayName,
   outOfSightSentence,
   portInUseSentence,
+  publishedSentence,
 } from '../messages.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import { isListening } from '../sockets/query.js'
@@ -319,6 +320,17 @@ async function reportPort(
       refusals: [],
     }
   }
+  if (port.sockets.length === 0 && !port.heldOutOfSight && port.publishers.length > 0) {
+    // Nothing was signalled: a bind test succeeds, yet the rule still takes the traffic.
+    return {
+      ...base,
+      status: 'still_held',
+      holders: [],
+      heldOutOfSight: false,
+      message: publishedSentence(port.protocol, port.port, port.publishers),
+      refusals: [...port.blockers],
+    }
+  }
   if (releasedWhileWaiting || (await portReleased(plan, port))) {
     const signalled = states
       .filter((s) => s.signals.length > 0 && holdsKey(s.target, port))
@@ -338,6 +350,7 @@ async function reportPort(
   const who = await whoHolds([{ from: port.port, to: port.port, protocol: port.protocol }], {
     backend: plan.backend,
     procRoot: plan.procRoot,
+    publishers: false,
   })
   const now = who.ports[0]
   const holders = now?.sockets ?? []

@@ -1,19 +1,23 @@
 import { displayName } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { formatPortSpec } from '../port-spec.js'
-import { isContainerProxy } from '../process/container.js'
+import type { PortPublisher } from '../containers/published-ports.js'
+import { describePublisher, publisherFix } from '../containers/published-ports.js'
+import type { ContainerRole } from '../containers/roles.js'
+import { containerRole } from '../containers/roles.js'
+import { namespaceInitCaveat } from '../process/pid-namespace.js'
 import { ProcessReader } from '../process/read-process.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Holder, Protocol, SocketEntry, Warning } from '../types.js'
 import type { PortHolders } from '../who-holds.js'
 import { whoHolds } from '../who-holds.js'
-import type { DockerLookup } from './docker.js'
+import type { DockerLookup } from '../containers/docker-engine.js'
 import {
   DOCKER_TIMEOUT_MS,
   defaultDockerSocket,
   findPublishingContainer,
   listDockerContainers,
-} from './docker.js'
+} from '../containers/docker-engine.js'
 import type { FreeSignal } from './options.js'
 import type { ProcessIdentity, UnsafeReason } from './process-identity.js'
 import { readIdentity, unsafeTarget } from './process-identity.js'
@@ -46,6 +50,8 @@ export type RefusalCode =
   | UnsafeReason
   | 'systemd_socket'
   | 'container_proxy'
+  | 'container_runtime'
+  | 'published'
   | 'not_visible'
   | 'out_of_sight'
   | 'gone'
@@ -65,7 +71,9 @@ export interface Refusal {
 }
 
 export interface ContainerInfo {
-  /** The proxy's name: docker-proxy, rootlessport, slirp4netns, pasta. */
+  /** `proxy`: a port proxy; `runtime`: the engine itself (dockerd's placeholder of a published port). */
+  role: ContainerRole
+  /** The holder's name: docker-proxy, rootlessport, slirp4netns, pasta, dockerd, containerd... */
   proxy: string
   /** Where it forwards to (`172.17.0.2:80`, from its command line), or null. */
   address: string | null
@@ -86,6 +94,8 @@ export interface FreeTarget {
   /** Null: it will be signalled (after confirmation). */
   refusal: Refusal | null
   container: ContainerInfo | null
+  /** What the signals will do differently from usual, said before any is sent (a namespace init). */
+  caveats: string[]
 }
 
 export interface PortPlan extends PortKey {
@@ -96,8 +106,10 @@ export interface PortPlan extends PortKey {
   heldOutOfSight: boolean
   /** Holder pids, in table order (as found: a crafted table may hold anything). */
   pids: number[]
-  /** Holders we cannot even name a process for (hidden owners, out of sight). */
+  /** Holders we cannot even name a process for (hidden owners, out of sight, DNAT rules). */
   blockers: Refusal[]
+  /** No socket holds it, but a DNAT rule (a container's published port) takes its traffic. */
+  publishers: PortPublisher[]
 }
 
 export interface FreePlan {
@@ -110,6 +122,11 @@ export interface FreePlan {
   warnings: Warning[]
   backend: BackendName | 'auto'
   procRoot: string
+}
+
+/** A `whoHolds` answer for one port; a crafted table may leave out the (DNAT) publishers. */
+export type HolderTableEntry = Omit<PortHolders, 'publishers'> & {
+  publishers?: PortHolders['publishers']
 }
 
 /** What `free` would do: reads the socket tables once and decides per holder. Sends nothing. */
@@ -127,7 +144,7 @@ export async function planFree(
  */
 export async function planFreeFrom(
   specs: readonly PortSpec[],
-  entries: readonly PortHolders[],
+  entries: readonly HolderTableEntry[],
   options: FreeOptions = {},
   warnings: Warning[] = [],
 ): Promise<FreePlan> {
@@ -152,6 +169,7 @@ export async function planFreeFrom(
             identity: null,
             refusal: null,
             container: null,
+            caveats: [],
           })
         else if (!target.ports.some((p) => p.port === key.port && p.protocol === key.protocol))
           target.ports.push(key)
@@ -170,14 +188,17 @@ export async function planFreeFrom(
         permission: false,
       })
     }
+    const publishers = entry.publishers ?? []
+    for (const publisher of publishers) blockers.push(publisherRefusal(publisher))
     ports.push({
       ...key,
-      held: entry.sockets.length > 0 || entry.heldOutOfSight,
+      held: entry.sockets.length > 0 || entry.heldOutOfSight || publishers.length > 0,
       sockets: entry.sockets,
       connections: entry.connections,
       heldOutOfSight: entry.heldOutOfSight,
       pids,
       blockers,
+      publishers,
     })
   }
 
@@ -199,13 +220,17 @@ export async function planFreeFrom(
       }
       continue
     }
-    if (holder.container !== null || isContainerProxy(holder.name)) {
+    const role = containerRole(holder.name) ?? (holder.container !== null ? 'proxy' : null)
+    if (role !== null) {
       docker ??= listDockerContainers(
         options.dockerSocket ?? defaultDockerSocket(),
         options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
       )
-      target.container = describeContainer(target, await docker)
-      target.refusal = containerRefusal(target, target.container)
+      target.container = describeContainer(target, role, await docker)
+      target.refusal =
+        role === 'runtime'
+          ? runtimeRefusal(target, target.container)
+          : containerRefusal(target, target.container)
       continue
     }
     const identity = readIdentity(holder.pid, procRoot)
@@ -230,6 +255,11 @@ export async function planFreeFrom(
       continue
     }
     target.identity = identity
+    // The first signal's caveat already says what SIGKILL would do; else say it for --kill-after.
+    const caveat =
+      namespaceInitCaveat(holder.pid, options.signal ?? 'SIGTERM', procRoot) ??
+      (options.killAfterMs != null ? namespaceInitCaveat(holder.pid, 'SIGKILL', procRoot) : null)
+    if (caveat) target.caveats.push(caveat)
   }
   return {
     specs: [...specs],
@@ -308,7 +338,11 @@ function initRefusal(target: FreeTarget, procRoot: string, unitDirs: readonly st
   }
 }
 
-function describeContainer(target: FreeTarget, lookup: DockerLookup): ContainerInfo {
+function describeContainer(
+  target: FreeTarget,
+  role: ContainerRole,
+  lookup: DockerLookup,
+): ContainerInfo {
   const { holder } = target
   const address =
     holder.container !== null && holder.container !== holder.name ? holder.container : null
@@ -317,6 +351,7 @@ function describeContainer(target: FreeTarget, lookup: DockerLookup): ContainerI
   if (lookup.ok && first)
     found = findPublishingContainer(lookup.containers, first.port, first.protocol, address)
   return {
+    role,
     proxy: holder.name,
     address,
     name: found?.name ?? null,
@@ -354,6 +389,49 @@ function containerRefusal(target: FreeTarget, container: ContainerInfo): Refusal
     message: `it publishes the port for a container${container.address ? ` at ${displayName(container.address)}` : ''}; ${why}`,
     suggestion,
     command: null,
+    permission: false,
+  }
+}
+
+/**
+ * dockerd, containerd, a shim: stopping the engine stops every container. dockerd holds a
+ * published port itself when the userland proxy is off (a placeholder socket beside the NAT
+ * rules), so the container that publishes the port is the thing to stop.
+ */
+function runtimeRefusal(target: FreeTarget, container: ContainerInfo): Refusal {
+  const engine = displayName(container.proxy)
+  const why = `signalling ${engine} would stop the container runtime and every container it runs`
+  if (container.name) {
+    const command = `docker stop ${displayName(container.name)}`
+    return {
+      code: 'container_runtime',
+      message: `${engine} holds it for Docker container ${displayName(container.name)}, which publishes the port; ${why}`,
+      suggestion: `stop the container instead: ${command}`,
+      command,
+      permission: false,
+    }
+  }
+  const first = target.ports[0]
+  const filter = first ? ` --filter publish=${first.port}/${first.protocol}` : ''
+  return {
+    code: 'container_runtime',
+    message: `${engine} is part of the container runtime (a published port's placeholder, or the engine's own socket); ${why}`,
+    suggestion: `if a container publishes it, find it with \`docker ps${filter}\` and stop it: docker stop NAME; else stop the engine's service deliberately (systemctl stop docker)`,
+    command: null,
+    permission: false,
+  }
+}
+
+/** A DNAT rule takes the port's traffic: no process to signal, the container or rule to stop. */
+function publisherRefusal(publisher: PortPublisher): Refusal {
+  const command = publisherFix(publisher)
+  return {
+    code: 'published',
+    message: `no process holds it, but it is ${describePublisher(publisher)}`,
+    suggestion: publisher.container
+      ? `stop the container instead: ${command}`
+      : `delete the rule: ${command}`,
+    command,
     permission: false,
   }
 }

@@ -23,6 +23,7 @@ export function toJsonFreeTarget(target: FreeTarget) {
     action: target.refusal ? ('refuse' as const) : ('signal' as const),
     refusal: target.refusal ? toJsonRefusal(target.refusal) : null,
     container_address: target.container?.address ?? null,
+    caveats: target.caveats,
   }
 }
 

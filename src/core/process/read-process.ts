@@ -8,7 +8,7 @@ import {
   parseProcStat,
   parseSocketLink,
 } from './parse-proc-pid.js'
-import { describeContainerProxy } from './container.js'
+import { describeContainerProxy } from '../containers/roles.js'
 
 /** USER_HZ: the unit of /proc start times; 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS_PER_SECOND = 100

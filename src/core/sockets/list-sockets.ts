@@ -249,6 +249,7 @@ export async function socketsOnPorts(
 ): Promise<{ byPort: Map<string, SocketEntry[]>; inventory: SocketInventory }> {
   const inventory = await listSockets({
     all: true,
+    boundInactive: true,
     ports: specs,
     protocols: [...new Set(specs.map((spec) => spec.protocol))],
     backend: options.backend,

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import { PortwardenError, errnoOf } from '../errors.js'
-import { describeContainerProxy } from '../process/container.js'
+import { describeContainerProxy } from '../containers/roles.js'
 import type { Holder, SocketEntry, Warning } from '../types.js'
 import type { ListSocketsOptions } from './query.js'
 import { isListening } from './query.js'

@@ -8,10 +8,13 @@ import { stateName } from './parse-proc-net.js'
 import type { ListSocketsOptions } from './query.js'
 
 /**
- * TCP states 1-12, as /proc/net shows them. Not bit 13 (TCP_BOUND_INACTIVE, Linux 6.5+): sockets
- * bound but never listening, which /proc/net/tcp does not list and `check` finds by a bind test.
+ * TCP states 1-12, as /proc/net shows them. Bit 13 (TCP_BOUND_INACTIVE, Linux 6.5+) only when
+ * asked: sockets bound but never listening, which /proc/net/tcp does not list and `ss -a`
+ * leaves out; port questions ask, so `check`/`who`/`free` name their holder. (It is a filter
+ * only: the kernel reports such a socket in state TCP_CLOSE, which reads as UNCONN.)
  */
 const ALL_STATES = 0x1ffe
+const TCP_BOUND_INACTIVE = 1 << 13
 const TCP_LISTEN = 1 << 10
 /** UDP's "state" is TCP_CLOSE (7) when bound but not connected: `ss -l` shows those. */
 const UDP_UNCONN = 1 << 7
@@ -115,8 +118,9 @@ function listingRequest(options: ListSocketsOptions): [number, number, number] {
 
 function stateMasks(options: ListSocketsOptions, wanted: readonly Protocol[]): [number, number] {
   const all = options.all === true
+  const bound = options.boundInactive === true ? TCP_BOUND_INACTIVE : 0
   return [
-    wanted.includes('tcp') ? (all ? ALL_STATES : TCP_LISTEN) : 0,
+    wanted.includes('tcp') ? (all ? ALL_STATES : TCP_LISTEN) | bound : 0,
     wanted.includes('udp') ? (all ? ALL_STATES : UDP_UNCONN) : 0,
   ]
 }

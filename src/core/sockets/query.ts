@@ -16,6 +16,12 @@ export interface ListSocketsOptions {
   pid?: number
   /** Keep only sockets held by a process with this name (comm, exact). */
   processName?: string
+  /**
+   * Also TCP sockets bound without listen() or connect() (TCP_BOUND_INACTIVE): netlink on
+   * Linux 6.5+ only; /proc/net never lists them. `ss -a` leaves them out, so listings do too.
+   * They come back in state UNCONN (the kernel's TCP_CLOSE).
+   */
+  boundInactive?: boolean
   /** Resolve the processes holding each socket (the costly part). Default: true. */
   withProcesses?: boolean
   /** Default `auto`: netlink when the addon loads and the kernel answers, else /proc, else lsof. */

@@ -1,0 +1,192 @@
+/**
+ * Issue 16 against a real Docker engine (Debian's docker.io), in both proxy modes, each engine in
+ * a network namespace of its own (test/helpers/docker.ts): `free` never signals dockerd or
+ * docker-proxy, names the container from the Engine API and suggests `docker stop NAME`; a port
+ * published by a DNAT rule with no socket on it is not "available". Needs root, dockerd,
+ * iptables and busybox-static (installed by .ci/run); skips with the reason otherwise.
+ */
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DockerEngine, RunningContainer } from './helpers/docker.js'
+import {
+  inspectContainer,
+  runHttpContainer,
+  startDockerEngine,
+  whyNoDocker,
+} from './helpers/docker.js'
+import { parseJson } from './helpers/cli.js'
+
+const skip = whyNoDocker()
+
+/** Start time (stat field 22) of a pid: the same process still runs when it is unchanged. */
+function startTicks(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
+  } catch {
+    return null
+  }
+}
+
+/** Inside a fresh namespace every port is free: any in the usual range will do. */
+function somePort(): number {
+  return 20_000 + Math.floor(Math.random() * 9_000)
+}
+
+interface FreeTargetJson {
+  pid: number
+  name: string
+  container: string | null
+  action: 'signal' | 'refuse'
+  refusal: { code: string; command: string | null } | null
+}
+
+describe.skipIf(skip !== null)(
+  `a real Docker engine without its userland proxy (dockerd holds published ports)${skip ? ` — skipped: ${skip}` : ''}`,
+  () => {
+    let engine: DockerEngine
+    let web: RunningContainer
+    let published: number
+    let dockerdStart: string | null
+
+    beforeAll(async () => {
+      engine = await startDockerEngine({ userlandProxy: false })
+      published = somePort()
+      web = await runHttpContainer(engine, 'pw-web', { hostIp: '127.0.0.1', hostPort: published })
+      dockerdStart = startTicks(engine.dockerdPid)
+    }, 90_000)
+
+    afterAll(async () => {
+      await engine?.stop()
+    }, 60_000)
+
+    it('the published port is held by dockerd itself (a placeholder socket)', async () => {
+      const who = await engine.cli(['who', String(published), '--json'])
+      expect(who.code, who.stderr).toBe(0)
+      const body = parseJson<{
+        ports: { holders: { processes: { pid: number; name: string }[] }[] }[]
+      }>(who)
+      const holders = body.ports[0]!.holders.flatMap((s) => s.processes)
+      expect(holders.map((h) => h.name)).toContain('dockerd')
+      expect(holders.map((h) => h.pid)).toContain(engine.dockerdPid)
+    })
+
+    it('free --yes refuses to signal dockerd, names the container, suggests docker stop; exit 1', async () => {
+      const result = await engine.cli(['free', String(published), '--yes'])
+      expect(result.code, result.stdout + result.stderr).toBe(1)
+      expect(result.stdout).toContain('dockerd')
+      expect(result.stdout).toContain('Docker container pw-web')
+      expect(result.stdout).toContain('docker stop pw-web')
+      // The daemon and the container are untouched.
+      expect(startTicks(engine.dockerdPid)).toBe(dockerdStart)
+      expect((await inspectContainer(engine, web.id)).running).toBe(true)
+      expect((await engine.api('GET', '/_ping')).text).toBe('OK')
+    })
+
+    it('free --dry-run --json: refusal container_runtime with the command', async () => {
+      const result = await engine.cli(['free', String(published), '--dry-run', '--json'])
+      const body = parseJson<{ targets: FreeTargetJson[] }>(result)
+      const dockerd = body.targets.find((t) => t.pid === engine.dockerdPid)
+      expect(dockerd).toMatchObject({
+        name: 'dockerd',
+        action: 'refuse',
+        container: 'pw-web',
+        refusal: { code: 'container_runtime', command: 'docker stop pw-web' },
+      })
+    })
+
+    it('preflight --port style: check says in use by dockerd, never available', async () => {
+      const result = await engine.cli(['check', String(published)])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toMatch(/\[FAIL\] \d+\/tcp: in use by dockerd \(pid \d+/)
+    })
+
+    it('a port DNATed to the container with no socket on it (as nerdctl/CNI publish) is not available; the rule and the container are named', async () => {
+      const port = somePort() + 1
+      const rule = [
+        '-p',
+        'tcp',
+        '-d',
+        '127.0.0.1/32',
+        '--dport',
+        String(port),
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${web.ip}:80`,
+      ]
+      const add = engine.exec('iptables', ['-t', 'nat', '-A', 'OUTPUT', ...rule])
+      expect(add.status, String(add.stderr)).toBe(0)
+      // The rule is real: a connection to the port reaches busybox httpd in the container.
+      const fetched = engine.exec('busybox', ['wget', '-q', '-O', '-', `http://127.0.0.1:${port}/`])
+      expect(String(fetched.stderr)).toMatch(/404/)
+      // No socket holds it (a bind test succeeds), yet who names the container and the rule ...
+      const who = await engine.cli(['who', String(port)])
+      expect(who.code, who.stdout).toBe(0)
+      expect(who.stdout).toContain(`TCP port ${port} is published by Docker container pw-web`)
+      // ... free says what to stop instead, and signals nothing ...
+      const free = await engine.cli(['free', String(port), '--yes'])
+      expect(free.code, free.stdout).toBe(1)
+      expect(free.stdout).toContain('stop the container instead: docker stop pw-web')
+      expect(free.stdout).toContain('Nothing was signalled.')
+      // ... and check does not call it available.
+      const check = await engine.cli(['check', String(port)])
+      expect(check.code, check.stdout + check.stderr).toBe(1)
+      expect(check.stdout).toContain(`[FAIL] ${port}/tcp: published by Docker container pw-web`)
+      expect(check.stdout).toContain(`through a DNAT rule to ${web.ip}:80`)
+      expect(check.stdout).toContain('fix: docker stop pw-web')
+      const json = parseJson<{
+        ports: {
+          free: boolean
+          reason: string
+          publishers: { container: string; rule: string }[]
+        }[]
+      }>(await engine.cli(['check', String(port), '--json']))
+      expect(json.ports[0]).toMatchObject({ free: false, reason: 'published' })
+      expect(json.ports[0]!.publishers[0]).toMatchObject({ container: 'pw-web' })
+      expect(json.ports[0]!.publishers[0]!.rule).toContain(`--dport ${port}`)
+      // Without the rule the port is available again.
+      const del = engine.exec('iptables', ['-t', 'nat', '-D', 'OUTPUT', ...rule])
+      expect(del.status, String(del.stderr)).toBe(0)
+      const after = await engine.cli(['check', String(port)])
+      expect(after.code, after.stdout).toBe(0)
+    })
+  },
+)
+
+describe.skipIf(skip !== null)(
+  `a real Docker engine with its userland proxy (docker-proxy holds published ports)${skip ? ` — skipped: ${skip}` : ''}`,
+  () => {
+    let engine: DockerEngine
+    let web: RunningContainer
+    let published: number
+
+    beforeAll(async () => {
+      engine = await startDockerEngine({ userlandProxy: true })
+      published = somePort()
+      web = await runHttpContainer(engine, 'pw-shop', { hostIp: '127.0.0.1', hostPort: published })
+    }, 90_000)
+
+    afterAll(async () => {
+      await engine?.stop()
+    }, 60_000)
+
+    it('free --yes leaves docker-proxy alone, names the container, suggests docker stop; exit 1', async () => {
+      const who = parseJson<{
+        ports: { holders: { processes: { pid: number; name: string }[] }[] }[]
+      }>(await engine.cli(['who', String(published), '--json']))
+      const proxy = who.ports[0]!.holders.flatMap((s) => s.processes).find(
+        (p) => p.name === 'docker-proxy',
+      )
+      expect(proxy, JSON.stringify(who)).toBeDefined()
+      const before = startTicks(proxy!.pid)
+      const result = await engine.cli(['free', String(published), '--yes'])
+      expect(result.code, result.stdout + result.stderr).toBe(1)
+      expect(result.stdout).toContain('Docker container pw-shop')
+      expect(result.stdout).toContain('docker stop pw-shop')
+      expect(startTicks(proxy!.pid)).toBe(before)
+      expect(startTicks(engine.dockerdPid)).not.toBeNull()
+      expect((await inspectContainer(engine, web.id)).running).toBe(true)
+    })
+  },
+)
