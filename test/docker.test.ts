@@ -5,7 +5,9 @@
  * published by a DNAT rule with no socket on it is not "available". Needs root, dockerd,
  * iptables and busybox-static (installed by .ci/run); skips with the reason otherwise.
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DockerEngine, RunningContainer } from './helpers/docker.js'
 import {
@@ -145,6 +147,34 @@ describe.skipIf(skip !== null)(
       expect(json.ports[0]).toMatchObject({ free: false, reason: 'published' })
       expect(json.ports[0]!.publishers[0]).toMatchObject({ container: 'pw-web' })
       expect(json.ports[0]!.publishers[0]!.rule).toContain(`--dport ${port}`)
+      // preflight gives the same verdict and fix, for the placeholder port and the DNAT one.
+      const dir = mkdtempSync(join(tmpdir(), 'pw-docker-manifest-'))
+      writeFileSync(
+        join(dir, 'portwarden.toml'),
+        `project = "shop"\n[services.web]\nports = [${published}]\n[services.api]\nports = [${port}]\n`,
+      )
+      const preflight = await engine.cli([
+        'preflight',
+        '--manifest',
+        dir,
+        '--registry',
+        join(dir, 'registry.db'),
+      ])
+      rmSync(dir, { recursive: true, force: true })
+      expect(preflight.code, preflight.stdout + preflight.stderr).toBe(1)
+      expect(preflight.stdout).toContain(`[FAIL] ${published}/tcp (web): in use by dockerd`)
+      expect(preflight.stdout).toContain(
+        `[FAIL] ${port}/tcp (api): published by Docker container pw-web`,
+      )
+      expect(
+        preflight.stdout.match(/fix: docker stop pw-web \(a container publishes this port\)/g),
+      ).toHaveLength(2)
+      // run refuses to start a service there, naming the container.
+      const run = await engine.cli(['run', '--port', String(port), '--', 'true'])
+      expect(run.code, run.stdout + run.stderr).toBe(1)
+      expect(run.stderr).toContain(
+        `port conflict on ${port}: already in use by Docker container pw-web (through a DNAT rule)`,
+      )
       // Without the rule the port is available again.
       const del = engine.exec('iptables', ['-t', 'nat', '-D', 'OUTPUT', ...rule])
       expect(del.status, String(del.stderr)).toBe(0)

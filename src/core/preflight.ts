@@ -12,6 +12,8 @@ import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
 import { checkSentence, displayName } from './messages.js'
 import type { PortSpec } from './port-spec.js'
+import type { PortPublisher } from './containers/published-ports.js'
+import { publisherFix } from './containers/published-ports.js'
 import { containerRole } from './containers/roles.js'
 import { DEFAULT_ALLOCATION_RANGE } from './registry/allocator.js'
 import { shellWord } from './registry/conflicts.js'
@@ -20,14 +22,15 @@ import { judgeOwnership } from './registry/ownership.js'
 import type { Allocation, RegistryStore } from './registry/types.js'
 import type { BackendName } from './sockets/query.js'
 import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
-import { toJsonAllocation, toJsonSocket } from './wire.js'
+import { toJsonAllocation, toJsonPublisher, toJsonSocket } from './wire.js'
 
 /**
  * Why a declared port cannot be taken: `in_use` (a socket table names the holder),
  * `bind_failed` (only a bind test saw it), `port_allocated` (the registry gives it to another
  * project), `range_exhausted` (no port of a range is free).
  */
-export type PreflightReason = 'in_use' | 'bind_failed' | 'port_allocated' | 'range_exhausted'
+export type PreflightReason =
+  'in_use' | 'bind_failed' | 'published' | 'port_allocated' | 'range_exhausted'
 
 export interface PreflightPort {
   service: string
@@ -48,6 +51,8 @@ export interface PreflightPort {
   message: string
   /** The sockets in the way (for a full range, those of its ports). */
   holders: SocketEntry[]
+  /** For `published`: the DNAT rules / containers that take the port's traffic. */
+  publishers: PortPublisher[]
   /** Every holder runs from this project's directory or is its allocation's process (already running?). */
   heldByProject: boolean
   /** The registry row for this port: this project's own, or another project's (`port_allocated`). */
@@ -188,6 +193,7 @@ async function prepare(
     reason: null,
     message: '',
     holders: [],
+    publishers: [],
     heldByProject: false,
     allocation: null,
     fix: null,
@@ -233,11 +239,15 @@ function judge(entry: Entry, project: string): void {
   const foreign = allocation !== null && allocation.project !== project
   if (!check.free) {
     entry.ok = false
-    entry.reason = check.reason === 'bind_failed' ? 'bind_failed' : 'in_use'
+    entry.reason =
+      check.reason === 'bind_failed' || check.reason === 'published' ? check.reason : 'in_use'
     entry.holders = check.holders
+    entry.publishers = check.publishers
     entry.message = checkSentence(check) ?? `${label} is in use`
     const proxy = check.holders.flatMap((s) => s.processes).find(isProxy)
     if (proxy) entry.container = proxy.container ?? proxy.name
+    const publisher = check.publishers.find((p) => p.container !== null)
+    if (publisher?.container) entry.container = publisher.container.name
     if (foreign) entry.message += `; the registry allocates it to ${ownerText(allocation)}`
     return
   }
@@ -335,6 +345,11 @@ async function suggestFix(
   if (entry.reason === 'port_allocated' && entry.allocation) {
     const a = entry.allocation
     entry.fix = `${alternatives.length ? `${alternatives.join(', or ')}, or ` : ''}if project ${displayName(a.project)} no longer needs it: portwarden release ${shellWord(a.service)} --project ${shellWord(a.project)}`
+    return
+  }
+  const rule = entry.publishers[0]
+  if (entry.container === null && rule) {
+    entry.fix = `${publisherFix(rule)} (a NAT rule sends this port elsewhere)${or}`
     return
   }
   if (entry.container !== null) {
@@ -471,6 +486,7 @@ export function toJsonPreflightPort(port: PreflightPort) {
     held_by_project: port.heldByProject,
     allocation: port.allocation ? toJsonAllocation(port.allocation) : null,
     holders: port.holders.map(toJsonSocket),
+    publishers: port.publishers.map(toJsonPublisher),
     warnings: port.warnings.map((w) => w.message),
   }
 }

@@ -59,6 +59,7 @@ export function portVerdict(port: PreflightPort, project: string, now = Date.now
     case 'range_exhausted':
       return port.message
     case 'bind_failed':
+    case 'published':
       return port.check ? checkSummary(port.check) : port.message
     case 'in_use':
     default: {

@@ -124,6 +124,14 @@ export function describePublisher(publisher: PortPublisher): string {
   return `published by Docker container ${displayName(publisher.container.name)}${how}${to}`
 }
 
+/** A noun for lists of owners: `Docker container web (through a DNAT rule)`, `a DNAT rule to 10.0.0.5:53`. */
+export function publisherName(publisher: PortPublisher): string {
+  if (!publisher.container) {
+    return `a DNAT rule${publisher.target ? ` to ${displayName(publisher.target)}` : ''}`
+  }
+  return `Docker container ${displayName(publisher.container.name)} (${publisher.rule ? 'through a DNAT rule' : 'published, says the Docker Engine'})`
+}
+
 /** What to run instead: stop the container, else delete the rule. */
 export function publisherFix(publisher: PortPublisher): string {
   if (publisher.container) return `docker stop ${displayName(publisher.container.name)}`

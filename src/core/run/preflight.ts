@@ -1,4 +1,5 @@
 import { checkPorts } from '../check-port.js'
+import { publisherName } from '../containers/published-ports.js'
 import type { CheckOptions, PortCheck } from '../check-port.js'
 import { PortwardenError } from '../errors.js'
 import { displayName } from '../messages.js'
@@ -74,7 +75,10 @@ export async function preflightPorts(
         port: check.port,
         protocol: check.protocol,
         reason: check.reason === 'bind_failed' ? 'bind_failed' : 'in_use',
-        owners: describeOwners(check.holders, allocation, options.procRoot),
+        owners:
+          check.reason === 'published'
+            ? check.publishers.map(publisherName)
+            : describeOwners(check.holders, allocation, options.procRoot),
         holders: check.holders,
         allocation,
       })
@@ -95,7 +99,7 @@ export async function preflightPorts(
 }
 
 function uncertain(check: PortCheck): boolean {
-  if (check.free) return false
+  if (check.free || check.reason === 'published') return false
   return (
     check.reason === 'bind_failed' || check.holders.every((socket) => socket.processes.length === 0)
   )
