@@ -3,15 +3,15 @@
  * the library. Listeners are held by a fixture process; ports come from the kernel (port 0).
  */
 import { spawnSync } from 'node:child_process'
-import { release, userInfo } from 'node:os'
+import { userInfo } from 'node:os'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { checkPort, checkPorts } from '../src/core/index.js'
-import { netlinkAvailable } from '../src/core/sockets/netlink-backend.js'
 import { mapLimit, parseJson, runCli, stackTraceLines } from './helpers/cli.js'
 import type { Fixture, FixtureSocket } from './helpers/processes.js'
 import { PYTHON, startSockets, stopStarted } from './helpers/processes.js'
 import { freeLoopbackPort } from './helpers/servers.js'
 import type { WireSocket } from './helpers/sockets.js'
+import { boundInactiveVisible } from './helpers/sockets.js'
 
 // Real processes and sockets: generous bounds for a loaded 2-core machine (the usual run is seconds).
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 })
@@ -286,20 +286,12 @@ describe('P2: TIME-WAIT', () => {
   })
 })
 
-/**
- * sock_diag lists TCP sockets bound without listen() when asked for TCP_BOUND_INACTIVE (Linux
- * 6.5+); /proc/net never does. With the addon on such a kernel their holder is named by pid.
- */
-const boundInactiveVisible = (() => {
-  if (process.env.PORTWARDEN_NO_NATIVE === '1' || !netlinkAvailable()) return false
-  const [major = 0, minor = 0] = release().split('.').map(Number)
-  return major > 6 || (major === 6 && minor >= 5)
-})()
+const boundVisible = boundInactiveVisible()
 
 describe('bound but not listening', () => {
   afterEach(stopStarted)
 
-  it.runIf(boundInactiveVisible)(
+  it.runIf(boundVisible)(
     'netlink on Linux 6.5+ (TCP_BOUND_INACTIVE): `check`, `who` and `free` name the holder by pid',
     async () => {
       const fixture = await startSockets(['bound@127.0.0.1'])
@@ -332,7 +324,7 @@ describe('bound but not listening', () => {
     },
   )
 
-  it.runIf(!boundInactiveVisible)(
+  it.runIf(!boundVisible)(
     'without TCP_BOUND_INACTIVE (the /proc backend, older kernels): a bind test reports it in use ("owner not visible"), never available',
     async () => {
       const fixture = await startSockets(['bound@127.0.0.1'])

@@ -1,3 +1,5 @@
+import { release } from 'node:os'
+import { netlinkAvailable } from '../../src/core/sockets/netlink-backend.js'
 /**
  * The oracle side: `ss -tuanpH` parsed into comparable rows, and the normalisation that lets a
  * row of ss and a socket of portwarden's `--json` be compared key by key. Written against ss's
@@ -193,4 +195,14 @@ export function portIsFree(port: number): Promise<boolean> {
     socket.bind({ port, address: '::', exclusive: true }, () => socket.close(() => resolve(true)))
   })
   return Promise.all([tcp, udp]).then(([a, b]) => a && b)
+}
+
+/**
+ * Whether sock_diag lists TCP sockets bound without listen() here (TCP_BOUND_INACTIVE: the
+ * addon's netlink backend on Linux 6.5+); /proc/net never does.
+ */
+export function boundInactiveVisible(): boolean {
+  if (process.env.PORTWARDEN_NO_NATIVE === '1' || !netlinkAvailable()) return false
+  const [major = 0, minor = 0] = release().split('.').map(Number)
+  return major > 6 || (major === 6 && minor >= 5)
 }
