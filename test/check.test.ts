@@ -291,16 +291,24 @@ const boundVisible = boundInactiveVisible()
 describe('bound but not listening', () => {
   afterEach(stopStarted)
 
+  /**
+   * A TCP socket bound to 127.0.0.1 and never listening. No listing shows it (as `ss -a`, and
+   * /proc/net/tcp, leave it out), whatever sock_diag can tell a port question.
+   */
+  async function startBoundSocket(): Promise<{ fixture: Fixture; port: number }> {
+    const fixture = await startSockets(['bound@127.0.0.1'])
+    const port = fixture.sockets[0]!.port
+    const table = parseJson<WireSocket[]>(
+      await runCli(['list', '--all', '--json', '--port', String(port)]),
+    )
+    expect(table).toEqual([])
+    return { fixture, port }
+  }
+
   it.runIf(boundVisible)(
     'netlink on Linux 6.5+ (TCP_BOUND_INACTIVE): `check`, `who` and `free` name the holder by pid',
     async () => {
-      const fixture = await startSockets(['bound@127.0.0.1'])
-      const port = fixture.sockets[0]!.port
-      // listings stay as `ss -a` has them: a bound socket is in no listing
-      const table = parseJson<WireSocket[]>(
-        await runCli(['list', '--all', '--json', '--port', String(port)]),
-      )
-      expect(table).toEqual([])
+      const { fixture, port } = await startBoundSocket()
 
       const result = await runCli(['check', String(port)])
       expect(result.code, result.stdout + result.stderr).toBe(1)
@@ -327,13 +335,7 @@ describe('bound but not listening', () => {
   it.runIf(!boundVisible)(
     'without TCP_BOUND_INACTIVE (the /proc backend, older kernels): a bind test reports it in use ("owner not visible"), never available',
     async () => {
-      const fixture = await startSockets(['bound@127.0.0.1'])
-      const port = fixture.sockets[0]!.port
-      // invisible to the socket tables, as the kernel facts say
-      const table = parseJson<WireSocket[]>(
-        await runCli(['list', '--all', '--json', '--port', String(port)]),
-      )
-      expect(table).toEqual([])
+      const { port } = await startBoundSocket()
 
       const result = await runCli(['check', String(port)])
       expect(result.code, result.stdout + result.stderr).toBe(1)

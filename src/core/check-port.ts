@@ -206,7 +206,7 @@ async function markPublished(results: PortCheck[], options: CheckOptions): Promi
   const free = results.filter((r) => r.free)
   if (free.length === 0) return
   const { findPortPublishers } = await import('./containers/published-ports.js')
-  const { byPort } = await findPortPublishers(free, options)
+  const byPort = await findPortPublishers(free, options)
   for (const result of free) {
     const publishers = byPort.get(`${result.protocol}:${result.port}`)
     if (!publishers) continue

@@ -70,7 +70,7 @@ export async function whoHolds(
   const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)
   if (unheld.length > 0 && options.publishers !== false) {
     const { findPortPublishers } = await import('./containers/published-ports.js')
-    const { byPort: published } = await findPortPublishers(unheld, options)
+    const published = await findPortPublishers(unheld, options)
     for (const entry of unheld)
       entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
   }

@@ -3,7 +3,12 @@ import { createInterface } from 'node:readline'
 import { PortwardenError } from '../../core/errors.js'
 import { executeFree, planOutcome } from '../../core/free/execute-free.js'
 import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
-import { DEFAULT_WAIT_MS, describeSpecs, planFree } from '../../core/free/plan-free.js'
+import {
+  DEFAULT_WAIT_MS,
+  describeSpecs,
+  heldOnlyByPublishers,
+  planFree,
+} from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
 import { displayName, portInUseSentence, publishedSentence } from '../../core/messages.js'
 import type {
@@ -210,7 +215,7 @@ export function renderPlan(plan: FreePlan, style: Style): string {
       style.bold(
         port.sockets.length > 0
           ? `${portInUseSentence(port.protocol, port.port, port.sockets).replace(' is already in use by ', ' is held by ')}.`
-          : port.publishers.length > 0 && !port.heldOutOfSight
+          : heldOnlyByPublishers(port)
             ? `${publishedSentence(port.protocol, port.port, port.publishers)}.`
             : `${portText(port)} is in use, but no socket table shows who holds it.`,
       ),

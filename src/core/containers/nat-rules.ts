@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import type { Family, Protocol } from '../types.js'
 
 /**
@@ -26,16 +26,17 @@ export type DnatLookup = { ok: true; rules: DnatRule[] } | { ok: false; reason: 
 const SAVE_TIMEOUT_MS = 1500
 /** A `serve` answering many checks, or an allocator trying candidates, reads the table once. */
 const CACHE_MS = 1000
-let cached: { at: number; lookup: DnatLookup } | null = null
+let cached: { at: number; lookup: Promise<DnatLookup> } | null = null
 const MAX_OUTPUT_BYTES = 16 << 20
 
 /**
  * The kernel's DNAT rules, from `iptables-save -t nat` and `ip6tables-save -t nat` (the restore
  * format, meant for programs; iptables-nft and legacy alike). This is a declared fallback: no
  * socket data comes from it, only the NAT rules, which only root may read (both commands take
- * ~7 ms together; nf_nat is often built in, so no cheaper sign says there are none).
+ * ~7 ms together; nf_nat is often built in, so no cheaper sign says there are none). Run as
+ * child processes without blocking the event loop (`serve` asks while answering others).
  */
-export function readDnatRules(): DnatLookup {
+export function readDnatRules(): Promise<DnatLookup> {
   const now = Date.now()
   if (cached && now - cached.at < CACHE_MS) return cached.lookup
   const lookup = readDnatRulesNow()
@@ -43,25 +44,32 @@ export function readDnatRules(): DnatLookup {
   return lookup
 }
 
-function readDnatRulesNow(): DnatLookup {
+async function readDnatRulesNow(): Promise<DnatLookup> {
   if (process.geteuid?.() !== 0) return { ok: false, reason: 'reading NAT rules needs root' }
-  const rules: DnatRule[] = []
-  let ran = false
-  for (const [command, family] of [
-    ['iptables-save', 'ipv4'],
-    ['ip6tables-save', 'ipv6'],
-  ] as const) {
-    const result = spawnSync(command, ['-t', 'nat'], {
-      encoding: 'utf8',
-      timeout: SAVE_TIMEOUT_MS,
-      maxBuffer: MAX_OUTPUT_BYTES,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-    if (result.error || result.status !== 0) continue
-    ran = true
-    rules.push(...parseIptablesSave(result.stdout, family))
-  }
-  return ran ? { ok: true, rules } : { ok: false, reason: 'iptables-save is not installed' }
+  const tables = await Promise.all(
+    (
+      [
+        ['iptables-save', 'ipv4'],
+        ['ip6tables-save', 'ipv6'],
+      ] as const
+    ).map(([command, family]) => saveNatTable(command, family)),
+  )
+  const read = tables.filter((rules): rules is DnatRule[] => rules !== null)
+  return read.length > 0
+    ? { ok: true, rules: read.flat() }
+    : { ok: false, reason: 'iptables-save is not installed' }
+}
+
+/** One `*-save -t nat`, parsed; null when the command is missing or fails. Never rejects. */
+function saveNatTable(command: string, family: Family): Promise<DnatRule[] | null> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      ['-t', 'nat'],
+      { encoding: 'utf8', timeout: SAVE_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES },
+      (error, stdout) => resolve(error ? null : parseIptablesSave(stdout, family)),
+    )
+  })
 }
 
 /** The DNAT rules of an `iptables-save` text. Total: lines it does not understand are skipped. */

@@ -2,7 +2,7 @@ import { displayName } from '../messages.js'
 import type { Protocol } from '../types.js'
 import type { DockerContainer } from './docker-engine.js'
 import { DOCKER_TIMEOUT_MS, defaultDockerSocket, listDockerContainers } from './docker-engine.js'
-import type { DnatLookup, DnatRule } from './nat-rules.js'
+import type { DnatRule } from './nat-rules.js'
 import { readDnatRules, ruleMatches } from './nat-rules.js'
 
 /**
@@ -30,41 +30,32 @@ export interface PublisherOptions {
   natRules?: boolean
 }
 
-export interface PublisherLookup {
-  /** By `protocol:port`. */
-  byPort: Map<string, PortPublisher[]>
-  /** Why a source could not be asked (no Docker engine is not a reason: there is none). */
-  notes: string[]
-}
-
 /**
- * Who publishes these ports without a socket: asked of the Docker Engine (its socket missing
- * costs nothing) and the NAT table, once for all ports.
+ * Who publishes these ports without a socket, by `protocol:port`: asked of the Docker Engine
+ * (its socket missing costs nothing) and the NAT table, once for all ports. A source that
+ * cannot be asked (no engine, not root) simply adds nothing: this is attribution on top of
+ * the bind test, never the reason a port is called free.
  */
 export async function findPortPublishers(
   keys: readonly { port: number; protocol: Protocol }[],
   options: PublisherOptions = {},
-): Promise<PublisherLookup> {
+): Promise<Map<string, PortPublisher[]>> {
   const byPort = new Map<string, PortPublisher[]>()
-  const notes: string[] = []
-  if (keys.length === 0) return { byPort, notes }
+  if (keys.length === 0) return byPort
   const [docker, nat] = await Promise.all([
     listDockerContainers(
       options.dockerSocket ?? defaultDockerSocket(),
       options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
     ),
-    Promise.resolve<DnatLookup>(
-      options.natRules === false ? { ok: true, rules: [] } : readDnatRules(),
-    ),
+    options.natRules === false ? null : readDnatRules(),
   ])
   const containers = docker.ok ? docker.containers : []
-  if (!docker.ok && !/does not exist$/.test(docker.reason)) notes.push(`Docker: ${docker.reason}`)
-  const rules = nat.ok ? nat.rules : []
+  const rules = nat?.ok ? nat.rules : []
   for (const { port, protocol } of keys) {
     const found = publishersOf(port, protocol, containers, rules)
     if (found.length > 0) byPort.set(`${protocol}:${port}`, found)
   }
-  return { byPort, notes }
+  return byPort
 }
 
 function publishersOf(

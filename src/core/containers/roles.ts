@@ -53,11 +53,6 @@ export function isContainerProxy(name: string): boolean {
   return containerRole(name) === 'proxy'
 }
 
-/** A container engine or one of its helpers: never a holder to signal. */
-export function isContainerRuntime(name: string): boolean {
-  return containerRole(name) === 'runtime'
-}
-
 /**
  * Names what a proxy process forwards to. docker-proxy's command line carries
  * `-container-ip 172.17.0.2 -container-port 80`; the container's name needs the Docker API.

@@ -12,6 +12,7 @@ import { whoHolds } from '../who-holds.js'
 import type { FreeSignal } from './options.js'
 import { formatDuration } from './options.js'
 import type { FreePlan, FreeTarget, PortKey, PortPlan, Refusal } from './plan-free.js'
+import { heldOnlyByPublishers } from './plan-free.js'
 import { processExited, verifyIdentity } from './process-identity.js'
 import type { KillFunction, SignalAttempt } from './signal.js'
 import { signalVerified } from './signal.js'
@@ -320,7 +321,7 @@ async function reportPort(
       refusals: [],
     }
   }
-  if (port.sockets.length === 0 && !port.heldOutOfSight && port.publishers.length > 0) {
+  if (heldOnlyByPublishers(port)) {
     // Nothing was signalled: a bind test succeeds, yet the rule still takes the traffic.
     return {
       ...base,

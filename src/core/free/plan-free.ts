@@ -124,6 +124,11 @@ export interface FreePlan {
   procRoot: string
 }
 
+/** No socket, no failed bind test: only a DNAT rule takes the port, so there is nothing to signal. */
+export function heldOnlyByPublishers(port: PortPlan): boolean {
+  return port.sockets.length === 0 && !port.heldOutOfSight && port.publishers.length > 0
+}
+
 /** A `whoHolds` answer for one port; a crafted table may leave out the (DNAT) publishers. */
 export type HolderTableEntry = Omit<PortHolders, 'publishers'> & {
   publishers?: PortHolders['publishers']
