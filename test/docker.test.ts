@@ -5,7 +5,7 @@
  * published by a DNAT rule with no socket on it is not "available". Needs root, dockerd,
  * iptables and busybox-static (installed by .ci/run); skips with the reason otherwise.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,18 +17,9 @@ import {
   whyNoDocker,
 } from './helpers/docker.js'
 import { parseJson } from './helpers/cli.js'
+import { startTicks } from './run-helpers.js'
 
 const skip = whyNoDocker()
-
-/** Start time (stat field 22) of a pid: the same process still runs when it is unchanged. */
-function startTicks(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null
-  } catch {
-    return null
-  }
-}
 
 /** Inside a fresh namespace every port is free: any in the usual range will do. */
 function somePort(): number {
@@ -49,7 +40,7 @@ describe.skipIf(skip !== null)(
     let engine: DockerEngine
     let web: RunningContainer
     let published: number
-    let dockerdStart: string | null
+    let dockerdStart: number | null
 
     beforeAll(async () => {
       engine = await startDockerEngine({ userlandProxy: false })

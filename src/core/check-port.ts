@@ -103,6 +103,12 @@ async function judgePort(
   targets: readonly ProbeTarget[] | undefined,
 ): Promise<PortCheck> {
   const warnings: Warning[] = []
+  const verdict = (
+    free: boolean,
+    holders: SocketEntry[],
+    reason: PortCheck['reason'],
+    probes: ProbeResult[],
+  ): PortCheck => ({ port, protocol, free, holders, reason, warnings, probes, publishers: [] })
   const definite: SocketEntry[] = []
   const possible: SocketEntry[] = []
   const timeWait: SocketEntry[] = []
@@ -139,16 +145,7 @@ async function judgePort(
     const unexplained = definite.every((s) => s.processes.every((p) => p.pid === process.pid))
     probes = await probeSettled(unexplained)
     if (!bindSucceeded(probes)) {
-      return {
-        port,
-        protocol,
-        free: false,
-        holders: definite,
-        reason: 'in_use',
-        warnings,
-        probes,
-        publishers: [],
-      }
+      return verdict(false, definite, 'in_use', probes)
     }
   }
   // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
@@ -156,16 +153,7 @@ async function judgePort(
   const refused = probes.filter(isRefused)
   if (refused.length > 0) {
     if (possible.length > 0) {
-      return {
-        port,
-        protocol,
-        free: false,
-        holders: possible,
-        reason: 'in_use',
-        warnings,
-        probes,
-        publishers: [],
-      }
+      return verdict(false, possible, 'in_use', probes)
     }
     if (timeWait.length > 0) {
       // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
@@ -175,16 +163,7 @@ async function judgePort(
         message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}) left by a server without SO_REUSEADDR: binding fails until ${timeWait.length === 1 ? 'it expires' : 'they expire'} (up to 60 s)`,
       })
     }
-    return {
-      port,
-      protocol,
-      free: false,
-      holders: [],
-      reason: 'bind_failed',
-      warnings,
-      probes,
-      publishers: [],
-    }
+    return verdict(false, [], 'bind_failed', probes)
   }
   if (probes.some((p) => p.outcome === 'EACCES')) {
     warnings.push({
@@ -198,7 +177,7 @@ async function judgePort(
       message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}): servers without SO_REUSEADDR may fail to bind for up to 60 s`,
     })
   }
-  return { port, protocol, free: true, holders: [], reason: null, warnings, probes, publishers: [] }
+  return verdict(true, [], null, probes)
 }
 
 /** Ports that look free but that a NAT rule or the Docker Engine gives to a container. */

@@ -14,7 +14,7 @@ import { checkSentence, displayName } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
-import { containerRole } from './containers/roles.js'
+import { containerRole, standsForContainer } from './containers/roles.js'
 import { DEFAULT_ALLOCATION_RANGE } from './registry/allocator.js'
 import { shellWord } from './registry/conflicts.js'
 import { findFreePorts } from './registry/find-free.js'
@@ -442,9 +442,7 @@ async function containerName(
 
 /** A port proxy, or dockerd holding a published port's placeholder (no userland proxy). */
 function isProxy(holder: Holder): boolean {
-  return (
-    holder.container !== null || containerRole(holder.name) === 'proxy' || holder.name === 'dockerd'
-  )
+  return holder.container !== null || standsForContainer(holder.name)
 }
 
 function ownerText(allocation: Allocation): string {

@@ -2,7 +2,7 @@ import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
-import { publisherFix } from '../../core/containers/published-ports.js'
+import { publishersFix } from '../../core/containers/published-ports.js'
 import {
   publishedSentence,
   checkSummary,
@@ -95,12 +95,12 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   for (const entry of entries) {
     const label = `${entry.protocol.toUpperCase()} port ${entry.port}`
     if (entry.sockets.length === 0) {
-      const fixes = [...new Set(entry.publishers.map(publisherFix))]
+      const fix = publishersFix(entry.publishers)
       blocks.push(
         entry.heldOutOfSight
           ? `${outOfSightSentence(entry.protocol, entry.port)}.`
-          : fixes.length > 0
-            ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fixes.join(', or ')}`
+          : fix !== null
+            ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fix}`
             : `${label} is free: no process holds it.`,
       )
       continue
@@ -144,8 +144,8 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
     .map((check) => {
       const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
-      const fixes = [...new Set(check.publishers.map(publisherFix))]
-      return fixes.length > 0 ? `${line}\n       fix: ${fixes.join(', or ')}` : line
+      const fix = publishersFix(check.publishers)
+      return fix !== null ? `${line}\n       fix: ${fix}` : line
     })
     .join('\n')
 }

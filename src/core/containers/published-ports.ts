@@ -123,6 +123,12 @@ export function publisherName(publisher: PortPublisher): string {
   return `Docker container ${displayName(publisher.container.name)} (${publisher.rule ? 'through a DNAT rule' : 'published, says the Docker Engine'})`
 }
 
+/** The fixes for a port's publishers, each once: `docker stop web, or iptables -t nat -D ...`. */
+export function publishersFix(publishers: readonly PortPublisher[]): string | null {
+  const fixes = [...new Set(publishers.map(publisherFix))]
+  return fixes.length > 0 ? fixes.join(', or ') : null
+}
+
 /** What to run instead: stop the container, else delete the rule. */
 export function publisherFix(publisher: PortPublisher): string {
   if (publisher.container) return `docker stop ${displayName(publisher.container.name)}`

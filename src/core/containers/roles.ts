@@ -54,6 +54,14 @@ export function isContainerProxy(name: string): boolean {
 }
 
 /**
+ * A holder that stands for a container's published port: a port proxy, or dockerd holding the
+ * placeholder socket of a published port when the userland proxy is off.
+ */
+export function standsForContainer(name: string): boolean {
+  return containerRole(name) === 'proxy' || name === 'dockerd'
+}
+
+/**
  * Names what a proxy process forwards to. docker-proxy's command line carries
  * `-container-ip 172.17.0.2 -container-port 80`; the container's name needs the Docker API.
  * (A port dockerd holds may be a published port's placeholder or its own API socket: only the

@@ -260,10 +260,8 @@ export async function planFreeFrom(
       continue
     }
     target.identity = identity
-    // The first signal's caveat already says what SIGKILL would do; else say it for --kill-after.
-    const caveat =
-      namespaceInitCaveat(holder.pid, options.signal ?? 'SIGTERM', procRoot) ??
-      (options.killAfterMs != null ? namespaceInitCaveat(holder.pid, 'SIGKILL', procRoot) : null)
+    const signal = options.signal ?? 'SIGTERM'
+    const caveat = namespaceInitCaveat(holder.pid, signal, options.killAfterMs != null, procRoot)
     if (caveat) target.caveats.push(caveat)
   }
   return {

@@ -8,8 +8,6 @@ import { readProcText } from './read-process.js'
  * namespace.
  */
 export interface NamespaceInit {
-  /** Its pid in its own namespace's numbering: always 1. */
-  innerPid: 1
   /** The signals (numbers) it has a handler for (`SigCgt`). */
   caught: ReadonlySet<number>
 }
@@ -28,23 +26,26 @@ export function readNamespaceInit(pid: number, procRoot = '/proc'): NamespaceIni
     for (let signal = 1; signal <= 64; signal++)
       if ((bits >> BigInt(signal - 1)) & 1n) caught.add(signal)
   }
-  return { innerPid: 1, caught }
+  return { caught }
 }
 
 /**
- * What sending `signal` to a namespace init does, for a person, or null when it behaves like any
- * process would (it handles the signal).
+ * What `free` sending `signal` (then SIGKILL, when `thenKill`) to `pid` does differently from
+ * usual, for a person; null for an ordinary process, or an init that handles the signal and
+ * will not be killed.
  */
 export function namespaceInitCaveat(
   pid: number,
   signal: NodeJS.Signals,
+  thenKill: boolean,
   procRoot = '/proc',
 ): string | null {
   const init = readNamespaceInit(pid, procRoot)
   if (!init) return null
-  const number = constants.signals[signal]
   const endsAll = 'SIGKILL ends the whole namespace (every process in it)'
-  if (signal === 'SIGKILL') return `pid ${pid} is pid 1 of its own pid namespace: ${endsAll}`
-  if (init.caught.has(number)) return null
-  return `pid ${pid} is pid 1 of its own pid namespace and has no ${signal} handler: ${signal} is ignored; ${endsAll}`
+  if (signal !== 'SIGKILL' && !init.caught.has(constants.signals[signal]))
+    return `pid ${pid} is pid 1 of its own pid namespace and has no ${signal} handler: ${signal} is ignored; ${endsAll}`
+  if (signal === 'SIGKILL' || thenKill)
+    return `pid ${pid} is pid 1 of its own pid namespace: ${endsAll}`
+  return null
 }
