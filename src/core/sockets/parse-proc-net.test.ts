@@ -90,6 +90,12 @@ describe.runIf(endianness() === 'LE')('parseProcNet (little-endian kernel text)'
     ])
   })
 
+  it('gives a socket once when a read between two chunks repeats its row (one inode, one socket)', () => {
+    const [header, ...rows] = TCP4.trimEnd().split('\n')
+    const repeated = [header, ...rows, rows[0], rows[1]].join('\n') + '\n'
+    expect(parseProcNet(repeated, 'tcp', 'ipv4')).toEqual(parseProcNet(TCP4, 'tcp', 'ipv4'))
+  })
+
   it('names UDP states as ss does', () => {
     const rows = parseProcNet(UDP4, 'udp', 'ipv4')
     expect(rows.map((r) => [r.localAddress, r.localPort, r.state])).toEqual([

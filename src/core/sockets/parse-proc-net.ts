@@ -15,7 +15,10 @@ export type RowFilter = (state: SocketState, localPort: number) => boolean
 
 /**
  * Parses the text of `/proc/net/{tcp,tcp6,udp,udp6}`. Pure and total: malformed lines are
- * skipped, never thrown on, because the text comes from a kernel we do not control.
+ * skipped, never thrown on, because the text comes from a kernel we do not control. A table
+ * larger than one read() is not a snapshot: sockets opened or closed between reads shift the
+ * kernel's position, and a row can come twice. A socket is one inode, so a repeat is dropped
+ * (inode 0, TIME-WAIT and the like, names no socket and is kept).
  */
 export function parseProcNet(
   text: string,
@@ -24,6 +27,7 @@ export function parseProcNet(
   filter?: RowFilter,
 ): RawSocket[] {
   const sockets: RawSocket[] = []
+  const seen = new Set<number>()
   const addressLength = family === 'ipv4' ? 8 : 32
   let lineStart = text.indexOf('\n') + 1 // the first line is the header
   if (lineStart === 0) return sockets
@@ -59,6 +63,10 @@ export function parseProcNet(
     const localHex = local.slice(0, addressLength)
     const remoteHex = remote.slice(0, addressLength)
     if (!isHex(localHex) || !isHex(remoteHex)) continue
+    if (inode !== 0) {
+      if (seen.has(inode)) continue
+      seen.add(inode)
+    }
     sockets.push({
       protocol,
       family,
