@@ -172,6 +172,36 @@ static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
 }
 
 /* The dumps themselves; touches no JavaScript (runs off the main thread too). */
+/*
+ * A dump is resumed by position: a socket added or removed meanwhile shifts the rest, and one
+ * can come twice. A socket is one inode, so the records from `start` keep the first of each
+ * (inode 0, TIME-WAIT and the like, names no socket and is kept). Returns 0 or ENOMEM.
+ */
+static int drop_repeats(struct growable *out, size_t start) {
+  size_t count = (out->length - start) / RECORD_SIZE;
+  if (count < 2) return 0;
+  size_t slots = 2;
+  while (slots < count * 2) slots *= 2;
+  uint32_t *seen = calloc(slots, sizeof *seen);
+  if (!seen) return ENOMEM;
+  size_t kept = start;
+  for (size_t at = start; at < out->length; at += RECORD_SIZE) {
+    uint32_t inode;
+    memcpy(&inode, out->data + at + 12, 4);
+    if (inode) {
+      size_t slot = (inode * 2654435761u) & (slots - 1);
+      while (seen[slot] && seen[slot] != inode) slot = (slot + 1) & (slots - 1);
+      if (seen[slot]) continue;
+      seen[slot] = inode;
+    }
+    if (kept != at) memmove(out->data + kept, out->data + at, RECORD_SIZE);
+    kept += RECORD_SIZE;
+  }
+  out->length = kept;
+  free(seen);
+  return 0;
+}
+
 static void run_dump(struct dump_request *request) {
   int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (sock < 0) {
@@ -187,8 +217,10 @@ static void run_dump(struct dump_request *request) {
     if (!masks[p]) continue;
     for (int f = 0; f < 2 && !error; f++) {
       if (!(request->families & (1u << f))) continue;
+      size_t start = request->out.length;
       error = dump_one(sock, protocols[p], family_codes[f], masks[p], request->port_from,
                        request->port_to, &request->out, buffer);
+      if (!error) error = drop_repeats(&request->out, start);
       /* IPv6 compiled out or disabled: the table is simply absent, as in /proc/net. */
       if (error == EAFNOSUPPORT && family_codes[f] == AF_INET6) error = 0;
     }

@@ -184,6 +184,6 @@ describe.runIf(available)('netlink backend vs /proc backend (live population)', 
     }
     // The pair's port: its listener, its accepted end and nothing else.
     const [onPair] = await both({ all: true, ports: [cases[0]!.specs[0]!], protocols: ['tcp'] })
-    expect(onPair.map((s) => s.state).sort()).toEqual(['ESTAB', 'LISTEN'])
+    expect(onPair.map((s) => s.state).sort(), JSON.stringify(onPair)).toEqual(['ESTAB', 'LISTEN'])
   })
 })

@@ -7,7 +7,7 @@ import { readProcText } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { Protocol, Warning } from '../types.js'
 import { validateName, validatePort } from './names.js'
-import type { Allocation, HealthCheckSpec, RegistryStore } from './types.js'
+import type { Allocation, HealthCheckSpec, RegistryStore, RegistryTransaction } from './types.js'
 
 export interface PortRange {
   from: number
@@ -41,10 +41,16 @@ export interface AllocateOptions {
   procRoot?: string
 }
 
+/** Races lost to another allocator before the scan moves under the write lock. */
+const MAX_LOST_RACES = 8
+
 /**
- * Gives a service a port, or returns the one it already has. The choice and the insert happen
- * under the registry's write lock, so concurrent callers never get the same port; a port held
- * by any process (socket tables, then a bind test) is never handed out.
+ * Gives a service a port, or returns the one it already has. The scan and the bind tests happen
+ * outside the registry's write lock (they await the kernel, and 64 callers on 2 cores waiting on
+ * one that does queue past any sane timeout); under the lock only the chosen port is re-checked
+ * and inserted. A caller that loses the race for a port chooses again; after MAX_LOST_RACES it
+ * scans under the lock, so it always ends. A port held by any process (socket tables, then a
+ * bind test) is never handed out, and the UNIQUE constraint backs the lock.
  */
 export async function allocate(
   store: RegistryStore,
@@ -76,52 +82,66 @@ export async function allocate(
   const busy = await systemBusyPorts(protocol, options.procRoot)
   const { bindSucceeded, probeEveryAddress } = await import('../bind-probe.js')
   const bindable = async (port: number) => bindSucceeded(await probeEveryAddress(protocol, port))
+  const row = (port: number) => newRow(request, project, service, protocol, port)
 
-  let heldBySystem: number | null = null
-  const outcome = await store.write(async (tx) => {
-    const existing = await tx.findService(project, service, protocol)
-    if (existing) {
-      if (request.port !== undefined && existing.port !== request.port) {
-        throw new PortwardenError(
-          'port_allocated',
-          `${service} of project ${project} already has ${protocol.toUpperCase()} port ${existing.port}; release it first to move it to ${request.port}.`,
-          {
-            hint: `portwarden release ${service} --project ${project}`,
-            details: toJsonAllocation(existing),
-          },
-        )
-      }
-      return { allocation: existing, created: false }
-    }
-    if (request.port !== undefined) {
-      const owner = await tx.findPort(protocol, request.port)
+  if (request.port !== undefined) {
+    const port = request.port
+    const free = !busy.has(port) && (await bindable(port))
+    const outcome = await store.write(async (tx) => {
+      const existing = await existingFor(tx, project, service, protocol, port)
+      if (existing) return existing
+      const owner = await tx.findPort(protocol, port)
       if (owner) {
         throw new PortwardenError(
           'port_allocated',
-          `${protocol.toUpperCase()} port ${request.port} is allocated to ${owner.service} of project ${owner.project}.`,
+          `${protocol.toUpperCase()} port ${port} is allocated to ${owner.service} of project ${owner.project}.`,
           {
             hint: 'Leave out --port to get a free one, or release it there first.',
             details: toJsonAllocation(owner),
           },
         )
       }
-      if (busy.has(request.port) || !(await bindable(request.port))) {
-        heldBySystem = request.port
-        return null
+      if (!free) return null
+      return { allocation: await tx.insert(row(port)), created: true }
+    })
+    if (outcome === null) throw await portInUseError(protocol, port, options.procRoot)
+    return { ...outcome, warnings }
+  }
+
+  const unusable = new Set<number>() // failed a bind test, or lost to another allocator
+  const usable = (port: number, taken: Set<number>) =>
+    !taken.has(port) && !busy.has(port) && !reserved.has(port) && !unusable.has(port)
+  for (let lost = 0; lost < MAX_LOST_RACES; lost++) {
+    const taken = await store.takenPorts(protocol, range.from, range.to)
+    let chosen: number | null = null
+    for (const port of candidatePorts(project, service, protocol, range)) {
+      if (!usable(port, taken)) continue
+      if (await bindable(port)) {
+        chosen = port
+        break
       }
-      return {
-        allocation: await tx.insert(newRow(request, project, service, protocol, request.port)),
-        created: true,
-      }
+      unusable.add(port)
     }
+    if (chosen === null) break // nothing left outside the lock; the scan under it says so
+    const port = chosen
+    const outcome = await store.write(async (tx) => {
+      const existing = await existingFor(tx, project, service, protocol)
+      if (existing) return existing
+      if (await tx.findPort(protocol, port)) return null
+      return { allocation: await tx.insert(row(port)), created: true }
+    })
+    if (outcome) return { ...outcome, warnings }
+    unusable.add(port)
+  }
+  // Many lost races (or a full range): scan under the lock, as one writer alone would.
+  const outcome = await store.write(async (tx) => {
+    const existing = await existingFor(tx, project, service, protocol)
+    if (existing) return existing
     const taken = await tx.takenPorts(protocol, range.from, range.to)
     for (const port of candidatePorts(project, service, protocol, range)) {
       if (taken.has(port) || busy.has(port) || reserved.has(port)) continue
       if (!(await bindable(port))) continue
-      return {
-        allocation: await tx.insert(newRow(request, project, service, protocol, port)),
-        created: true,
-      }
+      return { allocation: await tx.insert(row(port)), created: true }
     }
     throw new PortwardenError(
       'range_exhausted',
@@ -132,8 +152,33 @@ export async function allocate(
       },
     )
   })
-  if (outcome === null) throw await portInUseError(protocol, heldBySystem ?? 0, options.procRoot)
   return { ...outcome, warnings }
+}
+
+/**
+ * The service's allocation when another caller made it meanwhile (allocation is idempotent), or
+ * an error when it has a port other than the one asked for.
+ */
+async function existingFor(
+  tx: RegistryTransaction,
+  project: string,
+  service: string,
+  protocol: Protocol,
+  port?: number,
+): Promise<{ allocation: Allocation; created: false } | null> {
+  const existing = await tx.findService(project, service, protocol)
+  if (!existing) return null
+  if (port !== undefined && existing.port !== port) {
+    throw new PortwardenError(
+      'port_allocated',
+      `${service} of project ${project} already has ${protocol.toUpperCase()} port ${existing.port}; release it first to move it to ${port}.`,
+      {
+        hint: `portwarden release ${service} --project ${project}`,
+        details: toJsonAllocation(existing),
+      },
+    )
+  }
+  return { allocation: existing, created: false }
 }
 
 async function portInUseError(
@@ -224,7 +269,6 @@ function fnv1a(text: string): number {
   return hash
 }
 
-/** Ports some socket uses right now, from the tables alone (no holder scan: it is not needed). */
 /** How long a read of the socket tables serves later allocations in this process. */
 const BUSY_SNAPSHOT_TTL_MS = 1000
 

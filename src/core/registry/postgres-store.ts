@@ -196,13 +196,8 @@ class PostgresStore implements RegistryStore {
               [host, protocol, port],
             )
           )[0] ?? null,
-        takenPorts: async (protocol: Protocol, from: number, to: number) => {
-          const result = await client.query<{ port: number }>(
-            'SELECT port FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port BETWEEN $3 AND $4',
-            [host, protocol, from, to],
-          )
-          return new Set(result.rows.map((row) => row.port))
-        },
+        takenPorts: (protocol: Protocol, from: number, to: number) =>
+          this.portsIn(client, protocol, from, to),
         insert: async (row: NewAllocation) =>
           (
             await this.rows(
@@ -224,6 +219,27 @@ class PostgresStore implements RegistryStore {
       }
       return work(tx)
     })
+  }
+
+  private async portsIn(
+    client: Pool | PoolClient,
+    protocol: Protocol,
+    from: number,
+    to: number,
+  ): Promise<Set<number>> {
+    const result = await client.query<{ port: number }>(
+      'SELECT port FROM portwarden_allocations WHERE host = $1 AND protocol = $2 AND port BETWEEN $3 AND $4',
+      [this.host, protocol, from, to],
+    )
+    return new Set(result.rows.map((row) => row.port))
+  }
+
+  async takenPorts(protocol: Protocol, from: number, to: number): Promise<Set<number>> {
+    try {
+      return await this.portsIn(this.pool, protocol, from, to)
+    } catch (error) {
+      throw postgresFailure(error, this.location)
+    }
   }
 
   async list(filter: AllocationFilter = {}): Promise<Allocation[]> {

@@ -376,15 +376,8 @@ class SqliteStore implements RegistryStore {
           protocol,
           port,
         )[0] ?? null,
-      takenPorts: async (protocol: Protocol, from: number, to: number) => {
-        const rows = this.db
-          .prepare(
-            'SELECT port FROM allocations WHERE host = ? AND protocol = ? AND port BETWEEN ? AND ?',
-          )
-          .pluck()
-          .all(host, protocol, from, to) as number[]
-        return new Set(rows)
-      },
+      takenPorts: async (protocol: Protocol, from: number, to: number) =>
+        this.takenPorts(protocol, from, to),
       insert: async (row: NewAllocation) => {
         const created = this.db
           .prepare(
@@ -404,6 +397,20 @@ class SqliteStore implements RegistryStore {
           ) as AllocationRow
         return rowToAllocation(created)
       },
+    }
+  }
+
+  async takenPorts(protocol: Protocol, from: number, to: number): Promise<Set<number>> {
+    try {
+      const ports = this.db
+        .prepare(
+          'SELECT port FROM allocations WHERE host = ? AND protocol = ? AND port BETWEEN ? AND ?',
+        )
+        .pluck()
+        .all(this.host, protocol, from, to) as number[]
+      return new Set(ports)
+    } catch (error) {
+      throw sqliteFailure(error, this.location)
     }
   }
 

@@ -59,6 +59,8 @@ export interface RegistryStore {
   readonly host: string
   write<T>(work: (tx: RegistryTransaction) => Promise<T>): Promise<T>
   list(filter?: AllocationFilter): Promise<Allocation[]>
+  /** Allocated ports in from..to, read without the write lock (a choice made from it is re-checked under it). */
+  takenPorts(protocol: Protocol, from: number, to: number): Promise<Set<number>>
   /** Deletes the matching rows and returns them. */
   remove(filter: AllocationFilter): Promise<Allocation[]>
   recordHealth(
