@@ -16,7 +16,13 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ServiceProbeResult } from '../src/core/health/probes.js'
-import { probeHttp, probePostgres, probeRedis, probeTcpConnect } from '../src/core/health/probes.js'
+import {
+  probeDefault,
+  probeHttp,
+  probePostgres,
+  probeRedis,
+  probeTcpConnect,
+} from '../src/core/health/probes.js'
 import { commandExists, startProcess, stopStarted } from './helpers/processes.js'
 import type { RunningPostgres, RunningRedis } from './helpers/servers.js'
 import {
@@ -248,6 +254,66 @@ describe('probeTcpConnect', () => {
   })
 })
 
+describe('probeDefault (no declared check): a connect, and the HTTP status when it speaks HTTP', () => {
+  let failing: HttpServer
+  let failingPort = 0
+  beforeAll(async () => {
+    failing = createHttpServer((_request, response) => {
+      response.writeHead(500, { 'Content-Type': 'text/plain' })
+      response.end('boom')
+    })
+    failingPort = await listen(failing, LOOPBACK)
+  })
+  afterAll(() => closeHttp(failing))
+
+  it('is not ok on HTTP 500, though the port accepts connections (a TCP probe says ok)', async () => {
+    expect((await probeTcpConnect(LOOPBACK, failingPort)).ok).toBe(true)
+    const result = await probeDefault(LOOPBACK, failingPort)
+    expect(result).toMatchObject({ ok: false, detail: 'HTTP 500, a server error' })
+    expectSentence(result)
+  })
+
+  it('is ok on 2xx/3xx, and on 4xx (the service answers; GET / is refused)', async () => {
+    // the fixture answers 404 on /
+    const result = await probeDefault(LOOPBACK, webPort)
+    expect(result.ok).toBe(true)
+    expect(result.detail).toMatch(/^HTTP 404 in \d+ ms \(it answers; GET \/ is refused\)$/)
+    const ok = createHttpServer((_request, response) => response.end('hi'))
+    try {
+      const port = await listen(ok, LOOPBACK)
+      expect((await probeDefault(LOOPBACK, port)).detail).toMatch(/^HTTP 200 in \d+ ms$/)
+    } finally {
+      await closeHttp(ok)
+    }
+  })
+
+  it('keeps the TCP result for services that do not speak HTTP, saying why', async () => {
+    const spoke = await probeDefault(LOOPBACK, banner.port)
+    expect(spoke.ok).toBe(true)
+    expect(spoke.detail).toMatch(
+      /^accepted a TCP connection in \d+ ms \(the service speaks first: not HTTP\)$/,
+    )
+    const quiet = await probeDefault(LOOPBACK, silent.port, { timeoutMs: SHORT })
+    expect(quiet.ok).toBe(true)
+    expect(quiet.detail).toMatch(/\(no answer to an HTTP request within 300 ms\)$/)
+    const other = await tcpServer((socket) =>
+      socket.once('data', () => socket.end('-ERR what\r\n')),
+    )
+    try {
+      expect((await probeDefault(LOOPBACK, other.port)).detail).toMatch(/\(not HTTP\)$/)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('is not ok when nothing listens', async () => {
+    expect(await probeDefault(LOOPBACK, closedPort)).toMatchObject({
+      ok: false,
+      detail: 'connection refused',
+    })
+  })
+})
+
 describe('probeHttp', () => {
   it('is ok on 200 and reports status and time', async () => {
     const result = await probeHttp({ host: LOOPBACK, port: webPort, path: '/healthz', expect: 200 })
@@ -436,6 +502,12 @@ describe.skipIf(!PG_BIN)(
       } finally {
         await client.end()
       }
+    })
+
+    it('without a declared check, PostgreSQL keeps the TCP result (it does not speak HTTP)', async () => {
+      const result = await probeDefault(server.host, server.port)
+      expect(result.ok, result.detail).toBe(true)
+      expect(result.detail).toMatch(/^accepted a TCP connection in \d+ ms/)
     })
 
     it('is ok when the server rejects the unknown probe role: that is still PostgreSQL answering', async () => {
@@ -649,6 +721,12 @@ describe.skipIf(!REDIS_BIN)(
       })
     })
 
+    it('without a declared check, Redis keeps the TCP result (it does not speak HTTP)', async () => {
+      const result = await probeDefault(redis.host, redis.port)
+      expect(result.ok, result.detail).toBe(true)
+      expect(result.detail).toMatch(/^accepted a TCP connection in \d+ ms \(.*not HTTP\)$/)
+    })
+
     it('tells Redis and PostgreSQL apart', async () => {
       // Redis reads the binary SSLRequest as an unfinished inline command and waits.
       expect(await probePostgres(redis.host, redis.port, { timeoutMs: SHORT })).toMatchObject({
@@ -673,6 +751,9 @@ describe('probes leave nothing open', () => {
       probePostgres(LOOPBACK, silent.port, { timeoutMs: SHORT }),
       probeRedis(LOOPBACK, banner.port, { timeoutMs: SHORT }),
       probeRedis(LOOPBACK, silent.port, { timeoutMs: SHORT }),
+      probeDefault(LOOPBACK, webPort),
+      probeDefault(LOOPBACK, banner.port),
+      probeDefault(LOOPBACK, silent.port, { timeoutMs: SHORT }),
     ])
     for (const result of results) expectSentence(result)
     // The probes' own handles are closed when they resolve; the fixture servers' ends of those

@@ -74,7 +74,13 @@ export { readImportFile } from './registry/import-file.js'
 export { defaultProject, findWorktreeRoot, validateName } from './registry/names.js'
 export { checkHealth } from './health/check-health.js'
 export type { CheckHealthOptions, HealthResult } from './health/check-health.js'
-export { probeHttp, probePostgres, probeRedis, probeTcpConnect } from './health/probes.js'
+export {
+  probeDefault,
+  probeHttp,
+  probePostgres,
+  probeRedis,
+  probeTcpConnect,
+} from './health/probes.js'
 export type { ServiceProbeResult } from './health/probes.js'
 export { planFree, planFreeFrom, DEFAULT_WAIT_MS, describeSpecs } from './free/plan-free.js'
 export type {

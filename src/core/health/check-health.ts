@@ -103,26 +103,25 @@ async function judge(
   if (allocation.protocol === 'udp')
     return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
   const host = probeHost(sockets[0] as SocketEntry)
-  const outcome = await probeService(
-    allocation.healthCheck ?? { kind: 'tcp' },
-    host,
-    allocation.port,
-    {
-      timeoutMs: options.timeoutMs,
-    },
-  )
+  const outcome = await probeService(allocation.healthCheck, host, allocation.port, {
+    timeoutMs: options.timeoutMs,
+  })
   return { status: outcome.ok ? 'healthy' : 'unhealthy', level: 3, detail: outcome.detail }
 }
 
-/** Level 3 for any health check spec: does the service on host:port answer its protocol? */
+/**
+ * Level 3 for any health check spec: does the service on host:port answer its protocol? No spec
+ * (null): a connect, and the HTTP status when the service speaks HTTP.
+ */
 export async function probeService(
-  check: HealthCheckSpec,
+  check: HealthCheckSpec | null,
   host: string,
   port: number,
   options: { timeoutMs?: number } = {},
 ): Promise<ServiceProbeResult> {
   const probes = await import('./probes.js')
   const { timeoutMs } = options
+  if (check === null) return probes.probeDefault(host, port, { timeoutMs })
   switch (check.kind) {
     case 'http':
     case 'https':

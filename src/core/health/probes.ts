@@ -209,6 +209,7 @@ class Conversation {
     step: Step,
     ready: () => T | undefined,
     onError: (error: Error) => string,
+    timeoutMs = this.timeoutMs,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const finish = (outcome: () => void): void => {
@@ -237,10 +238,8 @@ class Conversation {
         }
       }
       const timer = setTimeout(() => {
-        finish(() =>
-          reject(new ProbeFailure(`timed out after ${formatMs(this.timeoutMs)} ${step}`)),
-        )
-      }, this.timeoutMs)
+        finish(() => reject(new ProbeFailure(`timed out after ${formatMs(timeoutMs)} ${step}`)))
+      }, timeoutMs)
       this.wake = check
       check()
     })
@@ -281,13 +280,33 @@ class Conversation {
     ).then(() => undefined)
   }
 
-  /** Waits until `parse(buffer)` returns a value; it may throw a ProbeFailure to stop early. */
-  read<T>(parse: (buffer: Buffer) => T | undefined): Promise<T> {
+  /**
+   * Waits until `parse(buffer)` returns a value; it may throw a ProbeFailure to stop early.
+   * `timeoutMs` shortens this one step's bound.
+   */
+  read<T>(parse: (buffer: Buffer) => T | undefined, timeoutMs?: number): Promise<T> {
     return this.step(
       'waiting for an answer',
       () => parse(this.buffer),
       (error) => describeSocketError(error),
+      timeoutMs,
     )
+  }
+
+  /** What the server does within `ms` before we say anything: sends a banner, closes, or waits. */
+  async opening(ms: number): Promise<'banner' | 'closed' | 'silent'> {
+    try {
+      await this.step(
+        'waiting for an answer',
+        () => (this.buffer.length > 0 ? true : undefined),
+        (error) => describeSocketError(error),
+        ms,
+      )
+      return 'banner'
+    } catch (error) {
+      if (!(error instanceof ProbeFailure) || this.error) throw error
+      return this.ended || this.closed ? 'closed' : 'silent'
+    }
   }
 
   /** Sends `data` (if any) and half-closes, then waits (bounded) for the server to close. */
@@ -462,6 +481,55 @@ export function probeHttp(options: HttpProbeOptions): Promise<ServiceProbeResult
     return status >= 200 && status < 400
       ? { ok: true, detail: `${scheme} ${status} in ${elapsed}` }
       : { ok: false, detail: `${scheme} ${status}, expected 2xx or 3xx` }
+  })
+}
+
+/** How long the default probe waits for a banner before it tries HTTP. */
+const BANNER_WAIT_MS = 150
+
+/**
+ * Level 3 without a declared check: the port must accept a connection, and a service that
+ * speaks HTTP is judged by its answer to a bounded `GET /`: 2xx, 3xx and 4xx are up (4xx is the
+ * service refusing that request, not failing), 5xx is down. A service that speaks first (SSH,
+ * SMTP, MySQL) is never sent the request; one that answers it with something else, closes on it
+ * or stays silent keeps the TCP result, with the reason in the detail.
+ */
+export function probeDefault(
+  host: string,
+  port: number,
+  options?: ProbeOptions,
+): Promise<ServiceProbeResult> {
+  const request =
+    'GET / HTTP/1.1\r\n' +
+    `Host: ${hostHeader(host, port, false)}\r\n` +
+    'User-Agent: portwarden-probe\r\n' +
+    'Accept: */*\r\n' +
+    'Connection: close\r\n\r\n'
+  const waitMs = Math.min(normaliseTimeout(options?.timeoutMs), 1000)
+  return converse(host, port, options, false, async (conversation) => {
+    const accepted = `accepted a TCP connection in ${formatMs(conversation.elapsedMs)}`
+    const opening = await conversation.opening(BANNER_WAIT_MS)
+    if (opening === 'banner')
+      return { ok: true, detail: `${accepted} (the service speaks first: not HTTP)` }
+    if (opening === 'closed') return { ok: true, detail: `${accepted}, then it closed at once` }
+    await conversation.write(request)
+    let status: number
+    try {
+      status = await conversation.read(parseHttpStatus, waitMs)
+    } catch (error) {
+      if (!(error instanceof ProbeFailure)) throw error
+      const why = error.message.startsWith('timed out')
+        ? `no answer to an HTTP request within ${formatMs(waitMs)}`
+        : error.message.startsWith('not an HTTP server')
+          ? 'not HTTP'
+          : `${error.message} on an HTTP request: not HTTP`
+      return { ok: true, detail: `${accepted} (${why})` }
+    }
+    const elapsed = formatMs(conversation.elapsedMs)
+    if (status >= 500) return { ok: false, detail: `HTTP ${status}, a server error` }
+    if (status >= 400)
+      return { ok: true, detail: `HTTP ${status} in ${elapsed} (it answers; GET / is refused)` }
+    return { ok: true, detail: `HTTP ${status} in ${elapsed}` }
   })
 }
 
