@@ -191,10 +191,15 @@ describe('parseProcNet with a filter', () => {
       )
     fc.assert(
       fc.property(
-        fc.array(row, { maxLength: 30 }),
+        // An inode is one socket: rows may repeat (a read that spans table changes), but two
+        // different rows never share an inode, which uniqueArray by inode ensures.
+        fc.uniqueArray(row, { maxLength: 30, selector: (r) => r.trim().split(/\s+/)[9] ?? r }),
+        fc.array(fc.nat(29), { maxLength: 5 }),
         fc.integer({ min: 0, max: 65535 }),
         fc.boolean(),
-        (rows, pivot, listenOnly) => {
+        (unique, repeats, pivot, listenOnly) => {
+          const rows = [...unique]
+          for (const at of repeats) if (unique[at]) rows.push(unique[at] as string)
           const text = HEADER4 + rows.join('')
           const keep = (state: string, port: number) =>
             port >= pivot && (!listenOnly || state === 'LISTEN')
