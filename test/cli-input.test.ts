@@ -185,6 +185,41 @@ describe('I1: bad flags and option values', () => {
     expectNoStackTrace(result)
   })
 
+  it('a typo gets its suggestion on the same line, in text and in --json', async () => {
+    const [human, json] = await Promise.all([runCli(['lisst']), runCli(['lisst', '--json'])])
+    expect(human.stderr.split('\n')[0]).toBe(
+      "portwarden: Unknown command 'lisst' (Did you mean list?).",
+    )
+    expect(parseJson<ErrorJson>(json).message).toBe("Unknown command 'lisst' (Did you mean list?).")
+    const option = await runCli(['list', '--prot', '1'])
+    expect(option.stderr.split('\n')[0]).toBe(
+      "portwarden: Unknown option '--prot' (Did you mean --port?).",
+    )
+  })
+
+  it("`help free` prints free's help alone, exit 0; `help` the program's; `help fre` a suggestion", async () => {
+    const [one, all, typo] = await Promise.all([
+      runCli(['help', 'free']),
+      runCli(['help']),
+      runCli(['help', 'fre']),
+    ])
+    expect(one.code).toBe(0)
+    expect(one.stdout).toMatch(/^Usage: portwarden free /)
+    expect(one.stdout).not.toMatch(/Commands:/)
+    expect(one.stdout.match(/Usage:/g)).toHaveLength(1)
+    expect(one.stderr).toBe('')
+    expect(all.code).toBe(0)
+    expect(all.stdout).toMatch(/Commands:/)
+    expect(typo.code).toBe(2)
+    expect(typo.stderr).toMatch(/Unknown command 'fre' \(Did you mean free\?\)/)
+  })
+
+  it('--registry help names the XDG_STATE_HOME default', async () => {
+    expect((await runCli(['alloc', '--help'])).stdout.replace(/\s+/g, ' ')).toMatch(
+      /PORTWARDEN_REGISTRY, else \$XDG_STATE_HOME\/portwarden\/registry\.db, else ~\/\.local\/state\/portwarden\/registry\.db/,
+    )
+  })
+
   it('--help and --version exit 0', async () => {
     const [help, version] = await Promise.all([runCli(['check', '--help']), runCli(['--version'])])
     expect(help.code).toBe(0)

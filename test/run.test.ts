@@ -165,6 +165,29 @@ describe('run starts the service with its ports', () => {
     expect(run.err.join('\n')).toContain('portwarden: web-api exited (exit code 7)')
   })
 
+  it('without --name, PORT only: no PORT_<COMMAND> is invented from the command name', async () => {
+    const state = tempDir()
+    const [p, q] = [await freePort(), await freePort()]
+    const record = join(state, 'record.json')
+    const run = startCli(
+      [
+        'run',
+        '--port',
+        String(p),
+        '--port',
+        `admin=${q}`,
+        '--',
+        ...fixture({ listen: ['PORT', 'PORT_ADMIN'], record, exitOnStdinEnd: true }),
+      ],
+      { state },
+    )
+    await serviceReady(run)
+    const seen = JSON.parse(readFileSync(record, 'utf8')) as { env: Record<string, string> }
+    expect(seen.env).toEqual({ PORT: String(p), PORT_ADMIN: String(q) })
+    run.child.stdin.end()
+    await run.waitExit()
+  })
+
   it('passes the command and its flags through untouched (no shell, no option parsing)', async () => {
     const state = tempDir()
     const p = await freePort()
@@ -501,6 +524,7 @@ describe('the pieces (no processes)', () => {
       { name: 'metrics', protocol: 'tcp', port: 9100 },
       { name: 'web-3', protocol: 'udp', port: 9000 },
     ])
+    expect(parseRunPorts(['8080', '9000'], null).map((p) => p.name)).toEqual([null, null])
     expect(() => parseRunPorts(['1x=80'], 'web')).toThrow(/not a port name/)
     expect(() => parseRunPorts(['80-81'], 'web')).toThrow(/single ports, not a range/)
   })

@@ -31,7 +31,20 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['serve', async () => (await import('./commands/serve.js')).registerServe],
 ]
 
-const argv = process.argv.slice(2)
+/**
+ * `help COMMAND` is `COMMAND --help`, and `help` alone is `--help`: commander's own help command
+ * prints the command's help and then reports a missing command, which would print the program's.
+ */
+function helpAsFlag(args: readonly string[]): string[] {
+  if (args[0] !== 'help') return [...args]
+  const [, name, ...rest] = args
+  if (name === undefined) return ['--help']
+  // An unknown name is reported as an unknown command, with commander's suggestion.
+  if (!COMMANDS.some(([known]) => known === name)) return [name, ...rest]
+  return [name, '--help', ...rest]
+}
+
+const argv = helpAsFlag(process.argv.slice(2))
 // Only our own arguments: `run -- tool --json` passes --json to the tool, not to us.
 const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv
 const wantsJson = ownArgs.includes('--json')
@@ -83,7 +96,7 @@ async function buildProgram(
     registry: (command) =>
       withCommonOptions(command).option(
         '--registry <path|url>',
-        'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, then ~/.local/state/portwarden/registry.db)',
+        'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, else $XDG_STATE_HOME/portwarden/registry.db, else ~/.local/state/portwarden/registry.db)',
       ),
   }
   // The named command alone; every command for help, a typo's suggestion, or no command at all.
@@ -128,7 +141,8 @@ function reportError(error: unknown): void {
     exitCode = exitCodeFor(error.code)
   } else if (error instanceof CommanderError) {
     code = 'invalid_request'
-    message = `${error.message.replace(/^error: /, '')}.`
+    // commander puts its "(Did you mean ...?)" on a line of its own
+    message = `${error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}.`
       .replace(/\.\.$/, '.')
       .replace(/^./, (c) => c.toUpperCase())
     hint =

@@ -137,6 +137,7 @@ export async function run(
 interface RunPlan {
   request: {
     service: string
+    serviceVariable?: boolean
     project: string
     ports: RunPort[]
     command: RunCommand
@@ -169,11 +170,12 @@ async function planFromFlags(command: string[], options: RunOptions): Promise<Ru
     )
   }
   const service = validateName('service', options.name ?? basename(command[0] as string))
-  const ports = parseRunPorts(options.port ?? [], service)
+  const ports = parseRunPorts(options.port ?? [], options.name === undefined ? null : service)
   const { store, warnings } = await openExistingRegistry(options)
   return {
     request: {
       service,
+      serviceVariable: options.name !== undefined,
       project: validateName('project', options.project ?? defaultProject()),
       ports,
       command: { argv: command },
@@ -263,9 +265,10 @@ async function planFromManifest(
 /**
  * `--port 8080`, `--port 9000/udp`, `--port metrics=9100` (also comma-separated). One port each:
  * a range would leave `PORT` undefined. Unnamed ports are named as the manifest names them:
- * the service for the first, `SERVICE-2`, ... after it.
+ * the service for the first, `SERVICE-2`, ... after it; with no service name given (null), they
+ * stay unnamed rather than take the command's (`sh -c ...` is no service called sh).
  */
-export function parseRunPorts(values: readonly string[], service: string): RunPort[] {
+export function parseRunPorts(values: readonly string[], service: string | null): RunPort[] {
   const ports: RunPort[] = []
   const seen = new Set<string>()
   for (const text of values.flatMap((v) => v.split(','))) {
@@ -301,7 +304,7 @@ export function parseRunPorts(values: readonly string[], service: string): RunPo
     }
     seen.add(key)
     ports.push({
-      name: name ?? portName(service, ports.length),
+      name: name ?? (service === null ? null : portName(service, ports.length)),
       protocol: spec.protocol,
       port: spec.from,
     })

@@ -13,18 +13,18 @@ export function portVariable(name: string): string {
 }
 
 /**
- * The variables a started service sees: `PORT` (its first port), `PORT_<SERVICE>` (the same),
- * and `PORT_<NAME>` for every named port.
+ * The variables a started service sees: `PORT` (its first port), `PORT_<SERVICE>` (the same,
+ * when the service has a name of its own), and `PORT_<NAME>` for every named port.
  */
 export function portEnvironment(
-  service: string,
+  service: string | null,
   ports: readonly RunPort[],
 ): Record<string, string> {
   const env: Record<string, string> = {}
   const first = ports[0]
   if (!first) return env
   env.PORT = String(first.port)
-  env[portVariable(service)] = String(first.port)
+  if (service !== null) env[portVariable(service)] = String(first.port)
   for (const port of ports) if (port.name !== null) env[portVariable(port.name)] = String(port.port)
   return env
 }

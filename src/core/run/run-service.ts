@@ -25,6 +25,8 @@ export type RunCommand = { argv: readonly string[] } | { shell: string }
 export interface RunRequest {
   /** The service's name, for messages and `PORT_<SERVICE>`. */
   service: string
+  /** False when the name was only taken from the command (`sh`): no `PORT_<SERVICE>` then. */
+  serviceVariable?: boolean
   /** The project it belongs to: registry allocations of project+service are its own. */
   project: string
   /** Its ports; the first becomes `PORT`. */
@@ -139,7 +141,10 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
     leftovers: [],
     error: null,
   }
-  const env = { ...(request.env ?? process.env), ...portEnvironment(request.service, ports) }
+  const env = {
+    ...(request.env ?? process.env),
+    ...portEnvironment(request.serviceVariable === false ? null : request.service, ports),
+  }
   const { file, args, compound } = commandLine(request.command)
   const child = spawn(file, args, { cwd: request.cwd, env, stdio: 'inherit' })
   const started = await whenSpawned(child)
