@@ -294,7 +294,7 @@ describe('K8: confirmation', () => {
     expect(holder.signals()).toEqual([])
   })
 
-  it('on a TTY it asks per process: "n" sends nothing (exit 1), "y" stops it (exit 0)', async () => {
+  it('on a TTY it asks per process: "n" sends nothing (exit 1), Ctrl-C nothing (exit 130), "y" stops it (exit 0)', async () => {
     const holder = await startHolder(['--label', 'tty-target'])
     const no = await runFreeOnTty(['free', String(holder.port)], 'n')
     expect(no.stdout).toMatch(
@@ -311,6 +311,12 @@ describe('K8: confirmation', () => {
     expect(eof.code).toBe(1)
     expect(holder.signals()).toEqual([])
 
+    const interrupted = await runFreeOnTty(['free', String(holder.port)], CTRL_C)
+    expect(interrupted.code, interrupted.stdout).toBe(130)
+    expect(interrupted.stdout).toContain('interrupted: nothing was signalled')
+    expect(holder.signals()).toEqual([])
+    expect(holder.alive()).toBe(true)
+
     const yes = await runFreeOnTty(['free', String(holder.port)], 'y')
     expect(yes.code, yes.stdout).toBe(0)
     expect(yes.stdout).toContain(`TCP port ${holder.port} is free`)
@@ -318,9 +324,11 @@ describe('K8: confirmation', () => {
   })
 })
 
+const CTRL_C = '\x03'
+
 /**
  * Runs the CLI on a pseudo-terminal (util-linux `script`) and types `answer` at the first
- * `[y/N]` question (null: end of input instead). script merges stdout and stderr.
+ * `[y/N]` question (null: end of input instead; CTRL_C: Ctrl-C). script merges stdout and stderr.
  */
 function runFreeOnTty(args: readonly string[], answer: string | null): Promise<CliResult> {
   const quoted = [process.execPath, CLI, ...args]
@@ -343,6 +351,7 @@ function runFreeOnTty(args: readonly string[], answer: string | null): Promise<C
       if (!answered && stdout.includes('[y/N]')) {
         answered = true
         if (answer === null) child.stdin.write('\x04')
+        else if (answer === CTRL_C) child.stdin.write(CTRL_C)
         else child.stdin.write(`${answer}\r`)
       }
     })

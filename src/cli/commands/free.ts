@@ -86,7 +86,7 @@ export async function free(
   }
 
   const candidates = plan.targets.filter((t) => t.refusal === null && t.identity !== null)
-  let approved: Set<FreeTarget> | undefined
+  let approved: Set<FreeTarget> | null | undefined
   if (candidates.length > 0 && !options.yes) {
     if (!io.stdin.isTTY) {
       if (!options.json) io.stderr.write(`${renderPlan(plan, errStyle)}\n`)
@@ -100,6 +100,16 @@ export async function free(
     }
     if (!options.json) io.stderr.write(`${renderPlan(plan, errStyle)}\n`)
     approved = await confirmTargets(candidates, plan, io)
+    if (approved === null) {
+      // Ctrl-C stops the whole command, as it would any other: nothing was sent yet.
+      return {
+        exitCode: EXIT_INTERRUPTED,
+        json: null,
+        text: '',
+        warnings,
+        notes: ['interrupted: nothing was signalled'],
+      }
+    }
   } else if (!options.json && candidates.length > 0) {
     io.stderr.write(`${renderPlan(plan, errStyle)}\n`)
   }
@@ -121,15 +131,22 @@ export async function free(
 // ---------------------------------------------------------------------------------------------
 // Asking
 
-/** One question per process, all before anything is sent. Ctrl-C or end of input means no. */
+/** What a shell reports for a command that Ctrl-C (SIGINT) ended: 128 + 2. */
+const EXIT_INTERRUPTED = 130
+
+/**
+ * One question per process, all before anything is sent. End of input means no to the rest;
+ * Ctrl-C means nothing at all (null).
+ */
 async function confirmTargets(
   candidates: readonly FreeTarget[],
   plan: FreePlan,
   io: FreeIo,
-): Promise<Set<FreeTarget>> {
+): Promise<Set<FreeTarget> | null> {
   const approved = new Set<FreeTarget>()
   const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true })
   let closed = false
+  let interrupted = false
   rl.on('close', () => (closed = true))
   try {
     for (const target of candidates) {
@@ -139,6 +156,7 @@ async function confirmTargets(
         rl.once('close', onClose)
         rl.once('SIGINT', () => {
           io.stderr.write('^C')
+          interrupted = true
           rl.close()
         })
         rl.question(`${question(target, plan.signal)} [y/N] `, (text) => {
@@ -155,7 +173,7 @@ async function confirmTargets(
   } finally {
     rl.close()
   }
-  return approved
+  return interrupted ? null : approved
 }
 
 /** `Stop node (pid 4242, user dev, up 3h12m, cmd "node server.js") holding TCP port 8080?` */
