@@ -4,6 +4,7 @@ import { stringifyForTerminal } from '../core/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/errors.js'
 import { PACKAGE_ROOT } from '../core/package-root.js'
+import { noteMissingAddonOnce } from './addon-note.js'
 import type { CommandResult } from './command-result.js'
 import type { CliContext } from './cli-context.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
   try {
     await program.parseAsync(argv, { from: 'user' })
     if (pending !== undefined) await printResult(await pending)
+    noteMissingAddonOnce(version(), (line) => process.stderr.write(`${stderrStyle.dim(line)}\n`))
   } catch (error) {
     if (
       error instanceof CommanderError &&

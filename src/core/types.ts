@@ -58,7 +58,6 @@ export type RawSocket = Omit<SocketEntry, 'processes' | 'user'>
 
 export type WarningCode =
   | 'partial_visibility'
-  | 'backend_fallback'
   | 'time_wait'
   | 'privileged_port'
   | 'ephemeral_range'

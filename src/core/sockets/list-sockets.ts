@@ -6,7 +6,6 @@ import type { HolderLookup } from '../process/holder-scan.js'
 import { startHolderScan } from '../process/holder-scan.js'
 import { ProcessReader, listPids, readProcText } from '../process/read-process.js'
 import type { Family, Holder, Protocol, RawSocket, SocketEntry, Warning } from '../types.js'
-import { nativeAddon } from './native-addon.js'
 import { netlinkAvailable, readTablesNetlink } from './netlink-backend.js'
 import { parseProcNet } from './parse-proc-net.js'
 import type { BackendName, ListSocketsOptions } from './query.js'
@@ -65,15 +64,8 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
     return { ...listSocketsWithLsof(options), backend }
   }
   const result = await listSocketsFromKernel(options, procRoot, backend)
-  if (options.backend === undefined || options.backend === 'auto') {
-    const { addon, reason } = nativeAddon()
-    // Said once per inventory, and not when the user turned the addon off on purpose.
-    if (!addon && process.env.PORTWARDEN_NO_NATIVE !== '1' && procRoot === '/proc')
-      result.warnings.push({
-        code: 'backend_fallback',
-        message: `using the /proc backend: ${reason} (npm rebuild portwarden builds it)`,
-      })
-  }
+  // Without the addon the answer is the same, only slower: the CLI says so once per install
+  // (cli/addon-note.ts), and `backend` tells a library caller which table answered.
   return { ...result, backend }
 }
 

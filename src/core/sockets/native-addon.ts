@@ -61,7 +61,15 @@ export interface NativeAddon {
   recordSize: number
 }
 
-let loaded: { addon: NativeAddon | null; reason: string } | undefined
+let loaded: { addon: NativeAddon | null; reason: string; deliberate?: boolean } | undefined
+
+/**
+ * Why this process went without the addon it looked for, or null: it has not looked, the addon
+ * loaded, or it was turned off on purpose (PORTWARDEN_NO_NATIVE=1, or a platform without it).
+ */
+export function missingAddonReason(): string | null {
+  return loaded && loaded.addon === null && !loaded.deliberate ? loaded.reason : null
+}
 
 /**
  * The addon, or null (with the reason) when it is not built, cannot load, or
@@ -70,10 +78,10 @@ let loaded: { addon: NativeAddon | null; reason: string } | undefined
 export function nativeAddon(): { addon: NativeAddon | null; reason: string } {
   if (loaded) return loaded
   if (process.env.PORTWARDEN_NO_NATIVE === '1') {
-    loaded = { addon: null, reason: 'PORTWARDEN_NO_NATIVE=1' }
+    loaded = { addon: null, reason: 'PORTWARDEN_NO_NATIVE=1', deliberate: true }
   } else if (process.platform !== 'linux' || endianness() !== 'LE') {
     // The records are read as little-endian; big-endian Linux keeps the /proc backend.
-    loaded = { addon: null, reason: 'not little-endian Linux' }
+    loaded = { addon: null, reason: 'not little-endian Linux', deliberate: true }
   } else {
     const file = `${PACKAGE_ROOT}native/build/Release/portwarden_native.node`
     if (!existsSync(file)) {

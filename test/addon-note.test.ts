@@ -1,0 +1,58 @@
+/**
+ * Issue 10 item 15: without the native addon the CLI says so once per install (one stderr line),
+ * not on every command; nothing when the addon is turned off on purpose. The install under test
+ * is a copy of the built package without native/build, so the addon is really missing.
+ */
+import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { cliEnv, runCommand } from './helpers/cli.js'
+import { ROOT } from './helpers/processes.js'
+
+const made: string[] = []
+function temp(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true })
+})
+
+describe('a missing native addon', () => {
+  it('is noted once per install on stderr, not per command, and not when turned off', async () => {
+    const install = temp('pw-no-addon-')
+    cpSync(join(ROOT, 'dist'), join(install, 'dist'), { recursive: true })
+    cpSync(join(ROOT, 'package.json'), join(install, 'package.json'))
+    symlinkSync(join(ROOT, 'node_modules'), join(install, 'node_modules'))
+    const cli = join(install, 'dist', 'bin', 'portwarden.cjs')
+    const state = temp('pw-state-')
+    const run = (extra: Record<string, string> = {}) =>
+      runCommand(process.execPath, [cli, 'list', '--port', '1'], {
+        env: cliEnv({ XDG_STATE_HOME: state, NO_COLOR: '1', ...extra }),
+      })
+
+    const first = await run()
+    expect(first.code, first.stderr).toBe(0)
+    const lines = first.stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(
+      /^portwarden: note: the native addon is not in use \(the native addon is not built\), so the slower \/proc path answers; rebuild it with `npm rebuild portwarden`.*This note is shown once\.$/,
+    )
+    expect(readdirSync(join(state, 'portwarden')).some((f) => f.startsWith('addon-note-'))).toBe(
+      true,
+    )
+    const second = await run()
+    expect(second.code).toBe(0)
+    expect(second.stderr).toBe('')
+    expect(second.stdout).toBe(first.stdout)
+
+    const elsewhere = temp('pw-state-')
+    const off = await runCommand(process.execPath, [cli, 'list', '--port', '1'], {
+      env: cliEnv({ XDG_STATE_HOME: elsewhere, PORTWARDEN_NO_NATIVE: '1' }),
+    })
+    expect(off.code).toBe(0)
+    expect(off.stderr).toBe('')
+  })
+})
