@@ -180,6 +180,10 @@ describe('registry routes', () => {
       local_address: `127.0.0.1:${held.port}`,
     })
     expect(answer.json.message).toContain(`pid ${held.pid}`)
+    // a hint an HTTP client can act on: no CLI flags or commands
+    expect(answer.json.hint).toBe(
+      `GET /api/ports/${held.port} names the holder and POST /api/ports/${held.port}/free stops it; or leave out "port" to get a free one.`,
+    )
   })
 
   it('POST /api/allocations on a port allocated to another service: 409 port_allocated', async () => {
@@ -198,6 +202,10 @@ describe('registry routes', () => {
       service: 'api',
       port: first.json.port,
     })
+    expect(answer.json.hint).toBe(
+      `Leave out "port" to get a free one, or release allocation ${first.json.id} first (DELETE /api/allocations/${first.json.id}).`,
+    )
+    expect(answer.json.hint).not.toMatch(/--|portwarden /)
     await serve.request(`/api/allocations/${first.json.id}`, { method: 'DELETE' })
   })
 

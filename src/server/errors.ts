@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { PortwardenErrorCode } from '../core/errors.js'
 import { isPortwardenError } from '../core/errors.js'
 import { stringifyForTerminal } from '../core/safe-text.js'
+import { apiHint } from './api-hints.js'
 
 /** The codes only HTTP has, next to the library's own. */
 export type HttpOnlyCode =
@@ -65,6 +66,10 @@ export function jsonTextResponse(c: Context, text: string, status: ContentfulSta
   return c.body(text, status, { 'Content-Type': 'application/json; charset=utf-8' })
 }
 
+function withHint(hint: string | undefined): { hint?: string } {
+  return hint ? { hint } : {}
+}
+
 /** `{"error", "message", "details"}` (+ `hint` when there is one) for any error; never a stack. */
 export function errorBody(error: unknown): { status: ContentfulStatusCode; text: string } {
   if (error instanceof ApiError || isPortwardenError(error)) {
@@ -74,7 +79,7 @@ export function errorBody(error: unknown): { status: ContentfulStatusCode; text:
         error: error.code,
         message: error.message,
         details: error.details ?? {},
-        ...(error.hint ? { hint: error.hint } : {}),
+        ...withHint(apiHint(error.code, error.details ?? {}, error.hint)),
       }),
     }
   }
