@@ -4,6 +4,7 @@
  * reliability tests H3 (DNS rebinding), H5 (CSRF from another local origin) and I5 (hostile
  * names render as text).
  */
+import { createSocket } from 'node:dgram'
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
@@ -149,6 +150,18 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       const free = await freeLoopbackPort()
       await page.fill('#port-input', String(free))
       await expect.poll(() => answer.innerText(), WAIT).toContain(`${free}/tcp is free`)
+
+      // `PORT/udp` asks about UDP, and the protocol selector follows the text
+      const udp = createSocket('udp4')
+      await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
+      try {
+        const udpPort = udp.address().port
+        await page.fill('#port-input', `${udpPort}/udp`)
+        await expect.poll(() => answer.innerText(), WAIT).toContain(`${udpPort}/udp is in use`)
+        expect(await page.inputValue('#port-protocol')).toBe('udp')
+      } finally {
+        udp.close()
+      }
 
       await page.fill('#port-input', '70000')
       await expect.poll(() => answer.innerText(), WAIT).toContain('from 1 to 65535')

@@ -106,6 +106,8 @@ export function createPortBox(onFree: (target: PortTarget) => void): HTMLElement
       ])
       return
     }
+    // `51820/udp` says the protocol itself: the selector follows, so the two never disagree.
+    if (/\/\s*(tcp|udp)\s*$/i.test(text)) protocol.value = target.protocol
     timer = setTimeout(() => void ask(target), DEBOUNCE_MS)
   }
   input.addEventListener('input', changed)
