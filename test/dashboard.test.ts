@@ -367,6 +367,53 @@ document.getElementById('plain').submit()
   )
 
   it(
+    title(
+      'Release asks in the row, then deletes the allocation; without the token it only says so',
+    ),
+    async () => {
+      const alloc = await runCommand(
+        process.execPath,
+        [CLI, 'alloc', 'leaving', '--project', 'release-ui', '--json'],
+        { env: serve.env },
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const allocation = JSON.parse(alloc.stdout) as Allocation
+      const allocationIds = async () =>
+        (await apiJson<{ allocations: Allocation[] }>(serve, '/api/allocations')).allocations.map(
+          (a) => a.id,
+        )
+      const rowSelector = `#allocation-rows tr[data-allocation="${allocation.id}"]`
+
+      // no token: the button explains, nothing is deleted
+      const anonymous = await openDashboard(false)
+      await anonymous.page.locator(`${rowSelector} button[data-action="release"]`).click()
+      await expect
+        .poll(
+          () =>
+            anonymous.page.locator('section[aria-labelledby="registry-title"] .note').innerText(),
+          WAIT,
+        )
+        .toContain('token link')
+      expect(await allocationIds()).toContain(allocation.id)
+
+      const { page, errors } = await openDashboard()
+      const row = page.locator(rowSelector)
+      await row.locator('button[data-action="release"]').click()
+      // the first click only asks; Cancel leaves it
+      await row.locator('button', { hasText: 'Cancel' }).click()
+      expect(await allocationIds()).toContain(allocation.id)
+      await row.locator('button[data-action="release"]').click()
+      await row.locator('button[data-action="confirm-release"]').click()
+      await expect.poll(() => page.locator(rowSelector).count(), WAIT).toBe(0)
+      expect(
+        await page.locator('section[aria-labelledby="registry-title"] .note').innerText(),
+      ).toBe(`Released leaving of release-ui (${allocation.port}/tcp).`)
+      expect(await allocationIds()).not.toContain(allocation.id)
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(
     title('I5: hostile project, service and process names render as literal, visibly escaped text'),
     async () => {
       const project = '<img src=x onerror=alert(1)>'

@@ -61,8 +61,8 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
           el(
             'tr',
             {},
-            ['Project', 'Service', 'Port', 'Health', 'Last checked', 'Held by'].map((label) =>
-              el('th', { attrs: { scope: 'col' } }, [label]),
+            ['Project', 'Service', 'Port', 'Health', 'Last checked', 'Held by', 'Actions'].map(
+              (label) => el('th', { attrs: { scope: 'col' } }, [label]),
             ),
           ),
         ]),
@@ -72,6 +72,58 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
     el('h3', { attrs: { id: 'conflicts-title' } }, ['Conflicts']),
     conflictList,
   ])
+
+  /**
+   * Release, in two steps: the first click asks (in the row, naming what goes), the second
+   * deletes the allocation (token-protected, like every change), then the view reloads.
+   */
+  function releaseControl(allocation: ManagedAllocation): HTMLElement {
+    const cell = el('div', { class: 'row-actions' })
+    const what = `${allocation.service} of ${allocation.project} (${allocation.port}/${allocation.protocol})`
+    const start = el(
+      'button',
+      {
+        attrs: { type: 'button', 'data-action': 'release', 'aria-label': `Release ${what}` },
+        on: { click: () => ask() },
+      },
+      ['Release…'],
+    )
+    const ask = () => {
+      if (currentToken() === null) {
+        note.textContent = TOKEN_NEEDED
+        return
+      }
+      const confirm = el(
+        'button',
+        {
+          class: 'danger',
+          attrs: { type: 'button', 'data-action': 'confirm-release' },
+          on: { click: () => void releaseNow(confirm) },
+        },
+        ['Release'],
+      )
+      const cancel = el(
+        'button',
+        { attrs: { type: 'button' }, on: { click: () => cell.replaceChildren(start) } },
+        ['Cancel'],
+      )
+      cell.replaceChildren(confirm, ' ', cancel)
+      confirm.focus()
+    }
+    const releaseNow = async (button: HTMLButtonElement) => {
+      button.disabled = true
+      try {
+        await api(`/api/allocations/${allocation.id}`, { method: 'DELETE' })
+        note.textContent = `Released ${what}.`
+        await reload()
+      } catch (error) {
+        note.textContent = error instanceof ApiError ? error.message : String(error)
+        cell.replaceChildren(start)
+      }
+    }
+    cell.append(start)
+    return cell
+  }
 
   return {
     element,
@@ -104,13 +156,14 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
                 ? el('span', { class: 'muted' }, ['—'])
                 : foreignText(holders.map(holderName).join(', ')),
             ]),
+            el('td', { attrs: { 'data-label': 'Actions' } }, [releaseControl(a)]),
           ])
         }),
       )
       if (allocations.length === 0) {
         body.append(
           el('tr', { class: 'empty' }, [
-            el('td', { attrs: { colspan: '6' } }, [
+            el('td', { attrs: { colspan: '7' } }, [
               'No allocations in the registry. `portwarden alloc SERVICE` makes one.',
             ]),
           ]),
