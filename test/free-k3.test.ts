@@ -1,5 +1,5 @@
 /**
- * K3 (reliability-tests.md): natural pid reuse while `portwarden free --kill-after` is waiting.
+ * K3 (docs/reliability.md): natural pid reuse while `portwarden free --kill-after` is waiting.
  *
  * Everything runs in a private pid namespace (`unshare -p --mount-proc`, root only) whose
  * pid_max is set to the host's 32768, so nothing else competes for pids and cleanup is one kill:

@@ -1,5 +1,5 @@
 /**
- * The safety rules of `free` (reliability-tests.md decision 5): K1 (pids it must never signal,
+ * The safety rules of `free` (docs/reliability.md, K): K1 (pids it must never signal,
  * through a crafted holder table, under strace), K2 (pid reuse: simulated, and forced for real in
  * a new pid namespace), the re-reads right before each signal, K5 (another user's holder: exit 3,
  * "owned by root", no retry, no SIGKILL), pid 1 / systemd socket units, and process identity.
