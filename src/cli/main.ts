@@ -28,6 +28,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['preflight', async () => (await import('./commands/doctor.js')).registerPreflight],
   ['doctor', async () => (await import('./commands/doctor.js')).registerDoctor],
   ['run', async () => (await import('./commands/run.js')).registerRun],
+  ['env', async () => (await import('./commands/env.js')).registerEnv],
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
   ['serve', async () => (await import('./commands/serve.js')).registerServe],
 ]
