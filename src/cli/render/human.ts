@@ -1,5 +1,6 @@
 import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
+import type { ListSocketsOptions } from '../../core/sockets/query.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
 import { publishersFix } from '../../core/containers/published-ports.js'
@@ -59,9 +60,11 @@ function processCell(socket: SocketEntry): string {
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
 export function renderSocketTable(
   sockets: readonly SocketEntry[],
-  options: { all: boolean; width?: number },
+  query: ListSocketsOptions,
+  width?: number,
 ): string {
-  if (sockets.length === 0) return options.all ? 'No sockets.' : 'No listening sockets.'
+  if (sockets.length === 0) return emptyListingSentence(query)
+  const options = { all: query.all === true, width }
   const header = [
     'PROTO',
     'STATE',
@@ -87,6 +90,19 @@ export function renderSocketTable(
     displayName(s.processes[0]?.command ?? ''),
   ])
   return renderTable([header, ...rows], options.width)
+}
+
+/** What an empty `list` found nothing of, in words that fit UDP as well as TCP. */
+function emptyListingSentence(query: ListSocketsOptions): string {
+  const filtered =
+    query.ports !== undefined || query.pid !== undefined || query.processName !== undefined
+  if (query.all === true) return filtered ? 'No sockets match.' : 'No sockets.'
+  const protocols = query.protocols ?? ['tcp', 'udp']
+  const kinds = protocols.map((p) => (p === 'tcp' ? 'listening TCP' : 'bound UDP')).join(' or ')
+  // Without --all a TCP connection or a connected UDP socket is left out: say so.
+  return filtered
+    ? `No sockets match (${kinds} sockets only; --all adds every state).`
+    : `No ${kinds} sockets.`
 }
 
 /** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
