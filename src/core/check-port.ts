@@ -1,4 +1,4 @@
-import { addressesOverlap, formatEndpoint, parseHost } from './addresses.js'
+import { addressesOverlap, formatEndpoint } from './addresses.js'
 import type { ProbeResult, ProbeTarget } from './bind-probe.js'
 import type { PortPublisher, PublisherOptions } from './containers/published-ports.js'
 import { PortwardenError } from './errors.js'
@@ -50,16 +50,10 @@ export async function checkPorts(
   specs: readonly PortSpec[],
   options: CheckOptions = {},
 ): Promise<PortCheck[]> {
-  const wanted = options.host === undefined ? undefined : parseHost(options.host)
-  if (options.host !== undefined && !wanted) {
-    throw new PortwardenError(
-      'invalid_request',
-      `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`,
-      {
-        hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
-      },
-    )
-  }
+  const wanted =
+    options.host === undefined
+      ? undefined
+      : await (await import('./bind-probe.js')).bindableHost(options.host)
   const ports = expandPortSpecs(specs)
   if (ports.length > MAX_CHECKED_PORTS) {
     throw new PortwardenError(
