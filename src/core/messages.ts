@@ -2,6 +2,7 @@ import { formatEndpoint } from './addresses.js'
 import type { PortCheck } from './check-port.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { describePublisher } from './containers/published-ports.js'
+import type { OtherProtocolHolders } from './other-protocol.js'
 import { escapeUnsafe } from './safe-text.js'
 import type { Holder, Protocol, SocketEntry } from './types.js'
 
@@ -107,6 +108,14 @@ export function checkSummary(check: PortCheck): string {
     )
   }
   return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}`
+}
+
+/**
+ * A note for a port free over the protocol asked about but held over the other one:
+ * `UDP port 51820 is held by wireguard-go (pid 812, user root) on 0.0.0.0:51820 and [::]:51820`.
+ */
+export function otherProtocolSentence(port: number, other: OtherProtocolHolders): string {
+  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */

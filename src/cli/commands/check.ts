@@ -20,6 +20,7 @@ export async function check(
   const checks = await checkPorts(requireSpecs(specTexts, 'check'), {
     host: options.host,
     backend: parseBackend(options.backend),
+    otherProtocol: true,
   })
   return {
     exitCode: checks.every((c) => c.free) ? EXIT.ok : EXIT.no,

@@ -8,6 +8,7 @@ import {
   publishedSentence,
   checkSummary,
   displayName,
+  otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
 } from '../../core/messages.js'
@@ -119,6 +120,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
             ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fix}`
             : `${label} is free: no process holds it.`,
       )
+      if (entry.otherProtocol)
+        blocks.push(style.dim(`  note: ${otherProtocolSentence(entry.port, entry.otherProtocol)}.`))
       continue
     }
     const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
@@ -161,7 +164,10 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
       const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
       const fix = publishersFix(check.publishers)
-      return fix !== null ? `${line}\n       fix: ${fix}` : line
+      const note = check.otherProtocol
+        ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
+        : ''
+      return (fix !== null ? `${line}\n       fix: ${fix}` : line) + note
     })
     .join('\n')
 }
