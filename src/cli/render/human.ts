@@ -11,6 +11,7 @@ import {
   otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
+  timeWaitCaveat,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
 import { truncate } from '../../core/safe-text.js'
@@ -157,11 +158,18 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   return blocks.join('\n')
 }
 
-/** `check`: `[PASS] 8080/tcp: available` / `[FAIL] 8080/tcp: in use by node (pid 4242, ...)`. */
+/**
+ * `check`: `[PASS] 8080/tcp: available` / `[FAIL] 8080/tcp: in use by node (pid 4242, ...)` /
+ * `[WARN] 8080/tcp: available, but 1 TIME-WAIT socket ...` (exit 0 all the same).
+ */
 export function renderChecks(checks: readonly PortCheck[], style: Style): string {
   return checks
     .map((check) => {
-      const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
+      const tag = !check.free
+        ? style.fail('[FAIL]')
+        : timeWaitCaveat(check)
+          ? style.warn('[WARN]')
+          : style.pass('[PASS]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
       const fix = publishersFix(check.publishers)
       const note = check.otherProtocol
