@@ -206,7 +206,7 @@ describe('P1: the family matrix', () => {
 describe('P2: TIME-WAIT', () => {
   afterEach(stopStarted)
 
-  it('left by a server with SO_REUSEADDR: `check` says available and warns on stderr; never crashes', async () => {
+  it('left by a server with SO_REUSEADDR: `check` says [WARN] available with the explanation, exit 0; never crashes', async () => {
     const fixture = await startSockets(['reusetimewait@127.0.0.1', 'reusetimewait@::1'])
     for (const socket of fixture.sockets) {
       const port = socket.port
@@ -216,12 +216,17 @@ describe('P2: TIME-WAIT', () => {
         'TIME-WAIT',
       )
 
+      // Issue 10 item 13: [WARN], not [PASS]; the exit code stays 0 (the port can be bound).
       const result = await runCli(['check', String(port)])
       expect(result.code, result.stderr).toBe(0)
-      expect(result.stdout.trimEnd()).toBe(`[PASS] ${port}/tcp: available`)
-      expect(result.stderr).toMatch(/TIME-WAIT/)
-      expect(result.stderr).toMatch(/SO_REUSEADDR/)
-      expect(result.stderr).toContain(String(port))
+      const endpoint = socket.host.includes(':')
+        ? `[${socket.host}]:${port}`
+        : `${socket.host}:${port}`
+      expect(result.stdout.trimEnd()).toBe(
+        `[WARN] ${port}/tcp: available, but 1 TIME-WAIT socket on tcp/${port} (${endpoint}): servers without SO_REUSEADDR may fail to bind for up to 60 s`,
+      )
+      // Said once, on the [WARN] line, not again on stderr.
+      expect(result.stderr).not.toMatch(/TIME-WAIT/)
       expect(stackTraceLines(result.stderr)).toEqual([])
 
       const json = await runCli(['check', String(port), '--json'])
@@ -233,7 +238,7 @@ describe('P2: TIME-WAIT', () => {
 
       const host = await runCli(['check', String(port), '--host', socket.host])
       expect(host.code).toBe(0)
-      expect(host.stderr).toMatch(/TIME-WAIT/)
+      expect(host.stdout).toMatch(new RegExp(`^\\[WARN\\] ${port}/tcp: available, but 1 TIME-WAIT`))
 
       const library = await checkPort(port)
       expect(library.free).toBe(true)
@@ -412,6 +417,62 @@ describe("checkers at the same time never take each other's bind test for a hold
         Array.from({ length: 16 }, (_, i) => checkPort(port, i % 2 === 0 ? 'tcp' : 'udp')),
       )
       expect(calls.filter((c) => !c.free)).toEqual([])
+    }
+  })
+})
+
+describe('--host an address this machine does not have (issue 10 item 7)', () => {
+  // Documentation ranges (RFC 5737, RFC 3849): no interface here should carry them.
+  const NOT_LOCAL = ['192.0.2.1', '2001:db8::1']
+
+  /** The kernel's own answer, independent of portwarden: binding there must fail. */
+  function bindErrno(host: string): string | null {
+    const result = spawnSync(PYTHON, [
+      '-c',
+      'import socket,sys\nh=sys.argv[1]\ns=socket.socket(socket.AF_INET6 if ":" in h else socket.AF_INET)\ntry:\n  s.bind((h,0)); print("ok")\nexcept OSError as e:\n  import errno; print(errno.errorcode[e.errno])',
+      host,
+    ])
+    return result.stdout.toString().trim() || null
+  }
+
+  it.each(NOT_LOCAL)(
+    '`check --host %s` (TCP and UDP, text and --json) and `find --host` exit 2 and say the address is not local',
+    async (host) => {
+      expect(['EADDRNOTAVAIL', 'EAFNOSUPPORT']).toContain(bindErrno(host))
+      const port = await freeLoopbackPort()
+      for (const args of [
+        ['check', String(port), '--host', host],
+        ['check', `${port}/udp`, '--host', host],
+        ['find', '--host', host],
+      ]) {
+        const result = await runCli(args)
+        expect(result.code, `${args.join(' ')}: ${result.stdout}${result.stderr}`).toBe(2)
+        expect(result.stdout).not.toContain('[PASS]')
+        expect(result.stderr).toMatch(
+          new RegExp(`--host ${host.replaceAll('.', '\\.')} is not an address of this machine`),
+        )
+        expect(stackTraceLines(result.stderr)).toEqual([])
+      }
+      const json = await runCli(['check', String(port), '--host', host, '--json'])
+      expect(json.code).toBe(2)
+      expect(parseJson<{ error: string; message: string }>(json)).toMatchObject({
+        error: 'invalid_request',
+        message: expect.stringContaining('is not an address of this machine'),
+      })
+      await expect(
+        checkPorts([{ from: port, to: port, protocol: 'tcp' }], { host }),
+      ).rejects.toMatchObject({ code: 'invalid_request' })
+    },
+  )
+
+  it('local addresses and wildcards still check (127.0.0.1, ::1, 0.0.0.0, ::, localhost)', async () => {
+    const port = await freeLoopbackPort()
+    const results = await mapLimit(['127.0.0.1', '::1', '0.0.0.0', '::', 'localhost'], 3, (host) =>
+      runCli(['check', String(port), '--host', host]),
+    )
+    for (const result of results) {
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout.trim()).toBe(`[PASS] ${port}/tcp: available`)
     }
   })
 })

@@ -169,6 +169,41 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
     },
   )
 
+  it(
+    title(
+      'the port box names who a free port is allocated to, and what holds it over the other protocol',
+    ),
+    async () => {
+      const alloc = await runCommand(
+        process.execPath,
+        [CLI, 'alloc', 'web', '--project', 'shop', '--json'],
+        { env: serve.env },
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const allocation = JSON.parse(alloc.stdout) as Allocation
+      const holder = await startLabelledHolder(work)
+      const { page, errors } = await openDashboard()
+      const answer = page.locator('#port-answer')
+
+      await page.fill('#port-input', String(allocation.port))
+      await expect
+        .poll(() => answer.innerText(), WAIT)
+        .toContain(
+          `${allocation.port}/tcp is free (but allocated in the registry to web of project shop)`,
+        )
+
+      // A TCP holder: its port number over UDP is free, and the answer says who has the TCP one.
+      await page.fill('#port-input', `${holder.port}/udp`)
+      await expect.poll(() => answer.innerText(), WAIT).toContain(`${holder.port}/udp is free`)
+      expect(await answer.innerText()).toMatch(
+        new RegExp(
+          `Note: TCP port ${holder.port} is held by ${holder.comm} \\(pid ${holder.pid}, user [^)]+\\) on 127\\.0\\.0\\.1:${holder.port}\\.`,
+        ),
+      )
+      expect(errors).toEqual([])
+    },
+  )
+
   it(title('the filter and the sort change the rows shown'), async () => {
     const holder = await startLabelledHolder(work)
     const { page } = await openDashboard()

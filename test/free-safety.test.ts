@@ -90,6 +90,7 @@ function craftedTable(port: number, pids: readonly unknown[]): PortHolders[] {
       connections: 0,
       heldOutOfSight: false,
       publishers: [],
+      otherProtocol: null,
     },
   ]
 }

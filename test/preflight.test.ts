@@ -232,6 +232,34 @@ describe('preflight against a real listener', () => {
   })
 })
 
+describe('TIME-WAIT (issue 10 item 13)', () => {
+  it('a declared port with a TIME-WAIT socket on it is [WARN] in preflight and doctor, exit 0', async () => {
+    const fixture = await startSockets(['reusetimewait@127.0.0.1'])
+    const port = fixture.sockets[0]!.port
+    const dir = makeProject(`[services.web]\nports = [${port}]\n`)
+    const env = { PORTWARDEN_REGISTRY: join(dir, 'r.db') }
+    const caveat = `available, but 1 TIME-WAIT socket on tcp/${port} (127.0.0.1:${port}): servers without SO_REUSEADDR may fail to bind for up to 60 s`
+    const [pre, json, doctor] = await Promise.all([
+      runIn(dir, ['preflight'], { env }),
+      runIn(dir, ['preflight', '--json'], { env }),
+      runIn(dir, ['doctor'], { env }),
+    ])
+    expect(pre.code, pre.stderr).toBe(0)
+    expect(pre.stdout).toContain(`[WARN] ${port}/tcp (web): ${caveat}\n`)
+    expect(pre.stdout).toContain('The declared port can be taken')
+    expect(pre.stderr).not.toMatch(/TIME-WAIT/)
+    expect(json.code).toBe(0)
+    const entry = (JSON.parse(json.stdout) as { ports: { ok: boolean; warnings: string[] }[] })
+      .ports[0]!
+    expect(entry.ok).toBe(true)
+    expect(entry.warnings.join('\n')).toMatch(/TIME-WAIT/)
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0)
+    expect(doctor.stdout).toContain(`[WARN] ${port}/tcp (web): ${caveat}\n`)
+    expect(doctor.stdout).toMatch(/\b1 warning\b/)
+    expect(hasStackTrace(pre.stderr + doctor.stderr)).toBe(false)
+  })
+})
+
 describe('ranges', () => {
   it('a range passes with its first free port, and fails when every port is taken', async () => {
     const partly = await consecutivePorts(3, false)

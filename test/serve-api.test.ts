@@ -101,7 +101,13 @@ describe('inventory routes', () => {
     })
     expect(busy.json.message).toContain(`pid ${held.pid}`)
     const udp = await serve.request(`/api/ports/${held.port}?protocol=udp`, { auth: false })
-    expect(udp.json).toMatchObject({ protocol: 'udp' })
+    expect(udp.json).toMatchObject({ protocol: 'udp', free: true })
+    // ... and names the TCP holder of the same port number (issue 10 item 12).
+    expect(udp.json.other_protocol).toMatchObject({ protocol: 'tcp' })
+    expect(udp.json.other_protocol.message).toMatch(
+      new RegExp(`^TCP port ${held.port} is held by .*pid ${held.pid}\\b`),
+    )
+    expect(busy.json.other_protocol).toBeNull()
     for (const bad of ['0', '65536', 'abc', '8e3', '08080', '+8080', '8000-8010']) {
       expectErrorShape(
         await serve.request(`/api/ports/${bad}`, { auth: false }),

@@ -1,7 +1,8 @@
 import { createSocket } from 'node:dgram'
 import { createServer } from 'node:net'
-import { errnoOf } from './errors.js'
-import type { Protocol } from './types.js'
+import { parseHost } from './addresses.js'
+import { PortwardenError, errnoOf } from './errors.js'
+import type { Family, Protocol } from './types.js'
 
 /** Where a bind test tries the port. `ipv6Only` false on `::` also claims every IPv4 address. */
 export interface ProbeTarget {
@@ -79,4 +80,39 @@ function probeUdp(port: number, target: ProbeTarget): Promise<ProbeResult> {
       socket.close(() => resolve({ ...target, outcome: 'ok' }))
     })
   })
+}
+
+/**
+ * A `--host` value as an address this machine can bind, or `invalid_request`. An address no
+ * interface has fails every bind with EADDRNOTAVAIL, which the bind tests forgive (a family the
+ * host lacks must not count against a port): without this, every port would pass as available
+ * there though no service can bind it. Asked once, with a bind to port 0.
+ */
+export async function bindableHost(text: string): Promise<{ address: string; family: Family }> {
+  const host = parseHost(text)
+  if (!host) {
+    throw new PortwardenError(
+      'invalid_request',
+      `Invalid --host ${JSON.stringify(text)}: not an IP address.`,
+      {
+        hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
+      },
+    )
+  }
+  const { outcome } = await probeBind('udp', 0, { host: host.address })
+  if (outcome === 'EADDRNOTAVAIL' || outcome === 'EAFNOSUPPORT') {
+    const why =
+      outcome === 'EADDRNOTAVAIL'
+        ? 'no interface has it'
+        : `${host.family === 'ipv6' ? 'IPv6' : 'IPv4'} is not available here`
+    throw new PortwardenError(
+      'invalid_request',
+      `--host ${text} is not an address of this machine (${why}), so no service can bind it.`,
+      {
+        hint: "Give one of this machine's addresses (`ip -brief address` lists them), 0.0.0.0 or :: for every address, or leave --host out.",
+        details: { host: text, errno: outcome },
+      },
+    )
+  }
+  return host
 }

@@ -1,9 +1,11 @@
-import { addressesOverlap, formatEndpoint, parseHost } from './addresses.js'
+import { addressesOverlap, formatEndpoint } from './addresses.js'
 import type { ProbeResult, ProbeTarget } from './bind-probe.js'
 import type { PortPublisher, PublisherOptions } from './containers/published-ports.js'
 import { PortwardenError } from './errors.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
+import type { OtherProtocolHolders } from './other-protocol.js'
+import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
 import { readProcText } from './process/read-process.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
@@ -25,6 +27,8 @@ export interface PortCheck {
   warnings: Warning[]
   /** The bind tests that were run and what the kernel answered. */
   probes: ProbeResult[]
+  /** For a free port, when asked (`otherProtocol`): what holds it over the other protocol. */
+  otherProtocol: OtherProtocolHolders | null
 }
 
 export interface CheckOptions extends PublisherOptions {
@@ -37,6 +41,11 @@ export interface CheckOptions extends PublisherOptions {
    * published by a DNAT rule is bindable, but its traffic goes to the container.
    */
   publishers?: boolean
+  /**
+   * Also say what holds a free port over the other protocol (default false): `check 51820`
+   * with wireguard-go on 51820/udp. The twin ports are read in the same scan.
+   */
+  otherProtocol?: boolean
 }
 
 /** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
@@ -50,16 +59,10 @@ export async function checkPorts(
   specs: readonly PortSpec[],
   options: CheckOptions = {},
 ): Promise<PortCheck[]> {
-  const wanted = options.host === undefined ? undefined : parseHost(options.host)
-  if (options.host !== undefined && !wanted) {
-    throw new PortwardenError(
-      'invalid_request',
-      `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`,
-      {
-        hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1, 0.0.0.0, ::1 or ::, or localhost.',
-      },
-    )
-  }
+  const wanted =
+    options.host === undefined
+      ? undefined
+      : await (await import('./bind-probe.js')).bindableHost(options.host)
   const ports = expandPortSpecs(specs)
   if (ports.length > MAX_CHECKED_PORTS) {
     throw new PortwardenError(
@@ -68,7 +71,10 @@ export async function checkPorts(
       { hint: 'Check a smaller range, or use `portwarden find --range A-B` to find free ports.' },
     )
   }
-  const { byPort, inventory } = await socketsOnPorts(specs, options)
+  const { byPort, inventory } = await socketsOnPorts(
+    options.otherProtocol === true ? withOtherProtocols(specs) : specs,
+    options,
+  )
   const targets: readonly ProbeTarget[] | undefined = wanted
     ? [{ host: wanted.address, ipv6Only: false }]
     : undefined
@@ -78,6 +84,10 @@ export async function checkPorts(
     results.push(await judgePort(protocol, port, sockets, wanted, targets))
   }
   if (options.publishers !== false) await markPublished(results, options)
+  if (options.otherProtocol === true)
+    for (const result of results)
+      if (result.free)
+        result.otherProtocol = otherProtocolHolders(byPort, result.protocol, result.port)
   if (results.length > 0 && inventory.warnings.length > 0) {
     const first = results[0] as PortCheck
     first.warnings.push(...inventory.warnings)
@@ -108,7 +118,17 @@ async function judgePort(
     holders: SocketEntry[],
     reason: PortCheck['reason'],
     probes: ProbeResult[],
-  ): PortCheck => ({ port, protocol, free, holders, reason, warnings, probes, publishers: [] })
+  ): PortCheck => ({
+    port,
+    protocol,
+    free,
+    holders,
+    reason,
+    warnings,
+    probes,
+    publishers: [],
+    otherProtocol: null,
+  })
   const definite: SocketEntry[] = []
   const possible: SocketEntry[] = []
   const timeWait: SocketEntry[] = []

@@ -12,10 +12,10 @@ import type { HealthResult } from './health/check-health.js'
 import { probeHost, probeService } from './health/check-health.js'
 import { portName } from './manifest/resolve-ports.js'
 import type { Manifest, ManifestService } from './manifest/types.js'
-import { displayName } from './messages.js'
+import { displayName, timeWaitCaveat } from './messages.js'
 import { defaultProject } from './registry/names.js'
 import type { PreflightPort, PreflightResult } from './preflight.js'
-import { preflight, toJsonPreflightPort } from './preflight.js'
+import { preflight, preflightStatus, toJsonPreflightPort } from './preflight.js'
 import { claimFromAllocation, detectConflicts, shellWord } from './registry/conflicts.js'
 import type { Conflict } from './registry/conflicts.js'
 import type { Allocation, HealthCheckSpec, RegistryStore } from './registry/types.js'
@@ -243,8 +243,19 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
 /** A preflight verdict as doctor sees it: the project's own running service is fine. */
 function portCheck(port: PreflightPort): DoctorCheck {
   const subject = portSubject(port)
-  if (port.ok)
-    return { section: 'ports', status: 'pass', subject, message: port.message, fix: null, port }
+  if (port.ok) {
+    const caveat = preflightStatus(port) === 'warn' ? timeWaitCaveat(port.check) : null
+    return caveat
+      ? {
+          section: 'ports',
+          status: 'warn',
+          subject,
+          message: `available, but ${caveat.message}`,
+          fix: null,
+          port,
+        }
+      : { section: 'ports', status: 'pass', subject, message: port.message, fix: null, port }
+  }
   if (port.heldByProject) {
     return {
       section: 'ports',

@@ -23,6 +23,7 @@ export { MAX_CHECKED_PORTS, checkPort, checkPorts } from './check-port.js'
 export type { CheckOptions, PortCheck } from './check-port.js'
 export { whoHolds } from './who-holds.js'
 export type { PortHolders, WhoOptions, WhoResult } from './who-holds.js'
+export type { OtherProtocolHolders } from './other-protocol.js'
 export {
   checkSentence,
   checkSummary,

@@ -2,8 +2,9 @@ import { formatEndpoint } from './addresses.js'
 import type { PortCheck } from './check-port.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { describePublisher } from './containers/published-ports.js'
+import type { OtherProtocolHolders } from './other-protocol.js'
 import { escapeUnsafe } from './safe-text.js'
-import type { Holder, Protocol, SocketEntry } from './types.js'
+import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
 
 /** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
 export function describeProcesses(holders: readonly Holder[]): string {
@@ -90,8 +91,22 @@ export function publishedSentence(
   return `${protocol.toUpperCase()} port ${port} is ${publishedSummary(publishers)}`
 }
 
-/** After `[FAIL] 8080/tcp: ` — `in use by node (pid 4242, user dev) on 0.0.0.0:8080`. */
+/**
+ * A free port's TIME-WAIT warning: it binds for us (and for servers with SO_REUSEADDR), but a
+ * server without SO_REUSEADDR may fail for up to 60 s, so `check` and `preflight` say [WARN].
+ */
+export function timeWaitCaveat(check: PortCheck | null): Warning | null {
+  if (!check?.free) return null
+  return check.warnings.find((w) => w.code === 'time_wait') ?? null
+}
+
+/**
+ * After `[FAIL] 8080/tcp: ` — `in use by node (pid 4242, user dev) on 0.0.0.0:8080`; after
+ * `[PASS]`, `available`; after `[WARN]`, `available, but 1 TIME-WAIT socket on ...`.
+ */
 export function checkSummary(check: PortCheck): string {
+  const caveat = timeWaitCaveat(check)
+  if (caveat) return `available, but ${caveat.message}`
   if (check.free) return 'available'
   if (check.reason === 'published') return publishedSummary(check.publishers)
   if (check.reason === 'bind_failed' && check.warnings.some((w) => w.code === 'time_wait')) {
@@ -107,6 +122,14 @@ export function checkSummary(check: PortCheck): string {
     )
   }
   return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}`
+}
+
+/**
+ * A note for a port free over the protocol asked about but held over the other one:
+ * `UDP port 51820 is held by wireguard-go (pid 812, user root) on 0.0.0.0:51820 and [::]:51820`.
+ */
+export function otherProtocolSentence(port: number, other: OtherProtocolHolders): string {
+  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */

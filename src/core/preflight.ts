@@ -10,7 +10,7 @@ import { checkPorts } from './check-port.js'
 import { PortwardenError, isPortwardenError } from './errors.js'
 import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/resolve-ports.js'
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
-import { checkSentence, displayName } from './messages.js'
+import { checkSentence, displayName, timeWaitCaveat } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
@@ -463,6 +463,15 @@ function describeHolderNames(sockets: readonly SocketEntry[]): string {
 
 function manifestName(manifest: Manifest): string {
   return manifest.path.split('/').pop() ?? manifest.path
+}
+
+/**
+ * A declared port's tag: `warn` for one that can be taken but has a TIME-WAIT socket on it
+ * (servers without SO_REUSEADDR may fail to bind for up to 60 s); the port is still `ok`.
+ */
+export function preflightStatus(port: PreflightPort): 'pass' | 'warn' | 'fail' {
+  if (!port.ok) return 'fail'
+  return port.port !== null && timeWaitCaveat(port.check) ? 'warn' : 'pass'
 }
 
 /** The wire shape of one preflight verdict (snake_case, as `--json` and the API print it). */

@@ -1,6 +1,8 @@
 import type { PortPublisher, PublisherOptions } from './containers/published-ports.js'
 import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
+import type { OtherProtocolHolders } from './other-protocol.js'
+import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
@@ -17,6 +19,8 @@ export interface PortHolders {
   heldOutOfSight: boolean
   /** No socket holds it, but a DNAT rule (a container's published port) takes its traffic. */
   publishers: PortPublisher[]
+  /** For a port nothing holds, when asked (`otherProtocol`): what holds it over the other protocol. */
+  otherProtocol: OtherProtocolHolders | null
 }
 
 export interface WhoResult {
@@ -30,6 +34,11 @@ export interface WhoOptions extends PublisherOptions {
   procRoot?: string
   /** Ask the Docker Engine and the NAT table about a port nothing holds (default true). */
   publishers?: boolean
+  /**
+   * Also say what holds an unheld port over the other protocol (default false): `who 51820`
+   * with wireguard-go on 51820/udp. The twin ports are read in the same scan.
+   */
+  otherProtocol?: boolean
 }
 
 /**
@@ -40,7 +49,10 @@ export async function whoHolds(
   specs: readonly PortSpec[],
   options: WhoOptions = {},
 ): Promise<WhoResult> {
-  const { byPort, inventory } = await socketsOnPorts(specs, options)
+  const { byPort, inventory } = await socketsOnPorts(
+    options.otherProtocol === true ? withOtherProtocols(specs) : specs,
+    options,
+  )
   // TIME-WAIT sockets are the kernel's alone: no process to name.
   for (const [key, sockets] of byPort)
     byPort.set(
@@ -65,6 +77,7 @@ export async function whoHolds(
       connections: sockets.length - shown.length,
       heldOutOfSight,
       publishers: [],
+      otherProtocol: null,
     })
   }
   const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)
@@ -74,6 +87,10 @@ export async function whoHolds(
     for (const entry of unheld)
       entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
   }
+  if (options.otherProtocol === true)
+    for (const entry of ports)
+      if (!isHeld(entry))
+        entry.otherProtocol = otherProtocolHolders(byPort, entry.protocol, entry.port)
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
 }
 

@@ -3,10 +3,12 @@ import { publisherFix } from './containers/published-ports.js'
 import type { PortCheck } from './check-port.js'
 import {
   checkSentence,
+  otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
   publishedSentence,
 } from './messages.js'
+import type { OtherProtocolHolders } from './other-protocol.js'
 import { stringifyForTerminal } from './safe-text.js'
 import type { Holder, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
@@ -53,8 +55,20 @@ export function toJsonCheck(check: PortCheck, allocation: Allocation | null = nu
     reason: check.reason,
     message: checkSentence(check),
     publishers: check.publishers.map(toJsonPublisher),
+    other_protocol: toJsonOtherProtocol(check.port, check.otherProtocol),
     warnings: check.warnings.map((w) => w.message),
   }
+}
+
+/** What holds a free port over the other protocol (`check`/`who`), or null. */
+export function toJsonOtherProtocol(port: number, other: OtherProtocolHolders | null) {
+  return other
+    ? {
+        protocol: other.protocol,
+        message: otherProtocolSentence(port, other),
+        holders: other.sockets.map(toJsonSocket),
+      }
+    : null
 }
 
 /** A NAT rule / container taking a port's traffic without a socket (`check`'s `published`). */
@@ -84,6 +98,7 @@ export function toJsonPortHolders(entry: PortHolders) {
     holders: entry.sockets.map(toJsonSocket),
     connections: entry.connections,
     publishers: entry.publishers.map(toJsonPublisher),
+    other_protocol: toJsonOtherProtocol(entry.port, entry.otherProtocol),
   }
 }
 

@@ -28,6 +28,9 @@ export class InventoryScanner {
   }
 
   check(port: number, protocol: Protocol): Promise<PortCheck> {
-    return this.checks.run(`${protocol}:${port}`, () => checkPort(port, protocol))
+    // As the CLI's `check`: a free port says what holds it over the other protocol.
+    return this.checks.run(`${protocol}:${port}`, () =>
+      checkPort(port, protocol, { otherProtocol: true }),
+    )
   }
 }

@@ -64,9 +64,22 @@ export function createPortBox(onFree: (target: PortTarget) => void): HTMLElement
       })
       if (controller.signal.aborted) return
       if (check.free) {
+        const allocation = check.allocation
         show('free', [
           el('strong', {}, [`${spec} is free`]),
-          check.allocation ? ' (but allocated in the registry)' : '',
+          ...(allocation
+            ? [
+                ' (but allocated in the registry to ',
+                foreignText(allocation.service),
+                ' of project ',
+                foreignText(allocation.project),
+                ')',
+              ]
+            : []),
+          // TCP and UDP ports are separate: 51820/tcp is free while wireguard-go holds 51820/udp.
+          ...(check.other_protocol
+            ? [el('br'), 'Note: ', foreignText(`${check.other_protocol.message}.`)]
+            : []),
         ])
         return
       }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { checkPorts } from '../../core/check-port.js'
+import { timeWaitCaveat } from '../../core/messages.js'
 import { toJsonCheck } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
@@ -20,12 +21,16 @@ export async function check(
   const checks = await checkPorts(requireSpecs(specTexts, 'check'), {
     host: options.host,
     backend: parseBackend(options.backend),
+    otherProtocol: true,
   })
   return {
     exitCode: checks.every((c) => c.free) ? EXIT.ok : EXIT.no,
     json: options.json ? { ports: checks.map((check) => toJsonCheck(check)) } : null,
     text: options.json ? '' : renderChecks(checks, style),
-    warnings: checks.flatMap((c) => c.warnings.map((w) => w.message)),
+    // A [WARN] line says its TIME-WAIT caveat itself; stderr repeats it only beside --json.
+    warnings: checks.flatMap((c) =>
+      c.warnings.filter((w) => options.json || w !== timeWaitCaveat(c)).map((w) => w.message),
+    ),
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { timeWaitCaveat } from '../../core/messages.js'
 import type { Manifest } from '../../core/manifest/types.js'
 import type { RegistryStore } from '../../core/registry/types.js'
 import { doctor, toJsonDoctor } from '../../core/doctor.js'
@@ -51,6 +52,11 @@ export async function doctorCommand(
       registryError,
       backend: parseBackend(options.backend),
     })
+    const shownCaveats = new Set(
+      report.checks.map((c) =>
+        c.status === 'warn' && c.port ? timeWaitCaveat(c.port.check) : null,
+      ),
+    )
     return {
       exitCode: report.environmentFailed
         ? EXIT.environment
@@ -59,7 +65,12 @@ export async function doctorCommand(
           : EXIT.ok,
       json: toJsonDoctor(report),
       text: options.json ? '' : renderDoctor(report, style),
-      warnings: [...new Set(report.warnings.map((w) => w.message))],
+      // A [WARN] port line says its TIME-WAIT caveat itself; stderr repeats it only beside --json.
+      warnings: [
+        ...new Set(
+          report.warnings.filter((w) => options.json || !shownCaveats.has(w)).map((w) => w.message),
+        ),
+      ],
     }
   } finally {
     await store?.close()

@@ -7,8 +7,8 @@ import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import type { ListFlags } from '../list-query.js'
-import { listQuery } from '../list-query.js'
-import { parseBackend, parsePid, parseSpecs } from '../parse-options.js'
+import { listPortSpecs, listQuery } from '../list-query.js'
+import { parseBackend, parsePid } from '../parse-options.js'
 import { renderSocketTable } from '../render/human.js'
 
 export interface ListOptions extends GlobalOptions, ListFlags {
@@ -18,9 +18,13 @@ export interface ListOptions extends GlobalOptions, ListFlags {
 }
 
 export async function list(options: ListOptions): Promise<CommandResult> {
+  const selected = listQuery(options)
   const query: ListSocketsOptions = {
-    ...listQuery(options),
-    ports: options.port && options.port.length > 0 ? parseSpecs(options.port) : undefined,
+    ...selected,
+    ports:
+      options.port && options.port.length > 0
+        ? listPortSpecs(options.port, selected.protocols ?? ['tcp', 'udp'])
+        : undefined,
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     processName: options.process,
     backend: parseBackend(options.backend),
@@ -42,9 +46,7 @@ export async function list(options: ListOptions): Promise<CommandResult> {
     exitCode: EXIT.ok,
     json: null,
     jsonChunks: options.json ? socketsJsonChunks(inventory.sockets) : undefined,
-    text: options.json
-      ? ''
-      : renderSocketTable(inventory.sockets, { all: options.all === true, width }),
+    text: options.json ? '' : renderSocketTable(inventory.sockets, query, width),
     warnings: inventory.warnings.map((w) => w.message),
   }
 }
@@ -64,7 +66,7 @@ export function registerList(program: Command, cli: CliContext): void {
         .option('-6, --ipv6', 'IPv6 only')
         .option(
           '-p, --port <spec>',
-          'only these ports (8080, 8000-8010/udp); repeatable',
+          'only these ports (8080: every protocol listed; 8000-8010/udp); repeatable',
           collect,
           [] as string[],
         )

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import type { Manifest } from '../../core/manifest/types.js'
 import type { RegistryStore } from '../../core/registry/types.js'
 import { loadManifest } from '../../core/manifest/load-manifest.js'
-import { preflight, toJsonPreflight } from '../../core/preflight.js'
+import { preflight, preflightStatus, toJsonPreflight } from '../../core/preflight.js'
 import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
@@ -11,6 +11,7 @@ import { EXIT } from '../exit-codes.js'
 import { parseBackend } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
 import { renderPreflight } from '../render/preflight.js'
+import { timeWaitCaveat } from '../../core/messages.js'
 import type { Style } from '../render/style.js'
 
 export interface PreflightCommandOptions extends GlobalOptions, RegistryOptions {
@@ -54,11 +55,22 @@ export async function preflightCommand(
       services: services.length > 0 ? services : undefined,
       backend: parseBackend(options.backend),
     })
+    // A [WARN] line says its TIME-WAIT caveat itself; stderr repeats it only beside --json.
+    const shown = new Set(
+      options.json
+        ? []
+        : result.ports
+            .filter((p) => preflightStatus(p) === 'warn')
+            .map((p) => timeWaitCaveat(p.check)),
+    )
     return {
       exitCode: result.ok ? EXIT.ok : EXIT.no,
       json: toJsonPreflight(result),
       text: options.json ? '' : renderPreflight(result, style),
-      warnings: [...warnings, ...dedupe(result.warnings.map((w) => w.message))],
+      warnings: [
+        ...warnings,
+        ...dedupe(result.warnings.filter((w) => !shown.has(w)).map((w) => w.message)),
+      ],
     }
   } finally {
     await store?.close()

@@ -15,6 +15,7 @@ export async function who(
 ): Promise<CommandResult> {
   const result = await whoHolds(requireSpecs(specTexts, 'who'), {
     backend: parseBackend(options.backend),
+    otherProtocol: true,
   })
   const held = result.ports.some(isHeld)
   const text =

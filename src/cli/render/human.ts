@@ -1,5 +1,6 @@
 import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
+import type { ListSocketsOptions } from '../../core/sockets/query.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
 import { publishersFix } from '../../core/containers/published-ports.js'
@@ -7,8 +8,10 @@ import {
   publishedSentence,
   checkSummary,
   displayName,
+  otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
+  timeWaitCaveat,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
 import { truncate } from '../../core/safe-text.js'
@@ -59,9 +62,11 @@ function processCell(socket: SocketEntry): string {
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
 export function renderSocketTable(
   sockets: readonly SocketEntry[],
-  options: { all: boolean; width?: number },
+  query: ListSocketsOptions,
+  width?: number,
 ): string {
-  if (sockets.length === 0) return options.all ? 'No sockets.' : 'No listening sockets.'
+  if (sockets.length === 0) return emptyListingSentence(query)
+  const options = { all: query.all === true, width }
   const header = [
     'PROTO',
     'STATE',
@@ -89,6 +94,19 @@ export function renderSocketTable(
   return renderTable([header, ...rows], options.width)
 }
 
+/** What an empty `list` found nothing of, in words that fit UDP as well as TCP. */
+function emptyListingSentence(query: ListSocketsOptions): string {
+  const filtered =
+    query.ports !== undefined || query.pid !== undefined || query.processName !== undefined
+  if (query.all === true) return filtered ? 'No sockets match.' : 'No sockets.'
+  const protocols = query.protocols ?? ['tcp', 'udp']
+  const kinds = protocols.map((p) => (p === 'tcp' ? 'listening TCP' : 'bound UDP')).join(' or ')
+  // Without --all a TCP connection or a connected UDP socket is left out: say so.
+  return filtered
+    ? `No sockets match (${kinds} sockets only; --all adds every state).`
+    : `No ${kinds} sockets.`
+}
+
 /** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
 export function renderWho(entries: readonly PortHolders[], style: Style, now = Date.now()): string {
   const blocks: string[] = []
@@ -103,6 +121,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
             ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fix}`
             : `${label} is free: no process holds it.`,
       )
+      if (entry.otherProtocol)
+        blocks.push(style.dim(`  note: ${otherProtocolSentence(entry.port, entry.otherProtocol)}.`))
       continue
     }
     const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
@@ -138,14 +158,24 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
   return blocks.join('\n')
 }
 
-/** `check`: `[PASS] 8080/tcp: available` / `[FAIL] 8080/tcp: in use by node (pid 4242, ...)`. */
+/**
+ * `check`: `[PASS] 8080/tcp: available` / `[FAIL] 8080/tcp: in use by node (pid 4242, ...)` /
+ * `[WARN] 8080/tcp: available, but 1 TIME-WAIT socket ...` (exit 0 all the same).
+ */
 export function renderChecks(checks: readonly PortCheck[], style: Style): string {
   return checks
     .map((check) => {
-      const tag = check.free ? style.pass('[PASS]') : style.fail('[FAIL]')
+      const tag = !check.free
+        ? style.fail('[FAIL]')
+        : timeWaitCaveat(check)
+          ? style.warn('[WARN]')
+          : style.pass('[PASS]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
       const fix = publishersFix(check.publishers)
-      return fix !== null ? `${line}\n       fix: ${fix}` : line
+      const note = check.otherProtocol
+        ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
+        : ''
+      return (fix !== null ? `${line}\n       fix: ${fix}` : line) + note
     })
     .join('\n')
 }

@@ -3,7 +3,8 @@ import type { DoctorCheck, DoctorReport } from '../../core/doctor.js'
 import type { PreflightPort, PreflightResult } from '../../core/preflight.js'
 import type { Holder, SocketEntry } from '../../core/types.js'
 import { portSubject } from '../../core/doctor.js'
-import { checkSummary, describeHolders, displayName } from '../../core/messages.js'
+import { preflightStatus } from '../../core/preflight.js'
+import { checkSummary, describeHolders, displayName, timeWaitCaveat } from '../../core/messages.js'
 import { renderUptime } from './human.js'
 import type { Style } from './style.js'
 import { truncate } from '../../core/safe-text.js'
@@ -49,9 +50,12 @@ export function portVerdict(port: PreflightPort, project: string, now = Date.now
     : ''
   if (port.ok) {
     if (port.port === null) return port.message
-    if (allocation) return `available (allocated to ${owner})`
-    if (port.range) return `available (the first free port in ${port.range.from}-${port.range.to})`
-    return 'available'
+    const caveat = timeWaitCaveat(port.check)
+    const but = caveat ? `, but ${caveat.message}` : ''
+    if (allocation) return `available (allocated to ${owner})${but}`
+    if (port.range)
+      return `available (the first free port in ${port.range.from}-${port.range.to})${but}`
+    return `available${but}`
   }
   switch (port.reason) {
     case 'port_allocated':
@@ -85,7 +89,7 @@ export function renderPreflight(result: PreflightResult, style: Style, now = Dat
   const lines: string[] = []
   for (const port of result.ports) {
     lines.push(
-      `${tag(port.ok ? 'pass' : 'fail', style)} ${portSubject(port)}: ${portVerdict(port, result.project, now)}`,
+      `${tag(preflightStatus(port), style)} ${portSubject(port)}: ${portVerdict(port, result.project, now)}`,
     )
     if (!port.ok && port.fix)
       lines.push(`${FIX_INDENT}${style.dim('fix:')} ${displayName(port.fix)}`)

@@ -1,4 +1,3 @@
-import { parseHost } from '../addresses.js'
 import type { ProbeTarget } from '../bind-probe.js'
 import { PortwardenError } from '../errors.js'
 import { listSockets } from '../sockets/list-sockets.js'
@@ -51,20 +50,11 @@ export async function findFreePorts(
       },
     )
   }
-  let targets: readonly ProbeTarget[] | undefined
-  if (options.host !== undefined) {
-    const host = parseHost(options.host)
-    if (!host) {
-      throw new PortwardenError(
-        'invalid_request',
-        `Invalid --host ${JSON.stringify(options.host)}: not an IP address.`,
-        {
-          hint: 'Accepted: an IPv4 or IPv6 address such as 127.0.0.1 or ::1, or localhost.',
-        },
-      )
-    }
-    targets = [{ host: host.address, ipv6Only: false }]
-  }
+  const { EVERY_ADDRESS, bindSucceeded, bindableHost, probeBind } = await import('../bind-probe.js')
+  const targets: readonly ProbeTarget[] | undefined =
+    options.host === undefined
+      ? undefined
+      : [{ host: (await bindableHost(options.host)).address, ipv6Only: false }]
   const inventory = await listSockets({
     all: true,
     protocols: [protocol],
@@ -75,7 +65,6 @@ export async function findFreePorts(
   const busy = new Set(inventory.sockets.map((s) => s.localPort))
   const allocated = new Set((await options.store?.list({ protocol }))?.map((a) => a.port) ?? [])
   const reserved = reservedPorts(options.procRoot)
-  const { EVERY_ADDRESS, bindSucceeded, probeBind } = await import('../bind-probe.js')
   const ports: number[] = []
   for (let port = range.from; port <= range.to && ports.length < count; port++) {
     if (busy.has(port) || allocated.has(port) || reserved.has(port)) continue
