@@ -18,6 +18,7 @@ import {
   releasePortBlocks,
   removeTempDirs,
   runCliIn,
+  sqliteRows,
   tempDir,
 } from './helpers/registry.js'
 import type { RunningPostgres, RunningRedis } from './helpers/servers.js'
@@ -31,7 +32,13 @@ interface JsonConflict {
   port: number
   message: string
   resolution: string
-  allocations: { project: string; service: string; port: number; source: string }[]
+  allocations: {
+    project: string
+    service: string
+    port: number
+    source: string
+    entry: number | null
+  }[]
   holders: { local_port: number; processes: { pid: number; name: string }[] }[]
 }
 interface JsonStatus {
@@ -253,8 +260,9 @@ describe('status --check-conflicts', () => {
       `review-GH-42/web@${file}`,
       `review-GH-43/web@${file}`,
     ])
-    expect(inFile.resolution).toMatch(
-      /portwarden release web --project review-GH-4[23] && portwarden alloc web --project review-GH-4[23]/,
+    // The file is only read: its second entry is to be edited there, not a registry row moved.
+    expect(inFile.resolution).toBe(
+      `edit ${file}: give allocations[1] (web of review-GH-43, port ${p(1)}) another port (\`portwarden find\` lists free ones), or drop that entry`,
     )
     const withRegistry = registry.find((c) => c.port === p(0)) as JsonConflict
     expect(withRegistry.allocations.map((a) => a.source).sort()).toEqual([file, 'registry'].sort())
@@ -272,6 +280,71 @@ describe('status --check-conflicts', () => {
     expect(text.stdout).toMatch(
       /Summary: 2 registry conflicts, 0 system conflicts, \d+ allocation mismatch(es)? across 6 allocations\./,
     )
+  })
+
+  it('--import: a resolution acts on what the finding is about: the file entry to edit or drop, never a command on an unrelated registry row', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    // feature-search's real allocation, on another port than the one the file gives it
+    const made = await runCliIn(makeWorktree('feature-search'), [
+      'alloc',
+      'web',
+      '--range',
+      `${range.from}-${range.from + 4}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code, made.stderr).toBe(0)
+    const real = parseJson<{ port: number; project: string }>(made)
+    expect(real.project).toBe('feature-search')
+    const duplicate = range.to
+    const file = join(dir, 'dup.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        allocations: [
+          { port: duplicate, worktree: 'review-GH-42', service: 'web' },
+          { port: duplicate, worktree: 'feature-search', service: 'web' },
+        ],
+      }),
+    )
+    const result = await runCliIn(ROOT, ['status', '--import', file, '--registry', path, '--json'])
+    expect(result.code).toBe(1)
+    const body = parseJson<JsonStatus>(result)
+    const registry = body.conflicts?.filter((c) => c.kind === 'registry_conflict') ?? []
+    expect(registry).toHaveLength(1)
+    expect(registry[0]?.allocations).toEqual([
+      expect.objectContaining({ project: 'review-GH-42', source: file, entry: 0 }),
+      expect.objectContaining({ project: 'feature-search', source: file, entry: 1 }),
+    ])
+    expect(registry[0]?.resolution).toBe(
+      `edit ${file}: give allocations[1] (web of feature-search, port ${duplicate}) another port (the registry has port ${real.port} for it), or drop that entry`,
+    )
+    // Nothing listens on the file's port: each entry's mismatch points at the file too.
+    const mismatches = (body.conflicts ?? []).filter(
+      (c) => c.kind === 'allocation_mismatch' && c.port === duplicate,
+    )
+    expect(mismatches.map((c) => c.resolution)).toEqual([
+      `start web of review-GH-42, or, if it is gone for good, drop allocations[0] (web of review-GH-42, port ${duplicate}) from ${file}`,
+      `start web of feature-search, or, if it is gone for good, drop allocations[1] (web of feature-search, port ${duplicate}) from ${file}`,
+    ])
+    // No finding about the file offers a command at all; the registry's own row keeps its own.
+    for (const conflict of body.conflicts ?? []) {
+      const aboutFile = conflict.allocations.every((a) => a.source === file)
+      if (aboutFile) expect(conflict.resolution).not.toMatch(/portwarden (release|alloc|run)/)
+    }
+    const own = (body.conflicts ?? []).find((c) => c.port === real.port)
+    expect(own?.resolution).toContain('portwarden release web --project feature-search')
+    const text = await runCliIn(ROOT, ['status', '--import', file, '--registry', path])
+    expect(text.stdout).toContain(
+      `  resolve: edit ${file}: give allocations[1] (web of feature-search, port ${duplicate}) another port`,
+    )
+    expect(text.stdout).not.toMatch(/resolve: portwarden release web --project feature-search &&/)
+    expect(sqliteRows(path).map((r) => `${r.project}/${r.service}=${r.port}`)).toEqual([
+      `feature-search/web=${real.port}`,
+    ])
   })
 
   const BAD_IMPORTS: [string, string | null][] = [

@@ -118,6 +118,7 @@ export function toJsonConflict(conflict: Conflict) {
       protocol: claim.protocol,
       port: claim.port,
       source: claim.source,
+      entry: claim.entry,
     })),
     holders: conflict.holders.map(toJsonSocket),
   }

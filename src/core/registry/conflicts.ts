@@ -20,6 +20,8 @@ export interface AllocationClaim {
   source: string
   pid: number | null
   worktree: string | null
+  /** For an imported claim: its index in the file's `allocations` array. */
+  entry: number | null
 }
 
 export interface Conflict {
@@ -54,11 +56,38 @@ export function claimFromAllocation(allocation: Allocation): AllocationClaim {
     source: 'registry',
     pid: allocation.pid,
     worktree: allocation.worktree,
+    entry: null,
   }
 }
 
 const owner = (claim: AllocationClaim) => `${claim.service} of ${claim.project}`
 const label = (protocol: Protocol, port: number) => `${protocol.toUpperCase()} port ${port}`
+const imported = (claim: AllocationClaim) => claim.source !== 'registry'
+const sameService = (a: AllocationClaim, b: AllocationClaim) =>
+  a.project === b.project && a.service === b.service && a.protocol === b.protocol
+/** `allocations[1] (web of feature-search, port 8080)`: an imported claim, by its place in its file. */
+const fileEntry = (claim: AllocationClaim) =>
+  `allocations[${claim.entry ?? '?'}] (${owner(claim)}, port ${claim.port})`
+
+/** `release` + `alloc` of a registry row: it gets a new port. */
+function moveCommand(claim: AllocationClaim): string {
+  const flags = `--project ${shellWord(claim.project)}${claim.protocol === 'udp' ? ' --udp' : ''}`
+  return `portwarden release ${shellWord(claim.service)} ${flags} && portwarden alloc ${shellWord(claim.service)} ${flags}`
+}
+
+/**
+ * How to take `claim` off a port another claim keeps. An imported file is only read, so its
+ * entry is to be edited there; a command would act on the registry, whose row for the same
+ * service (if any) is another allocation, not this claim.
+ */
+function moveOff(claim: AllocationClaim, claims: readonly AllocationClaim[]): string {
+  if (!imported(claim)) return moveCommand(claim)
+  const registered = claims.find((c) => !imported(c) && sameService(c, claim))
+  const where = registered
+    ? `the registry has port ${registered.port} for it`
+    : '`portwarden find` lists free ones'
+  return `edit ${claim.source}: give ${fileEntry(claim)} another port (${where}), or drop that entry`
+}
 
 /**
  * The three ways the registry and reality disagree: one port claimed twice, an allocated port
@@ -82,7 +111,9 @@ export async function detectConflicts(
     const distinct = new Set(group.map((c) => `${c.project}\0${c.service}`))
     if (distinct.size < 2) continue
     const first = group[0] as AllocationClaim
-    const [keep, ...others] = group
+    // The registry's row stays: it is what `alloc` handed out. Among imported claims, the first.
+    const keep = group.find((c) => !imported(c)) ?? first
+    const others = group.filter((c) => !sameService(c, keep))
     conflicts.push({
       kind: 'registry_conflict',
       protocol: first.protocol,
@@ -90,13 +121,7 @@ export async function detectConflicts(
       claims: group,
       holders: [],
       message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
-      resolution:
-        others
-          .map(
-            (c) =>
-              `portwarden release ${shellWord(c.service)} --project ${shellWord(c.project)} && portwarden alloc ${shellWord(c.service)} --project ${shellWord(c.project)}`,
-          )
-          .join('; ') || `keep ${keep ? owner(keep) : 'one'}`,
+      resolution: others.map((c) => moveOff(c, claims)).join('; '),
     })
   }
 
@@ -118,7 +143,9 @@ export async function detectConflicts(
           claims: [claim],
           holders: [],
           message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
-          resolution: `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+          resolution: imported(claim)
+            ? `start ${owner(claim)}, or, if it is gone for good, drop ${fileEntry(claim)} from ${claim.source}`
+            : `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
         })
         continue
       }
@@ -140,7 +167,11 @@ export async function detectConflicts(
         message:
           `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but ${describeHolders(foreign)} holds it on ` +
           `${foreign.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`,
-        resolution: `portwarden free ${claim.port}/${claim.protocol}   # or move the service: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)} && portwarden alloc ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+        resolution: `portwarden free ${claim.port}/${claim.protocol}   # or move the service: ${
+          imported(claim)
+            ? `give ${fileEntry(claim)} in ${claim.source} another port`
+            : moveCommand(claim)
+        }`,
       })
     }
   }
