@@ -4,7 +4,7 @@
  * reliability tests H3 (DNS rebinding), H5 (CSRF from another local origin) and I5 (hostile
  * names render as text).
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -350,6 +350,53 @@ document.getElementById('plain').submit()
       expect(holder.alive()).toBe(true)
       expect(identity(holder.pid)).toBe(before)
       expect(await apiJson<Allocation[]>(serve, '/api/allocations')).toEqual(registryBefore)
+    },
+  )
+
+  it(
+    title(
+      'a port squatted by python3 -m http.server: after Run health checks the allocation is unhealthy (held by python3), beside its system conflict',
+    ),
+    async () => {
+      const worktree = join(work, 'wt-squatted')
+      mkdirSync(join(worktree, '.git'), { recursive: true })
+      const port = await freeLoopbackPort()
+      const alloc = await runCommand(
+        process.execPath,
+        [CLI, 'alloc', 'web', '--port', String(port), '--health', 'http:/', '--json'],
+        { env: serve.env, cwd: worktree },
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const allocation = JSON.parse(alloc.stdout) as Allocation
+      // Started from the repository, not the worktree; it answers HTTP 200 on /.
+      const squatter = startProcess(PYTHON, [
+        '-u',
+        '-m',
+        'http.server',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+      ])
+      await squatter.waitForLine(/^Serving HTTP on /)
+
+      const { page, errors } = await openDashboard()
+      await page.getByRole('button', { name: 'Run health checks' }).click()
+      await expect
+        .poll(
+          () => page.locator('section[aria-labelledby="registry-title"] .note').innerText(),
+          WAIT,
+        )
+        .toBe('Health checks done.')
+      const badge = page.locator(`#allocation-rows tr[data-allocation="${allocation.id}"] .badge`)
+      await expect.poll(() => badge.innerText(), WAIT).toBe('unhealthy')
+      expect(await badge.getAttribute('title')).toMatch(
+        new RegExp(`^held by python3 \\(pid ${squatter.pid}\\b.*\\), not by web`),
+      )
+      const conflict = page.locator('#conflict-list li.conflict-system_conflict', {
+        hasText: `port ${port} `,
+      })
+      expect(await conflict.innerText()).toContain(`python3 (pid ${squatter.pid}`)
+      expect(errors).toEqual([])
     },
   )
 

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openRegistry } from '../src/core/index.js'
 import { parseJson, stackTraceLines } from './helpers/cli.js'
-import { ROOT } from './helpers/processes.js'
+import { PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
 import {
   PORT_ZONES,
   freePortBlock,
@@ -61,10 +61,24 @@ interface JsonStatus {
 }
 
 afterEach(async () => {
-  await killChildren()
+  await Promise.all([killChildren(), stopStarted()])
   releasePortBlocks()
 })
 afterAll(removeTempDirs)
+
+/** `python3 -m http.server PORT` on loopback, started outside any test worktree (in ROOT). */
+async function startHttpServer(port: number) {
+  const server = startProcess(PYTHON, [
+    '-u',
+    '-m',
+    'http.server',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+  ])
+  await server.waitForLine(/^Serving HTTP on /)
+  return server
+}
 
 /** A git worktree (a folder holding .git) named `name`, with a subdirectory. */
 function makeWorktree(name: string): string {
@@ -406,6 +420,49 @@ describe('status --check-conflicts', () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain(dir)
     expect(result.stderr).toMatch(/directory/)
+  })
+})
+
+describe('health and the conflict report agree', () => {
+  it('a port squatted by an outside process (python3 -m http.server) is unhealthy, "held by python3 (pid N), not by web", beside its SYSTEM CONFLICT', async () => {
+    const worktree = makeWorktree('wt-squatted')
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const made = await runCliIn(worktree, [
+      'alloc',
+      'web',
+      '--health',
+      'http:/',
+      '--range',
+      `${range.from}-${range.to}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code, made.stderr).toBe(0)
+    const { port } = parseJson<{ port: number }>(made)
+    // It answers HTTP 200 on /: only who holds the port tells it is not the service.
+    const squatter = await startHttpServer(port)
+    for (const args of [['--health-check'], ['--health-check', '--check-conflicts']]) {
+      const result = await runCliIn(ROOT, ['status', ...args, '--registry', path, '--json'])
+      expect(result.code).toBe(1)
+      const body = parseJson<JsonStatus>(result)
+      expect(body.allocations[0], JSON.stringify(body.allocations)).toMatchObject({
+        service: 'web',
+        health_status: 'unhealthy',
+      })
+      expect(body.allocations[0]?.health_detail).toMatch(
+        new RegExp(
+          `^held by python3 \\(pid ${squatter.pid}\\b.*\\), not by web \\(not running in ${worktree.replace(/[.]/g, '\\.')}\\)$`,
+        ),
+      )
+      if (args.includes('--check-conflicts'))
+        expect(body.conflicts?.map((c) => [c.kind, c.port])).toEqual([['system_conflict', port]])
+    }
+    const text = await runCliIn(ROOT, ['status', '--registry', path])
+    expect(text.stdout).toMatch(
+      new RegExp(`web\\s+${port}/tcp\\s+UNHEALTHY\\s+.*held by python3 \\(pid ${squatter.pid}`),
+    )
   })
 })
 

@@ -1,5 +1,5 @@
 import { describeHolders } from '../messages.js'
-import { isDescendantOf } from '../process/read-process.js'
+import { judgeHolding, outsideWhat } from '../registry/ownership.js'
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
@@ -87,17 +87,13 @@ async function judge(
     }
     return { status: 'not_running', level: 1, detail: 'nothing is listening on the port' }
   }
-  if (allocation.pid !== null) {
-    const holders = sockets.flatMap((s) => s.processes)
-    if (
-      holders.length > 0 &&
-      !holders.some((h) => isDescendantOf(h.pid, allocation.pid as number, options.procRoot))
-    ) {
-      return {
-        status: 'unhealthy',
-        level: 2,
-        detail: `held by ${describeHolders(sockets)}, not by the service's pid ${allocation.pid}`,
-      }
+  // The rule of the conflict report: a port a foreign process holds is not the service up.
+  const { foreign } = judgeHolding(allocation, sockets, options.procRoot)
+  if (foreign.length > 0) {
+    return {
+      status: 'unhealthy',
+      level: 2,
+      detail: `held by ${describeHolders(foreign)}, not by ${allocation.service} (${outsideWhat(allocation)})`,
     }
   }
   if (allocation.protocol === 'udp')

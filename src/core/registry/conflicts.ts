@@ -5,7 +5,7 @@ import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
-import { judgeOwnership } from './ownership.js'
+import { judgeHolding } from './ownership.js'
 import type { Allocation } from './types.js'
 
 export type ConflictKind = 'registry_conflict' | 'system_conflict' | 'allocation_mismatch'
@@ -149,13 +149,7 @@ export async function detectConflicts(
         })
         continue
       }
-      const foreign = sockets.filter(
-        (socket) =>
-          socket.processes.length > 0 &&
-          socket.processes.every(
-            (holder) => judgeOwnership(claim, holder, options.procRoot) === 'foreign',
-          ),
-      )
+      const { foreign } = judgeHolding(claim, sockets, options.procRoot)
       if (foreign.length === 0) continue
       const since = foreign[0]?.processes[0]?.startedAt
       conflicts.push({
