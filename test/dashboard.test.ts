@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openRegistry } from '../src/core/index.js'
 import { parseProcStat } from '../src/core/process/parse-proc-pid.js'
 import type { Serve } from './helpers/browser.js'
 import {
@@ -396,6 +397,36 @@ document.getElementById('plain').submit()
         hasText: `port ${port} `,
       })
       expect(await conflict.innerText()).toContain(`python3 (pid ${squatter.pid}`)
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(
+    title(
+      'an allocation with no pid or worktree whose port a process holds: a system conflict marked unverified, with how to check',
+    ),
+    async () => {
+      const port = await freeLoopbackPort()
+      // As another tool (or the API before it took worktree and pid) writes a row.
+      const store = await openRegistry({ location: serve.registry })
+      try {
+        await store.write((tx) =>
+          tx.insert({ project: 'review-GH-42', service: 'db', protocol: 'tcp', port }),
+        )
+      } finally {
+        await store.close()
+      }
+      const holder = await startPortHolder(work, ['--port', String(port)])
+      const { page, errors } = await openDashboard()
+      const conflict = page.locator('#conflict-list li.conflict-system_conflict', {
+        hasText: `TCP port ${port} `,
+      })
+      await conflict.waitFor()
+      expect(await conflict.locator('.badge').innerText()).toBe('System conflict (unverified)')
+      const text = await conflict.innerText()
+      expect(text).toContain(`pid ${holder.pid}`)
+      expect(text).toContain('unverified: the allocation records neither')
+      expect(text).toContain(`check whether pid ${holder.pid} is db of review-GH-42`)
       expect(errors).toEqual([])
     },
   )

@@ -5,6 +5,7 @@
  * test/fixtures/registry-listen.mjs (node) started in or outside the allocation's worktree.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openRegistry } from '../src/core/index.js'
@@ -32,6 +33,7 @@ interface JsonConflict {
   port: number
   message: string
   resolution: string
+  verified: boolean
   allocations: {
     project: string
     service: string
@@ -420,6 +422,89 @@ describe('status --check-conflicts', () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain(dir)
     expect(result.stderr).toMatch(/directory/)
+  })
+})
+
+describe('holders that cannot be judged', () => {
+  it('an allocation with no pid or worktree (another tool, the API before it took them), or an imported entry, held by a process: SYSTEM CONFLICT (unverified), with how to check', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const [dbPort, importedPort] = [range.from, range.from + 1]
+    // A row as other writers make it: nothing to tell the service's process by.
+    const store = await openRegistry({ location: path })
+    try {
+      await store.write((tx) =>
+        tx.insert({ project: 'review-GH-42', service: 'db', protocol: 'tcp', port: dbPort }),
+      )
+    } finally {
+      await store.close()
+    }
+    const file = join(dir, 'outport.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        allocations: [{ port: importedPort, worktree: 'review-GH-43', service: 'web' }],
+      }),
+    )
+    const holder = await holdPorts({
+      tcp: [
+        { host: '127.0.0.1', port: dbPort },
+        { host: '127.0.0.1', port: importedPort },
+      ],
+    })
+    const args = ['status', '--check-conflicts', '--import', file, '--registry', path]
+    const json = await runCliIn(ROOT, [...args, '--json'])
+    expect(json.code).toBe(1)
+    const body = parseJson<JsonStatus>(json)
+    expect(body.conflicts?.map((c) => [c.kind, c.port, c.verified])).toEqual([
+      ['system_conflict', dbPort, false],
+      ['system_conflict', importedPort, false],
+    ])
+    const [db, imported] = body.conflicts ?? []
+    expect(db?.message).toBe(
+      `TCP port ${dbPort} is allocated to db of review-GH-42, but node (pid ${holder.pid}, user ${userInfo().username}) holds it on 127.0.0.1:${dbPort} since ${db?.message.match(/since (\S+);/)?.[1]}; ` +
+        'unverified: the allocation records neither the pid of the service nor its worktree, so whether it is db cannot be told',
+    )
+    expect(db?.resolution).toMatch(
+      new RegExp(
+        `^check whether pid ${holder.pid} is db of review-GH-42; if it is not: portwarden free ${dbPort}/tcp`,
+      ),
+    )
+    expect(imported?.message).toContain(
+      `web of review-GH-43 (${file}), but node (pid ${holder.pid}`,
+    )
+    expect(imported?.message).toContain(
+      `unverified: ${file} records no pid or worktree path for it`,
+    )
+    expect(imported?.resolution).toBe(
+      `check whether pid ${holder.pid} is web of review-GH-43; if it is not: portwarden free ${importedPort}/tcp   # or move the service: give allocations[0] (web of review-GH-43, port ${importedPort}) in ${file} another port`,
+    )
+    expect(body.summary).toEqual({
+      registry_conflict: 0,
+      system_conflict: 2,
+      allocation_mismatch: 0,
+      allocations: 2,
+    })
+    const text = await runCliIn(ROOT, args)
+    expect(text.code).toBe(1)
+    expect(text.stdout).toContain(
+      `SYSTEM CONFLICT (unverified): TCP port ${dbPort} is allocated to db of review-GH-42, but node (pid ${holder.pid}`,
+    )
+    expect(text.stdout).toContain(
+      `  resolve: check whether pid ${holder.pid} is db of review-GH-42;`,
+    )
+    expect(text.stdout).toMatch(
+      /Summary: 0 registry conflicts, 2 system conflicts \(2 unverified\), 0 allocation mismatches across 2 allocations\./,
+    )
+    // The health check answers, and says it could not tell who answered.
+    const health = await runCliIn(ROOT, ['status', '--health-check', '--registry', path, '--json'])
+    expect(health.code).toBe(0)
+    const [checked] = parseJson<JsonStatus>(health).allocations
+    expect(checked?.health_status).toBe('healthy')
+    expect(checked?.health_detail).toContain(
+      `; held by node (pid ${holder.pid}, user ${userInfo().username}), not verified as db: the allocation records neither`,
+    )
   })
 })
 

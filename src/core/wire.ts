@@ -110,6 +110,7 @@ export function toJsonConflict(conflict: Conflict) {
     kind: conflict.kind,
     protocol: conflict.protocol,
     port: conflict.port,
+    verified: conflict.verified,
     message: conflict.message,
     resolution: conflict.resolution,
     allocations: conflict.claims.map((claim) => ({

@@ -1,5 +1,5 @@
 import { describeHolders } from '../messages.js'
-import { judgeHolding, outsideWhat } from '../registry/ownership.js'
+import { judgeHolding, outsideWhat, whyUnjudged } from '../registry/ownership.js'
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
@@ -88,7 +88,7 @@ async function judge(
     return { status: 'not_running', level: 1, detail: 'nothing is listening on the port' }
   }
   // The rule of the conflict report: a port a foreign process holds is not the service up.
-  const { foreign } = judgeHolding(allocation, sockets, options.procRoot)
+  const { owned, foreign, unverified } = judgeHolding(allocation, sockets, options.procRoot)
   if (foreign.length > 0) {
     return {
       status: 'unhealthy',
@@ -96,8 +96,15 @@ async function judge(
       detail: `held by ${describeHolders(foreign)}, not by ${allocation.service} (${outsideWhat(allocation)})`,
     }
   }
-  if (allocation.protocol === 'udp')
-    return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
+  // A holder that cannot be judged is reported as such (an unverified SYSTEM CONFLICT), and said.
+  const caveat =
+    unverified.length > 0
+      ? `; held by ${describeHolders(unverified)}, not verified as ${allocation.service}: ${whyUnjudged(allocation, unverified)}`
+      : ''
+  if (allocation.protocol === 'udp') {
+    const by = owned.length > 0 ? `bound by ${describeHolders(owned)}` : 'bound'
+    return { status: 'healthy', level: 2, detail: `${by}${caveat}` }
+  }
   const host = probeHost(sockets[0] as SocketEntry)
   const outcome = await probeService(
     allocation.healthCheck ?? { kind: 'tcp' },
@@ -107,7 +114,11 @@ async function judge(
       timeoutMs: options.timeoutMs,
     },
   )
-  return { status: outcome.ok ? 'healthy' : 'unhealthy', level: 3, detail: outcome.detail }
+  return {
+    status: outcome.ok ? 'healthy' : 'unhealthy',
+    level: 3,
+    detail: `${outcome.detail}${caveat}`,
+  }
 }
 
 /** Level 3 for any health check spec: does the service on host:port answer its protocol? */

@@ -5,7 +5,7 @@ import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
-import { judgeHolding } from './ownership.js'
+import { judgeHolding, whyUnjudged } from './ownership.js'
 import type { Allocation } from './types.js'
 
 export type ConflictKind = 'registry_conflict' | 'system_conflict' | 'allocation_mismatch'
@@ -34,6 +34,11 @@ export interface Conflict {
   message: string
   /** A command that resolves it. */
   resolution: string
+  /**
+   * False for a system conflict whose holder cannot be judged (nothing recorded to judge by, or
+   * /proc hides it): the port is held, and it may or may not be by the service.
+   */
+  verified: boolean
 }
 
 export interface ConflictReport {
@@ -120,6 +125,7 @@ export async function detectConflicts(
       port: first.port,
       claims: group,
       holders: [],
+      verified: true,
       message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
       resolution: others.map((c) => moveOff(c, claims)).join('; '),
     })
@@ -142,6 +148,7 @@ export async function detectConflicts(
           port: claim.port,
           claims: [claim],
           holders: [],
+          verified: true,
           message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
           resolution: imported(claim)
             ? `start ${owner(claim)}, or, if it is gone for good, drop ${fileEntry(claim)} from ${claim.source}`
@@ -149,23 +156,33 @@ export async function detectConflicts(
         })
         continue
       }
-      const { foreign } = judgeHolding(claim, sockets, options.procRoot)
-      if (foreign.length === 0) continue
-      const since = foreign[0]?.processes[0]?.startedAt
+      const { foreign, unverified } = judgeHolding(claim, sockets, options.procRoot)
+      const holders = foreign.length > 0 ? foreign : unverified
+      if (holders.length === 0) continue
+      const since = holders[0]?.processes[0]?.startedAt
+      const held =
+        `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}${imported(claim) ? ` (${claim.source})` : ''}, ` +
+        `but ${describeHolders(holders)} holds it on ` +
+        `${holders.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`
+      const moveAway = imported(claim)
+        ? `give ${fileEntry(claim)} in ${claim.source} another port`
+        : moveCommand(claim)
+      const free = `portwarden free ${claim.port}/${claim.protocol}`
       conflicts.push({
         kind: 'system_conflict',
         protocol: claim.protocol,
         port: claim.port,
         claims: [claim],
-        holders: foreign,
+        holders,
+        verified: foreign.length > 0,
         message:
-          `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but ${describeHolders(foreign)} holds it on ` +
-          `${foreign.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`,
-        resolution: `portwarden free ${claim.port}/${claim.protocol}   # or move the service: ${
-          imported(claim)
-            ? `give ${fileEntry(claim)} in ${claim.source} another port`
-            : moveCommand(claim)
-        }`,
+          foreign.length > 0
+            ? held
+            : `${held}; unverified: ${whyUnverified(claim, holders)}, so whether it is ${claim.service} cannot be told`,
+        resolution:
+          foreign.length > 0
+            ? `${free}   # or move the service: ${moveAway}`
+            : `${checkHolder(claim, holders)}; if it is not: ${free}   # or move the service: ${moveAway}`,
       })
     }
   }
@@ -185,6 +202,21 @@ export async function detectConflicts(
     },
     warnings: inventory.warnings,
   }
+}
+
+/** Why the holder of an allocated port cannot be judged. */
+function whyUnverified(claim: AllocationClaim, holders: readonly SocketEntry[]): string {
+  return imported(claim) && claim.pid === null && claim.worktree === null
+    ? `${claim.source} records no pid or worktree path for it`
+    : whyUnjudged(claim, holders)
+}
+
+/** The first step for an unverified holder: see whether it is the service. */
+function checkHolder(claim: AllocationClaim, holders: readonly SocketEntry[]): string {
+  const pids = [...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid)))]
+  if (pids.length === 0)
+    return `see who holds it (\`portwarden who ${claim.port}/${claim.protocol}\`, as root) and whether that is ${owner(claim)}`
+  return `check whether ${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')} ${pids.length === 1 ? 'is' : 'are'} ${owner(claim)}`
 }
 
 /** Quotes a word for a copy-pasted shell command only when it needs it. */

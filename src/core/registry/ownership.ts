@@ -69,3 +69,14 @@ export function outsideWhat(allocation: Pick<Allocation, 'pid' | 'worktree'>): s
   if (allocation.worktree !== null) parts.push(`not running in ${allocation.worktree}`)
   return parts.join(', ')
 }
+
+/** Why `unverified` sockets cannot be judged: `the allocation records neither ...`. */
+export function whyUnjudged(
+  allocation: Pick<Allocation, 'pid' | 'worktree'>,
+  unverified: readonly SocketEntry[],
+): string {
+  if (allocation.pid === null && allocation.worktree === null)
+    return 'the allocation records neither the pid of the service nor its worktree'
+  if (unverified.some((s) => s.processes.length === 0)) return 'its process cannot be inspected'
+  return 'the working directory of its process cannot be read'
+}
