@@ -466,9 +466,10 @@ describe('holders that cannot be judged', () => {
       `TCP port ${dbPort} is allocated to db of review-GH-42, but node (pid ${holder.pid}, user ${userInfo().username}) holds it on 127.0.0.1:${dbPort} since ${db?.message.match(/since (\S+);/)?.[1]}; ` +
         'unverified: the allocation records neither the pid of the service nor its worktree, so whether it is db cannot be told',
     )
+    const adoption = `portwarden alloc db --project review-GH-42 --port ${dbPort} --pid ${holder.pid}`
     expect(db?.resolution).toMatch(
       new RegExp(
-        `^check whether pid ${holder.pid} is db of review-GH-42; if it is not: portwarden free ${dbPort}/tcp`,
+        `^check whether pid ${holder.pid} is db of review-GH-42; if it is: ${adoption}; if it is not: portwarden free ${dbPort}/tcp`,
       ),
     )
     expect(imported?.message).toContain(
@@ -505,6 +506,20 @@ describe('holders that cannot be judged', () => {
     expect(checked?.health_detail).toContain(
       `; held by node (pid ${holder.pid}, user ${userInfo().username}), not verified as db: the allocation records neither`,
     )
+
+    // It is db: the adoption the resolution offers, as printed, settles it.
+    const adopt = await runCliIn(ROOT, [...adoption.split(' ').slice(1), '--registry', path])
+    expect(adopt.code, adopt.stderr).toBe(0)
+    const after = parseJson<JsonStatus>(await runCliIn(ROOT, [...args, '--json']))
+    expect(after.conflicts?.map((c) => c.port)).toEqual([importedPort])
+    const rechecked = await runCliIn(ROOT, [
+      'status',
+      '--health-check',
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(parseJson<JsonStatus>(rechecked).allocations[0]?.health_detail).not.toContain('verified')
   })
 })
 

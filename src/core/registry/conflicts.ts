@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs'
 import { formatEndpoint } from '../addresses.js'
 import { describeHolders } from '../messages.js'
 import { exactPorts } from '../port-spec.js'
+import { isDescendantOf } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
@@ -168,6 +170,7 @@ export async function detectConflicts(
         ? `give ${fileEntry(claim)} in ${claim.source} another port`
         : moveCommand(claim)
       const free = `portwarden free ${claim.port}/${claim.protocol}`
+      const adopt = adoptionFor(claim, holders, options.procRoot)
       conflicts.push({
         kind: 'system_conflict',
         protocol: claim.protocol,
@@ -181,8 +184,8 @@ export async function detectConflicts(
             : `${held}; unverified: ${whyUnverified(claim, holders)}, so whether it is ${claim.service} cannot be told`,
         resolution:
           foreign.length > 0
-            ? `${free}   # or move the service: ${moveAway}`
-            : `${checkHolder(claim, holders)}; if it is not: ${free}   # or move the service: ${moveAway}`,
+            ? `${free}   # or${adopt ? `, if pid ${adopt.pid} is ${claim.service} after all: ${adopt.command}; or` : ''} move the service: ${moveAway}`
+            : `${checkHolder(claim, holders)}; ${adopt ? `if it is: ${adopt.command}; ` : ''}if it is not: ${free}   # or move the service: ${moveAway}`,
       })
     }
   }
@@ -217,6 +220,28 @@ function checkHolder(claim: AllocationClaim, holders: readonly SocketEntry[]): s
   if (pids.length === 0)
     return `see who holds it (\`portwarden who ${claim.port}/${claim.protocol}\`, as root) and whether that is ${owner(claim)}`
   return `check whether ${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')} ${pids.length === 1 ? 'is' : 'are'} ${owner(claim)}`
+}
+
+/**
+ * `alloc --pid` recording the holder as the service, when it may be: the holders are one visible
+ * process tree (all descend from one of them) and no pid recorded for the service still runs.
+ * Not for an imported claim: that would write a registry row the file does not know of.
+ */
+function adoptionFor(
+  claim: AllocationClaim,
+  holders: readonly SocketEntry[],
+  procRoot = '/proc',
+): { pid: number; command: string } | null {
+  if (imported(claim) || holders.some((s) => s.processes.length === 0)) return null
+  if (claim.pid !== null && existsSync(`${procRoot}/${claim.pid}`)) return null
+  const pids = [...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid)))]
+  const root = pids.find((candidate) => pids.every((p) => isDescendantOf(p, candidate, procRoot)))
+  if (root === undefined) return null
+  const udp = claim.protocol === 'udp' ? ' --udp' : ''
+  return {
+    pid: root,
+    command: `portwarden alloc ${shellWord(claim.service)} --project ${shellWord(claim.project)} --port ${claim.port}${udp} --pid ${root}`,
+  }
 }
 
 /** Quotes a word for a copy-pasted shell command only when it needs it. */
