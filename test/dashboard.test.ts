@@ -24,7 +24,8 @@ import {
 } from './helpers/browser.js'
 import { CLI, runCommand } from './helpers/cli.js'
 import { startPortHolder } from './helpers/hold-port.js'
-import { FIXTURES, PYTHON, startProcess, stopStarted } from './helpers/processes.js'
+import { startHttpServer } from './helpers/manifest-cli.js'
+import { FIXTURES, PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
 import { freeLoopbackPort } from './helpers/servers.js'
 
 const skip = whyNoBrowser()
@@ -370,15 +371,7 @@ document.getElementById('plain').submit()
       expect(alloc.code, alloc.stderr).toBe(0)
       const allocation = JSON.parse(alloc.stdout) as Allocation
       // Started from the repository, not the worktree; it answers HTTP 200 on /.
-      const squatter = startProcess(PYTHON, [
-        '-u',
-        '-m',
-        'http.server',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-      ])
-      await squatter.waitForLine(/^Serving HTTP on /)
+      const squatter = await startHttpServer(ROOT, port)
 
       const { page, errors } = await openDashboard()
       await page.getByRole('button', { name: 'Run health checks' }).click()
@@ -391,12 +384,14 @@ document.getElementById('plain').submit()
       const badge = page.locator(`#allocation-rows tr[data-allocation="${allocation.id}"] .badge`)
       await expect.poll(() => badge.innerText(), WAIT).toBe('unhealthy')
       expect(await badge.getAttribute('title')).toMatch(
-        new RegExp(`^held by python3 \\(pid ${squatter.pid}\\b.*\\), not by web`),
+        new RegExp(
+          `^held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}\\b.*\\), not by web`,
+        ),
       )
       const conflict = page.locator('#conflict-list li.conflict-system_conflict', {
         hasText: `port ${port} `,
       })
-      expect(await conflict.innerText()).toContain(`python3 (pid ${squatter.pid}`)
+      expect(await conflict.innerText()).toContain(`${squatter.comm} (pid ${squatter.pid}`)
       expect(errors).toEqual([])
     },
   )

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openRegistry } from '../src/core/index.js'
 import { parseJson, stackTraceLines } from './helpers/cli.js'
-import { PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
+import { startHttpServer } from './helpers/manifest-cli.js'
+import { ROOT, stopStarted } from './helpers/processes.js'
 import {
   PORT_ZONES,
   freePortBlock,
@@ -67,20 +68,6 @@ afterEach(async () => {
   releasePortBlocks()
 })
 afterAll(removeTempDirs)
-
-/** `python3 -m http.server PORT` on loopback, started outside any test worktree (in ROOT). */
-async function startHttpServer(port: number) {
-  const server = startProcess(PYTHON, [
-    '-u',
-    '-m',
-    'http.server',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-  ])
-  await server.waitForLine(/^Serving HTTP on /)
-  return server
-}
 
 /** A git worktree (a folder holding .git) named `name`, with a subdirectory. */
 function makeWorktree(name: string): string {
@@ -542,7 +529,7 @@ describe('health and the conflict report agree', () => {
     expect(made.code, made.stderr).toBe(0)
     const { port } = parseJson<{ port: number }>(made)
     // It answers HTTP 200 on /: only who holds the port tells it is not the service.
-    const squatter = await startHttpServer(port)
+    const squatter = await startHttpServer(ROOT, port)
     for (const args of [['--health-check'], ['--health-check', '--check-conflicts']]) {
       const result = await runCliIn(ROOT, ['status', ...args, '--registry', path, '--json'])
       expect(result.code).toBe(1)
@@ -553,7 +540,7 @@ describe('health and the conflict report agree', () => {
       })
       expect(body.allocations[0]?.health_detail).toMatch(
         new RegExp(
-          `^held by python3 \\(pid ${squatter.pid}\\b.*\\), not by web \\(not running in ${worktree.replace(/[.]/g, '\\.')}\\)$`,
+          `^held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}\\b.*\\), not by web \\(not running in ${worktree.replace(/[.]/g, '\\.')}\\)$`,
         ),
       )
       if (args.includes('--check-conflicts'))
@@ -561,7 +548,9 @@ describe('health and the conflict report agree', () => {
     }
     const text = await runCliIn(ROOT, ['status', '--registry', path])
     expect(text.stdout).toMatch(
-      new RegExp(`web\\s+${port}/tcp\\s+UNHEALTHY\\s+.*held by python3 \\(pid ${squatter.pid}`),
+      new RegExp(
+        `web\\s+${port}/tcp\\s+UNHEALTHY\\s+.*held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}`,
+      ),
     )
   })
 })
