@@ -214,9 +214,13 @@ function whyUnverified(claim: AllocationClaim, holders: readonly SocketEntry[]):
     : whyUnjudged(claim, holders)
 }
 
+const holderPids = (holders: readonly SocketEntry[]) => [
+  ...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid))),
+]
+
 /** The first step for an unverified holder: see whether it is the service. */
 function checkHolder(claim: AllocationClaim, holders: readonly SocketEntry[]): string {
-  const pids = [...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid)))]
+  const pids = holderPids(holders)
   if (pids.length === 0)
     return `see who holds it (\`portwarden who ${claim.port}/${claim.protocol}\`, as root) and whether that is ${owner(claim)}`
   return `check whether ${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')} ${pids.length === 1 ? 'is' : 'are'} ${owner(claim)}`
@@ -234,7 +238,7 @@ function adoptionFor(
 ): { pid: number; command: string } | null {
   if (imported(claim) || holders.some((s) => s.processes.length === 0)) return null
   if (claim.pid !== null && existsSync(`${procRoot}/${claim.pid}`)) return null
-  const pids = [...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid)))]
+  const pids = holderPids(holders)
   const root = pids.find((candidate) => pids.every((p) => isDescendantOf(p, candidate, procRoot)))
   if (root === undefined) return null
   const udp = claim.protocol === 'udp' ? ' --udp' : ''
