@@ -5,7 +5,7 @@
  * names render as text).
  */
 import { createSocket } from 'node:dgram'
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openRegistry } from '../src/core/index.js'
 import { parseProcStat } from '../src/core/process/parse-proc-pid.js'
 import type { Serve } from './helpers/browser.js'
 import {
@@ -24,7 +25,8 @@ import {
 } from './helpers/browser.js'
 import { CLI, runCommand } from './helpers/cli.js'
 import { startPortHolder } from './helpers/hold-port.js'
-import { FIXTURES, PYTHON, startProcess, stopStarted } from './helpers/processes.js'
+import { startHttpServer } from './helpers/manifest-cli.js'
+import { FIXTURES, PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
 import { freeLoopbackPort } from './helpers/servers.js'
 
 const skip = whyNoBrowser()
@@ -444,6 +446,77 @@ document.getElementById('plain').submit()
         await page.locator('section[aria-labelledby="registry-title"] .note').innerText(),
       ).toBe(`Released leaving of release-ui (${allocation.port}/tcp).`)
       expect(await allocationIds()).not.toContain(allocation.id)
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(
+    title(
+      'a port squatted by python3 -m http.server: after Run health checks the allocation is unhealthy (held by python3), beside its system conflict',
+    ),
+    async () => {
+      const worktree = join(work, 'wt-squatted')
+      mkdirSync(join(worktree, '.git'), { recursive: true })
+      const port = await freeLoopbackPort()
+      const alloc = await runCommand(
+        process.execPath,
+        [CLI, 'alloc', 'web', '--port', String(port), '--health', 'http:/', '--json'],
+        { env: serve.env, cwd: worktree },
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const allocation = JSON.parse(alloc.stdout) as Allocation
+      // Started from the repository, not the worktree; it answers HTTP 200 on /.
+      const squatter = await startHttpServer(ROOT, port)
+
+      const { page, errors } = await openDashboard()
+      await page.getByRole('button', { name: 'Run health checks' }).click()
+      await expect
+        .poll(
+          () => page.locator('section[aria-labelledby="registry-title"] .note').innerText(),
+          WAIT,
+        )
+        .toBe('Health checks done.')
+      const badge = page.locator(`#allocation-rows tr[data-allocation="${allocation.id}"] .badge`)
+      await expect.poll(() => badge.innerText(), WAIT).toBe('unhealthy')
+      expect(await badge.getAttribute('title')).toMatch(
+        new RegExp(
+          `^held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}\\b.*\\), not by web`,
+        ),
+      )
+      const conflict = page.locator('#conflict-list li.conflict-system_conflict', {
+        hasText: `port ${port} `,
+      })
+      expect(await conflict.innerText()).toContain(`${squatter.comm} (pid ${squatter.pid}`)
+      expect(errors).toEqual([])
+    },
+  )
+
+  it(
+    title(
+      'an allocation with no pid or worktree whose port a process holds: a system conflict marked unverified, with how to check',
+    ),
+    async () => {
+      const port = await freeLoopbackPort()
+      // As another tool (or the API before it took worktree and pid) writes a row.
+      const store = await openRegistry({ location: serve.registry })
+      try {
+        await store.write((tx) =>
+          tx.insert({ project: 'review-GH-42', service: 'db', protocol: 'tcp', port }),
+        )
+      } finally {
+        await store.close()
+      }
+      const holder = await startPortHolder(work, ['--port', String(port)])
+      const { page, errors } = await openDashboard()
+      const conflict = page.locator('#conflict-list li.conflict-system_conflict', {
+        hasText: `TCP port ${port} `,
+      })
+      await conflict.waitFor()
+      expect(await conflict.locator('.badge').innerText()).toBe('System conflict (unverified)')
+      const text = await conflict.innerText()
+      expect(text).toContain(`pid ${holder.pid}`)
+      expect(text).toContain('unverified: the allocation records neither')
+      expect(text).toContain(`check whether pid ${holder.pid} is db of review-GH-42`)
       expect(errors).toEqual([])
     },
   )

@@ -14,7 +14,7 @@ import {
   runIn,
   startHttpServer,
 } from './helpers/manifest-cli.js'
-import { PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
+import { ROOT, stopStarted } from './helpers/processes.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
@@ -173,7 +173,7 @@ describe('doctor', () => {
       .allocation
     await store.close()
     // A process from elsewhere (cwd: the repository root) takes web's allocated port.
-    const squatter = await startHttpServerOn(web!.port)
+    const squatter = await startHttpServer(ROOT, web!.port)
     const result = await runIn(dir, ['doctor'], { env: { PORTWARDEN_REGISTRY: registry } })
     expect(result.code, result.stdout + result.stderr).toBe(1)
     const lines = linesOf(result.stdout)
@@ -202,6 +202,31 @@ describe('doctor', () => {
     expect(lines.filter((l) => l.startsWith('[') && l.includes(`${web!.port}/tcp`))).toHaveLength(2)
   })
 
+  it('the registry: a held allocation that records no pid or worktree is an unverified SYSTEM CONFLICT, a WARN with how to check', async () => {
+    const dir = makeProject(undefined, 'legacy')
+    const registry = join(dir, 'registry.db')
+    const store = await openRegistry({ location: registry })
+    // As another tool (or the API before it took worktree and pid) wrote it.
+    const { allocation } = await allocate(store, { project: 'legacy', service: 'db' })
+    await store.close()
+    const holder = await startHttpServer(ROOT, allocation.port)
+    const result = await runIn(dir, ['doctor', '--json'], {
+      env: { PORTWARDEN_REGISTRY: registry },
+    })
+    expect(result.code, result.stdout + result.stderr).toBe(0)
+    const json = JSON.parse(result.stdout) as JsonDoctor
+    const registryChecks = json.checks.filter((c) => c.section === 'registry')
+    expect(registryChecks).toEqual([
+      expect.objectContaining({ status: 'warn', subject: `${allocation.port}/tcp` }),
+    ])
+    expect(registryChecks[0]?.message).toMatch(
+      new RegExp(
+        `^SYSTEM CONFLICT \\(unverified\\): TCP port ${allocation.port} is allocated to db of legacy, but \\S+ \\(pid ${holder.pid}`,
+      ),
+    )
+    expect(registryChecks[0]?.fix).toContain(`check whether pid ${holder.pid} is db of legacy`)
+  })
+
   it('an unreadable registry: FAIL, exit 3, and the manifest is still checked', async () => {
     const dir = makeProject('[services.web]\nports = ["auto"]\n')
     const registry = join(dir, 'registry.db')
@@ -219,17 +244,3 @@ describe('doctor', () => {
     expect(hasStackTrace(result.stdout + result.stderr)).toBe(false)
   })
 })
-
-/** python3 -m http.server on a given port, started from the repository root (a foreign process). */
-async function startHttpServerOn(port: number): Promise<{ pid: number; port: number }> {
-  const proc = startProcess(PYTHON, [
-    '-u',
-    '-m',
-    'http.server',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-  ])
-  await proc.waitForLine(/^Serving HTTP on /)
-  return { pid: proc.pid, port }
-}

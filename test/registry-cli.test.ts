@@ -193,6 +193,73 @@ describe('alloc', () => {
     expect(sqliteRows(path)).toEqual([])
   })
 
+  it('--pid adopts an already-running service: recorded on its allocation (the conflict goes), and a port it holds is allocatable to it alone', async () => {
+    const worktree = join(tempDir(), 'shop')
+    mkdirSync(join(worktree, '.git'), { recursive: true })
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const r = ['--range', `${range.from}-${range.to}`, '--registry', path]
+    const made = await cli(['alloc', 'cache', ...r, '--json'], worktree)
+    expect(made.code, made.stderr).toBe(0)
+    const { port } = parseJson<JsonAllocation>(made)
+    // The service runs, started from elsewhere (the repository): a SYSTEM CONFLICT offering adoption.
+    const service = await holdPorts({ tcp: [{ host: '127.0.0.1', port }] })
+    const conflicts = () =>
+      cli(['status', '--check-conflicts', '--registry', path, '--json']).then((result) => ({
+        code: result.code,
+        conflicts: parseJson<{ conflicts: { kind: string; resolution: string }[] }>(result)
+          .conflicts,
+      }))
+    const before = await conflicts()
+    expect(before.code).toBe(1)
+    expect(before.conflicts[0]?.kind).toBe('system_conflict')
+    const adoption = `portwarden alloc cache --project shop --port ${port} --pid ${service.pid}`
+    expect(before.conflicts[0]?.resolution).toContain(
+      `if pid ${service.pid} is cache after all: ${adoption}`,
+    )
+
+    // `alloc cache --pid N` on the existing allocation records the pid (it was dropped).
+    const recorded = await cli(['alloc', 'cache', '--pid', String(service.pid), ...r], worktree)
+    expect(recorded.code, recorded.stderr).toBe(0)
+    expect(recorded.stdout).toBe(`${port}\n`)
+    expect(recorded.stderr).toContain(
+      `recorded pid ${service.pid} as the process of cache of project shop (TCP port ${port})`,
+    )
+    const json = await cli(
+      ['alloc', 'cache', '--pid', String(service.pid), ...r, '--json'],
+      worktree,
+    )
+    expect(parseJson<JsonAllocation & { pid: number }>(json)).toMatchObject({
+      port,
+      pid: service.pid,
+      created: false,
+    })
+    expect(await conflicts()).toEqual({ code: 0, conflicts: [] })
+
+    // `alloc SERVICE --port P --pid N`, P held by N: allocated to it (it was refused as in use).
+    const other = range.from === port ? range.to : range.from
+    const running = await holdPorts({ tcp: [{ host: '127.0.0.1', port: other }] })
+    const refused = await cli(
+      ['alloc', 'queue', '--port', String(other), '--pid', String(service.pid), '--registry', path],
+      worktree,
+    )
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`already in use by node (pid ${running.pid}`)
+    expect(refused.stderr).toContain(
+      `It is not held by pid ${service.pid} or a child of it alone, so --pid cannot adopt it.`,
+    )
+    const adopted = await cli(
+      ['alloc', 'queue', '--port', String(other), '--pid', String(running.pid), '--registry', path],
+      worktree,
+    )
+    expect(adopted.code, adopted.stderr).toBe(0)
+    expect(adopted.stdout).toBe(`${other}\n`)
+    expect(adopted.stderr).toContain(
+      `allocated TCP port ${other}, which pid ${running.pid} already holds, to queue of project shop`,
+    )
+    expect(await conflicts()).toEqual({ code: 0, conflicts: [] })
+  })
+
   it('range exhausted: exit 1, range_exhausted, the range in the message, nothing added', async () => {
     const path = join(tempDir(), 'registry.db')
     const range = await freePortBlock(3, ZONE)

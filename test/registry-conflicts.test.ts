@@ -5,11 +5,13 @@
  * test/fixtures/registry-listen.mjs (node) started in or outside the allocation's worktree.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openRegistry } from '../src/core/index.js'
 import { parseJson, stackTraceLines } from './helpers/cli.js'
-import { ROOT } from './helpers/processes.js'
+import { startHttpServer } from './helpers/manifest-cli.js'
+import { ROOT, stopStarted } from './helpers/processes.js'
 import {
   PORT_ZONES,
   freePortBlock,
@@ -18,6 +20,7 @@ import {
   releasePortBlocks,
   removeTempDirs,
   runCliIn,
+  sqliteRows,
   tempDir,
 } from './helpers/registry.js'
 import type { RunningPostgres, RunningRedis } from './helpers/servers.js'
@@ -31,7 +34,14 @@ interface JsonConflict {
   port: number
   message: string
   resolution: string
-  allocations: { project: string; service: string; port: number; source: string }[]
+  verified: boolean
+  allocations: {
+    project: string
+    service: string
+    port: number
+    source: string
+    entry: number | null
+  }[]
   holders: { local_port: number; processes: { pid: number; name: string }[] }[]
 }
 interface JsonStatus {
@@ -54,7 +64,7 @@ interface JsonStatus {
 }
 
 afterEach(async () => {
-  await killChildren()
+  await Promise.all([killChildren(), stopStarted()])
   releasePortBlocks()
 })
 afterAll(removeTempDirs)
@@ -253,8 +263,9 @@ describe('status --check-conflicts', () => {
       `review-GH-42/web@${file}`,
       `review-GH-43/web@${file}`,
     ])
-    expect(inFile.resolution).toMatch(
-      /portwarden release web --project review-GH-4[23] && portwarden alloc web --project review-GH-4[23]/,
+    // The file is only read: its second entry is to be edited there, not a registry row moved.
+    expect(inFile.resolution).toBe(
+      `edit ${file}: give allocations[1] (web of review-GH-43, port ${p(1)}) another port (\`portwarden find\` lists free ones), or drop that entry`,
     )
     const withRegistry = registry.find((c) => c.port === p(0)) as JsonConflict
     expect(withRegistry.allocations.map((a) => a.source).sort()).toEqual([file, 'registry'].sort())
@@ -272,6 +283,71 @@ describe('status --check-conflicts', () => {
     expect(text.stdout).toMatch(
       /Summary: 2 registry conflicts, 0 system conflicts, \d+ allocation mismatch(es)? across 6 allocations\./,
     )
+  })
+
+  it('--import: a resolution acts on what the finding is about: the file entry to edit or drop, never a command on an unrelated registry row', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    // feature-search's real allocation, on another port than the one the file gives it
+    const made = await runCliIn(makeWorktree('feature-search'), [
+      'alloc',
+      'web',
+      '--range',
+      `${range.from}-${range.from + 4}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code, made.stderr).toBe(0)
+    const real = parseJson<{ port: number; project: string }>(made)
+    expect(real.project).toBe('feature-search')
+    const duplicate = range.to
+    const file = join(dir, 'dup.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        allocations: [
+          { port: duplicate, worktree: 'review-GH-42', service: 'web' },
+          { port: duplicate, worktree: 'feature-search', service: 'web' },
+        ],
+      }),
+    )
+    const result = await runCliIn(ROOT, ['status', '--import', file, '--registry', path, '--json'])
+    expect(result.code).toBe(1)
+    const body = parseJson<JsonStatus>(result)
+    const registry = body.conflicts?.filter((c) => c.kind === 'registry_conflict') ?? []
+    expect(registry).toHaveLength(1)
+    expect(registry[0]?.allocations).toEqual([
+      expect.objectContaining({ project: 'review-GH-42', source: file, entry: 0 }),
+      expect.objectContaining({ project: 'feature-search', source: file, entry: 1 }),
+    ])
+    expect(registry[0]?.resolution).toBe(
+      `edit ${file}: give allocations[1] (web of feature-search, port ${duplicate}) another port (the registry has port ${real.port} for it), or drop that entry`,
+    )
+    // Nothing listens on the file's port: each entry's mismatch points at the file too.
+    const mismatches = (body.conflicts ?? []).filter(
+      (c) => c.kind === 'allocation_mismatch' && c.port === duplicate,
+    )
+    expect(mismatches.map((c) => c.resolution)).toEqual([
+      `start web of review-GH-42, or, if it is gone for good, drop allocations[0] (web of review-GH-42, port ${duplicate}) from ${file}`,
+      `start web of feature-search, or, if it is gone for good, drop allocations[1] (web of feature-search, port ${duplicate}) from ${file}`,
+    ])
+    // No finding about the file offers a command at all; the registry's own row keeps its own.
+    for (const conflict of body.conflicts ?? []) {
+      const aboutFile = conflict.allocations.every((a) => a.source === file)
+      if (aboutFile) expect(conflict.resolution).not.toMatch(/portwarden (release|alloc|run)/)
+    }
+    const own = (body.conflicts ?? []).find((c) => c.port === real.port)
+    expect(own?.resolution).toContain('portwarden release web --project feature-search')
+    const text = await runCliIn(ROOT, ['status', '--import', file, '--registry', path])
+    expect(text.stdout).toContain(
+      `  resolve: edit ${file}: give allocations[1] (web of feature-search, port ${duplicate}) another port`,
+    )
+    expect(text.stdout).not.toMatch(/resolve: portwarden release web --project feature-search &&/)
+    expect(sqliteRows(path).map((r) => `${r.project}/${r.service}=${r.port}`)).toEqual([
+      `feature-search/web=${real.port}`,
+    ])
   })
 
   const BAD_IMPORTS: [string, string | null][] = [
@@ -333,6 +409,149 @@ describe('status --check-conflicts', () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain(dir)
     expect(result.stderr).toMatch(/directory/)
+  })
+})
+
+describe('holders that cannot be judged', () => {
+  it('an allocation with no pid or worktree (another tool, the API before it took them), or an imported entry, held by a process: SYSTEM CONFLICT (unverified), with how to check', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const [dbPort, importedPort] = [range.from, range.from + 1]
+    // A row as other writers make it: nothing to tell the service's process by.
+    const store = await openRegistry({ location: path })
+    try {
+      await store.write((tx) =>
+        tx.insert({ project: 'review-GH-42', service: 'db', protocol: 'tcp', port: dbPort }),
+      )
+    } finally {
+      await store.close()
+    }
+    const file = join(dir, 'outport.json')
+    writeFileSync(
+      file,
+      JSON.stringify({
+        allocations: [{ port: importedPort, worktree: 'review-GH-43', service: 'web' }],
+      }),
+    )
+    const holder = await holdPorts({
+      tcp: [
+        { host: '127.0.0.1', port: dbPort },
+        { host: '127.0.0.1', port: importedPort },
+      ],
+    })
+    const args = ['status', '--check-conflicts', '--import', file, '--registry', path]
+    const json = await runCliIn(ROOT, [...args, '--json'])
+    expect(json.code).toBe(1)
+    const body = parseJson<JsonStatus>(json)
+    expect(body.conflicts?.map((c) => [c.kind, c.port, c.verified])).toEqual([
+      ['system_conflict', dbPort, false],
+      ['system_conflict', importedPort, false],
+    ])
+    const [db, imported] = body.conflicts ?? []
+    expect(db?.message).toBe(
+      `TCP port ${dbPort} is allocated to db of review-GH-42, but node (pid ${holder.pid}, user ${userInfo().username}) holds it on 127.0.0.1:${dbPort} since ${db?.message.match(/since (\S+);/)?.[1]}; ` +
+        'unverified: the allocation records neither the pid of the service nor its worktree, so whether it is db cannot be told',
+    )
+    const adoption = `portwarden alloc db --project review-GH-42 --port ${dbPort} --pid ${holder.pid}`
+    expect(db?.resolution).toMatch(
+      new RegExp(
+        `^check whether pid ${holder.pid} is db of review-GH-42; if it is: ${adoption}; if it is not: portwarden free ${dbPort}/tcp`,
+      ),
+    )
+    expect(imported?.message).toContain(
+      `web of review-GH-43 (${file}), but node (pid ${holder.pid}`,
+    )
+    expect(imported?.message).toContain(
+      `unverified: ${file} records no pid or worktree path for it`,
+    )
+    expect(imported?.resolution).toBe(
+      `check whether pid ${holder.pid} is web of review-GH-43; if it is not: portwarden free ${importedPort}/tcp   # or move the service: give allocations[0] (web of review-GH-43, port ${importedPort}) in ${file} another port`,
+    )
+    expect(body.summary).toEqual({
+      registry_conflict: 0,
+      system_conflict: 2,
+      allocation_mismatch: 0,
+      allocations: 2,
+    })
+    const text = await runCliIn(ROOT, args)
+    expect(text.code).toBe(1)
+    expect(text.stdout).toContain(
+      `SYSTEM CONFLICT (unverified): TCP port ${dbPort} is allocated to db of review-GH-42, but node (pid ${holder.pid}`,
+    )
+    expect(text.stdout).toContain(
+      `  resolve: check whether pid ${holder.pid} is db of review-GH-42;`,
+    )
+    expect(text.stdout).toMatch(
+      /Summary: 0 registry conflicts, 2 system conflicts \(2 unverified\), 0 allocation mismatches across 2 allocations\./,
+    )
+    // The health check answers, and says it could not tell who answered.
+    const health = await runCliIn(ROOT, ['status', '--health-check', '--registry', path, '--json'])
+    expect(health.code).toBe(0)
+    const [checked] = parseJson<JsonStatus>(health).allocations
+    expect(checked?.health_status).toBe('healthy')
+    expect(checked?.health_detail).toContain(
+      `; held by node (pid ${holder.pid}, user ${userInfo().username}), not verified as db: the allocation records neither`,
+    )
+
+    // It is db: the adoption the resolution offers, as printed, settles it.
+    const adopt = await runCliIn(ROOT, [...adoption.split(' ').slice(1), '--registry', path])
+    expect(adopt.code, adopt.stderr).toBe(0)
+    const after = parseJson<JsonStatus>(await runCliIn(ROOT, [...args, '--json']))
+    expect(after.conflicts?.map((c) => c.port)).toEqual([importedPort])
+    const rechecked = await runCliIn(ROOT, [
+      'status',
+      '--health-check',
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(parseJson<JsonStatus>(rechecked).allocations[0]?.health_detail).not.toContain('verified')
+  })
+})
+
+describe('health and the conflict report agree', () => {
+  it('a port squatted by an outside process (python3 -m http.server) is unhealthy, "held by python3 (pid N), not by web", beside its SYSTEM CONFLICT', async () => {
+    const worktree = makeWorktree('wt-squatted')
+    const path = join(tempDir(), 'registry.db')
+    const range = await freePortBlock(10, ZONE)
+    const made = await runCliIn(worktree, [
+      'alloc',
+      'web',
+      '--health',
+      'http:/',
+      '--range',
+      `${range.from}-${range.to}`,
+      '--registry',
+      path,
+      '--json',
+    ])
+    expect(made.code, made.stderr).toBe(0)
+    const { port } = parseJson<{ port: number }>(made)
+    // It answers HTTP 200 on /: only who holds the port tells it is not the service.
+    const squatter = await startHttpServer(ROOT, port)
+    for (const args of [['--health-check'], ['--health-check', '--check-conflicts']]) {
+      const result = await runCliIn(ROOT, ['status', ...args, '--registry', path, '--json'])
+      expect(result.code).toBe(1)
+      const body = parseJson<JsonStatus>(result)
+      expect(body.allocations[0], JSON.stringify(body.allocations)).toMatchObject({
+        service: 'web',
+        health_status: 'unhealthy',
+      })
+      expect(body.allocations[0]?.health_detail).toMatch(
+        new RegExp(
+          `^held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}\\b.*\\), not by web \\(not running in ${worktree.replace(/[.]/g, '\\.')}\\)$`,
+        ),
+      )
+      if (args.includes('--check-conflicts'))
+        expect(body.conflicts?.map((c) => [c.kind, c.port])).toEqual([['system_conflict', port]])
+    }
+    const text = await runCliIn(ROOT, ['status', '--registry', path])
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `web\\s+${port}/tcp\\s+UNHEALTHY\\s+.*held by ${squatter.comm.replace(/[.]/g, '\\.')} \\(pid ${squatter.pid}`,
+      ),
+    )
   })
 })
 

@@ -11,10 +11,12 @@ import {
   PORT_ZONES,
   backends,
   freePortBlock,
+  LISTEN,
   holdPorts,
   killChildren,
   removeTempDirs,
 } from './helpers/registry.js'
+import { startProcess, stopStarted } from './helpers/processes.js'
 
 const ZONE = PORT_ZONES.store
 
@@ -66,7 +68,7 @@ function describeBackend(backend: Backend): void {
       store = await open()
     })
     afterEach(async () => {
-      await killChildren()
+      await Promise.all([killChildren(), stopStarted()])
       for (const s of opened.splice(0)) await s.close()
     })
 
@@ -280,6 +282,69 @@ function describeBackend(backend: Backend): void {
       expect((await store.list()).map((r) => r.port)).toEqual([b.allocation.port])
       const none = await codeOf(release(store, { port: a.allocation.port, protocol: 'tcp' }))
       expect(none.code).toBe('not_found')
+    })
+
+    it('--pid adopts a running service: recorded on the allocation it has; a port held by exactly that pid (or its child) is allocatable to it, never to another pid', async () => {
+      const range = await freePortBlock(6, ZONE)
+      const first = await allocate(store, { project: 'p', service: 'cache', range })
+      expect(first.allocation.pid).toBeNull()
+      const service = await holdPorts({ tcp: [{ host: '127.0.0.1', port: first.allocation.port }] })
+      const recorded = await allocate(store, {
+        project: 'p',
+        service: 'cache',
+        range,
+        pid: service.pid,
+      })
+      expect(recorded).toMatchObject({
+        created: false,
+        adopted: true,
+        allocation: { id: first.allocation.id, port: first.allocation.port, pid: service.pid },
+      })
+      const [stored] = await (await open()).list({ service: 'cache' })
+      expect(stored?.pid).toBe(service.pid)
+      const again = await allocate(store, { project: 'p', service: 'cache', pid: service.pid })
+      expect(again).toMatchObject({ created: false, adopted: false })
+
+      // A port the service already holds: allocatable to its pid, and to that pid only.
+      const [heldPort, childPort] = Array.from({ length: 6 }, (_, i) => range.from + i).filter(
+        (port) => port !== first.allocation.port,
+      )
+      const running = await holdPorts({ tcp: [{ host: '127.0.0.1', port: heldPort! }] })
+      const before = await snapshot(store)
+      const stranger = await codeOf(
+        allocate(store, { project: 'p', service: 'api', port: heldPort, pid: service.pid }),
+      )
+      expect(stranger.code).toBe('port_in_use')
+      expect(stranger.details).toMatchObject({ pid: running.pid })
+      expect(await snapshot(store)).toEqual(before)
+      const adopted = await allocate(store, {
+        project: 'p',
+        service: 'api',
+        port: heldPort,
+        pid: running.pid,
+      })
+      expect(adopted).toMatchObject({
+        created: true,
+        adopted: true,
+        allocation: { port: heldPort, pid: running.pid },
+      })
+
+      // Held by a child of the named pid (a shell that started the server, say).
+      const parent = startProcess('bash', [
+        '-c',
+        '"$0" "$1" "$2"; :',
+        process.execPath,
+        LISTEN,
+        JSON.stringify({ tcp: [{ host: '127.0.0.1', port: childPort }] }),
+      ])
+      await parent.waitForLine(/^READY /)
+      const child = await allocate(store, {
+        project: 'p',
+        service: 'worker',
+        port: childPort,
+        pid: parent.pid,
+      })
+      expect(child).toMatchObject({ created: true, adopted: true, allocation: { pid: parent.pid } })
     })
 
     it('records health and reads it back', async () => {

@@ -4,9 +4,10 @@
  * a real server on a random loopback port, with real processes holding real ports. Free through
  * the API end to end; the event stream sees a socket this test opens; H9 headers; H10 metrics.
  */
+import { realpathSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPortHolder } from './helpers/hold-port.js'
-import { stopStarted } from './helpers/processes.js'
+import { ROOT, stopStarted } from './helpers/processes.js'
 import type { Serve } from './helpers/serve.js'
 import {
   httpRequest,
@@ -229,6 +230,15 @@ describe('registry routes', () => {
       { project: 'shop', service: 'web', extra: 1 },
       { project: '', service: 'web' },
       { project: 'sh\u202eop', service: 'web' },
+      { project: 'shop', service: 'web', worktree: 'relative/dir' },
+      { project: 'shop', service: 'web', worktree: `${dir}/no-such-dir` },
+      { project: 'shop', service: 'web', worktree: `${dir}\u0000x` },
+      { project: 'shop', service: 'web', worktree: 42 },
+      { project: 'shop', service: 'web', pid: 0 },
+      { project: 'shop', service: 'web', pid: -1 },
+      { project: 'shop', service: 'web', pid: 1.5 },
+      { project: 'shop', service: 'web', pid: '42' },
+      { project: 'shop', service: 'web', pid: 4194305 },
       [],
       'shop',
       null,
@@ -236,6 +246,10 @@ describe('registry routes', () => {
     for (const body of bodies) {
       const answer = await serve.request('/api/allocations', { method: 'POST', body })
       expectErrorShape(answer, 400, 'invalid_request')
+      const field = ['worktree', 'pid'].find(
+        (key) => typeof body === 'object' && body && key in body,
+      )
+      if (field) expect(answer.json.message).toContain(field)
     }
     for (const rawBody of ['{"project":', '', 'nul', '{"project":"a","service":"b"}x']) {
       const answer = await serve.request('/api/allocations', {
@@ -248,6 +262,75 @@ describe('registry routes', () => {
     expect(
       (await serve.request('/api/allocations', { auth: false })).json.allocations,
     ).toHaveLength(before)
+  })
+
+  it('POST /api/allocations records worktree and pid; a holder it cannot judge is an unverified SYSTEM CONFLICT, never silence', async () => {
+    const conflictOn = async (port: number) =>
+      (await serve.request('/api/conflicts', { auth: false })).json.conflicts.filter(
+        (c: any) => c.port === port,
+      )
+    // No worktree, no pid (as before): a process on the port is reported, marked unverified.
+    const bare = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'review-GH-42', service: 'db', range: '26000-26999' },
+    })
+    expect(bare.status).toBe(201)
+    expect(bare.json).toMatchObject({ pid: null, worktree: null })
+    const squatter = await holder(['--port', String(bare.json.port)])
+    const [unverified, ...more] = await conflictOn(bare.json.port)
+    expect(more).toEqual([])
+    expect(unverified).toMatchObject({
+      kind: 'system_conflict',
+      verified: false,
+      port: bare.json.port,
+    })
+    expect(unverified.holders[0].processes[0]).toMatchObject({ pid: squatter.pid })
+    expect(unverified.message).toContain(
+      `TCP port ${bare.json.port} is allocated to db of review-GH-42, but ${squatter.comm} (pid ${squatter.pid}`,
+    )
+    expect(unverified.message).toContain(
+      'unverified: the allocation records neither the pid of the service nor its worktree',
+    )
+    expect(unverified.resolution).toContain(
+      `check whether pid ${squatter.pid} is db of review-GH-42`,
+    )
+    expect(unverified.resolution).toContain(`portwarden free ${bare.json.port}/tcp`)
+    // The dashboard's source says the same.
+    const system = await serve.request('/api/system/ports', { auth: false })
+    expect(system.json.conflicts.filter((c: any) => c.port === bare.json.port)).toEqual([
+      unverified,
+    ])
+
+    // Recorded worktree: a process running in it is the service (holders run in the repository).
+    const owned = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'web', range: '26000-26999', worktree: ROOT },
+    })
+    expect(owned.status).toBe(201)
+    expect(owned.json.worktree).toBe(realpathSync(ROOT))
+    await holder(['--port', String(owned.json.port)])
+    expect(await conflictOn(owned.json.port)).toEqual([])
+
+    // Recorded pid and another worktree: any other process is foreign, a verified conflict.
+    const elsewhere = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: {
+        project: 'shop',
+        service: 'api',
+        range: '26000-26999',
+        worktree: dir,
+        pid: squatter.pid,
+      },
+    })
+    expect(elsewhere.status).toBe(201)
+    expect(elsewhere.json).toMatchObject({ pid: squatter.pid, worktree: realpathSync(dir) })
+    const stranger = await holder(['--port', String(elsewhere.json.port)])
+    const [foreign] = await conflictOn(elsewhere.json.port)
+    expect(foreign).toMatchObject({ kind: 'system_conflict', verified: true })
+    expect(foreign.message).toContain(`pid ${stranger.pid}`)
+    expect(foreign.message).not.toContain('unverified')
+    for (const a of [bare, owned, elsewhere])
+      await serve.request(`/api/allocations/${a.json.id}`, { method: 'DELETE' })
   })
 
   it('GET /api/conflicts and POST /api/health-checks answer as status --check-conflicts / --health-check', async () => {

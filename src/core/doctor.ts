@@ -170,9 +170,10 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
       for (const conflict of conflicts) {
         checks.push({
           section: 'registry',
-          status: 'fail',
+          // A holder that cannot be judged may be the service itself: a warning, not a failure.
+          status: conflict.verified ? 'fail' : 'warn',
           subject: `${conflict.port}/${conflict.protocol}`,
-          message: `${conflict.kind === 'system_conflict' ? 'SYSTEM CONFLICT' : 'REGISTRY CONFLICT'}: ${conflict.message}`,
+          message: `${conflict.kind === 'system_conflict' ? 'SYSTEM CONFLICT' : 'REGISTRY CONFLICT'}${conflict.verified ? '' : ' (unverified)'}: ${conflict.message}`,
           fix: conflict.resolution,
         })
       }

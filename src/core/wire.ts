@@ -125,6 +125,7 @@ export function toJsonConflict(conflict: Conflict) {
     kind: conflict.kind,
     protocol: conflict.protocol,
     port: conflict.port,
+    verified: conflict.verified,
     message: conflict.message,
     resolution: conflict.resolution,
     allocations: conflict.claims.map((claim) => ({
@@ -133,6 +134,7 @@ export function toJsonConflict(conflict: Conflict) {
       protocol: claim.protocol,
       port: claim.port,
       source: claim.source,
+      entry: claim.entry,
     })),
     holders: conflict.holders.map(toJsonSocket),
   }

@@ -1,3 +1,5 @@
+import { realpathSync, statSync } from 'node:fs'
+import { isAbsolute } from 'node:path'
 import type { Context } from 'hono'
 import { z } from 'zod'
 import { PortwardenError } from '../core/errors.js'
@@ -10,7 +12,16 @@ export const MAX_BODY_BYTES = 1024 * 1024
 
 export const protocolSchema = z.enum(['tcp', 'udp'])
 
-/** POST /api/allocations: `{"project", "service", "port"?, "protocol"?, "range"?}`. */
+/** PID_MAX_LIMIT: no Linux process id is larger (`/proc/sys/kernel/pid_max` tops out here). */
+const PID_MAX = 4_194_304
+
+const PATH_MAX = 4096
+
+/**
+ * POST /api/allocations: `{"project", "service", "port"?, "protocol"?, "range"?, "worktree"?,
+ * "pid"?}`. `worktree` and `pid` say who owns the port, as `alloc` records them from its cwd and
+ * `--pid`: without them, a process on the port can be reported, but not judged.
+ */
 export const allocationRequestSchema = z.strictObject({
   project: z.string(),
   service: z.string(),
@@ -20,7 +31,42 @@ export const allocationRequestSchema = z.strictObject({
     .string()
     .regex(/^[0-9]+-[0-9]+$/, 'a range of ports such as "20000-20999"')
     .optional(),
+  worktree: z
+    .string()
+    .max(PATH_MAX, `a path of at most ${PATH_MAX} characters`)
+    // eslint-disable-next-line no-control-regex
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'a path without control characters')
+    .refine(isAbsolute, 'an absolute path, such as "/home/dev/shop"')
+    .optional(),
+  pid: z
+    .number()
+    .int(`a process id: a whole number from 1 to ${PID_MAX}`)
+    .min(1, `a process id: a whole number from 1 to ${PID_MAX}`)
+    .max(PID_MAX, `a process id: a whole number from 1 to ${PID_MAX}`)
+    .optional(),
 })
+
+/**
+ * The directory a request names, as /proc shows a process's cwd (symlinks resolved), so that
+ * ownership by worktree compares like with like; 400 when there is no such directory here.
+ */
+export function existingDirectory(path: string, field: string): string {
+  let real: string
+  try {
+    real = realpathSync(path)
+    if (statSync(real).isDirectory()) return real
+  } catch {
+    // reported below
+  }
+  throw new PortwardenError(
+    'invalid_request',
+    `Invalid request body: ${field}: ${JSON.stringify(path.slice(0, 200))} is not a directory on this host.`,
+    {
+      hint: 'Give the absolute path of the worktree the service runs in.',
+      details: { issues: [{ path: field, message: 'not a directory on this host' }] },
+    },
+  )
+}
 
 /** POST /api/ports/{port}/free: `{"protocol"?, "signal"?, "dry_run"?, "wait"?, "kill_after"?}`. */
 export const freeRequestSchema = z.strictObject({

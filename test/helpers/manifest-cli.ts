@@ -53,17 +53,18 @@ export interface HttpServer {
 }
 
 /**
- * `python3 -m http.server 0` in `cwd` (its holder then runs "from" that directory), bound to
- * 127.0.0.1. `sh -c 'cd DIR && exec python3 ...'` keeps the pid we started. Stop it with
- * `stopStarted()` from processes.ts.
+ * `python3 -m http.server PORT` (default 0: any) in `cwd` (its holder then runs "from" that
+ * directory), bound to 127.0.0.1. `sh -c 'cd DIR && exec python3 ...'` keeps the pid we started.
+ * Stop it with `stopStarted()` from processes.ts.
  */
-export async function startHttpServer(cwd: string): Promise<HttpServer> {
+export async function startHttpServer(cwd: string, port = 0): Promise<HttpServer> {
   const proc = startProcess('sh', [
     '-c',
-    'cd "$1" && exec "$2" -u -m http.server 0 --bind 127.0.0.1',
+    'cd "$1" && exec "$2" -u -m http.server "$3" --bind 127.0.0.1',
     'sh',
     cwd,
     PYTHON,
+    String(port),
   ])
   const match = await proc.waitForLine(/^Serving HTTP on \S+ port (\d+)/)
   const pid = proc.pid

@@ -172,7 +172,9 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
       conflictList.replaceChildren(
         ...conflicts.map((c) =>
           el('li', { class: `conflict conflict-${c.kind}` }, [
-            el('span', { class: 'badge' }, [CONFLICT_LABEL[c.kind] ?? c.kind]),
+            el('span', { class: 'badge' }, [
+              `${CONFLICT_LABEL[c.kind] ?? c.kind}${c.verified ? '' : ' (unverified)'}`,
+            ]),
             ' ',
             foreignText(c.message),
             c.resolution

@@ -44,9 +44,15 @@ export async function alloc(service: string, options: AllocOptions): Promise<Com
   validateName('service', request.service)
   const result = await withRegistry(options, (store) => allocate(store, request))
   const { allocation } = result
+  const port = `${allocation.protocol.toUpperCase()} port ${allocation.port}`
+  const whose = `${allocation.service} of project ${allocation.project}`
   const note = result.created
-    ? `allocated ${allocation.protocol.toUpperCase()} port ${allocation.port} to ${allocation.service} of project ${allocation.project}`
-    : `${allocation.service} of project ${allocation.project} already has ${allocation.protocol.toUpperCase()} port ${allocation.port}`
+    ? result.adopted
+      ? `allocated ${port}, which pid ${allocation.pid} already holds, to ${whose}`
+      : `allocated ${port} to ${whose}`
+    : result.adopted
+      ? `recorded pid ${allocation.pid} as the process of ${whose} (${port})`
+      : `${whose} already has ${port}`
   return {
     exitCode: EXIT.ok,
     json: { ...toJsonAllocation(allocation), created: result.created },
@@ -143,7 +149,10 @@ export function registerAlloc(program: Command, cli: CliContext): void {
           'how to check it answers: tcp, http:/PATH, https:/PATH, postgres, redis',
         )
         .option('--expect <status>', 'HTTP status the health check expects')
-        .option('--pid <n>', 'the process that serves the port'),
+        .option(
+          '--pid <n>',
+          'the process that serves the port; recorded on an existing allocation too, and a port it already holds can be allocated to it',
+        ),
     )
     .action((service: string, options) => cli.run(alloc(service, cli.globals(options))))
 }

@@ -50,15 +50,17 @@ export function renderConflicts(report: ConflictReport, style: Style): string {
       conflict.kind === 'allocation_mismatch'
         ? style.warn(KIND_LABEL[conflict.kind])
         : style.fail(KIND_LABEL[conflict.kind])
+    const unverified = conflict.verified ? '' : style.warn(' (unverified)')
     lines.push(
-      `${tag}: ${displayName(conflict.message)}`,
+      `${tag}${unverified}: ${displayName(conflict.message)}`,
       `  resolve: ${displayName(conflict.resolution)}`,
     )
   }
   const { summary } = report
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  const unverified = report.conflicts.filter((c) => !c.verified).length
   lines.push(
-    `Summary: ${plural(summary.registry_conflict, 'registry conflict')}, ${plural(summary.system_conflict, 'system conflict')}, ` +
+    `Summary: ${plural(summary.registry_conflict, 'registry conflict')}, ${plural(summary.system_conflict, 'system conflict')}${unverified ? ` (${unverified} unverified)` : ''}, ` +
       `${plural(summary.allocation_mismatch, 'allocation mismatch')}`.replace(
         /mismatchs/,
         'mismatches',

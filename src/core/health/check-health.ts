@@ -1,5 +1,5 @@
 import { describeHolders } from '../messages.js'
-import { isDescendantOf } from '../process/read-process.js'
+import { judgeHolding, outsideWhat, whyUnjudged } from '../registry/ownership.js'
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
@@ -87,26 +87,33 @@ async function judge(
     }
     return { status: 'not_running', level: 1, detail: 'nothing is listening on the port' }
   }
-  if (allocation.pid !== null) {
-    const holders = sockets.flatMap((s) => s.processes)
-    if (
-      holders.length > 0 &&
-      !holders.some((h) => isDescendantOf(h.pid, allocation.pid as number, options.procRoot))
-    ) {
-      return {
-        status: 'unhealthy',
-        level: 2,
-        detail: `held by ${describeHolders(sockets)}, not by the service's pid ${allocation.pid}`,
-      }
+  // The rule of the conflict report: a port a foreign process holds is not the service up.
+  const { owned, foreign, unverified } = judgeHolding(allocation, sockets, options.procRoot)
+  if (foreign.length > 0) {
+    return {
+      status: 'unhealthy',
+      level: 2,
+      detail: `held by ${describeHolders(foreign)}, not by ${allocation.service} (${outsideWhat(allocation)})`,
     }
   }
-  if (allocation.protocol === 'udp')
-    return { status: 'healthy', level: 2, detail: `bound by ${describeHolders(sockets)}` }
+  // A holder that cannot be judged is reported as such (an unverified SYSTEM CONFLICT), and said.
+  const caveat =
+    unverified.length > 0
+      ? `; held by ${describeHolders(unverified)}, not verified as ${allocation.service}: ${whyUnjudged(allocation, unverified)}`
+      : ''
+  if (allocation.protocol === 'udp') {
+    const by = owned.length > 0 ? `bound by ${describeHolders(owned)}` : 'bound'
+    return { status: 'healthy', level: 2, detail: `${by}${caveat}` }
+  }
   const host = probeHost(sockets[0] as SocketEntry)
   const outcome = await probeService(allocation.healthCheck, host, allocation.port, {
     timeoutMs: options.timeoutMs,
   })
-  return { status: outcome.ok ? 'healthy' : 'unhealthy', level: 3, detail: outcome.detail }
+  return {
+    status: outcome.ok ? 'healthy' : 'unhealthy',
+    level: 3,
+    detail: `${outcome.detail}${caveat}`,
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import { checkPort } from '../check-port.js'
 import { toJsonAllocation } from '../wire.js'
 import { PortwardenError } from '../errors.js'
 import { checkSentence } from '../messages.js'
-import { readProcText } from '../process/read-process.js'
+import { isDescendantOf, readProcText } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { Protocol, Warning } from '../types.js'
 import { validateName, validatePort } from './names.js'
@@ -26,6 +26,10 @@ export interface AllocateRequest {
   /** Where to look for a free port; default DEFAULT_ALLOCATION_RANGE. */
   range?: PortRange
   healthCheck?: HealthCheckSpec
+  /**
+   * The process serving the port. Recorded on the service's allocation when it has one already;
+   * a port held by exactly this process (or its descendants) can be allocated to it.
+   */
   pid?: number
   worktree?: string
 }
@@ -34,6 +38,11 @@ export interface AllocateResult {
   allocation: Allocation
   /** False when the service already had this port (allocation is idempotent). */
   created: boolean
+  /**
+   * A running service was adopted: `pid` was recorded on the allocation it had, or the port
+   * given was allocated although that process already holds it.
+   */
+  adopted: boolean
   warnings: Warning[]
 }
 
@@ -76,7 +85,13 @@ export async function allocate(
         message: `${service} of project ${project} keeps its port ${known.port}, outside ${range.from}-${range.to}; release it first to move it`,
       })
     }
-    return { allocation: known, created: false, warnings }
+    if (request.pid === undefined || known.pid === request.pid)
+      return { allocation: known, created: false, adopted: false, warnings }
+    const recorded = await store.write((tx) =>
+      existingFor(tx, project, service, protocol, request.port, request.pid),
+    )
+    // (Released meanwhile: allocate it anew below.)
+    if (recorded) return { ...recorded, warnings }
   }
   const reserved = reservedPorts(options.procRoot)
   const busy = await systemBusyPorts(protocol, options.procRoot)
@@ -87,8 +102,13 @@ export async function allocate(
   if (request.port !== undefined) {
     const port = request.port
     const free = !busy.has(port) && (await bindable(port))
+    // A service already running on its port is adopted: the port is "in use" by it.
+    const adopted =
+      !free &&
+      request.pid !== undefined &&
+      (await heldOnlyBy(protocol, port, request.pid, options.procRoot))
     const outcome = await store.write(async (tx) => {
-      const existing = await existingFor(tx, project, service, protocol, port)
+      const existing = await existingFor(tx, project, service, protocol, port, request.pid)
       if (existing) return existing
       const owner = await tx.findPort(protocol, port)
       if (owner) {
@@ -101,10 +121,10 @@ export async function allocate(
           },
         )
       }
-      if (!free) return null
-      return { allocation: await tx.insert(row(port)), created: true }
+      if (!free && !adopted) return null
+      return { allocation: await tx.insert(row(port)), created: true, adopted }
     })
-    if (outcome === null) throw await portInUseError(protocol, port, options.procRoot)
+    if (outcome === null) throw await portInUseError(protocol, port, options.procRoot, request.pid)
     return { ...outcome, warnings }
   }
 
@@ -125,23 +145,23 @@ export async function allocate(
     if (chosen === null) break // nothing left outside the lock; the scan under it says so
     const port = chosen
     const outcome = await store.write(async (tx) => {
-      const existing = await existingFor(tx, project, service, protocol)
+      const existing = await existingFor(tx, project, service, protocol, undefined, request.pid)
       if (existing) return existing
       if (await tx.findPort(protocol, port)) return null
-      return { allocation: await tx.insert(row(port)), created: true }
+      return { allocation: await tx.insert(row(port)), created: true, adopted: false }
     })
     if (outcome) return { ...outcome, warnings }
     unusable.add(port)
   }
   // Many lost races (or a full range): scan under the lock, as one writer alone would.
   const outcome = await store.write(async (tx) => {
-    const existing = await existingFor(tx, project, service, protocol)
+    const existing = await existingFor(tx, project, service, protocol, undefined, request.pid)
     if (existing) return existing
     const taken = await tx.takenPorts(protocol, range.from, range.to)
     for (const port of candidatePorts(project, service, protocol, range)) {
       if (taken.has(port) || busy.has(port) || reserved.has(port)) continue
       if (!(await bindable(port))) continue
-      return { allocation: await tx.insert(row(port)), created: true }
+      return { allocation: await tx.insert(row(port)), created: true, adopted: false }
     }
     throw new PortwardenError(
       'range_exhausted',
@@ -156,8 +176,8 @@ export async function allocate(
 }
 
 /**
- * The service's allocation when another caller made it meanwhile (allocation is idempotent), or
- * an error when it has a port other than the one asked for.
+ * The service's allocation when it has one (allocation is idempotent), with `pid` recorded on it
+ * when given, or an error when it has a port other than the one asked for.
  */
 async function existingFor(
   tx: RegistryTransaction,
@@ -165,7 +185,8 @@ async function existingFor(
   service: string,
   protocol: Protocol,
   port?: number,
-): Promise<{ allocation: Allocation; created: false } | null> {
+  pid?: number,
+): Promise<{ allocation: Allocation; created: false; adopted: boolean } | null> {
   const existing = await tx.findService(project, service, protocol)
   if (!existing) return null
   if (port !== undefined && existing.port !== port) {
@@ -178,13 +199,38 @@ async function existingFor(
       },
     )
   }
-  return { allocation: existing, created: false }
+  if (pid === undefined || existing.pid === pid)
+    return { allocation: existing, created: false, adopted: false }
+  return { allocation: await tx.recordPid(existing.id, pid), created: false, adopted: true }
+}
+
+/**
+ * Is the port held, and only by `pid` or its descendants? Then it is that service's port already.
+ * Every socket the check names must show its processes: one /proc hides could be anyone's.
+ */
+async function heldOnlyBy(
+  protocol: Protocol,
+  port: number,
+  pid: number,
+  procRoot?: string,
+): Promise<boolean> {
+  const check = await checkPort(port, protocol, { procRoot, publishers: false })
+  return (
+    check.reason === 'in_use' &&
+    check.holders.length > 0 &&
+    check.holders.every(
+      (socket) =>
+        socket.processes.length > 0 &&
+        socket.processes.every((holder) => isDescendantOf(holder.pid, pid, procRoot)),
+    )
+  )
 }
 
 async function portInUseError(
   protocol: Protocol,
   port: number,
   procRoot?: string,
+  pid?: number,
 ): Promise<PortwardenError> {
   // Outside the lock: naming the holder walks /proc, which must not hold up other allocators.
   const check = await checkPort(port, protocol, { procRoot })
@@ -192,8 +238,12 @@ async function portInUseError(
     checkSentence(check) ?? `${protocol.toUpperCase()} port ${port} is already in use`
   const socket = check.holders[0]
   const holder = socket?.processes[0]
+  const notAdopted =
+    pid === undefined
+      ? ''
+      : `It is not held by pid ${pid} or a child of it alone, so --pid cannot adopt it. `
   return new PortwardenError('port_in_use', `${sentence}.`, {
-    hint: `See \`portwarden who ${port}/${protocol}\`; free it with \`portwarden free ${port}/${protocol}\` or leave out --port.`,
+    hint: `${notAdopted}See \`portwarden who ${port}/${protocol}\`; free it with \`portwarden free ${port}/${protocol}\` or leave out --port.`,
     details: {
       port,
       protocol,

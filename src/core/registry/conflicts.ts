@@ -1,11 +1,13 @@
+import { existsSync } from 'node:fs'
 import { formatEndpoint } from '../addresses.js'
 import { describeHolders } from '../messages.js'
 import { exactPorts } from '../port-spec.js'
+import { isDescendantOf } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
 import { listenersByPort } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
-import { judgeOwnership } from './ownership.js'
+import { judgeHolding, whyUnjudged } from './ownership.js'
 import type { Allocation } from './types.js'
 
 export type ConflictKind = 'registry_conflict' | 'system_conflict' | 'allocation_mismatch'
@@ -20,6 +22,8 @@ export interface AllocationClaim {
   source: string
   pid: number | null
   worktree: string | null
+  /** For an imported claim: its index in the file's `allocations` array. */
+  entry: number | null
 }
 
 export interface Conflict {
@@ -32,6 +36,11 @@ export interface Conflict {
   message: string
   /** A command that resolves it. */
   resolution: string
+  /**
+   * False for a system conflict whose holder cannot be judged (nothing recorded to judge by, or
+   * /proc hides it): the port is held, and it may or may not be by the service.
+   */
+  verified: boolean
 }
 
 export interface ConflictReport {
@@ -54,11 +63,38 @@ export function claimFromAllocation(allocation: Allocation): AllocationClaim {
     source: 'registry',
     pid: allocation.pid,
     worktree: allocation.worktree,
+    entry: null,
   }
 }
 
 const owner = (claim: AllocationClaim) => `${claim.service} of ${claim.project}`
 const label = (protocol: Protocol, port: number) => `${protocol.toUpperCase()} port ${port}`
+const imported = (claim: AllocationClaim) => claim.source !== 'registry'
+const sameService = (a: AllocationClaim, b: AllocationClaim) =>
+  a.project === b.project && a.service === b.service && a.protocol === b.protocol
+/** `allocations[1] (web of feature-search, port 8080)`: an imported claim, by its place in its file. */
+const fileEntry = (claim: AllocationClaim) =>
+  `allocations[${claim.entry ?? '?'}] (${owner(claim)}, port ${claim.port})`
+
+/** `release` + `alloc` of a registry row: it gets a new port. */
+function moveCommand(claim: AllocationClaim): string {
+  const flags = `--project ${shellWord(claim.project)}${claim.protocol === 'udp' ? ' --udp' : ''}`
+  return `portwarden release ${shellWord(claim.service)} ${flags} && portwarden alloc ${shellWord(claim.service)} ${flags}`
+}
+
+/**
+ * How to take `claim` off a port another claim keeps. An imported file is only read, so its
+ * entry is to be edited there; a command would act on the registry, whose row for the same
+ * service (if any) is another allocation, not this claim.
+ */
+function moveOff(claim: AllocationClaim, claims: readonly AllocationClaim[]): string {
+  if (!imported(claim)) return moveCommand(claim)
+  const registered = claims.find((c) => !imported(c) && sameService(c, claim))
+  const where = registered
+    ? `the registry has port ${registered.port} for it`
+    : '`portwarden find` lists free ones'
+  return `edit ${claim.source}: give ${fileEntry(claim)} another port (${where}), or drop that entry`
+}
 
 /**
  * The three ways the registry and reality disagree: one port claimed twice, an allocated port
@@ -82,21 +118,18 @@ export async function detectConflicts(
     const distinct = new Set(group.map((c) => `${c.project}\0${c.service}`))
     if (distinct.size < 2) continue
     const first = group[0] as AllocationClaim
-    const [keep, ...others] = group
+    // The registry's row stays: it is what `alloc` handed out. Among imported claims, the first.
+    const keep = group.find((c) => !imported(c)) ?? first
+    const others = group.filter((c) => !sameService(c, keep))
     conflicts.push({
       kind: 'registry_conflict',
       protocol: first.protocol,
       port: first.port,
       claims: group,
       holders: [],
+      verified: true,
       message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
-      resolution:
-        others
-          .map(
-            (c) =>
-              `portwarden release ${shellWord(c.service)} --project ${shellWord(c.project)} && portwarden alloc ${shellWord(c.service)} --project ${shellWord(c.project)}`,
-          )
-          .join('; ') || `keep ${keep ? owner(keep) : 'one'}`,
+      resolution: others.map((c) => moveOff(c, claims)).join('; '),
     })
   }
 
@@ -117,30 +150,42 @@ export async function detectConflicts(
           port: claim.port,
           claims: [claim],
           holders: [],
+          verified: true,
           message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
-          resolution: `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+          resolution: imported(claim)
+            ? `start ${owner(claim)}, or, if it is gone for good, drop ${fileEntry(claim)} from ${claim.source}`
+            : `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
         })
         continue
       }
-      const foreign = sockets.filter(
-        (socket) =>
-          socket.processes.length > 0 &&
-          socket.processes.every(
-            (holder) => judgeOwnership(claim, holder, options.procRoot) === 'foreign',
-          ),
-      )
-      if (foreign.length === 0) continue
-      const since = foreign[0]?.processes[0]?.startedAt
+      const { foreign, unverified } = judgeHolding(claim, sockets, options.procRoot)
+      const holders = foreign.length > 0 ? foreign : unverified
+      if (holders.length === 0) continue
+      const since = holders[0]?.processes[0]?.startedAt
+      const held =
+        `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}${imported(claim) ? ` (${claim.source})` : ''}, ` +
+        `but ${describeHolders(holders)} holds it on ` +
+        `${holders.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`
+      const moveAway = imported(claim)
+        ? `give ${fileEntry(claim)} in ${claim.source} another port`
+        : moveCommand(claim)
+      const free = `portwarden free ${claim.port}/${claim.protocol}`
+      const adopt = adoptionFor(claim, holders, options.procRoot)
       conflicts.push({
         kind: 'system_conflict',
         protocol: claim.protocol,
         port: claim.port,
         claims: [claim],
-        holders: foreign,
+        holders,
+        verified: foreign.length > 0,
         message:
-          `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but ${describeHolders(foreign)} holds it on ` +
-          `${foreign.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`,
-        resolution: `portwarden free ${claim.port}/${claim.protocol}   # or move the service: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)} && portwarden alloc ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+          foreign.length > 0
+            ? held
+            : `${held}; unverified: ${whyUnverified(claim, holders)}, so whether it is ${claim.service} cannot be told`,
+        resolution:
+          foreign.length > 0
+            ? `${free}   # or${adopt ? `, if pid ${adopt.pid} is ${claim.service} after all: ${adopt.command}; or` : ''} move the service: ${moveAway}`
+            : `${checkHolder(claim, holders)}; ${adopt ? `if it is: ${adopt.command}; ` : ''}if it is not: ${free}   # or move the service: ${moveAway}`,
       })
     }
   }
@@ -159,6 +204,47 @@ export async function detectConflicts(
       allocations: claims.length,
     },
     warnings: inventory.warnings,
+  }
+}
+
+/** Why the holder of an allocated port cannot be judged. */
+function whyUnverified(claim: AllocationClaim, holders: readonly SocketEntry[]): string {
+  return imported(claim) && claim.pid === null && claim.worktree === null
+    ? `${claim.source} records no pid or worktree path for it`
+    : whyUnjudged(claim, holders)
+}
+
+const holderPids = (holders: readonly SocketEntry[]) => [
+  ...new Set(holders.flatMap((s) => s.processes.map((p) => p.pid))),
+]
+
+/** The first step for an unverified holder: see whether it is the service. */
+function checkHolder(claim: AllocationClaim, holders: readonly SocketEntry[]): string {
+  const pids = holderPids(holders)
+  if (pids.length === 0)
+    return `see who holds it (\`portwarden who ${claim.port}/${claim.protocol}\`, as root) and whether that is ${owner(claim)}`
+  return `check whether ${pids.length === 1 ? 'pid' : 'pids'} ${pids.join(', ')} ${pids.length === 1 ? 'is' : 'are'} ${owner(claim)}`
+}
+
+/**
+ * `alloc --pid` recording the holder as the service, when it may be: the holders are one visible
+ * process tree (all descend from one of them) and no pid recorded for the service still runs.
+ * Not for an imported claim: that would write a registry row the file does not know of.
+ */
+function adoptionFor(
+  claim: AllocationClaim,
+  holders: readonly SocketEntry[],
+  procRoot = '/proc',
+): { pid: number; command: string } | null {
+  if (imported(claim) || holders.some((s) => s.processes.length === 0)) return null
+  if (claim.pid !== null && existsSync(`${procRoot}/${claim.pid}`)) return null
+  const pids = holderPids(holders)
+  const root = pids.find((candidate) => pids.every((p) => isDescendantOf(p, candidate, procRoot)))
+  if (root === undefined) return null
+  const udp = claim.protocol === 'udp' ? ' --udp' : ''
+  return {
+    pid: root,
+    command: `portwarden alloc ${shellWord(claim.service)} --project ${shellWord(claim.project)} --port ${claim.port}${udp} --pid ${root}`,
   }
 }
 

@@ -89,6 +89,7 @@ export function parseImportText(text: string, path: string): AllocationClaim[] {
       source: path,
       pid: null,
       worktree: null,
+      entry: index,
     }
   })
 }

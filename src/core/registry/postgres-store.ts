@@ -216,6 +216,15 @@ class PostgresStore implements RegistryStore {
               ],
             )
           )[0] as Allocation,
+        recordPid: async (id: number, pid: number) => {
+          const [updated] = await this.rows(
+            client,
+            `UPDATE portwarden_allocations SET pid = $1 WHERE id = $2 AND host = $3 RETURNING ${ALLOCATION_COLUMNS}`,
+            [pid, id, host],
+          )
+          if (!updated) throw new Error(`allocation ${id} vanished inside the write transaction`)
+          return updated
+        },
       }
       return work(tx)
     })

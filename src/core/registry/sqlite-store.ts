@@ -397,6 +397,16 @@ class SqliteStore implements RegistryStore {
           ) as AllocationRow
         return rowToAllocation(created)
       },
+      recordPid: async (id: number, pid: number) => {
+        const [updated] = this.all(
+          `UPDATE allocations SET pid = ? WHERE id = ? AND host = ? RETURNING ${ALLOCATION_COLUMNS}`,
+          pid,
+          id,
+          host,
+        )
+        if (!updated) throw new Error(`allocation ${id} vanished inside the write transaction`)
+        return updated
+      },
     }
   }
 

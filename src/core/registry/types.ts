@@ -39,12 +39,14 @@ export interface AllocationFilter {
   port?: number
 }
 
-/** The reads and the insert that an allocation makes while it holds the registry's write lock. */
+/** The reads and writes that an allocation makes while it holds the registry's write lock. */
 export interface RegistryTransaction {
   findService(project: string, service: string, protocol: Protocol): Promise<Allocation | null>
   findPort(protocol: Protocol, port: number): Promise<Allocation | null>
   takenPorts(protocol: Protocol, from: number, to: number): Promise<Set<number>>
   insert(row: NewAllocation): Promise<Allocation>
+  /** Records the process serving an allocation (`alloc --pid` adopting a running service). */
+  recordPid(id: number, pid: number): Promise<Allocation>
 }
 
 /**

@@ -8,7 +8,12 @@ import { release } from '../../core/registry/release.js'
 import { toJsonAllocation, toJsonConflict } from '../../core/wire.js'
 import type { ServerContext } from '../context.js'
 import { jsonResponse } from '../errors.js'
-import { allocationRequestSchema, healthCheckRequestSchema, readJsonBody } from '../validation.js'
+import {
+  allocationRequestSchema,
+  existingDirectory,
+  healthCheckRequestSchema,
+  readJsonBody,
+} from '../validation.js'
 
 const ID_PATTERN = /^[1-9][0-9]{0,14}$/
 
@@ -37,6 +42,9 @@ export function registryRoutes(app: Hono, context: ServerContext): void {
       protocol: body.protocol,
       port: body.port,
       range: range && { from: range.from, to: range.to },
+      pid: body.pid,
+      worktree:
+        body.worktree === undefined ? undefined : existingDirectory(body.worktree, 'worktree'),
     }
     const store = await registry.writable()
     const result = await allocate(store, request)
