@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { HealthCheckSpec, RegistryStore } from '../../core/registry/types.js'
 import type { RunPort } from '../../core/run/run-env.js'
+import type { WaitProgress } from '../../core/run/readiness.js'
+import { formatRunPorts, formatWait } from '../../core/run/run-env.js'
 import type { RunCommand, RunOutcome, ServiceChild } from '../../core/run/run-service.js'
 import { PortwardenError } from '../../core/errors.js'
 import { parseDuration } from '../../core/free/options.js'
@@ -17,6 +19,7 @@ import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { parseBackend, parseHealthCheck } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
 import { colorEnabled, createStyle } from '../render/style.js'
+import { LiveLine } from '../render/live-line.js'
 
 export interface RunOptions extends GlobalOptions, RegistryOptions {
   port?: string[]
@@ -66,6 +69,8 @@ export async function run(
       : await planFromFlags(afterDashes, options)
   const timeoutMs = parseDuration(options.timeout ?? '30s', '--timeout')
   const style = createStyle(colorEnabled(process.stderr))
+  // On a terminal, a long wait shows where it stands on one line, redrawn in place.
+  const progress = new LiveLine(process.stderr)
   const say = (kind: 'ready' | 'warning' | 'note' | 'error', text: string) => {
     const paint =
       kind === 'ready'
@@ -75,7 +80,16 @@ export async function run(
           : kind === 'error'
             ? style.fail
             : style.dim
+    progress.clear()
     process.stderr.write(`${paint(`portwarden: ${text}`)}\n`)
+  }
+  const showProgress = (state: WaitProgress | null) => {
+    if (state === null) return progress.clear()
+    progress.draw(
+      style.dim(
+        `portwarden: waiting for ${state.service} on ${formatRunPorts(state.missing)}: ${Math.floor(state.elapsedMs / 1000)} s of ${formatWait(state.timeoutMs)}`,
+      ),
+    )
   }
 
   let child: ServiceChild | null = null
@@ -119,6 +133,7 @@ export async function run(
           process.on('exit', stopOnExit)
         },
         onSettled: closeStore,
+        onProgress: showProgress,
       },
     )
     child = null

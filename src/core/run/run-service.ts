@@ -11,7 +11,7 @@ import type { PortConflict } from './preflight.js'
 import { conflictError, describeOwners, preflightPorts } from './preflight.js'
 import type { ProcessIdentity } from './process-tree.js'
 import { isSameProcess, processTree } from './process-tree.js'
-import type { PortListener, Readiness } from './readiness.js'
+import type { PortListener, Readiness, WaitProgress } from './readiness.js'
 import { describePorts, waitUntilListening } from './readiness.js'
 import type { RunPort } from './run-env.js'
 import { formatRunPorts, formatWait, portEnvironment } from './run-env.js'
@@ -64,6 +64,8 @@ export interface RunHooks {
   onSpawn?(child: ServiceChild): void
   /** The readiness phase is over (ready or not); the registry is no longer needed. */
   onSettled?(): void | Promise<void>
+  /** A wait that lasts: where it stands after every look; null once it is over (see `waitUntilListening`). */
+  onProgress?(progress: WaitProgress | null): void
 }
 
 export type RunReadiness =
@@ -75,8 +77,9 @@ export interface RunOutcome {
   /** The service's pid, or null when it could not be started. */
   pid: number | null
   readiness: RunReadiness
-  /** The pids listening on the declared ports, once ready. */
+  /** The pids listening on the declared ports, once ready (after a timeout: on those that are up). */
   listeners: { port: RunPort; pids: number[] }[]
+  /** The health check's result, once ready (after a timeout: when the checked port is up). */
   health: ServiceProbeResult | null
   /** The service's own exit status. */
   childExitCode: number | null
@@ -197,6 +200,7 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
         seen,
         nameOwners,
         onNote: (text) => say('note', text),
+        onProgress: hooks.onProgress,
       },
     )
   }
@@ -220,11 +224,10 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
   if (readiness === null) {
     outcome.readiness = 'not_waited'
   } else if (readiness.state === 'ready') {
-    outcome.listeners = readiness.listeners.map((l) => ({
-      port: l.port,
-      pids: l.holders.map((h) => h.pid),
-    }))
-    const health = request.health ? await runHealthCheck(request.health, readiness.listeners) : null
+    outcome.listeners = listenerPids(readiness.listeners)
+    const health = request.health
+      ? await runHealthCheck(request.health, ports, readiness.listeners)
+      : null
     outcome.health = health
     if (health === null || health.ok) {
       outcome.readiness = 'ready'
@@ -241,13 +244,13 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
     }
   } else if (readiness.state === 'timeout') {
     outcome.readiness = 'timeout'
-    const waited = formatWait(timeoutMs)
-    say(
-      'warning',
-      readiness.elsewhere.length > 0
-        ? `${request.service} listens on ${describePorts(readiness.elsewhere)}, not ${formatRunPorts(readiness.missing)} (waited ${waited}; it keeps running)`
-        : `${request.service} did not listen on ${formatRunPorts(readiness.missing)} within ${waited} (it keeps running)`,
-    )
+    // The ports that are up are checked all the same: half a service is worth knowing about.
+    outcome.listeners = listenerPids(readiness.listening)
+    const health = request.health
+      ? await runHealthCheck(request.health, ports, readiness.listening)
+      : null
+    outcome.health = health
+    say('warning', timeoutSentence(request.service, readiness, health, timeoutMs))
   } else {
     outcome.readiness = 'exited'
   }
@@ -291,6 +294,10 @@ export function describeExit(code: number | null, signal: NodeJS.Signals | null)
   return signal ? `killed by ${signal}` : `exit code ${code ?? '?'}`
 }
 
+function listenerPids(listeners: readonly PortListener[]): RunOutcome['listeners'] {
+  return listeners.map((l) => ({ port: l.port, pids: l.holders.map((h) => h.pid) }))
+}
+
 function listeningDetail(listeners: readonly PortListener[]): string {
   const pids = [...new Set(listeners.flatMap((l) => l.holders.map((h) => h.pid)))]
   return pids.length === 0
@@ -298,12 +305,44 @@ function listeningDetail(listeners: readonly PortListener[]): string {
     : `listening, pid${pids.length === 1 ? '' : 's'} ${pids.join(', ')}`
 }
 
-/** The health check, against the first TCP port (UDP has no connection to probe). */
+/**
+ * What a timeout leaves: `web listens on 8080 (HTTP 200 in 3 ms), but 9000/udp never came up
+ * within 30 s (it keeps running)`; a service that listens only elsewhere, or nowhere, is named so.
+ */
+function timeoutSentence(
+  service: string,
+  readiness: Extract<Readiness, { state: 'timeout' }>,
+  health: ServiceProbeResult | null,
+  timeoutMs: number,
+): string {
+  const waited = formatWait(timeoutMs)
+  const missing = formatRunPorts(readiness.missing)
+  const elsewhere = readiness.elsewhere.length > 0 ? describePorts(readiness.elsewhere) : null
+  if (readiness.listening.length === 0) {
+    return elsewhere
+      ? `${service} listens on ${elsewhere}, not ${missing} (waited ${waited}; it keeps running)`
+      : `${service} did not listen on ${missing} within ${waited} (it keeps running)`
+  }
+  const checked = health
+    ? ` (${health.ok ? health.detail : `health check failed: ${health.detail}`})`
+    : ''
+  const instead = elsewhere ? `; it listens on ${elsewhere} instead` : ''
+  return `${service} listens on ${formatRunPorts(readiness.listening.map((l) => l.port))}${checked}, but ${missing} never came up within ${waited}${instead} (it keeps running)`
+}
+
+/**
+ * The health check, against the first declared TCP port (UDP has no connection to probe), when
+ * it is up.
+ */
 async function runHealthCheck(
   spec: HealthCheckSpec,
+  ports: readonly RunPort[],
   listeners: readonly PortListener[],
 ): Promise<ServiceProbeResult | null> {
-  const target = listeners.find((l) => l.port.protocol === 'tcp' && l.sockets.length > 0)
+  const first = ports.find((p) => p.protocol === 'tcp')
+  const target = listeners.find(
+    (l) => l.port.protocol === 'tcp' && l.port.port === first?.port && l.sockets.length > 0,
+  )
   if (!target) return null
   const host = probeHost(target.sockets[0] as SocketEntry)
   const port = target.port.port
