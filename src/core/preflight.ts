@@ -10,6 +10,7 @@ import { checkPorts } from './check-port.js'
 import { PortwardenError, isPortwardenError } from './errors.js'
 import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/resolve-ports.js'
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
+import { dependencyOrder } from './manifest/dependencies.js'
 import { checkSentence, displayName } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
@@ -81,7 +82,7 @@ export interface PreflightResult {
 export interface ManifestPreflightOptions {
   /** The registry: allocations to other projects fail, `"auto"` ports are looked up. Null: none. */
   store?: RegistryStore | null
-  /** Only these services (default: all). */
+  /** Only these services and what they depend on (default: all). */
   services?: readonly string[]
   backend?: BackendName | 'auto'
   procRoot?: string
@@ -151,14 +152,14 @@ export async function preflight(
   }
 }
 
+/** The services named, each after its dependencies (`run` starts those first), else all. */
 function selectServices(
   manifest: Manifest,
   names: readonly string[] | undefined,
 ): ManifestService[] {
   if (names === undefined) return manifest.services
-  return names.map((name) => {
-    const service = manifest.services.find((s) => s.name === name)
-    if (!service) {
+  for (const name of names) {
+    if (!manifest.services.some((s) => s.name === name)) {
       throw new PortwardenError(
         'invalid_request',
         `${manifest.path} has no service ${JSON.stringify(name)}.`,
@@ -168,8 +169,8 @@ function selectServices(
         },
       )
     }
-    return service
-  })
+  }
+  return dependencyOrder(manifest, names)
 }
 
 /** What each entry stands for before any socket is looked at: its port and registry row. */

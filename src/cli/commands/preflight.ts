@@ -92,7 +92,7 @@ export function registerPreflight(program: Command, cli: CliContext): void {
         .description(
           'check every port the manifest declares: PASS/FAIL with who holds it and a fix; exit 1 if any is taken',
         )
-        .argument('[service...]', 'only these services (default: all)')
+        .argument('[service...]', 'only these services and what they depend on (default: all)')
         .option(
           '--manifest <file>',
           'the manifest (default: portwarden.toml here or in a parent directory)',
