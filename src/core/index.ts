@@ -177,9 +177,10 @@ export {
 export type { LoadManifestOptions, ResolvedPort } from './manifest/load-manifest.js'
 export { dependencyOrder } from './manifest/dependencies.js'
 export type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
-export { preflight, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
+export { preflight, preflightSpecs, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
 export type {
   ManifestPreflightOptions,
+  PortsPreflightOptions,
   PreflightPort,
   PreflightReason,
   PreflightResult,
