@@ -3,6 +3,7 @@
  * command line, the fix (`portwarden free`, a free port nearby, `docker stop`, releasing another
  * project's allocation), ranges, UDP, and `"auto"` ports allocated through a throwaway registry.
  */
+import { existsSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import type { Server as HttpServer } from 'node:http'
 import { createServer } from 'node:net'
@@ -424,6 +425,130 @@ describe('the registry', () => {
     const result = await preflight(manifest, { store: null })
     expect(result.ok).toBe(true)
     expect(result.ports.map((p) => p.port)).toEqual([null, null, null])
+  })
+})
+
+describe('issue 10 item 14: preflight --port SPEC..., without a manifest', () => {
+  it('the same table and fixes for the ports given: TCP, UDP, free, a range', async () => {
+    const server = await startHttpServer(ROOT)
+    const udp = await startSockets(['udp@127.0.0.1'], { name: 'dnsd' })
+    const dns = udp.sockets[0]!.port
+    const spare = await freePort()
+    const range = await consecutivePorts(3, false)
+    const holder = await listen(range.from)
+    try {
+      const dir = makeProject() // no portwarden.toml here or above
+      const env = { PORTWARDEN_REGISTRY: join(dir, 'r.db') }
+      const args = [
+        'preflight',
+        '--port',
+        String(server.port),
+        '--port',
+        `${dns}/udp,${spare}/tcp`,
+        '--port',
+        `${range.from}-${range.from + 2}`,
+      ]
+      const result = await runIn(dir, args, { env })
+      expect(result.code, result.stderr).toBe(1)
+      const lines = result.stdout.trimEnd().split('\n')
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^\\[FAIL\\] ${server.port}/tcp: in use by ${escape(server.comm)} \\(pid ${server.pid}, up \\d+s, cmd "${escape(shownCommand(server.command))}"\\)$`,
+        ),
+      )
+      const fix = new RegExp(
+        `^       fix: portwarden free ${server.port}/tcp, or use (\\d+) instead \\(free now\\)$`,
+      ).exec(lines[1] as string)
+      expect(fix, lines[1]).not.toBeNull()
+      expect(Number(fix?.[1])).not.toBe(spare)
+      expect(lines[2]).toMatch(
+        new RegExp(`^\\[FAIL\\] ${dns}/udp: in use by dnsd \\(pid ${udp.pid}, `),
+      )
+      expect(lines[3]).toMatch(
+        new RegExp(`^       fix: portwarden free ${dns}/udp, or use \\d+ instead \\(free now\\)$`),
+      )
+      expect(lines[4]).toBe(`[PASS] ${spare}/tcp: available`)
+      expect(lines[5]).toBe(
+        `[PASS] ${range.from + 1}/tcp (from ${range.from}-${range.from + 2}): available (the first free port in ${range.from}-${range.from + 2})`,
+      )
+      expect(lines[6]).toBe('2 of 4 ports cannot be taken (project shop).')
+      expect(lines).toHaveLength(7)
+      expect(existsSync(join(dir, 'r.db'))).toBe(false) // read-only: no registry created
+
+      const json = JSON.parse((await runIn(dir, [...args, '--json'], { env })).stdout) as Omit<
+        JsonPreflight,
+        'manifest' | 'ports'
+      > & { manifest: null; ports: (Omit<JsonPort, 'service' | 'name'> & { service: null })[] }
+      expect(json).toMatchObject({ manifest: null, project: 'shop', registry: null, ok: false })
+      expect(json.ports.map((p) => [p.spec, p.port, p.protocol, p.ok, p.reason])).toEqual([
+        [String(server.port), server.port, 'tcp', false, 'in_use'],
+        [`${dns}/udp`, dns, 'udp', false, 'in_use'],
+        [`${spare}/tcp`, spare, 'tcp', true, null],
+        [`${range.from}-${range.from + 2}`, range.from + 1, 'tcp', true, null],
+      ])
+      expect(json.ports[0]).toMatchObject({
+        service: null,
+        name: null,
+        suggested_port: Number(fix?.[1]),
+      })
+    } finally {
+      await closeAll([holder as Server])
+    }
+  })
+
+  it("honours the registry: another project's allocation fails with its release command, --project makes it one's own", async () => {
+    const dir = makeProject()
+    const registry = join(dir, 'registry.db')
+    const store = await openRegistry({ location: registry })
+    const port = await freePort()
+    try {
+      await allocate(store, { project: 'other', service: 'api', port })
+    } finally {
+      await store.close()
+    }
+    const env = { PORTWARDEN_REGISTRY: registry }
+    const theirs = await runIn(dir, ['preflight', '--port', String(port)], { env })
+    expect(theirs.code).toBe(1)
+    const lines = theirs.stdout.split('\n')
+    expect(lines[0]).toBe(
+      `[FAIL] ${port}/tcp: free, but the registry allocates it to api of project other`,
+    )
+    expect(lines[1]).toMatch(
+      /^ {7}fix: use \d+ instead \(free now\), or if project other no longer needs it: portwarden release api --project other$/,
+    )
+    const own = await runIn(dir, ['preflight', '--port', String(port), '--project', 'other'], {
+      env,
+    })
+    expect(own.code, own.stdout).toBe(0)
+    expect(own.stdout).toBe(
+      `[PASS] ${port}/tcp: available (allocated to api of project other)\nThe port can be taken (project other).\n`,
+    )
+  })
+
+  it('bad usage exits 2 with what is accepted; without a manifest or --port, the hint names --port', async () => {
+    const dir = makeProject()
+    const cases: [string[], RegExp][] = [
+      [['preflight', '--port', '0'], /Invalid port spec "0": port 0 is outside 1-65535/],
+      [['preflight', '--port', '8080/sctp'], /protocol "sctp" is not tcp or udp/],
+      [['preflight', '--port', '8080', '--port', '8080/tcp'], /--port 8080\/tcp is given twice/],
+      [
+        ['preflight', '--port', '8000-8010', '--port', '8005'],
+        /--port 8005\/tcp overlaps --port 8000-8010\/tcp/,
+      ],
+      [['preflight', 'web', '--port', '8080'], /service "web" does not go with it/],
+      [['preflight', '--manifest', 'x.toml', '--port', '8080'], /--manifest does not go with it/],
+      [['preflight', '--project', 'p'], /--project goes with --port/],
+    ]
+    for (const [args, message] of cases) {
+      const result = await runIn(dir, args)
+      expect(result.code, args.join(' ')).toBe(2)
+      expect(result.stderr, args.join(' ')).toMatch(message)
+      expect(hasStackTrace(result.stderr)).toBe(false)
+    }
+    const none = await runIn(dir, ['preflight'])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('No portwarden.toml in')
+    expect(none.stderr).toContain('portwarden preflight --port 8080')
   })
 })
 

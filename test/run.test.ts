@@ -10,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { commandLine } from '../src/core/run/run-service.js'
 import { portEnvironment, portVariable } from '../src/core/index.js'
 import { parseRunPorts } from '../src/cli/commands/run.js'
+import { CLI } from './helpers/cli.js'
 import type { Proc } from './run-helpers.js'
 import {
   SERVICE_FIXTURE,
@@ -299,6 +300,98 @@ describe('run tells when the service does not listen where it should', () => {
       ),
       10_000,
     )
+  })
+
+  it('issue 10 item 11: says what it waits for, checks the health of the ports that are up, names the port that never came up', async () => {
+    const state = tempDir()
+    const [p, q] = [await freePort(), await freePort()]
+    const run = startCli(
+      [
+        'run',
+        '--json',
+        '--name',
+        'web',
+        '--port',
+        String(p),
+        '--port',
+        `${q}/udp`,
+        '--health',
+        'http:/',
+        '--timeout',
+        '3s',
+        '--',
+        ...fixture({ listen: ['PORT'], http: 200, exitOnStdinEnd: true }),
+      ],
+      { state },
+    )
+    await serviceReady(run)
+    // Said while it waits, once, long before the verdict.
+    await run.waitErr(
+      new RegExp(`^portwarden: web listens on ${p}; waiting up to 3 s for ${q}/udp$`),
+    )
+    expect(run.err.join('\n')).not.toContain('never came up')
+    await run.waitErr(
+      new RegExp(
+        `^portwarden: web listens on ${p} \\(HTTP 200 in \\d+ ms\\), but ${q}/udp never came up within 3 s \\(it keeps running\\)$`,
+      ),
+      10_000,
+    )
+    expect(run.err.filter((line) => line.includes('waiting up to'))).toHaveLength(1)
+    expect(run.hasExited()).toBe(false)
+    run.child.stdin.end()
+    expect((await run.waitExit()).code).toBe(0)
+    const json = JSON.parse(run.out.filter((line) => !line.startsWith('READY')).join('\n')) as {
+      readiness: string
+      health: { ok: boolean; detail: string } | null
+      listeners: { port: number; protocol: string }[]
+    }
+    expect(json.readiness).toBe('timeout')
+    expect(json.health).toMatchObject({ ok: true, detail: expect.stringMatching(/^HTTP 200/) })
+    expect(json.listeners.map((l) => [l.port, l.protocol])).toEqual([[p, 'tcp']])
+  })
+
+  it('issue 10 item 11: on a terminal, a progress line is redrawn in place while it waits, and cleared', async () => {
+    const state = tempDir()
+    const p = await freePort()
+    const command = [
+      node,
+      CLI,
+      'run',
+      '--name',
+      'web',
+      '--port',
+      String(p),
+      '--timeout',
+      '3s',
+      '--',
+      ...fixture({ exitAfterMs: 4000, exitCode: 0 }),
+    ]
+      .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+      .join(' ')
+    const tty = startProc('script', ['-qfec', command, '/dev/null'], {
+      env: {
+        ...process.env,
+        TERM: 'xterm-256color',
+        NO_COLOR: '1',
+        XDG_STATE_HOME: state,
+        PORTWARDEN_REGISTRY: join(state, 'registry.db'),
+      },
+    })
+    let screen = ''
+    tty.child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString('utf8')))
+    tty.child.stdin.end()
+    await tty.waitExit(20_000)
+    const clear = '\r\u001b[2K'
+    // At least two redraws of one line (1 s, 2 s), each in place...
+    expect(screen).toContain(`${clear}portwarden: waiting for web on ${p}: 1 s of 3 s`)
+    expect(screen).toContain(`${clear}portwarden: waiting for web on ${p}: 2 s of 3 s`)
+    // ...then cleared before the verdict, which gets a line of its own.
+    const rest = screen.slice(screen.lastIndexOf(' of 3 s') + ' of 3 s'.length)
+    expect(rest.startsWith(clear), JSON.stringify(rest)).toBe(true)
+    expect(rest).toContain(
+      `portwarden: web did not listen on ${p} within 3 s (it keeps running)\r\n`,
+    )
+    expect(screen.match(/waiting up to 3 s for web to listen on/g)).toHaveLength(1)
   })
 
   it('exits before listening: says so, with its exit code', async () => {

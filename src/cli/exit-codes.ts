@@ -9,6 +9,7 @@ const EXIT_BY_CODE: Record<PortwardenErrorCode, number> = {
   port_allocated: EXIT.no,
   range_exhausted: EXIT.no,
   not_found: EXIT.no,
+  dependency_failed: EXIT.no,
   permission_denied: EXIT.environment,
   proc_unreadable: EXIT.environment,
   backend_unavailable: EXIT.environment,

@@ -277,13 +277,15 @@ export function portSubject(port: PreflightPort): string {
       : port.range
         ? `${port.range.from}-${port.range.to}/${port.protocol}`
         : `auto/${port.protocol}`
-  const extra =
+  const notes = [
+    port.service === null ? null : displayName(port.service),
     port.declared.kind === 'auto'
-      ? ', auto'
+      ? 'auto'
       : port.range && port.port !== null
-        ? `, from ${port.range.from}-${port.range.to}`
-        : ''
-  return `${where} (${displayName(port.service)}${extra})`
+        ? `from ${port.range.from}-${port.range.to}`
+        : null,
+  ].filter((note) => note !== null)
+  return notes.length > 0 ? `${where} (${notes.join(', ')})` : where
 }
 
 function allocationHealth(result: HealthResult, manifest: Manifest | null): DoctorCheck {

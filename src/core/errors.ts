@@ -10,6 +10,7 @@ export type PortwardenErrorCode =
   | 'port_allocated'
   | 'range_exhausted'
   | 'not_found'
+  | 'dependency_failed'
   // the environment failed us (exit 3)
   | 'permission_denied'
   | 'proc_unreadable'

@@ -140,7 +140,14 @@ export {
   toJsonRefusal,
   toJsonTargetReport,
 } from './free/wire.js'
-export { runService } from './run/run-service.js'
+export { runService, startService } from './run/run-service.js'
+export { runWithDependencies } from './run/dependencies.js'
+export type {
+  DependencyOutcome,
+  DependencyRequest,
+  RunWithDependenciesHooks,
+  RunWithDependenciesOutcome,
+} from './run/dependencies.js'
 export type {
   RunCommand,
   RunHooks,
@@ -150,11 +157,12 @@ export type {
   RunReadiness,
   RunRequest,
   ServiceChild,
+  StartedService,
 } from './run/run-service.js'
 export { conflictError, conflictSentence, describeOwners, preflightPorts } from './run/preflight.js'
 export type { PortConflict, PreflightOptions } from './run/preflight.js'
 export { waitUntilListening } from './run/readiness.js'
-export type { PortListener, Readiness } from './run/readiness.js'
+export type { PortListener, Readiness, WaitProgress } from './run/readiness.js'
 export { formatRunPort, formatRunPorts, portEnvironment, portVariable } from './run/run-env.js'
 export type { RunPort } from './run/run-env.js'
 export { inForegroundOfTerminal, isSameProcess, processTree } from './run/process-tree.js'
@@ -174,10 +182,12 @@ export {
   resolveServicePorts,
 } from './manifest/load-manifest.js'
 export type { LoadManifestOptions, ResolvedPort } from './manifest/load-manifest.js'
+export { dependencyOrder } from './manifest/dependencies.js'
 export type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
-export { preflight, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
+export { preflight, preflightSpecs, toJsonPreflight, toJsonPreflightPort } from './preflight.js'
 export type {
   ManifestPreflightOptions,
+  PortsPreflightOptions,
   PreflightPort,
   PreflightReason,
   PreflightResult,

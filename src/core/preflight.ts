@@ -1,15 +1,17 @@
 /**
- * `preflight`: can every port a manifest declares be taken right now? One verdict per declared
- * port, with who is in the way and a concrete fix (a free port nearby, the `portwarden free`
- * command, `docker stop` for a container's published port, or releasing another project's
- * allocation). Read-only: nothing is allocated, nothing is signalled.
+ * `preflight`: can every port a manifest declares (or a runbook lists: `preflight --port`) be
+ * taken right now? One verdict per port, with who is in the way and a concrete fix (a free port
+ * nearby, the `portwarden free` command, `docker stop` for a container's published port, or
+ * releasing another project's allocation). Read-only: nothing is allocated, nothing is signalled.
  * @module
  */
 import type { PortCheck } from './check-port.js'
 import { checkPorts } from './check-port.js'
 import { PortwardenError, isPortwardenError } from './errors.js'
 import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/resolve-ports.js'
+import { resolve } from 'node:path'
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
+import { dependencyOrder } from './manifest/dependencies.js'
 import { checkSentence, displayName, timeWaitCaveat } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
@@ -18,6 +20,7 @@ import { containerRole, standsForContainer } from './containers/roles.js'
 import { DEFAULT_ALLOCATION_RANGE } from './registry/allocator.js'
 import { shellWord } from './registry/conflicts.js'
 import { findFreePorts } from './registry/find-free.js'
+import { defaultProject, findWorktreeRoot } from './registry/names.js'
 import { judgeOwnership } from './registry/ownership.js'
 import type { Allocation, RegistryStore } from './registry/types.js'
 import type { BackendName } from './sockets/query.js'
@@ -33,9 +36,10 @@ export type PreflightReason =
   'in_use' | 'bind_failed' | 'published' | 'port_allocated' | 'range_exhausted'
 
 export interface PreflightPort {
-  service: string
-  /** The registry name of this entry (`web`, `web-2`, ...; see `portName`). */
-  name: string
+  /** The service declaring it; null for a port given on its own (`preflight --port`). */
+  service: string | null
+  /** The registry name of this entry (`web`, `web-2`, ...; see `portName`); null without a service. */
+  name: string | null
   declared: ManifestPort
   protocol: Protocol
   /**
@@ -69,7 +73,8 @@ export interface PreflightPort {
 }
 
 export interface PreflightResult {
-  manifest: Manifest
+  /** The manifest judged; null for ports given on their own (`preflightSpecs`). */
+  manifest: Manifest | null
   project: string
   /** The registry consulted, or null when there was none. */
   registry: string | null
@@ -81,12 +86,19 @@ export interface PreflightResult {
 export interface ManifestPreflightOptions {
   /** The registry: allocations to other projects fail, `"auto"` ports are looked up. Null: none. */
   store?: RegistryStore | null
-  /** Only these services (default: all). */
+  /** Only these services and what they depend on (default: all). */
   services?: readonly string[]
   backend?: BackendName | 'auto'
   procRoot?: string
   /** Ask the Docker Engine API for a container's name (default true). */
   docker?: boolean
+}
+
+export interface PortsPreflightOptions extends Omit<ManifestPreflightOptions, 'services'> {
+  /** Whose allocations in the registry are its own (default: the worktree's name, see `defaultProject`). */
+  project?: string
+  /** Where "this project" is: the git worktree holding it, if any (default: the current directory). */
+  cwd?: string
 }
 
 /** Ranges larger than this are not scanned port by port to name holders when all are taken. */
@@ -96,6 +108,16 @@ interface Entry extends PreflightPort {
   spec: PortSpec | null
 }
 
+/** What the ports are judged for: the project, where it lives, and what it declares. */
+interface Scope {
+  manifest: Manifest | null
+  project: string
+  /** The directory whose processes count as the project's (see `projectRoot`); null: none. */
+  root: string | null
+  /** Every (protocol, port) declared, so that no fix suggests one of them. */
+  declared: Set<string>
+}
+
 /** Judges every declared port of the manifest (or of `options.services`). */
 export async function preflight(
   manifest: Manifest,
@@ -103,13 +125,55 @@ export async function preflight(
 ): Promise<PreflightResult> {
   const store = options.store ?? null
   const services = selectServices(manifest, options.services)
+  const scope: Scope = {
+    manifest,
+    project: manifest.project,
+    root: projectRoot(manifest),
+    declared: declaredPorts(
+      manifest.services.flatMap((s) => s.ports.flatMap((p) => (p.kind === 'spec' ? [p.spec] : []))),
+    ),
+  }
   const entries: Entry[] = []
   for (const service of services) {
     for (const [index, declared] of service.ports.entries()) {
-      entries.push(await prepare(manifest, service, index, declared, store, options))
+      const name = portName(service.name, index)
+      entries.push(await prepare(scope, service.name, name, declared, store, options))
     }
   }
+  return judgeEntries(scope, entries, store, options)
+}
 
+/**
+ * `preflight --port SPEC...`: the same verdicts and fixes for ports a runbook lists, without a
+ * manifest. A range stands for one port from it, as in a manifest (`check` judges every port).
+ */
+export async function preflightSpecs(
+  specs: readonly { spec: PortSpec; text: string }[],
+  options: PortsPreflightOptions = {},
+): Promise<PreflightResult> {
+  const store = options.store ?? null
+  const cwd = resolve(options.cwd ?? process.cwd())
+  const scope: Scope = {
+    manifest: null,
+    project: options.project ?? defaultProject(cwd),
+    // Only a git worktree says where a project is: any directory would claim too much.
+    root: findWorktreeRoot(cwd),
+    declared: declaredPorts(specs.map((s) => s.spec)),
+  }
+  const entries: Entry[] = []
+  for (const { spec, text } of specs) {
+    entries.push(await prepare(scope, null, null, { kind: 'spec', spec, text }, store, options))
+  }
+  return judgeEntries(scope, entries, store, options)
+}
+
+/** The verdict and fix of every prepared entry. */
+async function judgeEntries(
+  scope: Scope,
+  entries: Entry[],
+  store: RegistryStore | null,
+  options: ManifestPreflightOptions,
+): Promise<PreflightResult> {
   const toCheck = entries.filter((e) => e.port !== null)
   const checks = toCheck.length
     ? await checkPorts(
@@ -129,21 +193,20 @@ export async function preflight(
   })
   for (const entry of entries) {
     if (entry.reason === 'range_exhausted') await describeFullRange(entry, options)
-    else judge(entry, manifest.project)
+    else judge(entry, scope.project)
   }
   for (const entry of entries) {
-    entry.heldByProject = heldByProject(manifest, entry, options.procRoot)
+    entry.heldByProject = heldByProject(scope, entry, options.procRoot)
     warnings.push(...entry.warnings)
   }
 
-  const declared = declaredPorts(manifest)
   const suggested = new Set<string>()
   for (const entry of entries) {
-    if (!entry.ok) await suggestFix(manifest, entry, declared, suggested, store, options)
+    if (!entry.ok) await suggestFix(scope, entry, suggested, store, options)
   }
   return {
-    manifest,
-    project: manifest.project,
+    manifest: scope.manifest,
+    project: scope.project,
     registry: store?.location ?? null,
     ok: entries.every((e) => e.ok),
     ports: entries.map(({ spec: _spec, ...port }) => port),
@@ -151,14 +214,14 @@ export async function preflight(
   }
 }
 
+/** The services named, each after its dependencies (`run` starts those first), else all. */
 function selectServices(
   manifest: Manifest,
   names: readonly string[] | undefined,
 ): ManifestService[] {
   if (names === undefined) return manifest.services
-  return names.map((name) => {
-    const service = manifest.services.find((s) => s.name === name)
-    if (!service) {
+  for (const name of names) {
+    if (!manifest.services.some((s) => s.name === name)) {
       throw new PortwardenError(
         'invalid_request',
         `${manifest.path} has no service ${JSON.stringify(name)}.`,
@@ -168,22 +231,21 @@ function selectServices(
         },
       )
     }
-    return service
-  })
+  }
+  return dependencyOrder(manifest, names)
 }
 
 /** What each entry stands for before any socket is looked at: its port and registry row. */
 async function prepare(
-  manifest: Manifest,
-  service: ManifestService,
-  index: number,
+  scope: Scope,
+  service: string | null,
+  name: string | null,
   declared: ManifestPort,
   store: RegistryStore | null,
   options: ManifestPreflightOptions,
 ): Promise<Entry> {
-  const name = portName(service.name, index)
   const base: Entry = {
-    service: service.name,
+    service,
     name,
     declared,
     protocol: declared.kind === 'auto' ? declared.protocol : declared.spec.protocol,
@@ -204,14 +266,15 @@ async function prepare(
     spec: declared.kind === 'spec' ? declared.spec : null,
   }
   if (declared.kind === 'auto') {
-    const own = await ownAllocation(store, manifest.project, name, declared.protocol)
+    // Only a manifest declares "auto", so there is a service (and its name) here.
+    const own = await ownAllocation(store, scope.project, name as string, declared.protocol)
     if (own) return { ...base, port: own.port, allocation: own }
     const range = `${DEFAULT_ALLOCATION_RANGE.from}-${DEFAULT_ALLOCATION_RANGE.to}`
     return {
       ...base,
       message: store
-        ? `not allocated yet: \`portwarden run ${service.name}\` will allocate a free port in ${range}`
-        : `not allocated yet (no registry): \`portwarden run ${service.name}\` will allocate a free port in ${range}`,
+        ? `not allocated yet: \`portwarden run ${service}\` will allocate a free port in ${range}`
+        : `not allocated yet (no registry): \`portwarden run ${service}\` will allocate a free port in ${range}`,
     }
   }
   const spec = declared.spec
@@ -219,7 +282,7 @@ async function prepare(
     const [owner] = store ? await store.list({ protocol: spec.protocol, port: spec.from }) : []
     return { ...base, port: spec.from, allocation: owner ?? null }
   }
-  const picked = await pickFromRange(manifest, name, spec, store, options)
+  const picked = await pickFromRange(scope.project, name, spec, store, options)
   const entry: Entry = {
     ...base,
     range: { from: spec.from, to: spec.to },
@@ -285,38 +348,34 @@ async function describeFullRange(entry: Entry, options: ManifestPreflightOptions
   entry.message = `no ${entry.protocol.toUpperCase()} port in ${range.from}-${range.to} is free: every one is in use or allocated in the registry${who}`
 }
 
-function heldByProject(manifest: Manifest, entry: PreflightPort, procRoot?: string): boolean {
+function heldByProject(scope: Scope, entry: PreflightPort, procRoot?: string): boolean {
   const processes = entry.holders.flatMap((s) => s.processes)
   if (processes.length === 0 || entry.reason !== 'in_use') return false
   const record = {
-    pid: entry.allocation?.project === manifest.project ? entry.allocation.pid : null,
-    worktree: projectRoot(manifest),
+    pid: entry.allocation?.project === scope.project ? entry.allocation.pid : null,
+    worktree: scope.root,
   }
   return processes.every((holder) => judgeOwnership(record, holder, procRoot) === 'owned')
 }
 
-/** Every (protocol, port) the manifest names, so that no fix suggests another service's port. */
-function declaredPorts(manifest: Manifest): Set<string> {
+/** Every (protocol, port) of these specs, so that no fix suggests a port declared elsewhere. */
+function declaredPorts(specs: readonly PortSpec[]): Set<string> {
   const taken = new Set<string>()
-  for (const service of manifest.services) {
-    for (const port of service.ports) {
-      if (port.kind !== 'spec') continue
-      const span = port.spec.to - port.spec.from
-      if (span > 4096) continue
-      for (let p = port.spec.from; p <= port.spec.to; p++) taken.add(`${port.spec.protocol}:${p}`)
-    }
+  for (const spec of specs) {
+    if (spec.to - spec.from > 4096) continue
+    for (let p = spec.from; p <= spec.to; p++) taken.add(`${spec.protocol}:${p}`)
   }
   return taken
 }
 
 async function suggestFix(
-  manifest: Manifest,
+  scope: Scope,
   entry: Entry,
-  declared: Set<string>,
   suggested: Set<string>,
   store: RegistryStore | null,
   options: ManifestPreflightOptions,
 ): Promise<void> {
+  const declared = scope.declared
   const protocol = entry.protocol
   const first = entry.port ?? entry.range?.from ?? 0
   const spec = `${first}/${protocol}`
@@ -333,11 +392,15 @@ async function suggestFix(
   const move =
     alternative === null
       ? null
-      : entry.range
-        ? `widen ${entry.service}'s range to include ${alternative} (free now)`
-        : `change ${entry.service}'s port ${entry.declared.text} to ${alternative} (free now) in ${manifestName(manifest)}`
+      : scope.manifest === null
+        ? entry.range
+          ? `use a range that includes ${alternative} (free now)`
+          : `use ${alternative} instead (free now)`
+        : entry.range
+          ? `widen ${entry.service}'s range to include ${alternative} (free now)`
+          : `change ${entry.service}'s port ${entry.declared.text} to ${alternative} (free now) in ${manifestName(scope.manifest)}`
   const reallocate = auto
-    ? `portwarden release ${shellWord(entry.name)} --project ${shellWord(manifest.project)} (the next run allocates another port)`
+    ? `portwarden release ${shellWord(entry.name as string)} --project ${shellWord(scope.project)} (the next run allocates another port)`
     : null
   const alternatives = [move, reallocate].filter((x): x is string => x !== null)
   const or = alternatives.length ? `, or ${alternatives.join(', or ')}` : ''
@@ -367,7 +430,7 @@ async function suggestFix(
   }
   if (entry.holders.some((s) => s.processes.length > 0)) {
     entry.fix = entry.heldByProject
-      ? `${entry.service} may be running already (its holder was started from this project): leave it, or stop it with portwarden free ${spec}${or}`
+      ? `${entry.service ?? 'it'} may be running already (its holder was started from this project): leave it, or stop it with portwarden free ${spec}${or}`
       : `portwarden free ${spec}${or}`
     return
   }
@@ -500,7 +563,7 @@ export function toJsonPreflightPort(port: PreflightPort) {
 
 export function toJsonPreflight(result: PreflightResult) {
   return {
-    manifest: result.manifest.path,
+    manifest: result.manifest?.path ?? null,
     project: result.project,
     registry: result.registry,
     ok: result.ok,

@@ -29,6 +29,7 @@ const STATUS_BY_CODE: Record<ApiErrorCode, ContentfulStatusCode> = {
   port_in_use: 409,
   port_allocated: 409,
   range_exhausted: 409,
+  dependency_failed: 424,
   payload_too_large: 413,
   unsupported_media_type: 415,
   internal_error: 500,

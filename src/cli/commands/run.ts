@@ -3,20 +3,27 @@ import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { HealthCheckSpec, RegistryStore } from '../../core/registry/types.js'
 import type { RunPort } from '../../core/run/run-env.js'
-import type { RunCommand, RunOutcome, ServiceChild } from '../../core/run/run-service.js'
+import type { WaitProgress } from '../../core/run/readiness.js'
+import { formatRunPorts, formatWait } from '../../core/run/run-env.js'
+import type { RunCommand, ServiceChild } from '../../core/run/run-service.js'
+import type { DependencyRequest, RunWithDependenciesOutcome } from '../../core/run/dependencies.js'
+import { runWithDependencies } from '../../core/run/dependencies.js'
+import type { ManifestService } from '../../core/manifest/types.js'
+import { dependencyOrder } from '../../core/manifest/dependencies.js'
+import { projectRoot } from '../../core/manifest/resolve-ports.js'
 import { PortwardenError } from '../../core/errors.js'
 import { parseDuration } from '../../core/free/options.js'
 import { parsePortSpec } from '../../core/port-spec.js'
 import { defaultProject, validateName } from '../../core/registry/names.js'
 import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import { inForegroundOfTerminal } from '../../core/run/process-tree.js'
-import { runService } from '../../core/run/run-service.js'
 import { loadManifest, portName, resolveServicePorts } from '../../core/manifest/load-manifest.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { parseBackend, parseHealthCheck } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
 import { colorEnabled, createStyle } from '../render/style.js'
+import { LiveLine } from '../render/live-line.js'
 
 export interface RunOptions extends GlobalOptions, RegistryOptions {
   port?: string[]
@@ -66,6 +73,8 @@ export async function run(
       : await planFromFlags(afterDashes, options)
   const timeoutMs = parseDuration(options.timeout ?? '30s', '--timeout')
   const style = createStyle(colorEnabled(process.stderr))
+  // On a terminal, a long wait shows where it stands on one line, redrawn in place.
+  const progress = new LiveLine(process.stderr)
   const say = (kind: 'ready' | 'warning' | 'note' | 'error', text: string) => {
     const paint =
       kind === 'ready'
@@ -75,15 +84,34 @@ export async function run(
           : kind === 'error'
             ? style.fail
             : style.dim
+    progress.clear()
     process.stderr.write(`${paint(`portwarden: ${text}`)}\n`)
   }
+  const showProgress = (state: WaitProgress | null) => {
+    if (state === null) return progress.clear()
+    progress.draw(
+      style.dim(
+        `portwarden: waiting for ${state.service} on ${formatRunPorts(state.missing)}: ${Math.floor(state.elapsedMs / 1000)} s of ${formatWait(state.timeoutMs)}`,
+      ),
+    )
+  }
 
+  /** The service, once spawned; `started` also holds the dependencies run started before it. */
   let child: ServiceChild | null = null
+  const started: ServiceChild[] = []
+  const abort = new AbortController()
+  let interrupted: NodeJS.Signals | null = null
   const relay = (signal: NodeJS.Signals) => {
     if (child === null) {
-      // Nothing started yet: die of the signal as if we had no handler.
-      removeHandlers()
-      process.kill(process.pid, signal)
+      if (started.length === 0) {
+        // Nothing started yet: die of the signal as if we had no handler.
+        removeHandlers()
+        process.kill(process.pid, signal)
+        return
+      }
+      // Dependencies run but the service does not yet: they are stopped, then run dies of it.
+      interrupted ??= signal
+      abort.abort()
       return
     }
     // A Ctrl-C typed on our terminal already reached the service (same process group): sending
@@ -92,8 +120,12 @@ export async function run(
     child.signal(signal)
   }
   const stopOnExit = () => {
-    // A last resort if run itself dies of an error: never leave the service behind.
-    if (child !== null) child.signal('SIGTERM')
+    // A last resort if run itself dies of an error: never leave a service behind.
+    for (const running of started) running.signal('SIGTERM')
+  }
+  const dieOfInterruption = (signal: NodeJS.Signals) => {
+    removeHandlers()
+    process.kill(process.pid, signal)
   }
   const handlers = RELAYED.map((signal) => [signal, () => relay(signal)] as const)
   const removeHandlers = () => {
@@ -108,24 +140,34 @@ export async function run(
     store = null
     await open?.close().catch(() => {})
   }
-  let outcome: RunOutcome
+  const backend = parseBackend(options.backend)
+  const shared = { timeoutMs, store: plan.store, backend }
+  let outcome: RunWithDependenciesOutcome
   try {
-    outcome = await runService(
-      { ...plan.request, timeoutMs, store: plan.store, backend: parseBackend(options.backend) },
+    outcome = await runWithDependencies(
+      plan.dependencies.map((dependency) => ({ ...dependency, ...shared })),
+      { ...plan.request, ...shared },
       {
         onMessage: ({ kind, text }) => say(kind, text),
-        onSpawn: (started) => {
-          child = started
-          process.on('exit', stopOnExit)
+        onSpawn: (spawned) => {
+          if (started.length === 0) process.on('exit', stopOnExit)
+          started.push(spawned)
+          if (spawned.service === plan.request.service) child = spawned
         },
         onSettled: closeStore,
+        onProgress: showProgress,
+        abort: abort.signal,
       },
     )
     child = null
+  } catch (error) {
+    if (interrupted) dieOfInterruption(interrupted)
+    throw error
   } finally {
     removeHandlers()
     await closeStore()
   }
+  if (interrupted && outcome.pid === null) dieOfInterruption(interrupted)
   return {
     exitCode: outcome.exitCode,
     json: toJsonRunOutcome(outcome, plan.request.project),
@@ -145,6 +187,8 @@ interface RunPlan {
     health: HealthCheckSpec | null
     backend?: 'netlink' | 'proc' | 'lsof' | 'auto'
   }
+  /** What `request` depends on, in the order to start them (none without a manifest). */
+  dependencies: DependencyRequest[]
   store: RegistryStore | null
   warnings: string[]
 }
@@ -182,6 +226,7 @@ async function planFromFlags(command: string[], options: RunOptions): Promise<Ru
       health:
         options.health === undefined ? null : parseHealthCheck(options.health, options.expect),
     },
+    dependencies: [],
     store,
     warnings,
   }
@@ -235,17 +280,36 @@ async function planFromManifest(
       },
     )
   }
-  const needsRegistry = service.ports.some((p) => p.kind === 'auto')
+  // Its dependencies first, in the order they start; the service itself comes last.
+  const chain = dependencyOrder(manifest, [service.name])
+  const needsRegistry = chain.some((s) => s.ports.some((p) => p.kind === 'auto'))
   const { store, warnings } = needsRegistry
     ? { store: await openRegistry({ location: options.registry }), warnings: [] }
     : await openExistingRegistry(options)
   try {
-    const resolved = await resolveServicePorts(manifest, service, store)
+    const portsOf = async (of: ManifestService): Promise<RunPort[]> =>
+      (await resolveServicePorts(manifest, of, store)).map((p) => ({
+        name: p.name,
+        protocol: p.protocol,
+        port: p.port,
+      }))
+    const dependencies: DependencyRequest[] = []
+    for (const dependency of chain.slice(0, -1)) {
+      dependencies.push({
+        service: dependency.name,
+        project: manifest.project,
+        ports: await portsOf(dependency),
+        command: dependency.command === null ? null : { shell: dependency.command },
+        cwd: manifest.directory,
+        health: dependency.health,
+        worktree: projectRoot(manifest),
+      })
+    }
     return {
       request: {
         service: service.name,
         project: manifest.project,
-        ports: resolved.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+        ports: await portsOf(service),
         command: runCommand,
         cwd: manifest.directory,
         health:
@@ -253,6 +317,7 @@ async function planFromManifest(
             ? service.health
             : parseHealthCheck(options.health, options.expect),
       },
+      dependencies,
       store,
       warnings,
     }
@@ -336,7 +401,7 @@ async function openExistingRegistry(
   }
 }
 
-export function toJsonRunOutcome(outcome: RunOutcome, project: string) {
+export function toJsonRunOutcome(outcome: RunWithDependenciesOutcome, project: string) {
   return {
     service: outcome.service,
     project,
@@ -360,6 +425,15 @@ export function toJsonRunOutcome(outcome: RunOutcome, project: string) {
     child_signal: outcome.childSignal,
     leftovers: outcome.leftovers,
     error: outcome.error,
+    dependencies: outcome.dependencies.map((d) => ({
+      service: d.service,
+      ports: d.ports.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+      state: d.state,
+      pids: d.pids,
+      readiness: d.run?.readiness ?? null,
+      health: d.health ? { ok: d.health.ok, detail: d.health.detail } : null,
+      exit_code: d.run?.pid ? d.run.exitCode : null,
+    })),
   }
 }
 
@@ -418,6 +492,8 @@ export function registerRun(program: Command, cli: CliContext): void {
             'The command after -- runs as given, without a shell; a manifest command runs with /bin/sh -c',
             '(so $PORT and $PORT_<NAME> work there). SIGINT, SIGTERM and SIGHUP are passed on; run exits',
             "with the service's exit code (128 + N if signal N ended it), 1 on a port conflict.",
+            "A manifest service's depends_on come up first (started, or found running) and are",
+            'stopped after it; one that cannot come up is named, and the service is not started.',
           ].join('\n'),
         ),
     )

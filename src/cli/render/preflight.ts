@@ -69,7 +69,10 @@ export function portVerdict(port: PreflightPort, project: string, now = Date.now
     default: {
       let text = `in use by ${describeHoldersBriefly(port.holders, now)}`
       if (port.heldByProject)
-        text += `, started from this project (is ${displayName(port.service)} already running?)`
+        text +=
+          port.service === null
+            ? ', started from this project'
+            : `, started from this project (is ${displayName(port.service)} already running?)`
       if (foreign) text += `; the registry allocates it to ${owner}`
       return text
     }
@@ -96,18 +99,17 @@ export function renderPreflight(result: PreflightResult, style: Style, now = Dat
   }
   const total = result.ports.length
   const failed = result.ports.filter((p) => !p.ok).length
-  const where = `project ${displayName(result.project)}, ${shownPath(result.manifest.path)}`
+  const where = result.manifest
+    ? `project ${displayName(result.project)}, ${shownPath(result.manifest.path)}`
+    : `project ${displayName(result.project)}`
+  // Ports given with --port are not declared anywhere.
+  const ports = (n: number) => `${result.manifest ? 'declared ' : ''}port${n === 1 ? '' : 's'}`
   if (total === 0) lines.push(`No ports declared (${where}).`)
   else if (failed === 0)
     lines.push(
-      `${total === 1 ? 'The declared port' : `All ${total} declared ports`} can be taken (${where}).`,
+      `${total === 1 ? `The ${ports(1)}` : `All ${total} ${ports(total)}`} can be taken (${where}).`,
     )
-  else
-    lines.push(
-      style.bold(
-        `${failed} of ${total} declared port${total === 1 ? '' : 's'} cannot be taken (${where}).`,
-      ),
-    )
+  else lines.push(style.bold(`${failed} of ${total} ${ports(total)} cannot be taken (${where}).`))
   return lines.join('\n')
 }
 

@@ -80,7 +80,7 @@ export async function resolveServicePorts(
         from: declared,
       })
     } else {
-      const picked = await pickFromRange(manifest, name, declared.spec, store, options)
+      const picked = await pickFromRange(manifest.project, name, declared.spec, store, options)
       if (picked.port === null) {
         throw new PortwardenError(
           'range_exhausted',
@@ -113,15 +113,18 @@ export async function ownAllocation(
   return found ?? null
 }
 
-/** The port a range stands for now: this name's allocation inside it, else the first free one. */
+/**
+ * The port a range stands for now: the allocation of `project`'s port `name` inside it, else
+ * the first free one (`name` null: no allocation of its own, as for `preflight --port`).
+ */
 export async function pickFromRange(
-  manifest: Manifest,
-  name: string,
+  project: string,
+  name: string | null,
   spec: PortSpec,
   store: RegistryStore | null,
   options: { procRoot?: string } = {},
 ): Promise<{ port: number | null; allocation: Allocation | null }> {
-  const own = await ownAllocation(store, manifest.project, name, spec.protocol)
+  const own = name === null ? null : await ownAllocation(store, project, name, spec.protocol)
   if (own && own.port >= spec.from && own.port <= spec.to)
     return { port: own.port, allocation: own }
   try {

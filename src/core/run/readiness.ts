@@ -23,8 +23,20 @@ export type Readiness =
   | { state: 'conflict'; conflicts: PortConflict[] }
   /** The service exited before it listened on every declared port. */
   | { state: 'exited'; missing: RunPort[] }
-  /** The time ran out; `elsewhere` are the ports the service listens on instead. */
-  | { state: 'timeout'; missing: RunPort[]; elsewhere: SocketEntry[] }
+  /**
+   * The time ran out: `missing` never came up, `listening` are the declared ports that did,
+   * `elsewhere` the ports the service listens on instead.
+   */
+  | { state: 'timeout'; missing: RunPort[]; listening: PortListener[]; elsewhere: SocketEntry[] }
+
+/** Where a wait stands, for a progress line: the declared ports up and not up yet. */
+export interface WaitProgress {
+  service: string
+  listening: RunPort[]
+  missing: RunPort[]
+  elapsedMs: number
+  timeoutMs: number
+}
 
 /** The process being watched, as the supervisor sees it. */
 export interface WatchedChild {
@@ -49,6 +61,11 @@ export interface ReadinessOptions {
   nameOwners(port: RunPort, sockets: SocketEntry[]): Promise<string[]>
   /** A progress line for people (e.g. "web listens on 8081, not 8080; still waiting"). */
   onNote?(text: string): void
+  /**
+   * Once the wait has lasted `WAIT_NOTICE_MS`, called after every look with where it stands;
+   * with null when the wait is over (a live display clears itself then).
+   */
+  onProgress?(progress: WaitProgress | null): void
 }
 
 /** How long a child that failed early gets before we decide nobody else took its port. */
@@ -57,18 +74,42 @@ const RACE_GRACE_MS = 1000
 const WRONG_PORT_NOTICE_MS = 2000
 /** How long an outside listener must stay to count as having taken a port. */
 const PERSIST_MS = 100
+/** How long a wait stays quiet: a service that is up sooner needs no word about waiting. */
+export const WAIT_NOTICE_MS = 1000
 
-/** Polls the socket tables until the child listens on every declared port, or not. */
+/**
+ * Polls the socket tables until the child listens on every declared port, or not. A wait that
+ * lasts says so once (what it waits for, and which ports are up already) and reports progress.
+ */
 export async function waitUntilListening(
   ports: readonly RunPort[],
   child: WatchedChild,
   options: ReadinessOptions,
+): Promise<Readiness> {
+  let progressing = false
+  const onProgress = (progress: WaitProgress) => {
+    progressing = true
+    options.onProgress?.(progress)
+  }
+  try {
+    return await poll(ports, child, options, onProgress)
+  } finally {
+    if (progressing) options.onProgress?.(null)
+  }
+}
+
+async function poll(
+  ports: readonly RunPort[],
+  child: WatchedChild,
+  options: ReadinessOptions,
+  onProgress: (progress: WaitProgress) => void,
 ): Promise<Readiness> {
   const started = performance.now()
   const deadline = started + options.timeoutMs
   let wrongPortSince: number | null = null
   let wrongPortKey = ''
   let noticed = false
+  let announced = false
   // Ports seen listened on at least once: a service that exits after binding did listen there.
   const listened = new Set<string>()
   for (;;) {
@@ -94,7 +135,27 @@ export async function waitUntilListening(
       )
     const now = performance.now()
     const elsewhere = view.elsewhere
-    if (now >= deadline) return { state: 'timeout', missing, elsewhere }
+    const up = ports.filter((port) => !missing.includes(port))
+    if (now >= deadline)
+      return { state: 'timeout', missing, listening: listenersOf(up, view), elsewhere }
+    if (now - started >= WAIT_NOTICE_MS) {
+      if (!announced && now + 500 < deadline) {
+        announced = true
+        const wait = formatWait(options.timeoutMs)
+        options.onNote?.(
+          up.length > 0
+            ? `${options.service} listens on ${formatRunPorts(up)}; waiting up to ${wait} for ${formatRunPorts(missing)}`
+            : `waiting up to ${wait} for ${options.service} to listen on ${formatRunPorts(missing)}`,
+        )
+      }
+      onProgress({
+        service: options.service,
+        listening: up,
+        missing,
+        elapsedMs: now - started,
+        timeoutMs: options.timeoutMs,
+      })
+    }
     // Mention a wrong port once it has been the state of things for a while.
     const stateKey = elsewhere.map((s) => `${s.protocol}:${s.localPort}`).join(',')
     if (elsewhere.length === 0) wrongPortSince = null

@@ -11,7 +11,7 @@ import type { PortConflict } from './preflight.js'
 import { conflictError, describeOwners, preflightPorts } from './preflight.js'
 import type { ProcessIdentity } from './process-tree.js'
 import { isSameProcess, processTree } from './process-tree.js'
-import type { PortListener, Readiness } from './readiness.js'
+import type { PortListener, Readiness, WaitProgress } from './readiness.js'
 import { describePorts, waitUntilListening } from './readiness.js'
 import type { RunPort } from './run-env.js'
 import { formatRunPorts, formatWait, portEnvironment } from './run-env.js'
@@ -43,6 +43,14 @@ export interface RunRequest {
   store?: RegistryStore | null
   procRoot?: string
   backend?: BackendName | 'auto'
+  /**
+   * Started for another service (`run web` starts its dependency db first, see
+   * `runWithDependencies`): it must become ready, so its health check is retried until the
+   * timeout, and its sentences do not promise that it keeps running (the caller stops it).
+   */
+  dependencyOf?: string
+  /** Once aborted, the service is no longer spawned (readiness `not_started`, error `interrupted`). */
+  abort?: AbortSignal
 }
 
 export type RunMessageKind = 'ready' | 'warning' | 'note' | 'error'
@@ -54,9 +62,23 @@ export interface RunMessage {
 
 /** The started process, for forwarding signals to it. */
 export interface ServiceChild {
+  service: string
   pid: number
   /** Sends a signal to the service (and, for a compound shell command, to the shell's processes). */
   signal(signal: NodeJS.Signals): void
+  /** SIGTERM to the service and every process it started, SIGKILL after 2 s; resolves once it exited. */
+  stop(): Promise<void>
+}
+
+/** A service past its readiness phase, still running (or not: see `outcome`). */
+export interface StartedService {
+  /** Readiness, listeners and health; the exit status is filled in once it exits. */
+  outcome: RunOutcome
+  /** Resolves once the service exited and whatever it left running was stopped. */
+  finished: Promise<RunOutcome>
+  /** Stops it (see `ServiceChild.stop`), then resolves as `finished` does. */
+  stop(): Promise<RunOutcome>
+  hasExited(): boolean
 }
 
 export interface RunHooks {
@@ -66,6 +88,8 @@ export interface RunHooks {
   onSpawn?(child: ServiceChild): void
   /** The readiness phase is over (ready or not); the registry is no longer needed. */
   onSettled?(): void | Promise<void>
+  /** A wait that lasts: where it stands after every look; null once it is over (see `waitUntilListening`). */
+  onProgress?(progress: WaitProgress | null): void
 }
 
 export type RunReadiness =
@@ -77,8 +101,9 @@ export interface RunOutcome {
   /** The service's pid, or null when it could not be started. */
   pid: number | null
   readiness: RunReadiness
-  /** The pids listening on the declared ports, once ready. */
+  /** The pids listening on the declared ports, once ready (after a timeout: on those that are up). */
   listeners: { port: RunPort; pids: number[] }[]
+  /** The health check's result, once ready (after a timeout: when the checked port is up). */
   health: ServiceProbeResult | null
   /** The service's own exit status. */
   childExitCode: number | null
@@ -91,13 +116,15 @@ export interface RunOutcome {
   error: string | null
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000
+export const DEFAULT_TIMEOUT_MS = 30_000
 /** How long the service's leftovers get between SIGTERM and SIGKILL, and a conflicting child too. */
 const STOP_GRACE_MS = 2000
 /** How long the service's processes get to exit by themselves after it did, before run stops them. */
 const LEFTOVER_SETTLE_MS = 500
 /** The same when a relayed signal went to all of them (a compound shell command): they may be shutting down gracefully. */
 const RELAYED_SETTLE_MS = 5000
+/** How often a dependency's failing health check is tried again while it may still be starting. */
+const HEALTH_RETRY_MS = 250
 
 /**
  * `portwarden run`: refuses to start when a declared port is taken (throws `port_in_use` with
@@ -109,6 +136,14 @@ const RELAYED_SETTLE_MS = 5000
  * Signals are the caller's to relay (see `onSpawn`); this function installs no handlers.
  */
 export async function runService(request: RunRequest, hooks: RunHooks = {}): Promise<RunOutcome> {
+  return (await startService(request, hooks)).finished
+}
+
+/** `runService` up to the end of the readiness phase: the service keeps running in the background. */
+export async function startService(
+  request: RunRequest,
+  hooks: RunHooks = {},
+): Promise<StartedService> {
   const procRoot = request.procRoot
   const ports = [...request.ports]
   const say = (kind: RunMessageKind, text: string) => hooks.onMessage?.({ kind, text })
@@ -128,31 +163,29 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
   })
   if (conflicts.length > 0) throw conflictError(conflicts)
 
-  const outcome: RunOutcome = {
-    service: request.service,
-    ports,
-    pid: null,
-    readiness: 'not_started',
-    listeners: [],
-    health: null,
-    childExitCode: null,
-    childSignal: null,
-    exitCode: 0,
-    leftovers: [],
-    error: null,
-  }
+  const outcome = notStartedOutcome(request.service, ports)
   const env = {
     ...(request.env ?? process.env),
     ...portEnvironment(request.serviceVariable === false ? null : request.service, ports),
   }
   const { file, args, compound } = commandLine(request.command)
-  const child = spawn(file, args, { cwd: request.cwd, env, stdio: 'inherit' })
+  if (request.abort?.aborted) {
+    await hooks.onSettled?.()
+    return notRunning({ ...outcome, exitCode: 1, error: 'interrupted' })
+  }
+  // The terminal's input is the service's own: a dependency started beside it reads nothing.
+  const stdin = request.dependencyOf === undefined ? 'inherit' : 'ignore'
+  const child: ChildProcess = spawn(file, args, {
+    cwd: request.cwd,
+    env,
+    stdio: [stdin, 'inherit', 'inherit'],
+  })
   const started = await whenSpawned(child)
   if (started !== null) {
     const { exitCode, reason } = startFailure(started, file)
     say('error', `cannot start ${request.service}: ${displayCommand(file)}: ${reason}`)
     await hooks.onSettled?.()
-    return { ...outcome, exitCode, error: reason }
+    return notRunning({ ...outcome, exitCode, error: reason })
   }
   const pid = child.pid as number
   outcome.pid = pid
@@ -172,8 +205,19 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
   }
   remember()
   let relayed = false
+  /** Stopped on purpose (see `stop`): its exit is then no news. */
+  let stopping = false
+  const stop = async () => {
+    // Once it exited, its pid may be another process's: what it left is stopped after the exit.
+    if (exit !== null) return
+    stopping = true
+    relayed = true
+    await stopTree(pid, seen, exited, () => exit !== null, procRoot)
+  }
   hooks.onSpawn?.({
+    service: request.service,
     pid,
+    stop,
     signal: (signal) => {
       if (exit !== null) return
       relayed = true
@@ -190,6 +234,9 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
   const failed = () => !relayed && exit !== null && (exit.code !== 0 || exit.signal !== null)
 
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const deadline = performance.now() + timeoutMs
+  // A dependency is stopped by its caller when it does not come up; a service keeps running.
+  const keepsRunning = request.dependencyOf === undefined
   let readiness: Readiness | null = null
   if (timeoutMs > 0 && ports.length > 0) {
     readiness = await waitUntilListening(
@@ -202,6 +249,7 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
         seen,
         nameOwners,
         onNote: (text) => say('note', text),
+        onProgress: hooks.onProgress,
       },
     )
   }
@@ -225,11 +273,21 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
   if (readiness === null) {
     outcome.readiness = 'not_waited'
   } else if (readiness.state === 'ready') {
-    outcome.listeners = readiness.listeners.map((l) => ({
-      port: l.port,
-      pids: l.holders.map((h) => h.pid),
-    }))
-    const health = request.health ? await runHealthCheck(request.health, readiness.listeners) : null
+    outcome.listeners = listenerPids(readiness.listeners)
+    const check = () =>
+      request.health ? runHealthCheck(request.health, ports, readiness.listeners) : null
+    let health = await check()
+    // A dependency may listen before it answers (a database recovering): give it the time left.
+    while (
+      !keepsRunning &&
+      health !== null &&
+      !health.ok &&
+      exit === null &&
+      performance.now() + HEALTH_RETRY_MS < deadline
+    ) {
+      await sleep(HEALTH_RETRY_MS)
+      health = await check()
+    }
     outcome.health = health
     if (health === null || health.ok) {
       outcome.readiness = 'ready'
@@ -241,59 +299,105 @@ export async function runService(request: RunRequest, hooks: RunHooks = {}): Pro
       outcome.readiness = 'unhealthy'
       say(
         'warning',
-        `${request.service} listens on ${formatRunPorts(ports)}, but its health check failed: ${health.detail} (it keeps running)`,
+        `${request.service} listens on ${formatRunPorts(ports)}, but its health check failed: ${health.detail}${keepsRunning ? ' (it keeps running)' : ''}`,
       )
     }
   } else if (readiness.state === 'timeout') {
     outcome.readiness = 'timeout'
-    const waited = formatWait(timeoutMs)
-    say(
-      'warning',
-      readiness.elsewhere.length > 0
-        ? `${request.service} listens on ${describePorts(readiness.elsewhere)}, not ${formatRunPorts(readiness.missing)} (waited ${waited}; it keeps running)`
-        : `${request.service} did not listen on ${formatRunPorts(readiness.missing)} within ${waited} (it keeps running)`,
-    )
+    // The ports that are up are checked all the same: half a service is worth knowing about.
+    outcome.listeners = listenerPids(readiness.listening)
+    const health = request.health
+      ? await runHealthCheck(request.health, ports, readiness.listening)
+      : null
+    outcome.health = health
+    say('warning', timeoutSentence(request.service, readiness, health, timeoutMs, keepsRunning))
   } else {
     outcome.readiness = 'exited'
   }
   await hooks.onSettled?.()
 
-  // Keep a record of the service's processes while it runs, so that none outlives it.
-  const watcher = setInterval(remember, 1000)
-  watcher.unref()
-  await exited
-  clearInterval(watcher)
-  const { code, signal } = exit as unknown as { code: number | null; signal: NodeJS.Signals | null }
-  outcome.childExitCode = code
-  outcome.childSignal = signal
-  outcome.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
-  if (readiness?.state === 'exited' && readiness.missing.length > 0) {
-    say(
-      'warning',
-      `${request.service} exited (${describeExit(code, signal)}) before listening on ${formatRunPorts(readiness.missing)}`,
-    )
-  } else if (code !== 0) {
-    say('note', `${request.service} exited (${describeExit(code, signal)})`)
+  const finished = untilExit(readiness)
+  return {
+    outcome,
+    finished,
+    stop: async () => {
+      await stop()
+      return finished
+    },
+    hasExited: () => exit !== null,
   }
-  outcome.leftovers = await stopLeftovers(
-    pid,
-    seen,
-    relayed && compound ? RELAYED_SETTLE_MS : LEFTOVER_SETTLE_MS,
-    procRoot,
-  )
-  if (outcome.leftovers.length > 0) {
-    const n = outcome.leftovers.length
-    say(
-      'note',
-      `stopped ${n} process${n === 1 ? '' : 'es'} ${request.service} left running (pid${n === 1 ? '' : 's'} ${outcome.leftovers.join(', ')})`,
+
+  /** Runs in the background once ready: waits for the exit, then stops what the service left. */
+  async function untilExit(readiness: Readiness | null): Promise<RunOutcome> {
+    // Keep a record of the service's processes while it runs, so that none outlives it.
+    const watcher = setInterval(remember, 1000)
+    watcher.unref()
+    await exited
+    clearInterval(watcher)
+    const { code, signal } = exit as unknown as {
+      code: number | null
+      signal: NodeJS.Signals | null
+    }
+    outcome.childExitCode = code
+    outcome.childSignal = signal
+    outcome.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
+    if (stopping) {
+      // The caller stopped it and says so.
+    } else if (readiness?.state === 'exited' && readiness.missing.length > 0) {
+      say(
+        'warning',
+        `${request.service} exited (${describeExit(code, signal)}) before listening on ${formatRunPorts(readiness.missing)}`,
+      )
+    } else if (code !== 0) {
+      say('note', `${request.service} exited (${describeExit(code, signal)})`)
+    }
+    outcome.leftovers = await stopLeftovers(
+      pid,
+      seen,
+      relayed && compound ? RELAYED_SETTLE_MS : LEFTOVER_SETTLE_MS,
+      procRoot,
     )
+    if (outcome.leftovers.length > 0) {
+      const n = outcome.leftovers.length
+      say(
+        'note',
+        `stopped ${n} process${n === 1 ? '' : 'es'} ${request.service} left running (pid${n === 1 ? '' : 's'} ${outcome.leftovers.join(', ')})`,
+      )
+    }
+    return outcome
   }
-  return outcome
+}
+
+/** The outcome of a service before it starts (and of one that never does). */
+export function notStartedOutcome(service: string, ports: readonly RunPort[]): RunOutcome {
+  return {
+    service,
+    ports: [...ports],
+    pid: null,
+    readiness: 'not_started',
+    listeners: [],
+    health: null,
+    childExitCode: null,
+    childSignal: null,
+    exitCode: 0,
+    leftovers: [],
+    error: null,
+  }
+}
+
+/** A service that never ran: nothing to wait for or stop. */
+function notRunning(outcome: RunOutcome): StartedService {
+  const finished = Promise.resolve(outcome)
+  return { outcome, finished, stop: () => finished, hasExited: () => true }
 }
 
 /** `exit code 3`, `killed by SIGTERM` */
 export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `killed by ${signal}` : `exit code ${code ?? '?'}`
+}
+
+function listenerPids(listeners: readonly PortListener[]): RunOutcome['listeners'] {
+  return listeners.map((l) => ({ port: l.port, pids: l.holders.map((h) => h.pid) }))
 }
 
 function listeningDetail(listeners: readonly PortListener[]): string {
@@ -303,12 +407,46 @@ function listeningDetail(listeners: readonly PortListener[]): string {
     : `listening, pid${pids.length === 1 ? '' : 's'} ${pids.join(', ')}`
 }
 
-/** The health check, against the first TCP port (UDP has no connection to probe). */
+/**
+ * What a timeout leaves: `web listens on 8080 (HTTP 200 in 3 ms), but 9000/udp never came up
+ * within 30 s (it keeps running)`; a service that listens only elsewhere, or nowhere, is named so.
+ */
+function timeoutSentence(
+  service: string,
+  readiness: Extract<Readiness, { state: 'timeout' }>,
+  health: ServiceProbeResult | null,
+  timeoutMs: number,
+  keepsRunning: boolean,
+): string {
+  const waited = formatWait(timeoutMs)
+  const keeps = keepsRunning ? ' (it keeps running)' : ''
+  const missing = formatRunPorts(readiness.missing)
+  const elsewhere = readiness.elsewhere.length > 0 ? describePorts(readiness.elsewhere) : null
+  if (readiness.listening.length === 0) {
+    return elsewhere
+      ? `${service} listens on ${elsewhere}, not ${missing} (waited ${waited}${keepsRunning ? '; it keeps running' : ''})`
+      : `${service} did not listen on ${missing} within ${waited}${keeps}`
+  }
+  const checked = health
+    ? ` (${health.ok ? health.detail : `health check failed: ${health.detail}`})`
+    : ''
+  const instead = elsewhere ? `; it listens on ${elsewhere} instead` : ''
+  return `${service} listens on ${formatRunPorts(readiness.listening.map((l) => l.port))}${checked}, but ${missing} never came up within ${waited}${instead}${keeps}`
+}
+
+/**
+ * The health check, against the first declared TCP port (UDP has no connection to probe), when
+ * it is up.
+ */
 async function runHealthCheck(
   spec: HealthCheckSpec,
+  ports: readonly RunPort[],
   listeners: readonly PortListener[],
 ): Promise<ServiceProbeResult | null> {
-  const target = listeners.find((l) => l.port.protocol === 'tcp' && l.sockets.length > 0)
+  const first = ports.find((p) => p.protocol === 'tcp')
+  const target = listeners.find(
+    (l) => l.port.protocol === 'tcp' && l.port.port === first?.port && l.sockets.length > 0,
+  )
   if (!target) return null
   const host = probeHost(target.sockets[0] as SocketEntry)
   const port = target.port.port
