@@ -10,7 +10,7 @@ import { checkPorts } from './check-port.js'
 import { PortwardenError, isPortwardenError } from './errors.js'
 import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/resolve-ports.js'
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
-import { checkSentence, displayName } from './messages.js'
+import { checkSentence, displayName, rootWouldSeeHolder } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
@@ -371,8 +371,13 @@ async function suggestFix(
       : `portwarden free ${spec}${or}`
     return
   }
-  if (entry.holders.length > 0) {
+  if (entry.holders.length > 0 && rootWouldSeeHolder(entry.holders.map((s) => s.uid))) {
     entry.fix = `sudo portwarden who ${spec} to see the holder${or}`
+    return
+  }
+  // A holder hidden even from root (another pid namespace): sudo would show nothing more.
+  if (entry.holders.length > 0 && alternatives.length > 0) {
+    entry.fix = alternatives.join(', or ')
     return
   }
   entry.fix = alternatives.length ? alternatives.join(', or ') : `portwarden who ${spec}`
