@@ -15,7 +15,7 @@ import type { PortSpec } from '../src/core/port-spec.js'
 import { normalizeAddress } from '../src/core/sockets/inet-address.js'
 import { listSockets } from '../src/core/sockets/list-sockets.js'
 import { nativeAddon } from '../src/core/sockets/native-addon.js'
-import { netlinkAvailable } from '../src/core/sockets/netlink-backend.js'
+import { netlinkAvailable, readTablesNetlink } from '../src/core/sockets/netlink-backend.js'
 import type { SocketEntry } from '../src/core/types.js'
 import type { Fixture } from './helpers/processes.js'
 import { startSockets, stopStarted } from './helpers/processes.js'
@@ -185,5 +185,21 @@ describe.runIf(available)('netlink backend vs /proc backend (live population)', 
     // The pair's port: its listener, its accepted end and nothing else.
     const [onPair] = await both({ all: true, ports: [cases[0]!.specs[0]!], protocols: ['tcp'] })
     expect(onPair.map((s) => s.state).sort(), JSON.stringify(onPair)).toEqual(['ESTAB', 'LISTEN'])
+  })
+})
+
+describe.runIf(available)('a sock_diag request the addon refuses', () => {
+  it('is a sentence in user terms: what was asked, never the addon call or its arguments', async () => {
+    // Out of range: the public functions refuse it first (invalid_request); only an internal
+    // caller could get this far, and the addon throws a TypeError naming its own signature.
+    const error = await readTablesNetlink({
+      ports: [{ from: 70000, to: 70000, protocol: 'tcp' }],
+    }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ name: 'PortwardenError', code: 'backend_unavailable' })
+    const message = (error as Error).message
+    expect(message).toBe(
+      'The kernel could not be asked for its TCP sockets on port 70000 through netlink (sock_diag).',
+    )
+    expect(message).not.toMatch(/dumpSockets|tcpStates|portFrom/)
   })
 })

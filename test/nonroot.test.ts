@@ -4,10 +4,11 @@
  * visible. `check` must say "in use" with the reason, never "available"; exit 3 is only for our
  * own I/O failures. Needs root (to own the listener and to switch to nobody).
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { parseManifest, preflight } from '../src/core/index.js'
 import { NOBODY, parseJson, runCli, stackTraceLines, whyNobodyCannotRun } from './helpers/cli.js'
 import type { Fixture } from './helpers/processes.js'
-import { socketOf, startSockets, stopStarted } from './helpers/processes.js'
+import { isRoot, socketOf, startSockets, stopStarted } from './helpers/processes.js'
 import type { WireSocket } from './helpers/sockets.js'
 import { boundInactiveVisible } from './helpers/sockets.js'
 
@@ -164,6 +165,97 @@ describe.skipIf(skipReason !== null)('P3: a root-owned socket seen by nobody', (
       expect(result.stdout).toMatch(/^\[FAIL\] /)
       expect(result.stdout).not.toMatch(/available/)
       expect(result.stderr).toMatch(/lsof shows only sockets of processes you may inspect/)
+    },
+  )
+})
+
+/**
+ * A listener whose process even root cannot see (a sandbox's own listener: another pid
+ * namespace, a restricted /proc). Stood in for by a listener no process holds: its only
+ * descriptor is in flight over a unix socket. Root is told the truth (not visible here, even to
+ * root, and why), never to retry with sudo; nobody, for a socket of its own, neither.
+ */
+describe.skipIf(!isRoot())('P3: a listener whose process is hidden even from root', () => {
+  afterEach(stopStarted)
+
+  const hiddenEvenFromRoot =
+    /not visible here, even to root \(likely another pid namespace or a restricted \/proc\)/
+
+  it('as root: `who`, `check`, `list` and `free --dry-run` say so and never suggest root', async () => {
+    const fixture = await startSockets(['inflight@127.0.0.1'])
+    const { port, inode } = socketOf(fixture, 'inflight@127.0.0.1')
+
+    const who = await runCli(['who', String(port)])
+    expect(who.code, who.stderr).toBe(0)
+    const lines = who.stdout.trimEnd().split('\n')
+    expect(lines[0]).toBe(
+      `TCP port ${port} is already in use by a process of uid 0 (root) that is not visible here, even to root (likely another pid namespace or a restricted /proc) on 127.0.0.1:${port}`,
+    )
+    expect(lines[1]).toMatch(
+      /^ {2}owner uid 0 \(root\); its process is not visible here, even to root/,
+    )
+
+    const check = await runCli(['check', String(port), '--json'])
+    expect(check.code).toBe(1)
+    const entry = parseJson<{ ports: JsonCheck[] }>(check).ports[0]!
+    expect(entry).toMatchObject({ free: false, reason: 'in_use' })
+    expect(entry.holders).toEqual([expect.objectContaining({ inode, uid: 0, processes: [] })])
+    expect(entry.message).toMatch(hiddenEvenFromRoot)
+
+    const free = await runCli(['free', String(port), '--dry-run'])
+    expect(free.stdout).toMatch(
+      /the process of root \(uid 0\) holding it is not visible here, even to root \(likely another pid namespace or a restricted \/proc\), so it cannot be signalled safely/,
+    )
+
+    // The fd walk (not the BPF iterator) notes unreadable fd tables where a sandbox has them.
+    const list = await runCli(['list', '--port', String(port)], {
+      env: { PORTWARDEN_FD_SCAN: 'readlink' },
+    })
+    expect(list.code).toBe(0)
+    expect(list.stdout).toMatch(
+      new RegExp(`127\\.0\\.0\\.1:${port}\\s+\\? \\(uid 0, not visible\\)`),
+    )
+
+    // preflight's fix moves the port instead of suggesting sudo
+    const manifest = parseManifest(
+      `project = "shop"\n\n[services.web]\nports = [${port}]\n`,
+      '/nonexistent/portwarden.toml',
+    )
+    const [judged] = (await preflight(manifest, { store: null, docker: false })).ports
+    expect(judged).toMatchObject({ ok: false, port })
+    expect(judged!.message).toMatch(hiddenEvenFromRoot)
+    expect(judged!.fix).toMatch(/^change web's port \d+ to \d+ \(free now\) in /)
+
+    for (const output of [who, check, free, list]) {
+      const text = output.stdout + output.stderr
+      expect(text).not.toMatch(/sudo|run as root|without root/)
+      expect(stackTraceLines(output.stderr)).toEqual([])
+    }
+  })
+
+  it(
+    title('as nobody, for a socket of its own: "not visible here", no advice to run as root'),
+    async () => {
+      if (skipReason) return
+      const fixture = await startSockets(['inflight@127.0.0.1'], {
+        wrap: ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'],
+      })
+      const { port } = socketOf(fixture, 'inflight@127.0.0.1')
+      const who = await asNobody(['who', String(port)])
+      expect(who.code, who.stderr).toBe(0)
+      expect(who.stdout).toMatch(
+        new RegExp(
+          `^TCP port ${port} is already in use by a process of uid ${NOBODY} \\(nobody\\) that is not visible here \\(likely another pid namespace or a restricted /proc\\) on 127\\.0\\.0\\.1:${port}$`,
+          'm',
+        ),
+      )
+      const check = await asNobody(['check', String(port)])
+      expect(check.code).toBe(1)
+      expect(check.stdout).toMatch(/not visible here \(likely another pid namespace/)
+      for (const output of [who, check])
+        expect(output.stdout + output.stderr).not.toMatch(
+          /sudo|run as root|without root|even to root/,
+        )
     },
   )
 })

@@ -31,14 +31,32 @@ export function describeHolders(sockets: readonly SocketEntry[]): string {
   const processes = sockets.flatMap((socket) => socket.processes)
   if (processes.length > 0) return describeProcesses(processes)
   const owners = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
-  return `a process of ${joinWords(owners)} that ${hiddenHolderReason()}`
+  return `a process of ${joinWords(owners)} that ${hiddenHolderReason(sockets.map((s) => s.uid))}`
 }
 
-/** Why a socket's holder is unknown: other users' processes, or a sandbox that hides even from root. */
-export function hiddenHolderReason(): string {
-  return process.getuid?.() === 0
-    ? 'cannot be inspected here, even by root'
-    : 'is not visible without root'
+/** What hides a holder that not even root (or its own user) can see: never a missing sudo. */
+export const HIDDEN_FROM_ROOT_CAUSE = 'likely another pid namespace or a restricted /proc'
+
+/**
+ * Would root see the hidden holder of sockets owned by `uids`? Without root, other users'
+ * processes are hidden and root would see them. As root, or for our own uid, root cannot help:
+ * the process is out of this /proc's sight (a sandbox's own listener, say).
+ */
+export function rootWouldSeeHolder(uids: readonly number[]): boolean {
+  const me = process.geteuid?.()
+  return me !== 0 && !(uids.length > 0 && uids.every((uid) => uid === me))
+}
+
+/** Why the holder of sockets owned by `uids` is not shown, after "a process ... that". */
+export function hiddenHolderReason(uids: readonly number[] = []): string {
+  return `is ${notVisibleWhere(uids)}`
+}
+
+/** `not visible without root`, or where root cannot help, `not visible here[, even to root] (why)`. */
+export function notVisibleWhere(uids: readonly number[]): string {
+  if (rootWouldSeeHolder(uids)) return 'not visible without root'
+  const who = process.geteuid?.() === 0 ? ', even to root' : ''
+  return `not visible here${who} (${HIDDEN_FROM_ROOT_CAUSE})`
 }
 
 /** `0.0.0.0:8080 and [::]:8080` */

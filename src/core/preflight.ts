@@ -12,7 +12,7 @@ import { ownAllocation, pickFromRange, portName, projectRoot } from './manifest/
 import { resolve } from 'node:path'
 import type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
 import { dependencyOrder } from './manifest/dependencies.js'
-import { checkSentence, displayName, timeWaitCaveat } from './messages.js'
+import { checkSentence, displayName, rootWouldSeeHolder, timeWaitCaveat } from './messages.js'
 import type { PortSpec } from './port-spec.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
@@ -434,8 +434,13 @@ async function suggestFix(
       : `portwarden free ${spec}${or}`
     return
   }
-  if (entry.holders.length > 0) {
+  if (entry.holders.length > 0 && rootWouldSeeHolder(entry.holders.map((s) => s.uid))) {
     entry.fix = `sudo portwarden who ${spec} to see the holder${or}`
+    return
+  }
+  // A holder hidden even from root (another pid namespace): sudo would show nothing more.
+  if (entry.holders.length > 0 && alternatives.length > 0) {
+    entry.fix = alternatives.join(', or ')
     return
   }
   entry.fix = alternatives.length ? alternatives.join(', or ') : `portwarden who ${spec}`

@@ -39,3 +39,21 @@ export function stringifyForTerminal(value: unknown): string {
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`
 }
+
+/** A value as an error message shows it: `"abc"`, `-1`, `null`, `an object`; never a dump. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return quoteForTerminal(truncate(value, 41))
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'boolean' || value === null || value === undefined) return String(value)
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'symbol') return 'a symbol'
+  if (Array.isArray(value))
+    return value.length === 0
+      ? 'an empty array'
+      : `an array of ${value.length} item${value.length === 1 ? '' : 's'}`
+  const kind = Object.getPrototypeOf(value)?.constructor?.name
+  return typeof kind === 'string' && kind !== 'Object' && /^[A-Za-z]\w{0,30}$/.test(kind)
+    ? `a ${kind}`
+    : 'an object'
+}

@@ -8,9 +8,11 @@ import {
   publishedSentence,
   checkSummary,
   displayName,
+  hiddenHolderReason,
   otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
+  rootWouldSeeHolder,
   timeWaitCaveat,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
@@ -139,11 +141,11 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
       }
     }
     if (seen.size === 0) {
-      const owner = `owner uid ${entry.sockets[0]!.uid} (${displayName(entry.sockets[0]!.user)})`
-      const advice =
-        process.getuid?.() === 0
-          ? 'its open files are unreadable here, even to root'
-          : `run as root (sudo portwarden who ${entry.port}/${entry.protocol}) to see the process`
+      const uids = entry.sockets.map((s) => s.uid)
+      const owner = `owner uid ${uids[0]} (${displayName(entry.sockets[0]!.user)})`
+      const advice = rootWouldSeeHolder(uids)
+        ? `run as root (sudo portwarden who ${entry.port}/${entry.protocol}) to see the process`
+        : `its process ${hiddenHolderReason(uids)}`
       lines.push(style.dim(`  ${owner}; ${advice}`))
     }
     if (entry.connections > 0) {

@@ -1,4 +1,4 @@
-import { displayName } from '../messages.js'
+import { displayName, hiddenHolderReason } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { formatPortSpec } from '../port-spec.js'
 import type { PortPublisher } from '../containers/published-ports.js'
@@ -287,7 +287,7 @@ function hiddenOwner(key: PortKey, uid: number, user: string, reader: ProcessRea
   if (euid === 0) {
     return {
       code: 'not_visible',
-      message: `the process of ${owner} holding it cannot be inspected here, even by root, so it cannot be signalled safely`,
+      message: `the process of ${owner} holding it ${hiddenHolderReason([uid])}, so it cannot be signalled safely`,
       suggestion: null,
       command: null,
       permission: true,
@@ -299,7 +299,7 @@ function hiddenOwner(key: PortKey, uid: number, user: string, reader: ProcessRea
     code: 'not_visible',
     message:
       uid === euid
-        ? `the process of yours (uid ${uid}) holding it is not visible here (is /proc mounted with hidepid?)`
+        ? `the process of yours (uid ${uid}) holding it ${hiddenHolderReason([uid])}`
         : `user ${me} can neither see nor signal a process owned by ${owner}`,
     suggestion: uid === euid ? null : `run as root: ${command}`,
     command: uid === euid ? null : command,

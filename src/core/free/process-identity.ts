@@ -1,5 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs'
 import { isDescendantOf, readProcText } from '../process/read-process.js'
+import { showValue } from '../safe-text.js'
 
 /**
  * Who a pid *is*, as far as /proc can tell without a pidfd: the pid alone is only a number the
@@ -150,7 +151,7 @@ export function unsafeTarget(
   const parent = options.parent ?? process.ppid
   const procRoot = options.procRoot ?? '/proc'
   if (!isValidPid(pid)) {
-    const shown = typeof pid === 'number' ? String(pid) : JSON.stringify(pid)
+    const shown = showValue(pid)
     const why =
       pid === 0
         ? 'kill(0) would signal our own process group'

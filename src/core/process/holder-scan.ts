@@ -41,7 +41,7 @@ export function startHolderScan(
   procRoot: string,
   readDetails = false,
 ): HolderScanner {
-  const { addon } = nativeAddon()
+  const addon = addonFor(procRoot)
   const early = takePrefetched(procRoot, readDetails)
   if (addon && early) {
     return {
@@ -100,6 +100,15 @@ export function startHolderScan(
   }
 }
 
+/** The longest procRoot the addon takes (its buffer is 256 bytes, NUL included). */
+const MAX_ADDON_PROC_ROOT_BYTES = 254
+
+/** The addon, where it can walk `procRoot`; else null, and the TypeScript walk does it. */
+function addonFor(procRoot: string): NativeAddon | null {
+  const { addon } = nativeAddon()
+  return addon && Buffer.byteLength(procRoot) <= MAX_ADDON_PROC_ROOT_BYTES ? addon : null
+}
+
 /** A port question asks about a few sockets; a listing about thousands. */
 const RESCAN_MAX_INODES = 64
 
@@ -113,7 +122,7 @@ let prefetched: { procRoot: string; readDetails: boolean; result: Promise<FdScan
  * Without the addon it does nothing. Resolves when the early scan is done (never rejects).
  */
 export function prefetchHolderScan(procRoot: string, readDetails: boolean): Promise<void> {
-  const { addon } = nativeAddon()
+  const addon = addonFor(procRoot)
   if (!addon) return Promise.resolve()
   const result = addon.scanSocketFdsAsync(
     null, // every process, listed by the addon on its thread
@@ -144,7 +153,7 @@ export function scanHoldersNow(
   pids: readonly number[],
   procRoot: string,
 ): HolderLookup {
-  const { addon } = nativeAddon()
+  const addon = addonFor(procRoot)
   return addon
     ? scanWithAddon(addon, inodes, pids, procRoot)
     : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))
@@ -194,10 +203,14 @@ function scanWithAddon(
 
 /** The addon refused (a forced PORTWARDEN_FD_SCAN method, an unreadable procRoot): a sentence. */
 function scanFailed(error: unknown): never {
-  const reason = error instanceof Error ? error.message : String(error)
+  const text = error instanceof Error ? error.message : String(error)
+  // The addon's messages start with its entry point; a bare signature says only "bad request".
+  const reason = /^\w+\(/.test(text)
+    ? 'the native addon refused the request'
+    : text.replace(/^scanSocketFds\w*:? /, '')
   throw new PortwardenError(
     'backend_unavailable',
-    `Cannot tell which processes hold the sockets: ${reason.replace(/^scanSocketFds:? /, '')}.`,
+    `Cannot tell which processes hold the sockets: ${reason}.`,
     { hint: 'Unset PORTWARDEN_FD_SCAN (or set it to auto) to let portwarden pick a method.' },
   )
 }

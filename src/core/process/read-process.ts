@@ -1,5 +1,6 @@
 import { closeSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs'
-import { errnoOf } from '../errors.js'
+import { PortwardenError, errnoOf } from '../errors.js'
+import { showValue } from '../safe-text.js'
 import type { Holder } from '../types.js'
 import {
   parseBootTime,
@@ -61,8 +62,27 @@ export function isDescendantOf(pid: number, ancestor: number, procRoot = '/proc'
 
 /** Numeric entries of /proc: every process visible to us. */
 export function listPids(procRoot = '/proc'): number[] {
+  let names: string[]
+  try {
+    names = readdirSync(procRoot)
+  } catch (error) {
+    const errno = errnoOf(error)
+    const why =
+      errno === 'ENOENT'
+        ? 'it does not exist'
+        : errno === 'ENOTDIR'
+          ? 'it is not a directory'
+          : (errno ?? 'error')
+    throw new PortwardenError(
+      'proc_unreadable',
+      `Cannot list the processes in ${showValue(procRoot)}: ${why}.`,
+      {
+        hint: 'portwarden reads the proc filesystem (/proc); point procRoot at a mounted one.',
+      },
+    )
+  }
   const pids: number[] = []
-  for (const name of readdirSync(procRoot)) {
+  for (const name of names) {
     const code = name.charCodeAt(0)
     if (code >= 48 && code <= 57) pids.push(Number(name))
   }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { PortwardenError } from '../errors.js'
-import { hasUnsafeCharacters, quoteForTerminal, truncate } from '../safe-text.js'
+import { hasUnsafeCharacters, quoteForTerminal, showValue, truncate } from '../safe-text.js'
 
 export const MAX_NAME_LENGTH = 100
 
@@ -45,14 +45,13 @@ export function defaultProject(directory = process.cwd()): string {
   return basename(root) || 'root'
 }
 
-export function validatePort(port: number): void {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+/** A port (1-65535); throws `invalid_request` naming `what` (e.g. `port`, `range.from`). */
+export function validatePort(port: unknown, what = 'port'): asserts port is number {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new PortwardenError(
       'invalid_request',
-      `Invalid port ${String(port)}: ports are whole numbers from 1 to 65535.`,
-      {
-        hint: 'Example: --port 8080',
-      },
+      `Invalid ${what} ${showValue(port)}: ports are whole numbers from 1 to 65535.`,
+      { hint: 'Example: 8080', details: { field: what } },
     )
   }
 }

@@ -2,7 +2,7 @@ import { checkPorts } from '../check-port.js'
 import { publisherName } from '../containers/published-ports.js'
 import type { CheckOptions, PortCheck } from '../check-port.js'
 import { PortwardenError } from '../errors.js'
-import { displayName } from '../messages.js'
+import { displayName, hiddenHolderReason } from '../messages.js'
 import { judgeOwnership } from '../registry/ownership.js'
 import type { Allocation, RegistryStore } from '../registry/types.js'
 import type { Holder, Protocol, SocketEntry } from '../types.js'
@@ -141,9 +141,11 @@ export function describeOwners(
     })
   }
   if (sockets.length > 0) {
-    const uids = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
     const who = allocation ? `${displayName(allocation.service)}, ` : ''
-    return uids.map((uid) => `${who}a process of ${uid} that is not visible to us`)
+    const owners = new Map(sockets.map((s) => [s.uid, displayName(s.user)]))
+    return [...owners].map(
+      ([uid, user]) => `${who}a process of uid ${uid} (${user}) that ${hiddenHolderReason([uid])}`,
+    )
   }
   if (allocation) return [`${displayName(allocation.service)} (process not visible)`]
   return [

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
+import { notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
 import type { HolderLookup } from '../process/holder-scan.js'
@@ -143,7 +144,7 @@ async function attachHolders(
   const scan = await scanHolders(inodes.sort().subarray(unowned))
   if (scan.details) reader.prime(scan.details)
   const sockets: SocketEntry[] = []
-  let hidden = 0
+  const hiddenOwners: number[] = []
   for (const socket of raw) {
     const pids = socket.inode === 0 ? [] : scan.holdersOf(socket.inode)
     if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid)))
@@ -155,23 +156,26 @@ async function attachHolders(
     }
     if (options.processName !== undefined && !processes.some((p) => p.name === options.processName))
       continue
-    if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT') hidden++
+    if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT')
+      hiddenOwners.push(socket.uid)
     sockets.push(withHolders(socket, reader.userName(socket.uid), processes))
   }
-  if (hidden > 0 && scan.unreadablePids.length > 0 && !filtering)
-    warnings.push(partialVisibility(hidden))
+  if (hiddenOwners.length > 0 && scan.unreadablePids.length > 0 && !filtering)
+    warnings.push(partialVisibility(hiddenOwners.length, hiddenOwners))
   return { sockets: sortSockets(sockets), warnings }
 }
 
-/** Sockets with an inode but no visible holder, when some fd tables could not be read. */
-export function partialVisibility(hidden: number): Warning {
+/**
+ * Sockets with an inode but no visible holder, when some fd tables could not be read. `owners`:
+ * their uids, where known; sudo is suggested only where root would see more.
+ */
+export function partialVisibility(hidden: number, owners: readonly number[] = []): Warning {
   const sockets = `${hidden} socket${hidden === 1 ? ' has' : 's have'} no visible holder`
   return {
     code: 'partial_visibility',
-    message:
-      process.getuid?.() === 0
-        ? `${sockets}: some processes' open files are unreadable here, even to root`
-        : `${sockets}: other users' processes are hidden unless you run as root`,
+    message: rootWouldSeeHolder(owners)
+      ? `${sockets}: other users' processes are hidden unless you run as root`
+      : `${sockets}: ${hidden === 1 ? 'its process is' : 'their processes are'} ${notVisibleWhere(owners)}`,
   }
 }
 

@@ -155,10 +155,18 @@ function dump(
   try {
     return addon.dumpSockets(tcpStates, udpStates, families, from, to)
   } catch (error) {
+    // The addon's message names its own entry point; only the kernel's reason is for people.
+    const text = error instanceof Error ? error.message : String(error)
+    const why = /^[\w ]+: (.+)$/.exec(text)?.[1]
+    const protocols = [tcpStates ? 'TCP' : null, udpStates ? 'UDP' : null].filter(Boolean)
+    const ports = from < 0 ? '' : from === to ? ` on port ${from}` : ` on ports ${from}-${to}`
+    const asked = `its ${protocols.join(' and ') || 'no'} sockets${ports}`
     throw new PortwardenError(
       'backend_unavailable',
-      `The kernel refused a sock_diag dump: ${(error as Error).message}.`,
-      { hint: 'Use --backend proc (the /proc/net tables) instead.' },
+      why
+        ? `The kernel refused to list ${asked} through netlink (sock_diag): ${why}.`
+        : `The kernel could not be asked for ${asked} through netlink (sock_diag).`,
+      { hint: 'Use --backend proc (the /proc/net tables) instead.', cause: error },
     )
   }
 }
