@@ -241,6 +241,20 @@ function probeCall(): fc.Arbitrary<unknown[]> {
   )
 }
 
+/** A run request whose command can never run (nothing is ever started), and hooks. */
+function runArguments(): fc.Arbitrary<unknown[]> {
+  const runPort = { name: null, protocol: 'tcp', port: closed }
+  return fc.tuple(
+    fc
+      .tuple(
+        mutated({ service: 'web', project: 'shop', ports: [runPort], timeoutMs: 0 }),
+        fc.oneof(broken(isCommand), fc.constant({ argv: [] }), fc.constant({ shell: '' })),
+      )
+      .map(([request, command]) => (isObject(request) ? { ...request, command } : request)),
+    near({ onMessage: () => {} }),
+  )
+}
+
 function specs(): Record<string, Spec> {
   const target = plan.targets[0]!
   const refusal = target.refusal!
@@ -390,6 +404,7 @@ function specs(): Record<string, Spec> {
     probePostgres: { args: probeCall(), runs: 20 },
     probeRedis: { args: probeCall(), runs: 20 },
     probeTcpConnect: { args: probeCall(), runs: 20 },
+    probeDefault: { args: probeCall(), runs: 20 },
     planFree: { args: probing(call([spec(ownPort)], freeOptions)), runs: 30 },
     planFreeFrom: { args: call([spec(held)], [holders], freeOptions, []), runs: 30 },
     describeSpecs: { args: call([spec(held), spec(closed)]) },
@@ -443,17 +458,10 @@ function specs(): Record<string, Spec> {
     toJsonFreeTarget: { args: call(target) },
     toJsonRefusal: { args: call(refusal) },
     toJsonTargetReport: { args: call(targetReport) },
-    runService: {
-      // the command is always one that cannot be run: nothing is ever started
-      args: fc.tuple(
-        fc
-          .tuple(
-            mutated({ service: 'web', project: 'shop', ports: [runPort], timeoutMs: 0 }),
-            fc.oneof(broken(isCommand), fc.constant({ argv: [] }), fc.constant({ shell: '' })),
-          )
-          .map(([request, command]) => (isObject(request) ? { ...request, command } : request)),
-        near({ onMessage: () => {} }),
-      ),
+    runService: { args: runArguments(), refused: true },
+    startService: { args: runArguments(), refused: true },
+    runWithDependencies: {
+      args: runArguments().map((values) => [[], ...values]),
       refused: true,
     },
     conflictError: { args: call([portConflict], 'before') },
@@ -512,6 +520,15 @@ function specs(): Record<string, Spec> {
       args: probing(call(manifest, { store: null, docker: false, services: ['web'] })),
       runs: 20,
     },
+    preflightSpecs: {
+      args: probing(
+        call([{ spec: spec(held), text: String(held) }], { store: null, docker: false }),
+      ),
+      runs: 20,
+    },
+    dependencyOrder: { args: call(manifest, ['web']) },
+    composeVariable: { args: call('web-api') },
+    manifestEnvironment: { args: probing(call(manifest, store)), runs: 20 },
     toJsonPreflight: { args: call(preflighted) },
     toJsonPreflightPort: { args: call(preflighted.ports[0]) },
     doctor: {

@@ -20,6 +20,8 @@ import * as systemd from './free/systemd.js'
 import * as freeWire from './free/wire.js'
 import * as health from './health/check-health.js'
 import * as probes from './health/probes.js'
+import * as dependencies from './manifest/dependencies.js'
+import * as manifestEnv from './env/manifest-env.js'
 import * as manifests from './manifest/load-manifest.js'
 import * as messages from './messages.js'
 import * as portSpecs from './port-spec.js'
@@ -597,7 +599,18 @@ export const resolveServicePorts = guardedAsync(manifests.resolveServicePorts, [
   ['options', v.options({ procRoot: optional(v.path) })],
 ])
 export type { LoadManifestOptions, ResolvedPort } from './manifest/load-manifest.js'
-export { dependencyOrder } from './manifest/dependencies.js'
+export const dependencyOrder = guarded(dependencies.dependencyOrder, [
+  ['manifest', v.manifest],
+  ['names', v.arrayOf(v.string)],
+])
+
+export const composeVariable = guarded(manifestEnv.composeVariable, [['name', v.string]])
+export const manifestEnvironment = guardedAsync(manifestEnv.manifestEnvironment, [
+  ['manifest', v.manifest],
+  ['store', v.store('write', 'takenPorts')],
+  ['options', v.options({ project: optional(v.name('project')), procRoot: optional(v.path) })],
+])
+export type { EnvPort, ManifestEnvironment } from './env/manifest-env.js'
 export type { Manifest, ManifestPort, ManifestService } from './manifest/types.js'
 
 export const preflight = guardedAsync(preflighting.preflight, [
