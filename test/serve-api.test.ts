@@ -4,6 +4,7 @@
  * a real server on a random loopback port, with real processes holding real ports. Free through
  * the API end to end; the event stream sees a socket this test opens; H9 headers; H10 metrics.
  */
+import { createSocket } from 'node:dgram'
 import { realpathSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPortHolder } from './helpers/hold-port.js'
@@ -216,13 +217,35 @@ describe('registry routes', () => {
     await serve.request(`/api/allocations/${first.json.id}`, { method: 'DELETE' })
   })
 
+  it('POST /api/allocations takes "port" as the CLI writes it: "P/udp" allocates UDP port P', async () => {
+    const udp = createSocket('udp4')
+    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve))
+    const port = udp.address().port
+    await new Promise<void>((resolve) => udp.close(() => resolve()))
+    const answer = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'vpn', service: 'wireguard', port: `${port}/udp` },
+    })
+    expect(answer.status, JSON.stringify(answer.json)).toBe(201)
+    expect(answer.json).toMatchObject({ port, protocol: 'udp', service: 'wireguard' })
+    const disagree = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'vpn', service: 'wg2', port: `${port}/udp`, protocol: 'tcp' },
+    })
+    expectErrorShape(disagree, 400, 'invalid_request')
+    expect(disagree.json.message).toBe(`"port": "${port}/udp" names UDP, but "protocol" is "tcp".`)
+    await serve.request(`/api/allocations/${answer.json.id}`, { method: 'DELETE' })
+  })
+
   it('POST /api/allocations with bad bodies: 400 naming the problem; nothing is created', async () => {
     const before = (await serve.request('/api/allocations', { auth: false })).json.allocations
       .length
     const bodies: unknown[] = [
       {},
       { project: 'shop' },
-      { project: 'shop', service: 'web', port: '8080' },
+      { project: 'shop', service: 'web', port: '8080/sctp' },
+      { project: 'shop', service: 'web', port: '8000-8010' },
+      { project: 'shop', service: 'web', port: '51820/udp', protocol: 'tcp' },
       { project: 'shop', service: 'web', port: 0 },
       { project: 'shop', service: 'web', port: 80.5 },
       { project: 'shop', service: 'web', protocol: 'sctp' },

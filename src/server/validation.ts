@@ -25,7 +25,13 @@ const PATH_MAX = 4096
 export const allocationRequestSchema = z.strictObject({
   project: z.string(),
   service: z.string(),
-  port: z.number().int().min(1).max(65535).optional(),
+  // A number, or the CLI's one-port spec as a string: "8080", "8080/tcp", "51820/udp".
+  port: z
+    .union([
+      z.number().int().min(1).max(65535),
+      z.string().regex(/^[0-9]{1,5}(?:\/(?:tcp|udp))?$/i, 'a port such as 8080 or "51820/udp"'),
+    ])
+    .optional(),
   protocol: protocolSchema.optional(),
   range: z
     .string()

@@ -2,6 +2,7 @@ import type { Hono } from 'hono'
 import { PortwardenError } from '../../core/errors.js'
 import { checkHealth } from '../../core/health/check-health.js'
 import { parsePortSpec } from '../../core/port-spec.js'
+import type { Protocol } from '../../core/types.js'
 import { allocate } from '../../core/registry/allocator.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { release } from '../../core/registry/release.js'
@@ -16,6 +17,29 @@ import {
 } from '../validation.js'
 
 const ID_PATTERN = /^[1-9][0-9]{0,14}$/
+
+/**
+ * `"port": 8080`, or a spec string (`"51820/udp"`) whose protocol stands for `"protocol"`; the
+ * two may not disagree.
+ */
+function requestedPort(
+  port: number | string | undefined,
+  protocol: Protocol | undefined,
+): { port: number | undefined; protocol: Protocol | undefined } {
+  if (typeof port !== 'string') return { port, protocol }
+  const spec = parsePortSpec(port)
+  const named = /\/(tcp|udp)$/i.test(port)
+  if (named && protocol !== undefined && protocol !== spec.protocol) {
+    throw new PortwardenError(
+      'invalid_request',
+      `"port": ${JSON.stringify(port)} names ${spec.protocol.toUpperCase()}, but "protocol" is ${JSON.stringify(protocol)}.`,
+      {
+        hint: 'Give the protocol once: "port": "51820/udp", or "port": 51820 with "protocol": "udp".',
+      },
+    )
+  }
+  return { port: spec.from, protocol: named ? spec.protocol : protocol }
+}
 
 /**
  * The registry: GET/POST /api/allocations, DELETE /api/allocations/{id}, GET /api/conflicts,
@@ -36,11 +60,12 @@ export function registryRoutes(app: Hono, context: ServerContext): void {
   app.post('/api/allocations', async (c) => {
     const body = await readJsonBody(c, allocationRequestSchema)
     const range = body.range === undefined ? undefined : parsePortSpec(body.range)
+    const { port, protocol } = requestedPort(body.port, body.protocol)
     const request = {
       project: body.project,
       service: body.service,
-      protocol: body.protocol,
-      port: body.port,
+      protocol,
+      port,
       range: range && { from: range.from, to: range.to },
       pid: body.pid,
       worktree:
