@@ -76,6 +76,23 @@ describe('inventory routes', () => {
     expect(empty.json.map((s: any) => s.local_port)).toEqual([held.port])
     const udp = await serve.request(`/api/sockets?protocol=udp&port=${held.port}`, { auth: false })
     expect(udp.json).toEqual([])
+    // as list --port: no protocol matches both; a UDP socket on a port is found without protocol=
+    const dgram = createSocket('udp4')
+    await new Promise<void>((resolve) => dgram.bind(0, '127.0.0.1', resolve))
+    try {
+      const udpPort = dgram.address().port
+      const either = await serve.request(`/api/sockets?port=${udpPort}`, { auth: false })
+      expect(either.json.map((s: any) => [s.protocol, s.local_port])).toEqual([['udp', udpPort]])
+      const clash = await serve.request(`/api/sockets?protocol=tcp&port=${udpPort}/udp`, {
+        auth: false,
+      })
+      expectErrorShape(clash, 400, 'invalid_request')
+      expect(clash.json.message).toBe(
+        `port=${udpPort}/udp names UDP, but protocol=tcp asks for TCP sockets only.`,
+      )
+    } finally {
+      dgram.close()
+    }
     for (const query of [
       'port=0x1F90',
       'port=65536',

@@ -1,6 +1,6 @@
 import { PortwardenError } from '../core/errors.js'
 import type { PortSpec } from '../core/port-spec.js'
-import { parsePortSpec } from '../core/port-spec.js'
+import { specsForProtocols } from '../core/port-spec.js'
 import type { ListSocketsOptions } from '../core/sockets/query.js'
 import type { Protocol } from '../core/types.js'
 
@@ -31,24 +31,17 @@ export function listPortSpecs(
   values: readonly string[],
   protocols: readonly Protocol[],
 ): PortSpec[] {
-  const specs: PortSpec[] = []
-  for (const text of values.flatMap((value) => value.split(','))) {
-    const spec = parsePortSpec(text)
-    if (!text.includes('/')) {
-      for (const protocol of protocols) specs.push({ ...spec, protocol })
-      continue
-    }
-    if (!protocols.includes(spec.protocol)) {
-      const only = protocols[0] as Protocol
-      throw new PortwardenError(
-        'invalid_request',
-        `--port ${text} names ${spec.protocol.toUpperCase()}, but --${only} lists ${only.toUpperCase()} sockets only.`,
-        {
-          hint: `Drop --${only}, or write the port without a protocol (--port ${text.split('/')[0]}) to match every protocol listed.`,
-        },
-      )
-    }
-    specs.push(spec)
+  const { specs, excluded } = specsForProtocols(values, protocols)
+  const [first] = excluded
+  if (first) {
+    const only = protocols[0] as Protocol
+    throw new PortwardenError(
+      'invalid_request',
+      `--port ${first.text} names ${first.spec.protocol.toUpperCase()}, but --${only} lists ${only.toUpperCase()} sockets only.`,
+      {
+        hint: `Drop --${only}, or write the port without a protocol (--port ${first.text.split('/')[0]}) to match every protocol listed.`,
+      },
+    )
   }
   return specs
 }

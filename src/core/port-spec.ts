@@ -88,3 +88,23 @@ export function expandPortSpecs(
 export function exactPorts(items: readonly { port: number; protocol: Protocol }[]): PortSpec[] {
   return items.map((item) => ({ from: item.port, to: item.port, protocol: item.protocol }))
 }
+
+/**
+ * Port spec texts for a listing of `protocols`: a spec without `/tcp` or `/udp` matches every
+ * protocol listed (as `ss sport = :P` does); one naming a protocol the listing leaves out is
+ * returned in `excluded`, for the caller to refuse in its own words.
+ */
+export function specsForProtocols(
+  texts: readonly string[],
+  protocols: readonly Protocol[],
+): { specs: PortSpec[]; excluded: { text: string; spec: PortSpec }[] } {
+  const specs: PortSpec[] = []
+  const excluded: { text: string; spec: PortSpec }[] = []
+  for (const text of texts.flatMap((value) => value.split(','))) {
+    const spec = parsePortSpec(text)
+    if (!text.includes('/')) for (const protocol of protocols) specs.push({ ...spec, protocol })
+    else if (protocols.includes(spec.protocol)) specs.push(spec)
+    else excluded.push({ text, spec })
+  }
+  return { specs, excluded }
+}

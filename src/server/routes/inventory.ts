@@ -1,12 +1,14 @@
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
-import { parsePortSpec } from '../../core/port-spec.js'
+import { PortwardenError } from '../../core/errors.js'
+import { specsForProtocols } from '../../core/port-spec.js'
+import type { PortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../../core/sockets/list-sockets.js'
 import { stringifyForTerminal } from '../../core/safe-text.js'
 import { SOCKET_STATES } from '../../core/types.js'
-import type { SocketEntry } from '../../core/types.js'
+import type { Protocol, SocketEntry } from '../../core/types.js'
 import {
   renderSocketsJson,
   toJsonAllocation,
@@ -50,6 +52,23 @@ function chunkedJson(c: Context, chunks: readonly Uint8Array[]): Response {
   return c.body(body, 200, { 'Content-Type': 'application/json; charset=utf-8' })
 }
 
+/**
+ * `?port=`: as `list --port`, a port without `/tcp` or `/udp` matches every protocol asked for;
+ * one naming a protocol `?protocol=` leaves out is refused, not answered with nothing.
+ */
+function socketsQueryPorts(text: string, protocols: readonly Protocol[]): PortSpec[] {
+  const { specs, excluded } = specsForProtocols([text], protocols)
+  const [first] = excluded
+  if (first) {
+    throw new PortwardenError(
+      'invalid_request',
+      `port=${first.text} names ${first.spec.protocol.toUpperCase()}, but protocol=${protocols[0]} asks for ${protocols[0]?.toUpperCase()} sockets only.`,
+      { hint: 'Leave out protocol=, or give the port without a protocol to match both.' },
+    )
+  }
+  return specs
+}
+
 /** GET /api/system/ports, /api/sockets, /api/ports/{port}: what the kernel shows, as `list`/`check`. */
 export function inventoryRoutes(app: Hono, context: ServerContext): void {
   app.get('/api/system/ports', async (c) => {
@@ -86,10 +105,11 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
     // `?state=&protocol=` (a form with empty fields) means no filter, not a bad one.
     const given = Object.entries(c.req.query()).filter(([, value]) => value !== '')
     const query = validate(socketsQuerySchema, Object.fromEntries(given), 'query')
+    const protocols: Protocol[] = query.protocol ? [query.protocol] : ['tcp', 'udp']
     const inventory = await listSockets({
       all: query.state !== undefined,
       protocols: query.protocol ? [query.protocol] : undefined,
-      ports: query.port === undefined ? undefined : [parsePortSpec(query.port, query.protocol)],
+      ports: query.port === undefined ? undefined : socketsQueryPorts(query.port, protocols),
     })
     const sockets =
       query.state === undefined
