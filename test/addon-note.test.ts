@@ -28,9 +28,15 @@ describe('a missing native addon', () => {
     symlinkSync(join(ROOT, 'node_modules'), join(install, 'node_modules'))
     const cli = join(install, 'dist', 'bin', 'portwarden.cjs')
     const state = temp('pw-state-')
-    const run = (extra: Record<string, string> = {}) =>
+    const run = (extra: Record<string, string | undefined> = {}) =>
       runCommand(process.execPath, [cli, 'list', '--port', '1'], {
-        env: cliEnv({ XDG_STATE_HOME: state, NO_COLOR: '1', ...extra }),
+        // the suite's /proc pass turns the addon off on purpose; these runs must not
+        env: cliEnv({
+          XDG_STATE_HOME: state,
+          NO_COLOR: '1',
+          PORTWARDEN_NO_NATIVE: undefined,
+          ...extra,
+        }),
       })
 
     const first = await run()

@@ -4,6 +4,7 @@
  * reverse for a TCP holder asked about over UDP. Text and --json, on both backends.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { listSockets } from '../src/core/index.js'
 import { parseJson, runCli } from './helpers/cli.js'
 import type { Fixture, FixtureSocket } from './helpers/processes.js'
 import { socketOf, startSockets, stopStarted } from './helpers/processes.js'
@@ -21,10 +22,28 @@ let fixture: Fixture
 let udp: FixtureSocket
 let tcp: FixtureSocket
 
+/** Sockets of `protocol` on `port` (any state): a busy suite's TIME-WAIT can sit on a twin. */
+async function socketsOn(protocol: 'tcp' | 'udp', port: number): Promise<number> {
+  const { sockets } = await listSockets({
+    all: true,
+    protocols: [protocol],
+    ports: [{ protocol, from: port, to: port }],
+    withProcesses: false,
+  })
+  return sockets.length
+}
+
 beforeAll(async () => {
-  fixture = await startSockets(['udpdual@any', 'tcp@127.0.0.1'], { name: 'wireguard-go' })
-  udp = socketOf(fixture, 'udpdual@any')
-  tcp = socketOf(fixture, 'tcp@127.0.0.1')
+  // The kernel picks both ports in its ephemeral range, where other tests' connections leave
+  // TIME-WAIT sockets: take a pair whose twins over the other protocol are unused.
+  for (let attempt = 0; ; attempt++) {
+    fixture = await startSockets(['udpdual@any', 'tcp@127.0.0.1'], { name: 'wireguard-go' })
+    udp = socketOf(fixture, 'udpdual@any')
+    tcp = socketOf(fixture, 'tcp@127.0.0.1')
+    if ((await socketsOn('tcp', udp.port)) + (await socketsOn('udp', tcp.port)) === 0) break
+    if (attempt === 9) throw new Error('no port pair without twins in 10 tries')
+    await stopStarted()
+  }
 })
 
 afterAll(stopStarted)

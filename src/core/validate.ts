@@ -318,6 +318,11 @@ export const probeResult = record('a bind test result', {
   outcome: string,
 })
 
+const otherProtocolHolders = record("the other protocol's holders", {
+  protocol,
+  sockets: socketEntries,
+})
+
 export const portCheck = record('a port check', {
   port,
   protocol,
@@ -329,6 +334,7 @@ export const portCheck = record('a port check', {
   publishers,
   warnings,
   probes: arrayOf(probeResult),
+  otherProtocol: optional(nullable(otherProtocolHolders)),
 })
 
 export const portHolders = record('a port holders entry', {
@@ -338,6 +344,7 @@ export const portHolders = record('a port holders entry', {
   connections: count,
   heldOutOfSight: boolean,
   publishers,
+  otherProtocol: optional(nullable(otherProtocolHolders)),
 })
 /** `portHolders` as `free` plans from it: the publishers may be left out, a pid may be anything. */
 export const holderTableEntry = record('a port holders entry', {
@@ -672,6 +679,7 @@ export const checkOptions = options({
   backend: optional(backend),
   procRoot,
   publishers: optional(boolean),
+  otherProtocol: optional(boolean),
   ...publisherOptions,
 })
 
@@ -679,6 +687,7 @@ export const whoOptions = options({
   backend: optional(backend),
   procRoot,
   publishers: optional(boolean),
+  otherProtocol: optional(boolean),
   ...publisherOptions,
 })
 
