@@ -1,6 +1,16 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+/** `files` may not import from `groups` (gitignore-style patterns of the import path). */
+function layer(files, groups, message) {
+  return [
+    {
+      files: [files],
+      rules: { 'no-restricted-imports': ['error', { patterns: [{ group: groups, message }] }] },
+    },
+  ]
+}
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/.work/', 'native/build/'] },
   js.configs.recommended,
@@ -10,19 +20,48 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-imports': [
+    },
+  },
+  // The layers (README "Layout"): core knows no front end; the server knows no CLI; socket
+  // readers know nothing of the registry; shared code depends on nothing; the dashboard takes
+  // only types from the core (its code runs in a browser) and values from shared/.
+  ...layer(
+    'src/core/**',
+    ['**/cli/*', '**/server/*'],
+    'the core must not import a front end (cli/, server/)',
+  ),
+  ...layer(
+    'src/core/sockets/**',
+    ['**/cli/*', '**/server/*', '**/registry/*'],
+    'socket readers know nothing of the registry or the front ends',
+  ),
+  ...layer('src/server/**', ['**/cli/*'], 'the server must not import the CLI'),
+  ...layer(
+    'src/shared/**',
+    ['**/core/*', '**/cli/*', '**/server/*', 'node:*'],
+    'shared code depends on nothing (it runs in the browser too)',
+  ),
+  {
+    files: ['web/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['**/cli/*', '**/server/*'], message: 'core must not import front ends' },
+            {
+              group: ['**/src/core/*', '**/src/core/**'],
+              allowTypeImports: true,
+              message:
+                'the dashboard takes only types from the core; shared values live in src/shared/',
+            },
+            {
+              group: ['**/src/cli/*', '**/src/server/*', 'node:*'],
+              message: 'the dashboard runs in a browser',
+            },
           ],
         },
       ],
     },
-  },
-  {
-    files: ['src/cli/**', 'src/server/**', 'test/**', 'bench/**'],
-    rules: { 'no-restricted-imports': 'off' },
   },
   {
     files: ['bench/**/*.mjs', 'native/*.mjs', 'test/fixtures/**/*.mjs'],

@@ -15,7 +15,7 @@ import {
   dumpListingAsync,
   prefetchListing,
 } from '../src/core/sockets/netlink-backend.js'
-import { stringifyForTerminal } from '../src/core/safe-text.js'
+import { stringifyForTerminal } from '../src/shared/safe-text.js'
 import type { Holder, SocketEntry } from '../src/core/types.js'
 import { renderSocketsJson, toJsonHolder } from '../src/core/wire.js'
 import { parseJson, runCli } from './helpers/cli.js'

@@ -89,6 +89,8 @@ describe('run SERVICE starts its dependencies first, and stops them after it', (
     ])
     const run = startCli(['run', '--json', 'web'], { state, cwd: state })
     await run.waitErr(new RegExp(`^portwarden: ready: web on ${q} `))
+    // stdout is another pipe: web's own READY line may come after run's stderr says ready
+    await run.waitOut(new RegExp(`^READY .*\\b${q}\\b`))
     // web's READY comes second although db took 1.5 s to bind: web was started after db was ready.
     const [db, web] = readies(run)
     expect(db?.ports).toEqual([p])
@@ -147,6 +149,7 @@ describe('run SERVICE starts its dependencies first, and stops them after it', (
     ])
     const run = startCli(['run', 'web'], { state, cwd: state })
     await run.waitErr(/^portwarden: ready: web /)
+    await run.waitOut(new RegExp(`^READY .*\\b${a}\\b`))
     expect(readies(run).map((r) => r.ports[0])).toEqual([d, b, c, a])
     process.kill(run.pid, 'SIGTERM')
     await run.waitExit()
@@ -183,6 +186,7 @@ describe('run SERVICE starts its dependencies first, and stops them after it', (
     expect(run.err).toContain(
       `portwarden: queue is running already (node (pid ${queue.pid}) on ${r}): not starting it`,
     )
+    await run.waitOut(new RegExp(`^READY .*\\b${q}\\b`))
     expect(readies(run).map((ready) => ready.ports)).toEqual([[q]])
     run.child.stdin.end()
     expect((await run.waitExit()).code).toBe(0)

@@ -1,6 +1,6 @@
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { stringifyForTerminal } from '../core/safe-text.js'
+import { stringifyForTerminal } from '../shared/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/errors.js'
 import { PACKAGE_ROOT } from '../core/package-root.js'
@@ -25,7 +25,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['alloc', async () => (await import('./commands/alloc.js')).registerAlloc],
   ['release', async () => (await import('./commands/alloc.js')).registerRelease],
   ['status', async () => (await import('./commands/status.js')).registerStatus],
-  ['preflight', async () => (await import('./commands/doctor.js')).registerPreflight],
+  ['preflight', async () => (await import('./commands/preflight.js')).registerPreflight],
   ['doctor', async () => (await import('./commands/doctor.js')).registerDoctor],
   ['run', async () => (await import('./commands/run.js')).registerRun],
   ['env', async () => (await import('./commands/env.js')).registerEnv],

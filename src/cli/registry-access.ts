@@ -26,10 +26,31 @@ export async function withExistingRegistry<T>(
   options: RegistryOptions,
   work: (store: RegistryStore | null) => Promise<T>,
 ): Promise<T> {
-  const store = await openRegistry({ location: options.registry, create: false })
+  const store = await openExistingRegistry(options)
   try {
     return await work(store)
   } finally {
     await store?.close()
+  }
+}
+
+/** The registry when it exists (a PostgreSQL URL always does), else null: looking creates nothing. */
+export function openExistingRegistry(options: RegistryOptions): Promise<RegistryStore | null> {
+  return openRegistry({ location: options.registry, create: false })
+}
+
+/**
+ * The existing registry, for commands the socket tables can answer without it: one that cannot
+ * be opened is skipped, with the warning `skipped(reason)` words.
+ */
+export async function consultRegistry(
+  options: RegistryOptions,
+  skipped: (reason: string) => string,
+): Promise<{ store: RegistryStore | null; warnings: string[] }> {
+  try {
+    return { store: await openExistingRegistry(options), warnings: [] }
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\.$/, '')
+    return { store: null, warnings: [skipped(reason)] }
   }
 }

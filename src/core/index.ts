@@ -35,7 +35,7 @@ import * as registry from './registry/open-registry.js'
 import * as releasing from './registry/release.js'
 import * as readiness from './run/readiness.js'
 import * as runEnv from './run/run-env.js'
-import * as runPreflight from './run/preflight.js'
+import * as runConflicts from './run/port-conflicts.js'
 import * as processTrees from './run/process-tree.js'
 import * as dependencyRuns from './run/dependencies.js'
 import * as running from './run/run-service.js'
@@ -468,17 +468,17 @@ export type {
 } from './run/run-service.js'
 
 const portConflicts = ['conflicts', v.arrayOf(v.portConflict)] as const
-export const conflictError = guarded(runPreflight.conflictError, [
+export const conflictError = guarded(runConflicts.conflictError, [
   portConflicts,
   ['before', optional(v.string)],
 ])
-export const conflictSentence = guarded(runPreflight.conflictSentence, [portConflicts])
-export const describeOwners = guarded(runPreflight.describeOwners, [
+export const conflictSentence = guarded(runConflicts.conflictSentence, [portConflicts])
+export const describeOwners = guarded(runConflicts.describeOwners, [
   ['sockets', v.socketEntries],
   ['allocation', v.nullable(v.allocation)],
   procRoot,
 ])
-export const preflightPorts = guardedAsync(runPreflight.preflightPorts, [
+export const preflightPorts = guardedAsync(runConflicts.preflightPorts, [
   ['ports', v.runPorts],
   [
     'options',
@@ -491,7 +491,7 @@ export const preflightPorts = guardedAsync(runPreflight.preflightPorts, [
     }),
   ],
 ])
-export type { PortConflict, PreflightOptions } from './run/preflight.js'
+export type { PortConflict, PortConflictOptions } from './run/port-conflicts.js'
 
 export const waitUntilListening = guardedAsync(readiness.waitUntilListening, [
   ['ports', v.runPorts],

@@ -3,7 +3,7 @@ import type { PortCheck } from './check-port.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { describePublisher } from './containers/published-ports.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
-import { escapeUnsafe } from './safe-text.js'
+import { escapeUnsafe } from '../shared/safe-text.js'
 import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
 
 /** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */

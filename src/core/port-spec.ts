@@ -1,6 +1,6 @@
 import { PortwardenError } from './errors.js'
 import type { Protocol } from './types.js'
-import { truncate } from './safe-text.js'
+import { truncate } from '../shared/safe-text.js'
 
 /** A port or an inclusive range of ports, with a protocol: `8080`, `8000-8010/udp`. */
 export interface PortSpec {

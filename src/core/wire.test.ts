@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { stringifyForTerminal } from './safe-text.js'
+import { stringifyForTerminal } from '../shared/safe-text.js'
 import type { Holder, SocketEntry } from './types.js'
 import { renderSocketsJson, toJsonSocket } from './wire.js'
 

@@ -9,7 +9,7 @@ import {
   publishedSentence,
 } from './messages.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
-import { stringifyForTerminal } from './safe-text.js'
+import { stringifyForTerminal } from '../shared/safe-text.js'
 import type { Holder, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
 import { isHeld } from './who-holds.js'

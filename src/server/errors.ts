@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { PortwardenErrorCode } from '../core/errors.js'
 import { isPortwardenError } from '../core/errors.js'
-import { stringifyForTerminal } from '../core/safe-text.js'
+import { stringifyForTerminal } from '../shared/safe-text.js'
 import { apiHint } from './api-hints.js'
 
 /** The codes only HTTP has, next to the library's own. */

@@ -2,7 +2,7 @@
  * The one way this page makes DOM: elements by name, text only as text nodes. Nothing from the
  * server ever goes through innerHTML, so a project named `<img onerror=…>` stays a name.
  */
-import { escapeUnsafe, hasUnsafeCharacters } from '../../src/core/safe-text.js'
+import { escapeUnsafe, hasUnsafeCharacters } from '../../src/shared/safe-text.js'
 
 export type Child = Node | string | null | undefined | false
 

@@ -13,7 +13,7 @@ import { parseBackend } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
 import { renderDoctor } from '../render/preflight.js'
 import type { Style } from '../render/style.js'
-import { openExistingRegistry } from './preflight.js'
+import { openExistingRegistry } from '../registry-access.js'
 
 export interface DoctorCommandOptions extends GlobalOptions, RegistryOptions {
   manifest?: string
@@ -38,7 +38,7 @@ export async function doctorCommand(
   let registryError: unknown
   const location = resolveRegistryLocation(options.registry)
   try {
-    store = (await openExistingRegistry(options.registry)).store
+    store = await openExistingRegistry(options)
   } catch (error) {
     registryError = error
   }
@@ -96,4 +96,3 @@ export function registerDoctor(program: Command, cli: CliContext): void {
     )
     .action((options) => cli.run(doctorCommand(cli.globals(options), cli.stdout)))
 }
-export { registerPreflight } from './preflight.js'

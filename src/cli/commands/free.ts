@@ -26,7 +26,7 @@ import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderUptime } from '../render/human.js'
 import type { Style } from '../render/style.js'
 import { colorEnabled, createStyle } from '../render/style.js'
-import { truncate } from '../../core/safe-text.js'
+import { truncate } from '../../shared/safe-text.js'
 
 export interface FreeCommandOptions extends GlobalOptions {
   dryRun?: boolean

@@ -1,7 +1,5 @@
 import type { Command } from 'commander'
-import { existsSync } from 'node:fs'
 import type { Manifest } from '../../core/manifest/types.js'
-import type { RegistryStore } from '../../core/registry/types.js'
 import { PortwardenError, isPortwardenError } from '../../core/errors.js'
 import { loadManifest } from '../../core/manifest/load-manifest.js'
 import type { PortSpec } from '../../core/port-spec.js'
@@ -13,12 +11,12 @@ import {
   toJsonPreflight,
 } from '../../core/preflight.js'
 import { validateName } from '../../core/registry/names.js'
-import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
+import { consultRegistry, openExistingRegistry } from '../registry-access.js'
 import { renderPreflight } from '../render/preflight.js'
 import { timeWaitCaveat } from '../../core/messages.js'
 import type { Style } from '../render/style.js'
@@ -31,18 +29,6 @@ export interface PreflightCommandOptions extends GlobalOptions, RegistryOptions 
 
 const PORTS_USAGE =
   'Usage: portwarden preflight [SERVICE...] (from portwarden.toml), or portwarden preflight --port SPEC... [--project P]'
-
-/**
- * The registry for a read-only look: null when it does not exist yet (looking must not create
- * it), a PostgreSQL URL is always opened.
- */
-export async function openExistingRegistry(
-  location: string | undefined,
-): Promise<{ store: RegistryStore | null; location: string }> {
-  const resolved = resolveRegistryLocation(location)
-  const exists = resolved.includes('://') || existsSync(resolved)
-  return { store: exists ? await openRegistry({ location: resolved }) : null, location: resolved }
-}
 
 /**
  * `preflight [SERVICE...]`: can every declared port be taken? `preflight --port SPEC...`: the
@@ -78,17 +64,14 @@ export async function preflightCommand(
   const manifest: Manifest | null = specs.length > 0 ? null : findTheManifest(options.manifest)
   const needsRegistry =
     manifest?.services.some((s) => s.ports.some((p) => p.kind === 'auto')) ?? false
-  const warnings: string[] = []
-  let store: RegistryStore | null = null
-  try {
-    store = (await openExistingRegistry(options.registry)).store
-  } catch (error) {
-    // Fixed ports can be judged without the registry; "auto" ports cannot.
-    if (needsRegistry) throw error
-    warnings.push(
-      `the registry was not consulted (${error instanceof Error ? error.message : String(error)}); allocations to other projects are not checked`,
-    )
-  }
+  // Fixed ports can be judged without the registry; "auto" ports cannot.
+  const { store, warnings } = needsRegistry
+    ? { store: await openExistingRegistry(options), warnings: [] as string[] }
+    : await consultRegistry(
+        options,
+        (reason) =>
+          `the registry was not consulted (${reason}); allocations to other projects are not checked`,
+      )
   try {
     const backend = parseBackend(options.backend)
     const result = manifest

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { existsSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { HealthCheckSpec, RegistryStore } from '../../core/registry/types.js'
 import type { RunPort } from '../../core/run/run-env.js'
@@ -15,13 +14,14 @@ import { PortwardenError } from '../../core/errors.js'
 import { parseDuration } from '../../core/free/options.js'
 import { parsePortSpec } from '../../core/port-spec.js'
 import { defaultProject, validateName } from '../../core/registry/names.js'
-import { openRegistry, resolveRegistryLocation } from '../../core/registry/open-registry.js'
+import { openRegistry } from '../../core/registry/open-registry.js'
 import { inForegroundOfTerminal } from '../../core/run/process-tree.js'
 import { loadManifest, portName, resolveServicePorts } from '../../core/manifest/load-manifest.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { parseBackend, parseHealthCheck } from '../parse-options.js'
 import type { RegistryOptions } from '../registry-access.js'
+import { consultRegistry } from '../registry-access.js'
 import { colorEnabled, createStyle } from '../render/style.js'
 import { LiveLine } from '../render/live-line.js'
 
@@ -215,7 +215,7 @@ async function planFromFlags(command: string[], options: RunOptions): Promise<Ru
   }
   const service = validateName('service', options.name ?? basename(command[0] as string))
   const ports = parseRunPorts(options.port ?? [], options.name === undefined ? null : service)
-  const { store, warnings } = await openExistingRegistry(options)
+  const { store, warnings } = await registryIfAny(options)
   return {
     request: {
       service,
@@ -285,7 +285,7 @@ async function planFromManifest(
   const needsRegistry = chain.some((s) => s.ports.some((p) => p.kind === 'auto'))
   const { store, warnings } = needsRegistry
     ? { store: await openRegistry({ location: options.registry }), warnings: [] }
-    : await openExistingRegistry(options)
+    : await registryIfAny(options)
   try {
     const portsOf = async (of: ManifestService): Promise<RunPort[]> =>
       (await resolveServicePorts(manifest, of, store)).map((p) => ({
@@ -382,23 +382,11 @@ export function parseRunPorts(values: readonly string[], service: string | null)
  * one: a plain `run --port` never creates a registry file. A registry that cannot be read is
  * reported and skipped; the socket tables still decide.
  */
-async function openExistingRegistry(
-  options: RegistryOptions,
-): Promise<{ store: RegistryStore | null; warnings: string[] }> {
-  const location = resolveRegistryLocation(options.registry)
-  if (!/^postgres(ql)?:\/\//i.test(location) && !existsSync(location))
-    return { store: null, warnings: [] }
-  try {
-    return { store: await openRegistry({ location }), warnings: [] }
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
-    return {
-      store: null,
-      warnings: [
-        `registry not consulted (${message.replace(/\.$/, '')}); checking the socket tables only`,
-      ],
-    }
-  }
+function registryIfAny(options: RegistryOptions) {
+  return consultRegistry(
+    options,
+    (reason) => `registry not consulted (${reason}); checking the socket tables only`,
+  )
 }
 
 export function toJsonRunOutcome(outcome: RunWithDependenciesOutcome, project: string) {

@@ -13,7 +13,7 @@ import type { GlobalOptions } from '../command-result.js'
 import { parseBackend, parseSpecs } from '../parse-options.js'
 import { renderTable } from '../render/human.js'
 import type { Style } from '../render/style.js'
-import { stringifyForTerminal } from '../../core/safe-text.js'
+import { stringifyForTerminal } from '../../shared/safe-text.js'
 
 export interface WatchCommandOptions extends GlobalOptions {
   interval?: string

@@ -16,7 +16,7 @@ import {
   timeWaitCaveat,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
-import { truncate } from '../../core/safe-text.js'
+import { truncate } from '../../shared/safe-text.js'
 
 /** `3h12m`, `2d4h`, `45s` */
 export function renderUptime(startedAt: string | null, now = Date.now()): string {

@@ -7,7 +7,7 @@ import { preflightStatus } from '../../core/preflight.js'
 import { checkSummary, describeHolders, displayName, timeWaitCaveat } from '../../core/messages.js'
 import { renderUptime } from './human.js'
 import type { Style } from './style.js'
-import { truncate } from '../../core/safe-text.js'
+import { truncate } from '../../shared/safe-text.js'
 
 const MAX_COMMAND = 80
 const MAX_HOLDERS = 3

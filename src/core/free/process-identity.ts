@@ -1,6 +1,6 @@
 import { readdirSync, readlinkSync } from 'node:fs'
 import { isDescendantOf, readProcText } from '../process/read-process.js'
-import { showValue } from '../safe-text.js'
+import { showValue } from '../../shared/safe-text.js'
 
 /**
  * Who a pid *is*, as far as /proc can tell without a pidfd: the pid alone is only a number the

@@ -16,7 +16,7 @@ import { locateToml } from './toml-locations.js'
 import type { TomlLocations, TomlPath } from './toml-locations.js'
 import type { Manifest, ManifestPort, ManifestService } from './types.js'
 import { portName } from './resolve-ports.js'
-import { truncate } from '../safe-text.js'
+import { truncate } from '../../shared/safe-text.js'
 
 export { resolveServicePorts, portName } from './resolve-ports.js'
 export type { ResolvedPort } from './resolve-ports.js'

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs'
 import { PortwardenError, errnoOf } from '../errors.js'
-import { showValue } from '../safe-text.js'
+import { showValue } from '../../shared/safe-text.js'
 import type { Holder } from '../types.js'
 import {
   parseBootTime,

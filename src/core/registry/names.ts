@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { PortwardenError } from '../errors.js'
-import { hasUnsafeCharacters, quoteForTerminal, showValue, truncate } from '../safe-text.js'
+import {
+  hasUnsafeCharacters,
+  quoteForTerminal,
+  showValue,
+  truncate,
+} from '../../shared/safe-text.js'
 
 export const MAX_NAME_LENGTH = 100
 

@@ -3,7 +3,7 @@ import { ProcessReader, isDescendantOf, scanSocketHolders } from '../process/rea
 import { listSockets } from '../sockets/list-sockets.js'
 import { isListening } from '../sockets/query.js'
 import type { Holder, Protocol, SocketEntry } from '../types.js'
-import type { PortConflict } from './preflight.js'
+import type { PortConflict } from './port-conflicts.js'
 import type { ProcessIdentity } from './process-tree.js'
 import { isSameProcess, processTree } from './process-tree.js'
 import type { RunPort } from './run-env.js'

@@ -1,6 +1,6 @@
 import { startHolderScan } from '../process/holder-scan.js'
 import { ProcessReader } from '../process/read-process.js'
-import { stringifyForTerminal } from '../safe-text.js'
+import { stringifyForTerminal } from '../../shared/safe-text.js'
 import type { Warning } from '../types.js'
 import { toJsonHolder } from '../wire.js'
 import { chooseBackend, partialVisibility } from './list-sockets.js'

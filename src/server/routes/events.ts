@@ -1,6 +1,6 @@
 import type { Hono } from 'hono'
 import type { SocketEvent } from '../../core/watch/socket-watcher.js'
-import { stringifyForTerminal } from '../../core/safe-text.js'
+import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { toJsonSocket } from '../../core/wire.js'
 import type { ServerContext } from '../context.js'
 

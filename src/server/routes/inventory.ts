@@ -6,7 +6,7 @@ import type { PortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../../core/sockets/list-sockets.js'
-import { stringifyForTerminal } from '../../core/safe-text.js'
+import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { SOCKET_STATES } from '../../core/types.js'
 import type { Protocol, SocketEntry } from '../../core/types.js'
 import {

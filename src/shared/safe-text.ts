@@ -2,6 +2,9 @@
  * Text from other people (process names, command lines, project names, manifest lines) must
  * never move the cursor, recolour the terminal, or reorder what is shown: C0/C1 controls, DEL,
  * zero-width, line/paragraph separators and bidi controls are shown as escapes instead.
+ *
+ * One rule for every front end: the CLI, the server and the dashboard (in the browser) import
+ * it from here; `src/shared/` depends on nothing but the language.
  */
 /* eslint-disable no-control-regex -- matching control characters is the point */
 const UNSAFE =

@@ -1,3 +1,8 @@
+/**
+ * `run`'s gate: which of a service's ports someone else has right now (a process, or the
+ * registry giving it to another project), and the refusal that names them. The manifest-wide
+ * report with fixes is `preflight` (core/preflight.ts), which `preflight` and `doctor` print.
+ */
 import { checkPorts } from '../check-port.js'
 import { publisherName } from '../containers/published-ports.js'
 import type { CheckOptions, PortCheck } from '../check-port.js'
@@ -26,7 +31,7 @@ export interface PortConflict {
   allocation: Allocation | null
 }
 
-export interface PreflightOptions {
+export interface PortConflictOptions {
   /** Who is asking: allocations of this project+service are ours, not conflicts. */
   project: string
   service: string
@@ -42,7 +47,7 @@ export interface PreflightOptions {
  */
 export async function preflightPorts(
   ports: readonly RunPort[],
-  options: PreflightOptions,
+  options: PortConflictOptions,
 ): Promise<PortConflict[]> {
   if (ports.length === 0) return []
   const specs = ports.map((p) => ({ from: p.port, to: p.port, protocol: p.protocol }))
