@@ -28,6 +28,11 @@ export function escapeUnsafe(text: string): string {
   })
 }
 
+/** `escapeUnsafe` line by line: a message of several lines keeps its line breaks. */
+export function escapeUnsafeLines(text: string): string {
+  return text.split('\n').map(escapeUnsafe).join('\n')
+}
+
 /** A JSON string literal of `text`, safe to print on a terminal. */
 export function quoteForTerminal(text: string): string {
   return JSON.stringify(text).replace(UNSAFE_IN_JSON, unicodeEscape)

@@ -369,6 +369,20 @@ describe('parseManifest: every error names the file, the line and the problem', 
     }
   })
 
+  it('escapes line separators and invisible format characters too (the one terminal rule)', () => {
+    for (const [escape, shown] of [
+      ['\\u2028', '\\u2028'],
+      ['\\u2029', '\\u2029'],
+      ['\\u2060', '\\u2060'],
+      ['\\u2064', '\\u2064'],
+    ]) {
+      const error = errorOf(`[services.web]\nports = ["80${escape}"]\n`)
+      const text = `${error.message}\n${error.hint}`
+      expect(text).not.toMatch(/[\u2028\u2029\u2060-\u2065]/)
+      expect(text).toContain(shown)
+    }
+  })
+
   it('reports a path relative to the working directory, absolute outside it', () => {
     const outside = (() => {
       try {

@@ -16,7 +16,7 @@ import { locateToml } from './toml-locations.js'
 import type { TomlLocations, TomlPath } from './toml-locations.js'
 import type { Manifest, ManifestPort, ManifestService } from './types.js'
 import { portName } from './resolve-ports.js'
-import { truncate } from '../../shared/safe-text.js'
+import { escapeUnsafeLines, truncate } from '../../shared/safe-text.js'
 
 export { resolveServicePorts, portName } from './resolve-ports.js'
 export type { ResolvedPort } from './resolve-ports.js'
@@ -713,21 +713,15 @@ export function pathText(path: TomlPath): string {
   return text
 }
 
-/** Control and bidi characters from the file must not reach the terminal raw. */
 /* eslint-disable no-control-regex */
-const UNSAFE =
-  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g
 const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
 /* eslint-enable no-control-regex */
 
-function sanitize(text: string): string {
-  return text.replace(UNSAFE, (c) => {
-    const code = c.charCodeAt(0)
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`
-  })
-}
+/**
+ * Control, zero-width, separator and bidi characters from the file must not reach the terminal
+ * raw: the one rule of shared/safe-text.ts, line by line (messages show excerpts of the file).
+ */
+const sanitize = escapeUnsafeLines
 
 function indent(text: string): string {
   return text
