@@ -111,11 +111,13 @@ export const hiddenHolderReason = guarded(messages.hiddenHolderReason, [
 export const outOfSightSentence = guarded(messages.outOfSightSentence, [
   ['protocol', v.protocol],
   ['port', v.port],
+  ['verb', optional(v.string)],
 ])
 export const portInUseSentence = guarded(messages.portInUseSentence, [
   ['protocol', v.protocol],
   ['port', v.port],
   ['sockets', v.socketEntries],
+  ['verb', optional(v.string)],
 ])
 
 export const toJsonAllocation = guarded(wire.toJsonAllocation, [['allocation', v.allocation]])

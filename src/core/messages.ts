@@ -84,11 +84,13 @@ export function portInUseSentence(
   protocol: Protocol,
   port: number,
   sockets: readonly SocketEntry[],
+  /** How the holding is said: `is already in use by` (before an action), `is still held by` (after one). */
+  verb = 'is already in use by',
 ): string {
   const label = `${protocol.toUpperCase()} port ${port}`
   if (sockets.length === 0)
     return `${label} is in use, but no socket in the tables shows who holds it`
-  return `${label} is already in use by ${describeHolders(sockets)} ${describeWhere(sockets)}`
+  return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}`
 }
 
 /**
@@ -151,9 +153,9 @@ export function otherProtocolSentence(port: number, other: OtherProtocolHolders)
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */
-export function outOfSightSentence(protocol: Protocol, port: number): string {
+export function outOfSightSentence(protocol: Protocol, port: number, verb = 'is in use'): string {
   return (
-    `${protocol.toUpperCase()} port ${port} is in use, but no socket table shows who holds it ` +
+    `${protocol.toUpperCase()} port ${port} ${verb}, but no socket table shows who holds it ` +
     `(a socket bound without listen(), one in another network namespace, or another user's when not root)`
   )
 }

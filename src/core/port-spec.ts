@@ -17,10 +17,11 @@ export const PORT_SPEC_FORMS =
 const SPEC_PATTERN = /^([1-9][0-9]{0,4})(?:-([1-9][0-9]{0,4}))?(?:\/(tcp|udp|TCP|UDP))?$/
 
 function invalid(text: string, why: string): PortwardenError {
-  const shown = JSON.stringify(truncate(text, 41))
-  return new PortwardenError('invalid_request', `Invalid port spec ${shown}: ${why}.`, {
+  // `problem`: the same words as a fragment, for messages that place it in a sentence of their own
+  const problem = `invalid port spec ${JSON.stringify(truncate(text, 41))}: ${why}`
+  return new PortwardenError('invalid_request', `I${problem.slice(1)}.`, {
     hint: `Accepted forms: ${PORT_SPEC_FORMS}.`,
-    details: { spec: text },
+    details: { spec: text, problem },
   })
 }
 

@@ -232,7 +232,7 @@ export function renderPlan(plan: FreePlan, style: Style): string {
     lines.push(
       style.bold(
         port.sockets.length > 0
-          ? `${portInUseSentence(port.protocol, port.port, port.sockets).replace(' is already in use by ', ' is held by ')}.`
+          ? `${portInUseSentence(port.protocol, port.port, port.sockets, 'is held by')}.`
           : heldOnlyByPublishers(port)
             ? `${publishedSentence(port.protocol, port.port, port.publishers)}.`
             : `${portText(port)} is in use, but no socket table shows who holds it.`,

@@ -364,19 +364,13 @@ async function reportPort(
   ]
   let message: string
   if (holders.length > 0) {
-    message = portInUseSentence(port.protocol, port.port, holders).replace(
-      ' is already in use by ',
-      ' is still held by ',
-    )
+    message = portInUseSentence(port.protocol, port.port, holders, 'is still held by')
   } else if (await onlyTimeWait(plan, port)) {
     message =
       `${label} is still blocked by a TIME-WAIT socket left by a server without SO_REUSEADDR ` +
       '(binding fails until it expires, within 60 s)'
   } else if (heldOutOfSight) {
-    message = outOfSightSentence(port.protocol, port.port).replace(
-      ' is in use, ',
-      ' is still in use, ',
-    )
+    message = outOfSightSentence(port.protocol, port.port, 'is still in use')
   } else {
     message = `${label} is still in use: a bind test fails`
   }

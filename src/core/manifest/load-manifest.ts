@@ -422,11 +422,7 @@ class ManifestChecker {
         try {
           return { kind: 'spec', spec: parsePortSpec(entry), text: entry }
         } catch (error) {
-          const reason =
-            error instanceof Error
-              ? error.message.replace(/^Invalid/, 'invalid').replace(/\.$/, '')
-              : 'invalid port spec'
-          this.fail(where, reason, PORTS_HINT)
+          this.fail(where, problemOf(error, 'invalid port spec'), PORTS_HINT)
         }
       }
       if (typeof entry === 'number') {
@@ -612,11 +608,11 @@ class ManifestChecker {
     try {
       return validateName(kind, value)
     } catch (error) {
-      const problem =
-        error instanceof Error
-          ? error.message.replace(/^Invalid/, 'invalid').replace(/\.$/, '')
-          : `invalid ${kind} name`
-      this.fail(at, problem, error instanceof PortwardenError ? error.hint : undefined)
+      this.fail(
+        at,
+        problemOf(error, `invalid ${kind} name`),
+        error instanceof PortwardenError ? error.hint : undefined,
+      )
     }
   }
 
@@ -722,6 +718,12 @@ const SPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f]/
  * raw: the one rule of shared/safe-text.ts, line by line (messages show excerpts of the file).
  */
 const sanitize = escapeUnsafeLines
+
+/** The words of a validator's error as a fragment (`details.problem`), to place in a sentence here. */
+function problemOf(error: unknown, fallback: string): string {
+  const problem = error instanceof PortwardenError ? error.details?.problem : undefined
+  return typeof problem === 'string' ? problem : fallback
+}
 
 function indent(text: string): string {
   return text

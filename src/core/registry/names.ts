@@ -15,15 +15,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** Checks a project or service name; throws `invalid_request` saying what is accepted. */
 export function validateName(kind: 'project' | 'service', value: string): string {
   const accepted = `A ${kind} name is 1-${MAX_NAME_LENGTH} visible characters without control or bidi characters, such as "web" or "review-GH-42".`
-  const fail = (why: string) =>
-    new PortwardenError(
-      'invalid_request',
-      `Invalid ${kind} name ${quoteForTerminal(truncate(value, 41))}: ${why}.`,
-      {
-        hint: accepted,
-        details: { field: kind },
-      },
-    )
+  const fail = (why: string) => {
+    // `problem`: the same words as a fragment, for messages that place it in a sentence of their own
+    const problem = `invalid ${kind} name ${quoteForTerminal(truncate(value, 41))}: ${why}`
+    return new PortwardenError('invalid_request', `I${problem.slice(1)}.`, {
+      hint: accepted,
+      details: { field: kind, problem },
+    })
+  }
   if (value.length === 0) throw fail('it is empty')
   if ([...value].length > MAX_NAME_LENGTH)
     throw fail(`it is ${[...value].length} characters long (at most ${MAX_NAME_LENGTH})`)
