@@ -5,7 +5,9 @@ import { PortwardenError } from '../../core/errors.js'
 import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import { allocate } from '../../core/registry/allocator.js'
 import { defaultProject, findWorktreeRoot, validateName } from '../../core/registry/names.js'
+import { releaseGoneWorktrees } from '../../core/registry/gone-worktrees.js'
 import { release } from '../../core/registry/release.js'
+import type { Allocation } from '../../core/registry/types.js'
 import { toJsonAllocation } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
@@ -66,12 +68,56 @@ export interface ReleaseOptions extends GlobalOptions, RegistryOptions {
   project?: string
   port?: string
   udp?: boolean
+  gone?: boolean
+}
+
+function releasedText(removed: readonly Allocation[]): string {
+  return removed
+    .map(
+      (a) =>
+        `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`,
+    )
+    .join('\n')
+}
+
+/** `release --gone [--project P]`: the allocations of worktrees that no longer exist. */
+async function releaseGone(options: ReleaseOptions): Promise<CommandResult> {
+  if (options.port !== undefined || options.udp) {
+    throw new PortwardenError(
+      'invalid_request',
+      "--gone releases whole worktrees' allocations: it takes no SERVICE, --port or --udp.",
+      { hint: 'portwarden release --gone [--project P]' },
+    )
+  }
+  const project =
+    options.project === undefined ? undefined : validateName('project', options.project)
+  const removed = await withExistingRegistry(options, async (store) =>
+    store ? releaseGoneWorktrees(store, { project }) : [],
+  )
+  return {
+    // Nothing gone is a fine state (a hook runs this every time): exit 0 either way.
+    exitCode: EXIT.ok,
+    json: { released: removed.map(toJsonAllocation) },
+    text: removed.length > 0 ? releasedText(removed) : '',
+    warnings: [],
+    notes: removed.length === 0 ? ['nothing to release: every recorded worktree still exists'] : [],
+  }
 }
 
 export async function releaseCommand(
   service: string | undefined,
   options: ReleaseOptions,
 ): Promise<CommandResult> {
+  if (options.gone) {
+    if (service !== undefined) {
+      throw new PortwardenError(
+        'invalid_request',
+        "--gone releases whole worktrees' allocations: it takes no SERVICE, --port or --udp.",
+        { hint: 'portwarden release --gone [--project P]' },
+      )
+    }
+    return releaseGone(options)
+  }
   if (service !== undefined && options.port !== undefined) {
     throw new PortwardenError('invalid_request', 'Give either SERVICE or --port, not both.', {
       hint: RELEASE_EXAMPLE,
@@ -110,12 +156,7 @@ export async function releaseCommand(
   return {
     exitCode: EXIT.ok,
     json: { released: removed.map(toJsonAllocation) },
-    text: removed
-      .map(
-        (a) =>
-          `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`,
-      )
-      .join('\n'),
+    text: releasedText(removed),
     warnings: [],
   }
 }
@@ -162,11 +203,14 @@ export function registerRelease(program: Command, cli: CliContext): void {
     .registry(
       program
         .command('release')
-        .description('remove allocations: release SERVICE [--project P], or release --port SPEC')
+        .description(
+          'remove allocations: release SERVICE [--project P], release --port SPEC, or release --gone (worktrees that no longer exist)',
+        )
         .argument('[service]', 'service name')
         .option('--project <name>', 'project (default: the git worktree name)')
         .option('--port <spec>', 'the allocation on this port (8080, 8080/udp)')
-        .option('--udp', 'the UDP allocation'),
+        .option('--udp', 'the UDP allocation')
+        .option('--gone', 'every allocation whose recorded worktree no longer exists'),
     )
     .action((service: string | undefined, options) =>
       cli.run(releaseCommand(service, cli.globals(options))),

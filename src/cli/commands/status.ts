@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { AllocationClaim } from '../../core/registry/conflicts.js'
 import { checkHealth } from '../../core/health/check-health.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
+import { worktreeGone } from '../../core/registry/gone-worktrees.js'
 import { readImportFile } from '../../core/registry/import-file.js'
 import { toJsonAllocation, toJsonConflict } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
@@ -61,13 +62,23 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
       options.healthCheck === true &&
       allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
     const conflicted = (report?.conflicts.length ?? 0) > 0
+    const gone = allocations.filter(worktreeGone)
+    if (gone.length > 0) {
+      const names = gone.map((a) => `${a.service} of ${a.project} (${a.port}/${a.protocol})`)
+      warnings.push(
+        `${gone.length === 1 ? 'an allocation belongs' : `${gone.length} allocations belong`} to a worktree that no longer exists: ${names.join(', ')}; \`portwarden release --gone\` releases ${gone.length === 1 ? 'it' : 'them'}`,
+      )
+    }
     const blocks = [renderAllocations(allocations, style, { location })]
     if (report) blocks.push(renderConflicts(report, style))
     return {
       exitCode: unhealthy || conflicted ? EXIT.no : EXIT.ok,
       json: {
         registry: location,
-        allocations: allocations.map(toJsonAllocation),
+        allocations: allocations.map((a) => ({
+          ...toJsonAllocation(a),
+          worktree_gone: worktreeGone(a),
+        })),
         ...(report
           ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary }
           : {}),
