@@ -4,7 +4,6 @@
  * that accept and never answer, speak another protocol, or refuse. Every probe must answer with a
  * sentence, never throw, and leave no socket or timer behind.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http'
 import { createServer as createHttpServer } from 'node:http'
@@ -24,6 +23,7 @@ import {
   probeTcpConnect,
 } from '../src/core/health/probes.js'
 import { commandExists, startProcess, stopStarted } from './helpers/processes.js'
+import { selfSignedCertificate } from './helpers/tls.js'
 import type { RunningPostgres, RunningRedis } from './helpers/servers.js'
 import {
   freeLoopbackPort,
@@ -398,28 +398,8 @@ describe.skipIf(!HAS_OPENSSL)(`probeHttp over HTTPS${HAS_OPENSSL ? '' : ` — ${
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'portwarden-tls-'))
-    const made = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ].concat(['-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]),
-      { encoding: 'utf8' },
-    )
-    if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`)
-    tls = createHttpsServer(
-      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
-      httpHandler,
-    )
+    const { key, cert } = selfSignedCertificate(dir)
+    tls = createHttpsServer({ key, cert }, httpHandler)
     tlsPort = await listen(tls, LOOPBACK)
   })
 
@@ -614,30 +594,9 @@ describe.skipIf(!PG_BIN)(
         const client = new pg.Client({ connectionString: server.url })
         await client.connect()
         try {
-          const made = spawnSync('openssl', [
-            'req',
-            '-x509',
-            '-newkey',
-            'ec',
-            '-pkeyopt',
-            'ec_paramgen_curve:prime256v1',
-            '-nodes',
-            '-days',
-            '1',
-            '-subj',
-            '/CN=localhost',
-            '-keyout',
-            join(dir, 'key.pem'),
-            '-out',
-            join(dir, 'cert.pem'),
-          ])
-          expect(made.status).toBe(0)
-          const cert = server.writeOwnedFile(
-            'server.crt',
-            readFileSync(join(dir, 'cert.pem')),
-            0o644,
-          )
-          const key = server.writeOwnedFile('server.key', readFileSync(join(dir, 'key.pem')), 0o600)
+          const pair = selfSignedCertificate(dir)
+          const cert = server.writeOwnedFile('server.crt', pair.cert, 0o644)
+          const key = server.writeOwnedFile('server.key', pair.key, 0o600)
           await client.query(`ALTER SYSTEM SET ssl_cert_file = '${cert}'`)
           await client.query(`ALTER SYSTEM SET ssl_key_file = '${key}'`)
           await client.query('ALTER SYSTEM SET ssl = on')

@@ -211,10 +211,9 @@ describe('preflight against a real listener', () => {
       `[services.dns]\nports = ["${port}/udp"]\n[services.web]\nports = [${port}]\n`,
     )
     const env = { PORTWARDEN_REGISTRY: join(dir, 'r.db') }
-    const [all, web] = await Promise.all([
-      runIn(dir, ['preflight'], { env }),
-      runIn(dir, ['preflight', 'web'], { env }),
-    ])
+    // In turn: two runs bind-testing the free TCP port at once would each see the other's test.
+    const all = await runIn(dir, ['preflight'], { env })
+    const web = await runIn(dir, ['preflight', 'web'], { env })
     expect(all.code).toBe(1)
     expect(all.stdout).toMatch(
       new RegExp(
@@ -240,16 +239,16 @@ describe('TIME-WAIT (issue 10 item 13)', () => {
     const dir = makeProject(`[services.web]\nports = [${port}]\n`)
     const env = { PORTWARDEN_REGISTRY: join(dir, 'r.db') }
     const caveat = `available, but 1 TIME-WAIT socket on tcp/${port} (127.0.0.1:${port}): servers without SO_REUSEADDR may fail to bind for up to 60 s`
-    const [pre, json, doctor] = await Promise.all([
-      runIn(dir, ['preflight'], { env }),
-      runIn(dir, ['preflight', '--json'], { env }),
-      runIn(dir, ['doctor'], { env }),
-    ])
+    // One after another: each run's bind test holds the port for a moment, which a concurrent
+    // run's own bind test would see as taken.
+    const pre = await runIn(dir, ['preflight'], { env })
+    const json = await runIn(dir, ['preflight', '--json'], { env })
+    const doctor = await runIn(dir, ['doctor'], { env })
     expect(pre.code, pre.stderr).toBe(0)
     expect(pre.stdout).toContain(`[WARN] ${port}/tcp (web): ${caveat}\n`)
     expect(pre.stdout).toContain('The declared port can be taken')
     expect(pre.stderr).not.toMatch(/TIME-WAIT/)
-    expect(json.code).toBe(0)
+    expect(json.code, json.stdout).toBe(0)
     const entry = (JSON.parse(json.stdout) as { ports: { ok: boolean; warnings: string[] }[] })
       .ports[0]!
     expect(entry.ok).toBe(true)

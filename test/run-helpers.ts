@@ -6,8 +6,7 @@
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CLI } from './helpers/cli.js'
@@ -119,17 +118,7 @@ export async function stopProcs(): Promise<void> {
   await killGroups(running)
 }
 
-const tempDirs: string[] = []
-
-export function tempDir(prefix = 'pw-run-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  tempDirs.push(dir)
-  return dir
-}
-
-export function removeTempDirs(): void {
-  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-}
+export { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 /**
  * A port nothing holds (TCP and UDP, any address), from 30000-32599: below the ephemeral range

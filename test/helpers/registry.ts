@@ -7,8 +7,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import Sqlite from 'better-sqlite3'
@@ -26,17 +25,8 @@ export const LISTEN = `${FIXTURES}registry-listen.mjs`
 // ---------------------------------------------------------------------------------------------
 // Temp directories and file identity
 
-const tempDirs: string[] = []
-
-export function tempDir(prefix = 'pw-registry-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  tempDirs.push(dir)
-  return dir
-}
-
-export function removeTempDirs(): void {
-  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-}
+import { tempDir } from './temp-dirs.js'
+export { removeTempDirs, tempDir } from './temp-dirs.js'
 
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex')

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { CLI, cliEnv } from './cli.js'
 import type { Started } from './processes.js'
 import { startProcess } from './processes.js'
-import { tempDir } from './registry.js'
+import { tempDir } from './temp-dirs.js'
 
 export interface Serve {
   process: Started
@@ -40,8 +40,8 @@ export interface ServeAnswer {
   json: any // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-/** Temporary directories come from the registry helpers' `tempDir` (removed by `removeTempDirs`). */
-export { removeTempDirs as removeServeDirs } from './registry.js'
+/** Temporary directories come from the one `tempDir` (test/helpers/temp-dirs.ts; removed by `removeTempDirs`). */
+export { removeTempDirs as removeServeDirs } from './temp-dirs.js'
 
 export function serveTempDir(): string {
   return tempDir('pw-serve-')
