@@ -117,6 +117,9 @@ export interface RunOutcome {
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000
+/** How long a SIGKILLed leftover may take to vanish before run goes on without it. */
+const KILL_WAIT_MS = 2000
+
 /** How long the service's leftovers get between SIGTERM and SIGKILL, and a conflicting child too. */
 const STOP_GRACE_MS = 2000
 /** How long the service's processes get to exit by themselves after it did, before run stops them. */
@@ -221,6 +224,9 @@ export async function startService(
     signal: (signal) => {
       if (exit !== null) return
       relayed = true
+      // The tree as it is now: once the service exits, what it started is reparented and
+      // no longer found under its pid.
+      remember()
       const targets = compound ? processTree(pid, procRoot).map((p) => p.pid) : [pid]
       for (const target of targets.length > 0 ? targets : [pid]) {
         try {
@@ -254,6 +260,8 @@ export async function startService(
     )
   }
 
+  // What it started while coming up (only while it runs: an exited pid may be another's).
+  if (exit === null) remember()
   if (readiness?.state === 'conflict') {
     // Another process got the port between our check and the service's bind: the service
     // cannot do its job. Stop it (and whatever it started), then say who has the port.
@@ -564,7 +572,11 @@ async function stopLeftovers(
   for (const identity of left) signalIdentity(identity, 'SIGTERM', procRoot)
   const deadline = performance.now() + STOP_GRACE_MS
   while (performance.now() < deadline && alive().length > 0) await sleep(50)
-  for (const identity of alive()) signalIdentity(identity, 'SIGKILL', procRoot)
+  const killed = alive()
+  for (const identity of killed) signalIdentity(identity, 'SIGKILL', procRoot)
+  // SIGKILL is not instant: "stopped" is said (and run exits) once they are gone, bounded.
+  const gone = performance.now() + KILL_WAIT_MS
+  while (killed.length > 0 && alive().length > 0 && performance.now() < gone) await sleep(20)
   return left.map((identity) => identity.pid).sort((a, b) => a - b)
 }
 
