@@ -15,6 +15,7 @@ import {
   startHttpServer,
 } from './helpers/manifest-cli.js'
 import { ROOT, stopStarted } from './helpers/processes.js'
+import { freePort } from './run-helpers.js'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 30_000 })
 
@@ -134,9 +135,11 @@ describe('doctor', () => {
   it('an unhealthy service of this project fails; a service that is not running is a WARN', async () => {
     const dir = makeProject()
     const own = await startHttpServer(dir)
+    // a port nothing holds, below the ephemeral range (own.port + 1 may hold a TIME-WAIT)
+    const idle = await freePort()
     writeFileSync(
       join(dir, 'portwarden.toml'),
-      `[services.web]\nports = [${own.port}]\nhealth = { http = "/missing", expect = 200 }\n[services.db]\nports = ["auto"]\nhealth = { postgres = true }\n[services.cache]\nports = [${own.port + 1 > 65535 ? own.port - 1 : own.port + 1}]\nhealth = { redis = true }\n`,
+      `[services.web]\nports = [${own.port}]\nhealth = { http = "/missing", expect = 200 }\n[services.db]\nports = ["auto"]\nhealth = { postgres = true }\n[services.cache]\nports = [${idle}]\nhealth = { redis = true }\n`,
     )
     const json = JSON.parse(
       (await runIn(dir, ['doctor', '--json'], { env: { PORTWARDEN_REGISTRY: join(dir, 'r.db') } }))
