@@ -82,13 +82,6 @@ function releasedText(removed: readonly Allocation[]): string {
 
 /** `release --gone [--project P]`: the allocations of worktrees that no longer exist. */
 async function releaseGone(options: ReleaseOptions): Promise<CommandResult> {
-  if (options.port !== undefined || options.udp) {
-    throw new PortwardenError(
-      'invalid_request',
-      "--gone releases whole worktrees' allocations: it takes no SERVICE, --port or --udp.",
-      { hint: 'portwarden release --gone [--project P]' },
-    )
-  }
   const project =
     options.project === undefined ? undefined : validateName('project', options.project)
   const removed = await withExistingRegistry(options, async (store) =>
@@ -109,7 +102,7 @@ export async function releaseCommand(
   options: ReleaseOptions,
 ): Promise<CommandResult> {
   if (options.gone) {
-    if (service !== undefined) {
+    if (service !== undefined || options.port !== undefined || options.udp) {
       throw new PortwardenError(
         'invalid_request',
         "--gone releases whole worktrees' allocations: it takes no SERVICE, --port or --udp.",

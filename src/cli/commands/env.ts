@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
 import { mergeEnvFile, renderEnvBlock, replaceFileAtomically } from '../../core/env/env-file.js'
 import { manifestEnvironment } from '../../core/env/manifest-env.js'
@@ -52,6 +52,24 @@ function toJsonEnvironment(env: ManifestEnvironment, written: string | null) {
   }
 }
 
+/** The file `--write` merges into: empty when it does not exist yet; a sentence when unreadable. */
+function readEnvFile(path: string, shown: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return ''
+    const denied = code === 'EACCES' || code === 'EPERM'
+    const why =
+      code === 'EISDIR' ? 'it is a directory' : denied ? 'permission denied' : String(code)
+    throw new PortwardenError(
+      denied ? 'permission_denied' : 'invalid_request',
+      `Cannot merge into ${shown}: ${why}.`,
+      { hint: 'Give --write a file, such as .env, in a directory you may write.' },
+    )
+  }
+}
+
 /** `env`: every declared port as variables; with --write, merged into FILE atomically. */
 async function envCommand(options: EnvOptions): Promise<CommandResult> {
   const format = parseFormat(options.format, options.json === true)
@@ -73,7 +91,7 @@ async function envCommand(options: EnvOptions): Promise<CommandResult> {
   let written: string | null = null
   if (options.write !== undefined) {
     const path = resolve(options.write)
-    const existing = existsSync(path) ? readFileSync(path, 'utf8') : ''
+    const existing = readEnvFile(path, options.write)
     const block = renderEnvBlock(env.variables, format === 'shell' ? 'shell' : 'dotenv', source)
     const merged = mergeEnvFile(existing, block, new Set(env.variables.map(([name]) => name)))
     if (merged.text !== existing) replaceFileAtomically(path, merged.text)
@@ -87,17 +105,17 @@ async function envCommand(options: EnvOptions): Promise<CommandResult> {
         `  dropped line ${line.line}, ${JSON.stringify(line.text)}: portwarden sets that variable`,
       )
   }
+  const json = toJsonEnvironment(env, written)
   const text =
-    written !== null || format === 'json'
+    written !== null
       ? ''
-      : renderEnvBlock(env.variables, format === 'shell' ? 'shell' : 'dotenv', source).trimEnd()
+      : format === 'json'
+        ? JSON.stringify(json, null, 2)
+        : renderEnvBlock(env.variables, format, source).trimEnd()
   return {
     exitCode: EXIT.ok,
-    json: toJsonEnvironment(env, written),
-    text:
-      format === 'json' && !options.json
-        ? JSON.stringify(toJsonEnvironment(env, written), null, 2)
-        : text,
+    json,
+    text,
     warnings: [],
     notes,
   }

@@ -62,7 +62,9 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
       options.healthCheck === true &&
       allocations.some((a) => a.healthStatus === 'unhealthy' || a.healthStatus === 'not_running')
     const conflicted = (report?.conflicts.length ?? 0) > 0
+    // One stat per recorded worktree, for the warning and the JSON alike.
     const gone = allocations.filter(worktreeGone)
+    const goneIds = new Set(gone.map((a) => a.id))
     if (gone.length > 0) {
       const names = gone.map((a) => `${a.service} of ${a.project} (${a.port}/${a.protocol})`)
       warnings.push(
@@ -77,7 +79,7 @@ export async function status(options: StatusOptions, style: Style): Promise<Comm
         registry: location,
         allocations: allocations.map((a) => ({
           ...toJsonAllocation(a),
-          worktree_gone: worktreeGone(a),
+          worktree_gone: goneIds.has(a.id),
         })),
         ...(report
           ? { conflicts: report.conflicts.map(toJsonConflict), summary: report.summary }

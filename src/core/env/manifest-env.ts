@@ -8,6 +8,7 @@ import { PortwardenError } from '../errors.js'
 import type { Manifest } from '../manifest/types.js'
 import { ownAllocation, portName, projectRoot } from '../manifest/resolve-ports.js'
 import { allocate } from '../registry/allocator.js'
+import { release } from '../registry/release.js'
 import type { RegistryStore } from '../registry/types.js'
 import { portVariable } from '../run/run-env.js'
 import type { Protocol } from '../types.js'
@@ -81,10 +82,8 @@ export async function manifestEnvironment(
         // A range keeps the allocation it has inside it; one outside it (the range was edited)
         // is released first, so that the port follows the manifest.
         const own = await ownAllocation(store, project, name, protocol)
-        if (own && range && (own.port < range.from || own.port > range.to)) {
-          const { release } = await import('../registry/release.js')
+        if (own && range && (own.port < range.from || own.port > range.to))
           await release(store, { project, service: name, protocol })
-        }
         const { allocation } = await allocate(
           store,
           {
