@@ -14,8 +14,8 @@ import * as doctoring from './doctor.js'
 import * as executing from './free/execute-free.js'
 import * as freeOptions from './free/options.js'
 import * as planning from './free/plan-free.js'
-import * as identities from './free/process-identity.js'
-import * as signalling from './free/signal.js'
+import * as identities from './process/identity.js'
+import * as signalling from './process/signal.js'
 import * as systemd from './free/systemd.js'
 import * as freeWire from './free/wire.js'
 import * as health from './health/check-health.js'
@@ -36,7 +36,7 @@ import * as releasing from './registry/release.js'
 import * as readiness from './run/readiness.js'
 import * as runEnv from './run/run-env.js'
 import * as runConflicts from './run/port-conflicts.js'
-import * as processTrees from './run/process-tree.js'
+import * as processTrees from './process/tree.js'
 import * as dependencyRuns from './run/dependencies.js'
 import * as running from './run/run-service.js'
 import * as sockets from './sockets/list-sockets.js'
@@ -350,7 +350,7 @@ export const processExited = guarded(identities.processExited, [
   procRoot,
 ])
 export const readIdentity = guarded(identities.readIdentity, [['pid', v.pid], procRoot])
-export const unsafeTarget = guarded(identities.unsafeTarget, [
+export const unsafeTarget = guarded(signalling.unsafeTarget, [
   ['pid', v.anything], // any value: an invalid pid is one of the answers
   [
     'options',
@@ -365,14 +365,15 @@ export const verifyIdentity = guarded(identities.verifyIdentity, [
   ['expected', v.processIdentity],
   procRoot,
 ])
-export type { IdentityCheck, ProcessIdentity, UnsafeReason } from './free/process-identity.js'
+export type { IdentityCheck, ProcessIdentity, ProcessMark } from './process/identity.js'
+export type { UnsafeReason } from './process/signal.js'
 
 export const signalVerified = guarded(signalling.signalVerified, [
   ['expected', v.signalTarget],
   ['signal', v.signal],
   ['options', v.options({ procRoot: optional(v.path), kill: optional(v.func) })],
 ])
-export type { KillFunction, SignalAttempt } from './free/signal.js'
+export type { KillFunction, SignalAttempt } from './process/signal.js'
 
 export { DOCKER_TIMEOUT_MS } from './containers/docker-engine.js'
 export const defaultDockerSocket = guarded(docker.defaultDockerSocket, [env])
@@ -512,7 +513,7 @@ export const waitUntilListening = guardedAsync(readiness.waitUntilListening, [
       service: v.string,
       timeoutMs: v.duration,
       procRoot: optional(v.path),
-      seen: v.map,
+      tree: optional(v.trackedTree),
       nameOwners: v.func,
       onNote: optional(v.func),
       onProgress: optional(v.func),
@@ -535,7 +536,7 @@ export const inForegroundOfTerminal = guarded(processTrees.inForegroundOfTermina
   ['pid', optional(v.pid)],
   procRoot,
 ])
-export const isSameProcess = guarded(processTrees.isSameProcess, [
+export const isSameProcess = guarded(identities.isSameProcess, [
   ['identity', v.processStart],
   procRoot,
 ])

@@ -12,7 +12,8 @@
 import { parseHost } from './addresses.js'
 import { PortwardenError } from './errors.js'
 import { FREE_SIGNALS, MAX_DURATION_MS } from './free/options.js'
-import { isValidPid } from './free/process-identity.js'
+import { isValidPid } from './process/identity.js'
+import { TrackedTree } from './process/tree.js'
 import { validateName, validatePort } from './registry/names.js'
 import { showValue } from '../shared/safe-text.js'
 import { SOCKET_STATES } from './types.js'
@@ -79,7 +80,10 @@ export const abortSignal = satisfies(
   (v) => v instanceof AbortSignal,
   'an AbortSignal is expected (from an AbortController)',
 )
-export const map = satisfies((v) => v instanceof Map, 'a Map is expected')
+export const trackedTree = satisfies(
+  (v) => v instanceof TrackedTree,
+  'a TrackedTree (the record of a process tree) is expected',
+)
 export const thenable = satisfies(
   (v) =>
     typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function',

@@ -13,9 +13,9 @@ import type { FreeSignal } from './options.js'
 import { formatDuration } from './options.js'
 import type { FreePlan, FreeTarget, PortKey, PortPlan, Refusal } from './plan-free.js'
 import { heldOnlyByPublishers } from './plan-free.js'
-import { processExited, verifyIdentity } from './process-identity.js'
-import type { KillFunction, SignalAttempt } from './signal.js'
-import { signalVerified } from './signal.js'
+import { processExited, verifyIdentity } from '../process/identity.js'
+import type { KillFunction, SignalAttempt } from '../process/signal.js'
+import { signalVerified } from '../process/signal.js'
 
 export interface ExecuteOptions {
   /** Asked once per target that may be signalled, before anything is sent. Default: yes. */
@@ -23,7 +23,7 @@ export interface ExecuteOptions {
   /** Progress, as it happens (a CLI prints it; an API may ignore it). */
   onEvent?: (event: FreeEvent) => void
   /** How signals are delivered (tests); default process.kill. */
-  kill?: KillFunction
+  kill?: KillFunction<FreeSignal>
   /** How often the ports are re-checked while waiting (default 100 ms). */
   pollIntervalMs?: number
 }

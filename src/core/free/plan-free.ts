@@ -19,8 +19,10 @@ import {
   listDockerContainers,
 } from '../containers/docker-engine.js'
 import type { FreeSignal } from './options.js'
-import type { ProcessIdentity, UnsafeReason } from './process-identity.js'
-import { readIdentity, unsafeTarget } from './process-identity.js'
+import type { ProcessIdentity } from '../process/identity.js'
+import type { UnsafeReason } from '../process/signal.js'
+import { readIdentity } from '../process/identity.js'
+import { unsafeTarget } from '../process/signal.js'
 import { SYSTEMD_UNIT_DIRS, findSocketUnits, initIsSystemd, initName } from './systemd.js'
 
 export interface FreeOptions {

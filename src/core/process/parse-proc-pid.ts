@@ -8,8 +8,22 @@ export interface ProcStat {
   startTicks: number
 }
 
-/** `/proc/<pid>/stat`. The name sits in parentheses and may itself contain `)` and spaces. */
-export function parseProcStat(text: string): ProcStat | null {
+/** Every field of a `/proc/<pid>/stat` line this project reads, from one parse. */
+export interface ProcStatLine extends ProcStat {
+  /** Field 3: R, S, D, Z (zombie), X (dead), T, t, I ... */
+  state: string
+  /** Fields 5-8: process group, session, controlling terminal (0: none), its foreground group. */
+  pgrp: number
+  session: number
+  ttyNr: number
+  tpgid: number
+}
+
+/**
+ * `/proc/<pid>/stat` (or a task's), the one parse of it. The name sits in parentheses and may
+ * itself contain `)` and spaces, so fields are counted from the last `)`.
+ */
+export function parseProcStatLine(text: string): ProcStatLine | null {
   const open = text.indexOf('(')
   const close = text.lastIndexOf(')')
   if (open < 1 || close < open) return null
@@ -17,16 +31,30 @@ export function parseProcStat(text: string): ProcStat | null {
   const comm = text.slice(open + 1, close)
   // After ")": field 3 (state) is index 0, so field N is index N - 3.
   const rest = text.slice(close + 2).split(' ')
-  const ppid = Number(rest[1])
+  const [ppid, pgrp, session, ttyNr, tpgid] = rest.slice(1, 6).map(Number)
   const startTicks = Number(rest[19])
-  if (
-    !Number.isSafeInteger(pid) ||
-    !Number.isSafeInteger(ppid) ||
-    !Number.isSafeInteger(startTicks)
-  ) {
+  const state = rest[0] ?? ''
+  const numbers = [pid, ppid, pgrp, session, ttyNr, tpgid, startTicks]
+  if (state === '' || !numbers.every((n) => n !== undefined && Number.isSafeInteger(n))) {
     return null
   }
-  return { pid, comm, ppid, startTicks }
+  return {
+    pid,
+    comm,
+    ppid: ppid as number,
+    startTicks,
+    state,
+    pgrp: pgrp as number,
+    session: session as number,
+    ttyNr: ttyNr as number,
+    tpgid: tpgid as number,
+  }
+}
+
+/** `/proc/<pid>/stat`: pid, name, parent and start time (see `parseProcStatLine`). */
+export function parseProcStat(text: string): ProcStat | null {
+  const line = parseProcStatLine(text)
+  return line && { pid: line.pid, comm: line.comm, ppid: line.ppid, startTicks: line.startTicks }
 }
 
 /** `/proc/<pid>/cmdline`: NUL-separated arguments → one line, as `ps` shows it. */

@@ -4,8 +4,7 @@ import { listSockets } from '../sockets/list-sockets.js'
 import { isListening } from '../sockets/query.js'
 import type { Holder, Protocol, SocketEntry } from '../types.js'
 import type { PortConflict } from './port-conflicts.js'
-import type { ProcessIdentity } from './process-tree.js'
-import { isSameProcess, processTree } from './process-tree.js'
+import { TrackedTree } from '../process/tree.js'
 import type { RunPort } from './run-env.js'
 import { formatRunPorts, formatWait } from './run-env.js'
 
@@ -53,10 +52,10 @@ export interface ReadinessOptions {
   timeoutMs: number
   procRoot?: string
   /**
-   * Every process seen in the service's tree so far, by `pid:startTicks`. A process that was
-   * once ours stays ours after it is reparented (a worker whose parent exited).
+   * Every process seen in the service's tree so far (default: a new record of the child's). A
+   * process that was once ours stays ours after it is reparented (a worker whose parent exited).
    */
-  seen: Map<string, ProcessIdentity>
+  tree?: TrackedTree
   /** How to name the outside holders of a port in the conflict sentence. */
   nameOwners(port: RunPort, sockets: SocketEntry[]): Promise<string[]>
   /** A progress line for people (e.g. "web listens on 8081, not 8080; still waiting"). */
@@ -91,8 +90,9 @@ export async function waitUntilListening(
     progressing = true
     options.onProgress?.(progress)
   }
+  const tree = options.tree ?? new TrackedTree(child.pid, options.procRoot)
   try {
-    return await poll(ports, child, options, onProgress)
+    return await poll(ports, child, { ...options, tree }, onProgress)
   } finally {
     if (progressing) options.onProgress?.(null)
   }
@@ -252,12 +252,9 @@ async function observe(
   options: ReadinessOptions,
 ): Promise<View> {
   const procRoot = options.procRoot
-  for (const identity of processTree(root, procRoot))
-    options.seen.set(`${identity.pid}:${identity.startTicks}`, identity)
-  const pids = new Set<number>()
-  for (const identity of options.seen.values()) {
-    if (isSameProcess(identity, procRoot)) pids.add(identity.pid)
-  }
+  const tree = options.tree ?? new TrackedTree(root, procRoot)
+  tree.remember()
+  const pids = new Set(tree.alive().map((mark) => mark.pid))
   const protocols = [...new Set(ports.map((p) => p.protocol))] as Protocol[]
   const inventory = await listSockets({ protocols, withProcesses: false, procRoot })
   const inodes = new Set(inventory.sockets.map((s) => s.inode).filter((inode) => inode !== 0))

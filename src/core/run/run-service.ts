@@ -9,8 +9,7 @@ import type { BackendName } from '../sockets/query.js'
 import type { SocketEntry } from '../types.js'
 import type { PortConflict } from './port-conflicts.js'
 import { conflictError, describeOwners, preflightPorts } from './port-conflicts.js'
-import type { ProcessIdentity } from './process-tree.js'
-import { isSameProcess, processTree } from './process-tree.js'
+import { TrackedTree } from '../process/tree.js'
 import type { PortListener, Readiness, WaitProgress } from './readiness.js'
 import { describePorts, waitUntilListening } from './readiness.js'
 import type { RunPort } from './run-env.js'
@@ -147,165 +146,205 @@ export async function startService(
   request: RunRequest,
   hooks: RunHooks = {},
 ): Promise<StartedService> {
-  const procRoot = request.procRoot
   const ports = [...request.ports]
-  const say = (kind: RunMessageKind, text: string) => hooks.onMessage?.({ kind, text })
-  const nameOwners = async (port: RunPort, sockets: SocketEntry[]) => {
-    const [allocation] = request.store
-      ? await request.store.list({ port: port.port, protocol: port.protocol })
-      : []
-    return describeOwners(sockets, allocation ?? null, procRoot)
-  }
-
   const conflicts = await preflightPorts(ports, {
     project: request.project,
     service: request.service,
     store: request.store,
-    procRoot,
+    procRoot: request.procRoot,
     backend: request.backend,
   })
   if (conflicts.length > 0) throw conflictError(conflicts)
 
+  const run = await spawnService(request, hooks)
+  if (!('child' in run)) {
+    await hooks.onSettled?.()
+    return notRunning(run)
+  }
+  hooks.onSpawn?.({
+    service: request.service,
+    pid: run.pid,
+    stop: () => stopService(run),
+    signal: (signal) => relaySignal(run, signal),
+  })
+  const readiness = await awaitReadiness(run)
+  // What it started while coming up (only while it runs: an exited pid may be another's).
+  if (run.exit === null) run.tree.remember()
+  if (readiness?.state === 'conflict') {
+    await refuseTakenPorts(run, readiness)
+  }
+  await judgeReadiness(run, readiness)
+  await hooks.onSettled?.()
+
+  const finished = superviseUntilExit(run, readiness)
+  return {
+    outcome: run.outcome,
+    finished,
+    stop: async () => {
+      await stopService(run)
+      return finished
+    },
+    hasExited: () => run.exit !== null,
+  }
+}
+
+/** A started service and what `run` knows of it: the state its steps share. */
+interface ServiceRun {
+  request: RunRequest
+  ports: RunPort[]
+  say(kind: RunMessageKind, text: string): void
+  hooks: RunHooks
+  outcome: RunOutcome
+  child: ChildProcess
+  pid: number
+  /** A compound shell command: signals go to every process of its tree. */
+  compound: boolean
+  /** Everything ever seen in the service's tree (pid + start time): what it leaves behind is ours. */
+  tree: TrackedTree
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null
+  exited: Promise<void>
+  /** A signal was relayed to it: its exit is then no failure of its own. */
+  relayed: boolean
+  /** Stopped on purpose (see `stopService`): its exit is then no news. */
+  stopping: boolean
+  /** When the readiness phase (and a dependency's health retries) must end. */
+  deadline: number
+}
+
+/** Spawns the service with its port variables; the outcome alone when it could not start. */
+async function spawnService(
+  request: RunRequest,
+  hooks: RunHooks,
+): Promise<ServiceRun | RunOutcome> {
+  const ports = [...request.ports]
+  const say = (kind: RunMessageKind, text: string) => hooks.onMessage?.({ kind, text })
   const outcome = notStartedOutcome(request.service, ports)
   const env = {
     ...(request.env ?? process.env),
     ...portEnvironment(request.serviceVariable === false ? null : request.service, ports),
   }
   const { file, args, compound } = commandLine(request.command)
-  if (request.abort?.aborted) {
-    await hooks.onSettled?.()
-    return notRunning({ ...outcome, exitCode: 1, error: 'interrupted' })
-  }
+  if (request.abort?.aborted) return { ...outcome, exitCode: 1, error: 'interrupted' }
   // The terminal's input is the service's own: a dependency started beside it reads nothing.
   const stdin = request.dependencyOf === undefined ? 'inherit' : 'ignore'
-  const child: ChildProcess = spawn(file, args, {
-    cwd: request.cwd,
-    env,
-    stdio: [stdin, 'inherit', 'inherit'],
-  })
-  const started = await whenSpawned(child)
-  if (started !== null) {
-    const { exitCode, reason } = startFailure(started, file)
+  const child = spawn(file, args, { cwd: request.cwd, env, stdio: [stdin, 'inherit', 'inherit'] })
+  const failure = await whenSpawned(child)
+  if (failure !== null) {
+    const { exitCode, reason } = startFailure(failure, file)
     say('error', `cannot start ${request.service}: ${displayCommand(file)}: ${reason}`)
-    await hooks.onSettled?.()
-    return notRunning({ ...outcome, exitCode, error: reason })
+    return { ...outcome, exitCode, error: reason }
   }
   const pid = child.pid as number
   outcome.pid = pid
-
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exit = { code, signal }
-      resolve()
-    })
-  })
-  // Everything ever seen in the service's tree (pid + start time): what it leaves behind is ours.
-  const seen = new Map<string, ProcessIdentity>()
-  const remember = () => {
-    for (const identity of processTree(pid, procRoot))
-      seen.set(`${identity.pid}:${identity.startTicks}`, identity)
-  }
-  remember()
-  let relayed = false
-  /** Stopped on purpose (see `stop`): its exit is then no news. */
-  let stopping = false
-  const stop = async () => {
-    // Once it exited, its pid may be another process's: what it left is stopped after the exit.
-    if (exit !== null) return
-    stopping = true
-    relayed = true
-    await stopTree(pid, seen, exited, () => exit !== null, procRoot)
-  }
-  hooks.onSpawn?.({
-    service: request.service,
+  const run: ServiceRun = {
+    request,
+    ports,
+    say,
+    hooks,
+    outcome,
+    child,
     pid,
-    stop,
-    signal: (signal) => {
-      if (exit !== null) return
-      relayed = true
-      // The tree as it is now: once the service exits, what it started is reparented and
-      // no longer found under its pid.
-      remember()
-      const targets = compound ? processTree(pid, procRoot).map((p) => p.pid) : [pid]
-      for (const target of targets.length > 0 ? targets : [pid]) {
-        try {
-          process.kill(target, signal)
-        } catch {
-          // it exited meanwhile
-        }
-      }
-    },
-  })
-  const failed = () => !relayed && exit !== null && (exit.code !== 0 || exit.signal !== null)
+    compound,
+    tree: new TrackedTree(pid, request.procRoot),
+    exit: null,
+    exited: new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        run.exit = { code, signal }
+        resolve()
+      })
+    }),
+    relayed: false,
+    stopping: false,
+    deadline: performance.now() + (request.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+  }
+  run.tree.remember()
+  return run
+}
 
+/** Stops the service and its tree (once it exited, its pid may be another's: nothing to do). */
+async function stopService(run: ServiceRun): Promise<void> {
+  if (run.exit !== null) return
+  run.stopping = true
+  run.relayed = true
+  await stopTree(run)
+}
+
+/** A signal for the service from our caller (a Ctrl-C): to it, or to its whole compound tree. */
+function relaySignal(run: ServiceRun, signal: NodeJS.Signals): void {
+  if (run.exit !== null) return
+  run.relayed = true
+  // The tree as it is now: once the service exits, what it started is reparented and no longer
+  // found under its pid.
+  const now = run.tree.remember()
+  const root = now.filter((mark) => mark.pid === run.pid)
+  run.tree.signal(run.compound ? now : root, signal)
+}
+
+/** Waits until the service (or a descendant) listens on every port; null when not waited. */
+async function awaitReadiness(run: ServiceRun): Promise<Readiness | null> {
+  const { request } = run
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS
-  const deadline = performance.now() + timeoutMs
-  // A dependency is stopped by its caller when it does not come up; a service keeps running.
+  if (timeoutMs <= 0 || run.ports.length === 0) return null
+  const failed = () =>
+    !run.relayed && run.exit !== null && (run.exit.code !== 0 || run.exit.signal !== null)
+  const nameOwners = async (port: RunPort, sockets: SocketEntry[]) => {
+    const [allocation] = request.store
+      ? await request.store.list({ port: port.port, protocol: port.protocol })
+      : []
+    return describeOwners(sockets, allocation ?? null, request.procRoot)
+  }
+  return waitUntilListening(
+    run.ports,
+    { pid: run.pid, exited: run.exited, hasExited: () => run.exit !== null, failed },
+    {
+      service: request.service,
+      timeoutMs,
+      procRoot: request.procRoot,
+      tree: run.tree,
+      nameOwners,
+      onNote: (text) => run.say('note', text),
+      onProgress: run.hooks.onProgress,
+    },
+  )
+}
+
+/**
+ * Another process got a port between our check and the service's bind: the service cannot do
+ * its job. Stops it (and whatever it started), then throws the sentence naming who has the port.
+ */
+async function refuseTakenPorts(
+  run: ServiceRun,
+  readiness: Extract<Readiness, { state: 'conflict' }>,
+): Promise<never> {
+  const stopped = run.exit === null
+  await stopTree(run)
+  await run.hooks.onSettled?.()
+  const who = `${run.request.service} (pid ${run.pid})`
+  const taken = formatRunPorts(readiness.conflicts)
+  throw conflictError(
+    readiness.conflicts,
+    stopped
+      ? `Stopped ${who}, which could not take ${taken}.`
+      : `${who} exited: it could not take ${taken}.`,
+  )
+}
+
+/** Fills in readiness, listeners and health, and says how the service came up. */
+async function judgeReadiness(run: ServiceRun, readiness: Readiness | null): Promise<void> {
+  const { outcome, request, ports } = run
   const keepsRunning = request.dependencyOf === undefined
-  let readiness: Readiness | null = null
-  if (timeoutMs > 0 && ports.length > 0) {
-    readiness = await waitUntilListening(
-      ports,
-      { pid, exited, hasExited: () => exit !== null, failed },
-      {
-        service: request.service,
-        timeoutMs,
-        procRoot,
-        seen,
-        nameOwners,
-        onNote: (text) => say('note', text),
-        onProgress: hooks.onProgress,
-      },
-    )
-  }
-
-  // What it started while coming up (only while it runs: an exited pid may be another's).
-  if (exit === null) remember()
-  if (readiness?.state === 'conflict') {
-    // Another process got the port between our check and the service's bind: the service
-    // cannot do its job. Stop it (and whatever it started), then say who has the port.
-    const stopped = exit === null
-    await stopTree(pid, seen, exited, () => exit !== null, procRoot)
-    await hooks.onSettled?.()
-    const who = `${request.service} (pid ${pid})`
-    const taken = formatRunPorts(readiness.conflicts)
-    throw conflictError(
-      readiness.conflicts,
-      stopped
-        ? `Stopped ${who}, which could not take ${taken}.`
-        : `${who} exited: it could not take ${taken}.`,
-    )
-  }
-
   if (readiness === null) {
     outcome.readiness = 'not_waited'
   } else if (readiness.state === 'ready') {
     outcome.listeners = listenerPids(readiness.listeners)
-    const check = () =>
-      request.health ? runHealthCheck(request.health, ports, readiness.listeners) : null
-    let health = await check()
-    // A dependency may listen before it answers (a database recovering): give it the time left.
-    while (
-      !keepsRunning &&
-      health !== null &&
-      !health.ok &&
-      exit === null &&
-      performance.now() + HEALTH_RETRY_MS < deadline
-    ) {
-      await sleep(HEALTH_RETRY_MS)
-      health = await check()
-    }
+    const health = await checkHealthWhileStarting(run, readiness.listeners)
     outcome.health = health
+    outcome.readiness = health === null || health.ok ? 'ready' : 'unhealthy'
     if (health === null || health.ok) {
-      outcome.readiness = 'ready'
-      say(
-        'ready',
-        `ready: ${request.service} on ${formatRunPorts(ports)} (${health ? health.detail : listeningDetail(readiness.listeners)})`,
-      )
+      const detail = health ? health.detail : listeningDetail(readiness.listeners)
+      run.say('ready', `ready: ${request.service} on ${formatRunPorts(ports)} (${detail})`)
     } else {
-      outcome.readiness = 'unhealthy'
-      say(
+      run.say(
         'warning',
         `${request.service} listens on ${formatRunPorts(ports)}, but its health check failed: ${health.detail}${keepsRunning ? ' (it keeps running)' : ''}`,
       )
@@ -318,62 +357,70 @@ export async function startService(
       ? await runHealthCheck(request.health, ports, readiness.listening)
       : null
     outcome.health = health
-    say('warning', timeoutSentence(request.service, readiness, health, timeoutMs, keepsRunning))
+    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    run.say('warning', timeoutSentence(request.service, readiness, health, timeoutMs, keepsRunning))
   } else {
     outcome.readiness = 'exited'
   }
-  await hooks.onSettled?.()
+}
 
-  const finished = untilExit(readiness)
-  return {
-    outcome,
-    finished,
-    stop: async () => {
-      await stop()
-      return finished
-    },
-    hasExited: () => exit !== null,
+/** The health check once; a dependency's again until the deadline (a database recovering listens first). */
+async function checkHealthWhileStarting(
+  run: ServiceRun,
+  listeners: readonly PortListener[],
+): Promise<ServiceProbeResult | null> {
+  const spec = run.request.health
+  if (!spec) return null
+  const keepsRunning = run.request.dependencyOf === undefined
+  let health = await runHealthCheck(spec, run.ports, listeners)
+  while (
+    !keepsRunning &&
+    health !== null &&
+    !health.ok &&
+    run.exit === null &&
+    performance.now() + HEALTH_RETRY_MS < run.deadline
+  ) {
+    await sleep(HEALTH_RETRY_MS)
+    health = await runHealthCheck(spec, run.ports, listeners)
   }
+  return health
+}
 
-  /** Runs in the background once ready: waits for the exit, then stops what the service left. */
-  async function untilExit(readiness: Readiness | null): Promise<RunOutcome> {
-    // Keep a record of the service's processes while it runs, so that none outlives it.
-    const watcher = setInterval(remember, 1000)
-    watcher.unref()
-    await exited
-    clearInterval(watcher)
-    const { code, signal } = exit as unknown as {
-      code: number | null
-      signal: NodeJS.Signals | null
-    }
-    outcome.childExitCode = code
-    outcome.childSignal = signal
-    outcome.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
-    if (stopping) {
-      // The caller stopped it and says so.
-    } else if (readiness?.state === 'exited' && readiness.missing.length > 0) {
-      say(
-        'warning',
-        `${request.service} exited (${describeExit(code, signal)}) before listening on ${formatRunPorts(readiness.missing)}`,
-      )
-    } else if (code !== 0) {
-      say('note', `${request.service} exited (${describeExit(code, signal)})`)
-    }
-    outcome.leftovers = await stopLeftovers(
-      pid,
-      seen,
-      relayed && compound ? RELAYED_SETTLE_MS : LEFTOVER_SETTLE_MS,
-      procRoot,
+/** Runs in the background once ready: waits for the exit, then stops what the service left. */
+async function superviseUntilExit(
+  run: ServiceRun,
+  readiness: Readiness | null,
+): Promise<RunOutcome> {
+  const { outcome, request } = run
+  // Keep a record of the service's processes while it runs, so that none outlives it.
+  const watcher = setInterval(() => run.tree.remember(), 1000)
+  watcher.unref()
+  await run.exited
+  clearInterval(watcher)
+  const { code, signal } = run.exit ?? { code: null, signal: null }
+  outcome.childExitCode = code
+  outcome.childSignal = signal
+  outcome.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)
+  if (run.stopping) {
+    // The caller stopped it and says so.
+  } else if (readiness?.state === 'exited' && readiness.missing.length > 0) {
+    run.say(
+      'warning',
+      `${request.service} exited (${describeExit(code, signal)}) before listening on ${formatRunPorts(readiness.missing)}`,
     )
-    if (outcome.leftovers.length > 0) {
-      const n = outcome.leftovers.length
-      say(
-        'note',
-        `stopped ${n} process${n === 1 ? '' : 'es'} ${request.service} left running (pid${n === 1 ? '' : 's'} ${outcome.leftovers.join(', ')})`,
-      )
-    }
-    return outcome
+  } else if (code !== 0) {
+    run.say('note', `${request.service} exited (${describeExit(code, signal)})`)
   }
+  const settleMs = run.relayed && run.compound ? RELAYED_SETTLE_MS : LEFTOVER_SETTLE_MS
+  outcome.leftovers = await stopLeftovers(run.tree, settleMs)
+  if (outcome.leftovers.length > 0) {
+    const n = outcome.leftovers.length
+    run.say(
+      'note',
+      `stopped ${n} process${n === 1 ? '' : 'es'} ${request.service} left running (pid${n === 1 ? '' : 's'} ${outcome.leftovers.join(', ')})`,
+    )
+  }
+  return outcome
 }
 
 /** The outcome of a service before it starts (and of one that never does). */
@@ -532,66 +579,40 @@ function displayCommand(file: string): string {
 }
 
 /** SIGTERM to the service and its processes; SIGKILL to what is left after the grace time. */
-async function stopTree(
-  pid: number,
-  seen: Map<string, ProcessIdentity>,
-  exited: Promise<void>,
-  hasExited: () => boolean,
-  procRoot?: string,
-): Promise<void> {
-  for (const identity of processTree(pid, procRoot))
-    seen.set(`${identity.pid}:${identity.startTicks}`, identity)
-  const alive = () => [...seen.values()].filter((identity) => isSameProcess(identity, procRoot))
-  for (const identity of alive()) signalIdentity(identity, 'SIGTERM', procRoot)
+async function stopTree(run: ServiceRun): Promise<void> {
+  const { tree } = run
+  tree.remember()
+  tree.signal(tree.alive(), 'SIGTERM')
   const deadline = performance.now() + STOP_GRACE_MS
-  while (performance.now() < deadline && (!hasExited() || alive().some((p) => p.pid !== pid)))
+  while (
+    performance.now() < deadline &&
+    (run.exit === null || tree.alive({ withoutRoot: true }).length > 0)
+  )
     await sleep(50)
-  for (const identity of alive()) signalIdentity(identity, 'SIGKILL', procRoot)
-  await exited
+  tree.signal(tree.alive(), 'SIGKILL')
+  await run.exited
 }
 
 /**
  * After the service exited: processes of its tree still running (recorded by pid + start time,
  * so a reused pid is never touched) get SIGTERM, then SIGKILL after the grace time.
  */
-async function stopLeftovers(
-  pid: number,
-  seen: Map<string, ProcessIdentity>,
-  settleMs: number,
-  procRoot?: string,
-): Promise<number[]> {
-  const alive = () =>
-    [...seen.values()].filter(
-      (identity) => identity.pid !== pid && isSameProcess(identity, procRoot),
-    )
+async function stopLeftovers(tree: TrackedTree, settleMs: number): Promise<number[]> {
+  const alive = () => tree.alive({ withoutRoot: true })
   // Processes that got the same signal as the service may be on their way out: a moment for them.
   const settle = performance.now() + settleMs
   while (alive().length > 0 && performance.now() < settle) await sleep(50)
   const left = alive()
   if (left.length === 0) return []
-  for (const identity of left) signalIdentity(identity, 'SIGTERM', procRoot)
+  tree.signal(left, 'SIGTERM')
   const deadline = performance.now() + STOP_GRACE_MS
   while (performance.now() < deadline && alive().length > 0) await sleep(50)
   const killed = alive()
-  for (const identity of killed) signalIdentity(identity, 'SIGKILL', procRoot)
+  tree.signal(killed, 'SIGKILL')
   // SIGKILL is not instant: "stopped" is said (and run exits) once they are gone, bounded.
   const gone = performance.now() + KILL_WAIT_MS
   while (killed.length > 0 && alive().length > 0 && performance.now() < gone) await sleep(20)
-  return left.map((identity) => identity.pid).sort((a, b) => a - b)
-}
-
-function signalIdentity(
-  identity: ProcessIdentity,
-  signal: NodeJS.Signals,
-  procRoot?: string,
-): void {
-  if (identity.pid <= 1 || identity.pid === process.pid) return
-  if (!isSameProcess(identity, procRoot)) return
-  try {
-    process.kill(identity.pid, signal)
-  } catch {
-    // gone meanwhile
-  }
+  return left.map((mark) => mark.pid).sort((a, b) => a - b)
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,16 +1,24 @@
 import { readdirSync, readlinkSync } from 'node:fs'
-import { isDescendantOf, readProcText } from '../process/read-process.js'
-import { showValue } from '../../shared/safe-text.js'
+import type { ProcStatLine } from './parse-proc-pid.js'
+import { parseProcStatLine } from './parse-proc-pid.js'
+import { readProcText } from './read-process.js'
+
+/**
+ * A process as it was when we saw it: the pid with its start time. Enough to tell a reused pid
+ * (a new process gets a new start time); what `run` records of every process of a service.
+ */
+export interface ProcessMark {
+  pid: number
+  /** `/proc/<pid>/stat` field 22: clock ticks since boot at start. */
+  startTicks: number
+}
 
 /**
  * Who a pid *is*, as far as /proc can tell without a pidfd: the pid alone is only a number the
  * kernel hands out again once the process is gone (after ~30k forks, or ~10 ms in a busy pid
  * namespace). Recorded when `free` plans, compared right before every signal.
  */
-export interface ProcessIdentity {
-  pid: number
-  /** `/proc/<pid>/stat` field 22: clock ticks since boot at start. */
-  startTicks: number
+export interface ProcessIdentity extends ProcessMark {
   /** Real and effective uid (`/proc/<pid>/status` `Uid:`). */
   uid: number
   euid: number
@@ -22,23 +30,14 @@ export interface ProcessIdentity {
   tgid: number
 }
 
-interface StatFields {
-  comm: string
-  state: string
-  startTicks: number
+/** `/proc/<pid>/stat` (or a task's), when it is the line of `id`. */
+function readStat(path: string, id: number): ProcStatLine | null {
+  const stat = parseProcStatLine(readProcText(path, 'utf8') ?? '')
+  return stat && stat.pid === id ? stat : null
 }
 
-/** `/proc/<pid>/stat` (or a task's): comm (may contain `)` and spaces), state (field 3), starttime (field 22). */
-function readStat(path: string, id: number): StatFields | null {
-  const text = readProcText(path, 'utf8')
-  if (text === null) return null
-  const open = text.indexOf('(')
-  const close = text.lastIndexOf(')')
-  if (open < 1 || close < open || Number(text.slice(0, open).trim()) !== id) return null
-  const rest = text.slice(close + 2).split(' ')
-  const startTicks = Number(rest[19])
-  if (!Number.isSafeInteger(startTicks) || rest[0] === undefined) return null
-  return { comm: text.slice(open + 1, close), state: rest[0], startTicks }
+function isDead(stat: ProcStatLine): boolean {
+  return stat.state === 'Z' || stat.state === 'X'
 }
 
 /** A positive safe integer: anything else must never reach kill(2) (0, -1 and -N mean groups). */
@@ -53,7 +52,7 @@ export function isValidPid(pid: unknown): pid is number {
 export function readIdentity(pid: number, procRoot = '/proc'): ProcessIdentity | null {
   if (!isValidPid(pid)) return null
   const before = readStat(`${procRoot}/${pid}/stat`, pid)
-  if (!before || before.state === 'Z' || before.state === 'X') return null
+  if (!before || isDead(before)) return null
   const status = readProcText(`${procRoot}/${pid}/status`, 'utf8')
   const uids = status ? /^Uid:\s+(\d+)\s+(\d+)/m.exec(status) : null
   const tgid = status ? /^Tgid:\s+(\d+)/m.exec(status) : null
@@ -83,10 +82,10 @@ export function readIdentity(pid: number, procRoot = '/proc'): ProcessIdentity |
  * sockets closed: a multi-threaded process's leader shows as a zombie (`Z`) while its other
  * threads still run their exit, and they share, and keep open, its file table.
  */
-export function processExited(identity: ProcessIdentity, procRoot = '/proc'): boolean {
+export function processExited(identity: ProcessMark, procRoot = '/proc'): boolean {
   const stat = readStat(`${procRoot}/${identity.pid}/stat`, identity.pid)
   if (!stat || stat.startTicks !== identity.startTicks) return true
-  if (stat.state !== 'Z' && stat.state !== 'X') return false
+  if (!isDead(stat)) return false
   let tids: string[]
   try {
     tids = readdirSync(`${procRoot}/${identity.pid}/task`)
@@ -95,7 +94,7 @@ export function processExited(identity: ProcessIdentity, procRoot = '/proc'): bo
   }
   return tids.every((tid) => {
     const task = readStat(`${procRoot}/${identity.pid}/task/${tid}/stat`, Number(tid))
-    return !task || task.state === 'Z' || task.state === 'X'
+    return !task || isDead(task)
   })
 }
 
@@ -104,8 +103,14 @@ export type IdentityCheck =
   | { status: 'gone' }
   | { status: 'changed'; current: ProcessIdentity; differences: string[] }
 
-/** Is `expected.pid` still the process we recorded? Compares start time, uids, comm and exe. */
-export function verifyIdentity(expected: ProcessIdentity, procRoot = '/proc'): IdentityCheck {
+/**
+ * Is `expected.pid` still the process we recorded? Compares start time, and for a full identity
+ * also uids, comm and exe. A zombie is `gone`: it has exited and holds nothing.
+ */
+export function verifyIdentity(
+  expected: ProcessMark | ProcessIdentity,
+  procRoot = '/proc',
+): IdentityCheck {
   const current = readIdentity(expected.pid, procRoot)
   if (!current) return { status: 'gone' }
   const differences = identityDifferences(expected, current)
@@ -114,13 +119,25 @@ export function verifyIdentity(expected: ProcessIdentity, procRoot = '/proc'): I
     : { status: 'changed', current, differences }
 }
 
-/** What differs between two identities of one pid, in words (`start time 123 → 456`). */
-export function identityDifferences(expected: ProcessIdentity, current: ProcessIdentity): string[] {
+/** Is this still the process we recorded (same pid, same start time, not a zombie)? */
+export function isSameProcess(identity: ProcessMark, procRoot = '/proc'): boolean {
+  return verifyIdentity(identity, procRoot).status === 'same'
+}
+
+/**
+ * What differs between two identities of one pid, in words (`start time 123 → 456`); of a mark,
+ * only pid and start time are compared.
+ */
+export function identityDifferences(
+  expected: ProcessMark | ProcessIdentity,
+  current: ProcessIdentity,
+): string[] {
   const differences: string[] = []
   if (current.pid !== expected.pid) differences.push(`pid ${expected.pid} → ${current.pid}`)
   if (current.startTicks !== expected.startTicks) {
     differences.push(`start time ${expected.startTicks} → ${current.startTicks} ticks`)
   }
+  if (!('uid' in expected)) return differences
   if (current.uid !== expected.uid || current.euid !== expected.euid) {
     differences.push(`uid ${expected.uid}/${expected.euid} → ${current.uid}/${current.euid}`)
   }
@@ -134,52 +151,4 @@ export function identityDifferences(expected: ProcessIdentity, current: ProcessI
   if (current.tgid !== expected.tgid)
     differences.push(`thread group ${expected.tgid} → ${current.tgid}`)
   return differences
-}
-
-export type UnsafeReason = 'invalid_pid' | 'init' | 'self' | 'ancestor' | 'thread'
-
-/**
- * Pids `free` never signals, whatever a socket table says: not a positive safe integer (0, -1
- * and -N signal whole groups), pid 1, ourselves, our parent or any ancestor (the shell or the
- * supervisor that started us), or a thread of ours. Null when the pid may be considered.
- */
-export function unsafeTarget(
-  pid: unknown,
-  options: { self?: number; parent?: number; procRoot?: string } = {},
-): { reason: UnsafeReason; message: string } | null {
-  const self = options.self ?? process.pid
-  const parent = options.parent ?? process.ppid
-  const procRoot = options.procRoot ?? '/proc'
-  if (!isValidPid(pid)) {
-    const shown = showValue(pid)
-    const why =
-      pid === 0
-        ? 'kill(0) would signal our own process group'
-        : pid === -1
-          ? 'kill(-1) would signal every process we may signal'
-          : typeof pid === 'number' && Number.isSafeInteger(pid) && pid < 0
-            ? `kill(${pid}) would signal process group ${-pid}`
-            : 'it is not a whole number in the range of process ids'
-    return { reason: 'invalid_pid', message: `pid ${shown} is not a process id: ${why}` }
-  }
-  if (pid === 1)
-    return { reason: 'init', message: 'pid 1 is the init process: stopping it stops the machine' }
-  if (pid === self) return { reason: 'self', message: `pid ${pid} is portwarden itself` }
-  if (pid === parent)
-    return { reason: 'ancestor', message: `pid ${pid} is portwarden's parent process` }
-  if (isDescendantOf(self, pid, procRoot)) {
-    return {
-      reason: 'ancestor',
-      message: `pid ${pid} is an ancestor of portwarden (it started us)`,
-    }
-  }
-  const status = readProcText(`${procRoot}/${pid}/status`, 'utf8')
-  const tgid = status ? Number(/^Tgid:\s+(\d+)/m.exec(status)?.[1]) : pid
-  if (Number.isSafeInteger(tgid) && tgid !== pid) {
-    return {
-      reason: 'thread',
-      message: `pid ${pid} is a thread of process ${tgid}${tgid === self ? ' (portwarden itself)' : ''}, not a process`,
-    }
-  }
-  return null
 }
