@@ -13,6 +13,7 @@ import type { FreeSignal } from './options.js'
 import { formatDuration } from './options.js'
 import type { FreePlan, FreeTarget, PortKey, PortPlan, Refusal } from './plan-free.js'
 import { heldOnlyByPublishers } from './plan-free.js'
+import type { ProcessIdentity } from '../process/identity.js'
 import { processExited, verifyIdentity } from '../process/identity.js'
 import type { KillFunction, SignalAttempt } from '../process/signal.js'
 import { signalVerified } from '../process/signal.js'
@@ -118,149 +119,23 @@ export async function executeFree(
   options: ExecuteOptions = {},
 ): Promise<FreeReport> {
   const started = Date.now()
-  let firstSignalAt: number | null = null
-  const emit = options.onEvent ?? (() => {})
-  const poll = options.pollIntervalMs ?? 100
-  const states: State[] = plan.targets.map((target) => ({ target, signals: [], final: null }))
-
-  for (const state of states) {
-    const { target } = state
-    if (target.refusal) {
-      const { code, message } = target.refusal
-      state.final = { outcome: code === 'gone' || code === 'changed' ? code : 'refused', message }
-    } else if (!target.identity)
-      state.final = { outcome: 'gone', message: `pid ${target.holder.pid} has exited` }
-    else if (!(await (options.approve ?? (() => true))(target))) {
-      state.final = { outcome: 'declined', message: 'not confirmed; not signalled' }
-    }
+  const run: FreeRun = {
+    plan,
+    options,
+    emit: options.onEvent ?? (() => {}),
+    states: plan.targets.map((target) => ({ target, signals: [], final: null })),
+    released: new Set(),
+    firstSignalAt: null,
   }
-
-  const send = async (state: State, signal: FreeSignal): Promise<boolean> => {
-    const { target } = state
-    const identity = target.identity
-    if (!identity) return false
-    // The socket table first: the holder may have let go of the port, or exited.
-    if (!(await holdsAnyPort(plan, target))) {
-      const alive = verifyIdentity(identity, plan.procRoot).status === 'same'
-      const after = state.signals[state.signals.length - 1]?.signal
-      state.final = after
-        ? alive
-          ? {
-              outcome: 'released',
-              message: `let go of the port after ${after} but is still running`,
-            }
-          : { outcome: 'exited', message: `exited after ${after}` }
-        : {
-            outcome: 'gone',
-            message: alive
-              ? 'no longer holds the port; not signalled'
-              : 'exited before it was signalled',
-          }
-      if (!after) emit({ type: 'not_signalled', target, signal, message: state.final.message })
-      return false
-    }
-    const attempt: SignalAttempt = signalVerified(identity, signal, {
-      procRoot: plan.procRoot,
-      kill: options.kill,
-    })
-    if (attempt.sent) {
-      const now = Date.now()
-      firstSignalAt ??= now
-      state.signals.push({ signal, at: attempt.at, elapsedMs: now - firstSignalAt })
-      emit({ type: 'signal', target, signal })
-      return true
-    }
-    const outcome: TargetOutcome =
-      attempt.reason === 'gone' ||
-      attempt.reason === 'changed' ||
-      attempt.reason === 'permission_denied' ||
-      attempt.reason === 'failed'
-        ? attempt.reason === 'gone' && state.signals.length > 0
-          ? 'exited'
-          : attempt.reason
-        : 'refused'
-    const message =
-      outcome === 'permission_denied'
-        ? `not allowed to signal it (EPERM): it is owned by ${displayName(target.holder.user)} (uid ${target.holder.uid}); ` +
-          `run as root: sudo portwarden free ${target.ports.map((p) => `${p.port}/${p.protocol}`).join(' ')}`
-        : attempt.message
-    state.final = { outcome, message }
-    emit({ type: 'not_signalled', target, signal, message })
-    return false
-  }
-
-  const active = (): State[] => states.filter((s) => s.final === null)
-  for (const state of active()) await send(state, plan.signal)
-
-  const heldPorts = plan.ports.filter((p) => p.held)
-  const released = new Set<string>()
-  const keyOf = (key: PortKey) => `${key.protocol}:${key.port}`
-
-  /** Waits until every port one of `states` holds is released, or until none of them is alive. */
-  const waitForPorts = async (ms: number, signal: FreeSignal): Promise<void> => {
-    const watched = heldPorts.filter(
-      (p) =>
-        !released.has(keyOf(p)) &&
-        active().some((s) => s.signals.length > 0 && holdsKey(s.target, p)),
-    )
-    if (watched.length === 0) return
-    emit({
-      type: 'waiting',
-      ports: watched.map(({ port, protocol }) => ({ port, protocol })),
-      signal,
-      ms,
-      killAfterMs: plan.killAfterMs,
-    })
-    const deadline = Date.now() + ms
-    let allExitedAt: number | null = null
-    for (;;) {
-      let pending = 0
-      for (const port of watched) {
-        if (released.has(keyOf(port))) continue
-        if (await portReleased(plan, port)) released.add(keyOf(port))
-        else pending++
-      }
-      if (pending === 0) return
-      // Stop early when every signalled holder of the ports still held has exited (every
-      // thread: see processExited) and the port stays held a moment longer: someone else
-      // holds it, and waiting longer changes nothing.
-      const running = active().some(
-        (s) =>
-          s.signals.length > 0 &&
-          s.target.identity !== null &&
-          watched.some((p) => !released.has(keyOf(p)) && holdsKey(s.target, p)) &&
-          !processExited(s.target.identity, plan.procRoot),
-      )
-      if (running) allExitedAt = null
-      else allExitedAt ??= Date.now()
-      if (
-        Date.now() >= deadline ||
-        (allExitedAt !== null && Date.now() - allExitedAt >= EXIT_GRACE_MS)
-      )
-        return
-      await sleep(Math.min(poll, Math.max(0, deadline - Date.now())))
-    }
-  }
-
-  const signalled = () => active().filter((s) => s.signals.length > 0)
-  if (signalled().length > 0) {
-    const escalate = plan.killAfterMs !== null && plan.signal !== 'SIGKILL'
-    await waitForPorts(escalate ? (plan.killAfterMs as number) : plan.waitMs, plan.signal)
-    if (escalate) {
-      const stubborn = signalled().filter((s) =>
-        s.target.ports.some((p) => !released.has(keyOf(p))),
-      )
-      let killed = 0
-      for (const state of stubborn) if (await send(state, 'SIGKILL')) killed++
-      if (killed > 0) await waitForPorts(plan.waitMs, 'SIGKILL')
-    }
-  }
+  await settleUnsignallable(run)
+  for (const state of active(run)) await sendSignal(run, state, plan.signal)
+  if (signalled(run).length > 0) await waitAndEscalate(run)
 
   // The final answer, from fresh reads.
   const ports: PortReport[] = []
   for (const port of plan.ports)
-    ports.push(await reportPort(plan, port, released.has(keyOf(port)), states))
-  const targets: TargetReport[] = states.map((state) => finalTarget(plan, state, released, keyOf))
+    ports.push(await reportPort(plan, port, run.released.has(keyOf(port)), run.states))
+  const targets = run.states.map((state) => finalTarget(plan, state, run.released, keyOf))
   return {
     plan,
     outcome: overallOutcome(ports, targets),
@@ -268,6 +143,169 @@ export async function executeFree(
     targets,
     elapsedMs: Date.now() - started,
   }
+}
+
+/** One execution of a plan: what its steps share. */
+interface FreeRun {
+  plan: FreePlan
+  options: ExecuteOptions
+  emit(event: FreeEvent): void
+  states: State[]
+  /** Ports seen released (`protocol:port`). */
+  released: Set<string>
+  firstSignalAt: number | null
+}
+
+function keyOf(key: PortKey): string {
+  return `${key.protocol}:${key.port}`
+}
+
+function active(run: FreeRun): State[] {
+  return run.states.filter((s) => s.final === null)
+}
+
+function signalled(run: FreeRun): State[] {
+  return active(run).filter((s) => s.signals.length > 0)
+}
+
+/** Targets that are never signalled: refused by the plan, already gone, or not approved. */
+async function settleUnsignallable(run: FreeRun): Promise<void> {
+  const approve = run.options.approve ?? (() => true)
+  for (const state of run.states) {
+    const { target } = state
+    if (target.refusal) {
+      const { code, message } = target.refusal
+      state.final = { outcome: code === 'gone' || code === 'changed' ? code : 'refused', message }
+    } else if (!target.identity)
+      state.final = { outcome: 'gone', message: `pid ${target.holder.pid} has exited` }
+    else if (!(await approve(target))) {
+      state.final = { outcome: 'declined', message: 'not confirmed; not signalled' }
+    }
+  }
+}
+
+/**
+ * Signals one target, right after a fresh look that it still holds a port (it may have let go,
+ * or exited) and through `signalVerified` (the pid is still that process). True when sent.
+ */
+async function sendSignal(run: FreeRun, state: State, signal: FreeSignal): Promise<boolean> {
+  const { target } = state
+  const identity = target.identity
+  if (!identity) return false
+  if (!(await holdsAnyPort(run.plan, target))) {
+    state.final = letGoOutcome(run.plan, state)
+    if (state.signals.length === 0) {
+      run.emit({ type: 'not_signalled', target, signal, message: state.final.message })
+    }
+    return false
+  }
+  const attempt = signalVerified(identity, signal, {
+    procRoot: run.plan.procRoot,
+    kill: run.options.kill,
+  })
+  if (attempt.sent) {
+    const now = Date.now()
+    run.firstSignalAt ??= now
+    state.signals.push({ signal, at: attempt.at, elapsedMs: now - run.firstSignalAt })
+    run.emit({ type: 'signal', target, signal })
+    return true
+  }
+  state.final = notSentOutcome(state, attempt)
+  run.emit({ type: 'not_signalled', target, signal, message: state.final.message })
+  return false
+}
+
+/** A target that no longer holds its ports: released or exited after our signal, or before it. */
+function letGoOutcome(plan: FreePlan, state: State): NonNullable<State['final']> {
+  const identity = state.target.identity as ProcessIdentity
+  const alive = verifyIdentity(identity, plan.procRoot).status === 'same'
+  const after = state.signals[state.signals.length - 1]?.signal
+  if (after) {
+    return alive
+      ? { outcome: 'released', message: `let go of the port after ${after} but is still running` }
+      : { outcome: 'exited', message: `exited after ${after}` }
+  }
+  return {
+    outcome: 'gone',
+    message: alive ? 'no longer holds the port; not signalled' : 'exited before it was signalled',
+  }
+}
+
+/** Why a signal was not sent, as the target's outcome. */
+function notSentOutcome(
+  state: State,
+  attempt: Extract<SignalAttempt<FreeSignal>, { sent: false }>,
+): NonNullable<State['final']> {
+  const { target } = state
+  const known = ['gone', 'changed', 'permission_denied', 'failed'] as const
+  const reason = known.find((r) => r === attempt.reason)
+  const outcome: TargetOutcome =
+    reason === undefined
+      ? 'refused'
+      : reason === 'gone' && state.signals.length > 0
+        ? 'exited'
+        : reason
+  const message =
+    outcome === 'permission_denied'
+      ? `not allowed to signal it (EPERM): it is owned by ${displayName(target.holder.user)} (uid ${target.holder.uid}); ` +
+        `run as root: sudo portwarden free ${target.ports.map((p) => `${p.port}/${p.protocol}`).join(' ')}`
+      : attempt.message
+  return { outcome, message }
+}
+
+/** Waits for the ports; with `killAfterMs`, SIGKILL to the holders of ports still held, then waits again. */
+async function waitAndEscalate(run: FreeRun): Promise<void> {
+  const { plan } = run
+  const escalate = plan.killAfterMs !== null && plan.signal !== 'SIGKILL'
+  await waitForPorts(run, escalate ? (plan.killAfterMs as number) : plan.waitMs, plan.signal)
+  if (!escalate) return
+  const stubborn = signalled(run).filter((s) =>
+    s.target.ports.some((p) => !run.released.has(keyOf(p))),
+  )
+  let killed = 0
+  for (const state of stubborn) if (await sendSignal(run, state, 'SIGKILL')) killed++
+  if (killed > 0) await waitForPorts(run, plan.waitMs, 'SIGKILL')
+}
+
+/** Waits until every port a signalled target holds is released, or until none of them is alive. */
+async function waitForPorts(run: FreeRun, ms: number, signal: FreeSignal): Promise<void> {
+  const { plan, released } = run
+  const poll = run.options.pollIntervalMs ?? 100
+  const watched = plan.ports.filter(
+    (p) => p.held && !released.has(keyOf(p)) && signalled(run).some((s) => holdsKey(s.target, p)),
+  )
+  if (watched.length === 0) return
+  const ports = watched.map(({ port, protocol }) => ({ port, protocol }))
+  run.emit({ type: 'waiting', ports, signal, ms, killAfterMs: plan.killAfterMs })
+  const deadline = Date.now() + ms
+  let allExitedAt: number | null = null
+  for (;;) {
+    let pending = 0
+    for (const port of watched) {
+      if (released.has(keyOf(port))) continue
+      if (await portReleased(plan, port)) released.add(keyOf(port))
+      else pending++
+    }
+    if (pending === 0) return
+    // Stop early when every signalled holder of the ports still held has exited (every thread:
+    // see processExited) and the port stays held a moment longer: someone else holds it, and
+    // waiting longer changes nothing.
+    if (holderStillRunning(run, watched)) allExitedAt = null
+    else allExitedAt ??= Date.now()
+    const now = Date.now()
+    if (now >= deadline || (allExitedAt !== null && now - allExitedAt >= EXIT_GRACE_MS)) return
+    await sleep(Math.min(poll, Math.max(0, deadline - now)))
+  }
+}
+
+/** Does a signalled target that holds one of the unreleased `watched` ports still run? */
+function holderStillRunning(run: FreeRun, watched: readonly PortPlan[]): boolean {
+  return signalled(run).some(
+    (s) =>
+      s.target.identity !== null &&
+      watched.some((p) => !run.released.has(keyOf(p)) && holdsKey(s.target, p)) &&
+      !processExited(s.target.identity, run.plan.procRoot),
+  )
 }
 
 function holdsKey(target: FreeTarget, key: PortKey): boolean {
