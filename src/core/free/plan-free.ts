@@ -157,115 +157,10 @@ export async function planFreeFrom(
 ): Promise<FreePlan> {
   const procRoot = options.procRoot ?? '/proc'
   const reader = new ProcessReader({ procRoot })
-  const targets = new Map<unknown, FreeTarget>()
-  const ports: PortPlan[] = []
-  for (const entry of entries) {
-    const key: PortKey = { port: entry.port, protocol: entry.protocol }
-    const pids: number[] = []
-    const hidden = new Map<number, string>()
-    for (const socket of entry.sockets) {
-      if (socket.processes.length === 0 && socket.state !== 'TIME-WAIT')
-        hidden.set(socket.uid, socket.user)
-      for (const holder of socket.processes) {
-        if (!pids.includes(holder.pid)) pids.push(holder.pid)
-        const target = targets.get(holder.pid)
-        if (!target)
-          targets.set(holder.pid, {
-            holder,
-            ports: [key],
-            identity: null,
-            refusal: null,
-            container: null,
-            caveats: [],
-          })
-        else if (!target.ports.some((p) => p.port === key.port && p.protocol === key.protocol))
-          target.ports.push(key)
-      }
-    }
-    const blockers: Refusal[] = []
-    for (const [uid, user] of hidden) blockers.push(hiddenOwner(key, uid, user, reader))
-    if (entry.sockets.length === 0 && entry.heldOutOfSight) {
-      blockers.push({
-        code: 'out_of_sight',
-        message:
-          'a bind test fails but no socket table shows a holder (a socket bound without listen(), ' +
-          'one in another network namespace, or a container network)',
-        suggestion: null,
-        command: null,
-        permission: false,
-      })
-    }
-    const publishers = entry.publishers ?? []
-    for (const publisher of publishers) blockers.push(publisherRefusal(publisher))
-    ports.push({
-      ...key,
-      held: entry.sockets.length > 0 || entry.heldOutOfSight || publishers.length > 0,
-      sockets: entry.sockets,
-      connections: entry.connections,
-      heldOutOfSight: entry.heldOutOfSight,
-      pids,
-      blockers,
-      publishers,
-    })
-  }
-
-  let docker: Promise<DockerLookup> | undefined
-  for (const target of targets.values()) {
-    const { holder } = target
-    const unsafe = unsafeTarget(holder.pid, { procRoot })
-    if (unsafe?.reason === 'init') {
-      target.refusal = initRefusal(target, procRoot, options.systemdUnitDirs ?? SYSTEMD_UNIT_DIRS)
-      continue
-    }
-    if (unsafe) {
-      target.refusal = {
-        code: unsafe.reason,
-        message: unsafe.message,
-        suggestion: null,
-        command: null,
-        permission: false,
-      }
-      continue
-    }
-    const role = containerRole(holder.name) ?? (holder.container !== null ? 'proxy' : null)
-    if (role !== null) {
-      docker ??= listDockerContainers(
-        options.dockerSocket ?? defaultDockerSocket(),
-        options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-      )
-      target.container = describeContainer(target, role, await docker)
-      target.refusal =
-        role === 'runtime'
-          ? runtimeRefusal(target, target.container)
-          : containerRefusal(target, target.container)
-      continue
-    }
-    const identity = readIdentity(holder.pid, procRoot)
-    if (!identity) {
-      target.refusal = {
-        code: 'gone',
-        message: `pid ${holder.pid} has exited since the socket table was read`,
-        suggestion: null,
-        command: null,
-        permission: false,
-      }
-      continue
-    }
-    if (holder.startTicks !== null && identity.startTicks !== holder.startTicks) {
-      target.refusal = {
-        code: 'changed',
-        message: `pid ${holder.pid} now belongs to another process than the one holding the port (started at a different time)`,
-        suggestion: null,
-        command: null,
-        permission: false,
-      }
-      continue
-    }
-    target.identity = identity
-    const signal = options.signal ?? 'SIGTERM'
-    const caveat = namespaceInitCaveat(holder.pid, signal, options.killAfterMs != null, procRoot)
-    if (caveat) target.caveats.push(caveat)
-  }
+  const targets = new Map<number, FreeTarget>()
+  const ports = entries.map((entry) => planPort(entry, targets, reader))
+  const docker: DockerLookupOnce = { lookup: null }
+  for (const target of targets.values()) await judgeTarget(target, options, procRoot, docker)
   return {
     specs: [...specs],
     signal: options.signal ?? 'SIGTERM',
@@ -277,6 +172,117 @@ export async function planFreeFrom(
     backend: options.backend ?? 'auto',
     procRoot,
   }
+}
+
+/** One port of the holder table: its holders join `targets`, what blocks freeing it is named. */
+function planPort(
+  entry: HolderTableEntry,
+  targets: Map<number, FreeTarget>,
+  reader: ProcessReader,
+): PortPlan {
+  const key: PortKey = { port: entry.port, protocol: entry.protocol }
+  const pids: number[] = []
+  const hidden = new Map<number, string>()
+  for (const socket of entry.sockets) {
+    if (socket.processes.length === 0 && socket.state !== 'TIME-WAIT')
+      hidden.set(socket.uid, socket.user)
+    for (const holder of socket.processes) {
+      if (!pids.includes(holder.pid)) pids.push(holder.pid)
+      const target = targets.get(holder.pid)
+      if (!target) {
+        const fresh = { holder, ports: [key], identity: null, refusal: null, container: null }
+        targets.set(holder.pid, { ...fresh, caveats: [] })
+      } else if (!target.ports.some((p) => p.port === key.port && p.protocol === key.protocol))
+        target.ports.push(key)
+    }
+  }
+  const blockers: Refusal[] = []
+  for (const [uid, user] of hidden) blockers.push(hiddenOwner(key, uid, user, reader))
+  if (entry.sockets.length === 0 && entry.heldOutOfSight) {
+    blockers.push(
+      plainRefusal(
+        'out_of_sight',
+        'a bind test fails but no socket table shows a holder (a socket bound without listen(), ' +
+          'one in another network namespace, or a container network)',
+      ),
+    )
+  }
+  const publishers = entry.publishers ?? []
+  for (const publisher of publishers) blockers.push(publisherRefusal(publisher))
+  return {
+    ...key,
+    held: entry.sockets.length > 0 || entry.heldOutOfSight || publishers.length > 0,
+    sockets: entry.sockets,
+    connections: entry.connections,
+    heldOutOfSight: entry.heldOutOfSight,
+    pids,
+    blockers,
+    publishers,
+  }
+}
+
+/** The Docker engine's containers, asked at most once per plan and only when a holder needs it. */
+interface DockerLookupOnce {
+  lookup: Promise<DockerLookup> | null
+}
+
+/**
+ * May this holder be signalled? Sets its refusal (unsafe pid, pid 1, a container's proxy or
+ * runtime, gone, pid reused) or its identity, recorded now and compared before every signal.
+ */
+async function judgeTarget(
+  target: FreeTarget,
+  options: FreeOptions,
+  procRoot: string,
+  docker: DockerLookupOnce,
+): Promise<void> {
+  const { holder } = target
+  const unsafe = unsafeTarget(holder.pid, { procRoot })
+  if (unsafe?.reason === 'init') {
+    target.refusal = initRefusal(target, procRoot, options.systemdUnitDirs ?? SYSTEMD_UNIT_DIRS)
+    return
+  }
+  if (unsafe) {
+    target.refusal = plainRefusal(unsafe.reason, unsafe.message)
+    return
+  }
+  const role = containerRole(holder.name) ?? (holder.container !== null ? 'proxy' : null)
+  if (role !== null) {
+    docker.lookup ??= listDockerContainers(
+      options.dockerSocket ?? defaultDockerSocket(),
+      options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
+    )
+    target.container = describeContainer(target, role, await docker.lookup)
+    target.refusal =
+      role === 'runtime'
+        ? runtimeRefusal(target, target.container)
+        : containerRefusal(target, target.container)
+    return
+  }
+  const identity = readIdentity(holder.pid, procRoot)
+  if (!identity) {
+    target.refusal = plainRefusal(
+      'gone',
+      `pid ${holder.pid} has exited since the socket table was read`,
+    )
+    return
+  }
+  if (holder.startTicks !== null && identity.startTicks !== holder.startTicks) {
+    target.refusal = plainRefusal(
+      'changed',
+      `pid ${holder.pid} now belongs to another process than the one holding the port (started at a different time)`,
+    )
+    return
+  }
+  target.identity = identity
+  const signal = options.signal ?? 'SIGTERM'
+  const caveat = namespaceInitCaveat(holder.pid, signal, options.killAfterMs != null, procRoot)
+  if (caveat) target.caveats.push(caveat)
+}
+
+/** A refusal that suggests nothing to run. */
+function plainRefusal(code: Refusal['code'], message: string): Refusal {
+  return { code, message, suggestion: null, command: null, permission: false }
 }
 
 function portLabel(key: PortKey): string {
@@ -312,13 +318,10 @@ function hiddenOwner(key: PortKey, uid: number, user: string, reader: ProcessRea
 function initRefusal(target: FreeTarget, procRoot: string, unitDirs: readonly string[]): Refusal {
   if (!initIsSystemd(procRoot)) {
     const name = initName(procRoot)
-    return {
-      code: 'init',
-      message: `pid 1${name ? ` (${displayName(name)})` : ''} is the init process and is never signalled`,
-      suggestion: null,
-      command: null,
-      permission: false,
-    }
+    return plainRefusal(
+      'init',
+      `pid 1${name ? ` (${displayName(name)})` : ''} is the init process and is never signalled`,
+    )
   }
   const units = [
     ...new Set(target.ports.flatMap((key) => findSocketUnits(key.port, key.protocol, unitDirs))),
