@@ -143,24 +143,8 @@ async function bringUp(
     started: null,
     failure: dependencyError(dependent, service, reason, hint, cause),
   })
-
   const running = runningAlready(dependency, conflicts)
-  if (running !== null) {
-    outcome.pids = running
-    const health = dependency.health ? await checkRunning(dependency, conflicts) : null
-    outcome.health = health
-    const holders = conflicts.flatMap((c) => c.owners)
-    if (health && !health.ok)
-      return failed(
-        `is running (${[...new Set(holders)].join(', ')}), but its health check failed: ${health.detail}`,
-        `See what ${service} says, or restart it; then run again.`,
-      )
-    note(
-      hooks,
-      `${service} is running already (${[...new Set(holders)].join(', ')} on ${formatRunPorts(ports)}${health ? `; ${health.detail}` : ''}): not starting it`,
-    )
-    return { outcome, started: null, failure: null }
-  }
+  if (running !== null) return useRunning(dependency, conflicts, running, outcome, hooks, failed)
   if (dependency.command === null) {
     if (ports.length === 0) return { outcome, started: null, failure: null }
     const held = new Set(conflicts.filter((c) => c.reason !== 'allocated').map(portKey))
@@ -174,11 +158,49 @@ async function bringUp(
     const conflict = conflictError(conflicts)
     return failed(`cannot start: ${conflict.message}`, conflict.hint ?? '', conflict)
   }
+  return startDependency(dependency, dependency.command, dependent, outcome, hooks, onStarting)
+}
 
+/** A dependency that is up already: used as it is, once its health check (if any) passes. */
+async function useRunning(
+  dependency: DependencyRequest,
+  conflicts: PortConflict[],
+  pids: number[],
+  outcome: DependencyOutcome,
+  hooks: RunWithDependenciesHooks,
+  failed: (reason: string, hint: string) => BroughtUp,
+): Promise<BroughtUp> {
+  const { service } = dependency
+  outcome.pids = pids
+  const health = dependency.health ? await checkRunning(dependency, conflicts) : null
+  outcome.health = health
+  const holders = [...new Set(conflicts.flatMap((c) => c.owners))].join(', ')
+  if (health && !health.ok)
+    return failed(
+      `is running (${holders}), but its health check failed: ${health.detail}`,
+      `See what ${service} says, or restart it; then run again.`,
+    )
+  note(
+    hooks,
+    `${service} is running already (${holders} on ${formatRunPorts(dependency.ports)}${health ? `; ${health.detail}` : ''}): not starting it`,
+  )
+  return { outcome, started: null, failure: null }
+}
+
+/** Starts a dependency; it must become ready (healthy included) within its timeout. */
+async function startDependency(
+  dependency: DependencyRequest,
+  command: RunCommand,
+  dependent: string,
+  outcome: DependencyOutcome,
+  hooks: RunWithDependenciesHooks,
+  onStarting: (child: ServiceChild) => void,
+): Promise<BroughtUp> {
+  const { service } = dependency
   let started: StartedService
   try {
     started = await startService(
-      { ...dependency, command: dependency.command, dependencyOf: dependent, abort: hooks.abort },
+      { ...dependency, command, dependencyOf: dependent, abort: hooks.abort },
       {
         onMessage: hooks.onMessage,
         onProgress: hooks.onProgress,
@@ -191,7 +213,14 @@ async function bringUp(
   } catch (error) {
     // Another process took its port while it started (it was stopped).
     if (!isPortwardenError(error)) throw error
-    return failed(`cannot start: ${error.message}`, error.hint ?? '', error)
+    const failure = dependencyError(
+      dependent,
+      service,
+      `cannot start: ${error.message}`,
+      error.hint ?? '',
+      error,
+    )
+    return { outcome, started: null, failure }
   }
   const run = started.outcome
   outcome.state = 'started'
@@ -201,27 +230,28 @@ async function bringUp(
   if (run.readiness === 'ready' || run.readiness === 'not_waited')
     return { outcome, started, failure: null }
   const again = `See ${service}'s output above; try it alone with: portwarden run ${service}`
+  const reason = await notReadyReason(dependency, started)
+  return { outcome, started, failure: dependencyError(dependent, service, reason, again) }
+}
+
+/** Why a started dependency is not ready, in words (one that exited is waited for first). */
+async function notReadyReason(
+  dependency: DependencyRequest,
+  started: StartedService,
+): Promise<string> {
+  const run = started.outcome
   const timeout = formatWait(dependency.timeoutMs ?? DEFAULT_TIMEOUT_MS)
-  let reason: string
   switch (run.readiness) {
     case 'timeout':
-      reason = `did not become ready within ${timeout}`
-      break
+      return `did not become ready within ${timeout}`
     case 'unhealthy':
-      reason = `failed its health check for ${timeout} (${run.health?.detail ?? 'no answer'})`
-      break
+      return `failed its health check for ${timeout} (${run.health?.detail ?? 'no answer'})`
     case 'exited': {
       const ended = await started.stop()
-      reason = `exited (${describeExit(ended.childExitCode, ended.childSignal)}) before it was ready`
-      break
+      return `exited (${describeExit(ended.childExitCode, ended.childSignal)}) before it was ready`
     }
     default:
-      reason = `could not be started (${run.error ?? 'unknown error'})`
-  }
-  return {
-    outcome,
-    started,
-    failure: dependencyError(dependent, service, reason, again),
+      return `could not be started (${run.error ?? 'unknown error'})`
   }
 }
 

@@ -106,10 +106,14 @@ async function poll(
 ): Promise<Readiness> {
   const started = performance.now()
   const deadline = started + options.timeoutMs
-  let wrongPortSince: number | null = null
-  let wrongPortKey = ''
-  let noticed = false
-  let announced = false
+  const notes: WaitNotes = {
+    started,
+    deadline,
+    announced: false,
+    noticed: false,
+    wrongPortSince: null,
+    wrongPortKey: '',
+  }
   // Ports seen listened on at least once: a service that exits after binding did listen there.
   const listened = new Set<string>()
   for (;;) {
@@ -126,57 +130,87 @@ async function poll(
         elapsedMs: performance.now() - started,
       }
     }
-    if (exitedBefore)
-      return await afterEarlyExit(
-        ports,
-        child,
-        missing.filter((port) => !listened.has(key(port))),
-        options,
-      )
+    if (exitedBefore) {
+      const never = missing.filter((port) => !listened.has(key(port)))
+      return await afterEarlyExit(ports, child, never, options)
+    }
     const now = performance.now()
     const elsewhere = view.elsewhere
     const up = ports.filter((port) => !missing.includes(port))
     if (now >= deadline)
       return { state: 'timeout', missing, listening: listenersOf(up, view), elsewhere }
-    if (now - started >= WAIT_NOTICE_MS) {
-      if (!announced && now + 500 < deadline) {
-        announced = true
-        const wait = formatWait(options.timeoutMs)
-        options.onNote?.(
-          up.length > 0
-            ? `${options.service} listens on ${formatRunPorts(up)}; waiting up to ${wait} for ${formatRunPorts(missing)}`
-            : `waiting up to ${wait} for ${options.service} to listen on ${formatRunPorts(missing)}`,
-        )
-      }
-      onProgress({
-        service: options.service,
-        listening: up,
-        missing,
-        elapsedMs: now - started,
-        timeoutMs: options.timeoutMs,
-      })
-    }
-    // Mention a wrong port once it has been the state of things for a while.
-    const stateKey = elsewhere.map((s) => `${s.protocol}:${s.localPort}`).join(',')
-    if (elsewhere.length === 0) wrongPortSince = null
-    else if (stateKey !== wrongPortKey || wrongPortSince === null) wrongPortSince = now
-    wrongPortKey = stateKey
-    if (
-      !noticed &&
-      wrongPortSince !== null &&
-      now - wrongPortSince >= WRONG_PORT_NOTICE_MS &&
-      now + 500 < deadline
-    ) {
-      noticed = true
-      options.onNote?.(
-        `${options.service} listens on ${describePorts(elsewhere)}, not ${formatRunPorts(missing)}; waiting up to ${formatWait(options.timeoutMs)} for ${formatRunPorts(missing)}`,
-      )
-    }
+    tellProgress(notes, options, onProgress, now, up, missing)
+    tellWrongPort(notes, options, now, elsewhere, missing)
     await sleepUntilExit(
       Math.min(pollDelay(now - started), Math.max(1, deadline - now)),
       child.exited,
     )
   }
+}
+
+/** What a wait has said so far: each note is said once, and only when it is worth it. */
+interface WaitNotes {
+  started: number
+  deadline: number
+  announced: boolean
+  noticed: boolean
+  /** Since when the service has listened on the same undeclared ports (null: it does not). */
+  wrongPortSince: number | null
+  wrongPortKey: string
+}
+
+/** After a moment: one note that we wait, then a progress report after every look. */
+function tellProgress(
+  notes: WaitNotes,
+  options: ReadinessOptions,
+  onProgress: (progress: WaitProgress) => void,
+  now: number,
+  up: RunPort[],
+  missing: RunPort[],
+): void {
+  if (now - notes.started < WAIT_NOTICE_MS) return
+  if (!notes.announced && now + 500 < notes.deadline) {
+    notes.announced = true
+    const wait = formatWait(options.timeoutMs)
+    options.onNote?.(
+      up.length > 0
+        ? `${options.service} listens on ${formatRunPorts(up)}; waiting up to ${wait} for ${formatRunPorts(missing)}`
+        : `waiting up to ${wait} for ${options.service} to listen on ${formatRunPorts(missing)}`,
+    )
+  }
+  onProgress({
+    service: options.service,
+    listening: up,
+    missing,
+    elapsedMs: now - notes.started,
+    timeoutMs: options.timeoutMs,
+  })
+}
+
+/** Mentions a wrong port once it has been the state of things for a while. */
+function tellWrongPort(
+  notes: WaitNotes,
+  options: ReadinessOptions,
+  now: number,
+  elsewhere: SocketEntry[],
+  missing: RunPort[],
+): void {
+  const stateKey = elsewhere.map((s) => `${s.protocol}:${s.localPort}`).join(',')
+  if (elsewhere.length === 0) notes.wrongPortSince = null
+  else if (stateKey !== notes.wrongPortKey || notes.wrongPortSince === null)
+    notes.wrongPortSince = now
+  notes.wrongPortKey = stateKey
+  if (
+    notes.noticed ||
+    notes.wrongPortSince === null ||
+    now - notes.wrongPortSince < WRONG_PORT_NOTICE_MS ||
+    now + 500 >= notes.deadline
+  )
+    return
+  notes.noticed = true
+  options.onNote?.(
+    `${options.service} listens on ${describePorts(elsewhere)}, not ${formatRunPorts(missing)}; waiting up to ${formatWait(options.timeoutMs)} for ${formatRunPorts(missing)}`,
+  )
 }
 
 /** 50 ms while a service usually comes up, then backing off: a poll costs a few ms of /proc reads. */
