@@ -241,7 +241,12 @@ export function listingSentence(sockets: readonly SocketEntry[]): string {
   const tcp = sockets.filter((s) => s.protocol === 'tcp').length
   const pids = new Set(sockets.flatMap((s) => s.processes.map((p) => p.pid)))
   const noun = sockets.length === 1 ? 'socket' : 'sockets'
-  const held = pids.size === 1 ? 'held by 1 process' : `held by ${pids.size} processes`
+  const held =
+    pids.size === 0
+      ? 'no holding process visible here'
+      : pids.size === 1
+        ? 'held by 1 process'
+        : `held by ${pids.size} processes`
   return `${sockets.length} ${noun} (${tcp} TCP, ${sockets.length - tcp} UDP), ${held}`
 }
 
