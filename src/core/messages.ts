@@ -334,7 +334,7 @@ export function freeReportSentence(report: FreeReport): string {
     return `nothing to free: no process holds any port in ${describeSpecs(report.plan.specs)}`
   const parts = report.ports.map((port) => {
     const label = portLabel(port.protocol, port.port)
-    if (port.status === 'nothing_to_free') return `nothing held ${label}`
+    if (port.status === 'nothing_to_free') return `nothing to free on ${label}: no process held it`
     if (port.status === 'still_held') return port.message
     const concerned = report.targets.filter((t) =>
       t.target.ports.some((p) => p.port === port.port && p.protocol === port.protocol),

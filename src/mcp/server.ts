@@ -112,35 +112,49 @@ export async function callTool(
   }
 }
 
-/** Creates the server; `connect` it to a transport. */
-export function createMcpServer(context: ToolContext): Server {
+/** Creates the server (`connect` it to a transport) and the calls it is answering. */
+export function createMcpServer(context: ToolContext): {
+  server: Server
+  inFlight: Set<Promise<CallToolResult>>
+} {
   const server = new Server(
     { name: 'portwarden', version: packageVersion() },
     { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   )
+  const inFlight = new Set<Promise<CallToolResult>>()
+  // A line that is not JSON-RPC is the client's bug: said on stderr, and the session goes on.
+  server.onerror = (error) => process.stderr.write(`portwarden mcp: ${error.message}\n`)
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS.map(listing) }))
-  server.setRequestHandler(CallToolRequestSchema, (request) =>
-    callTool(request.params.name, request.params.arguments, context),
-  )
-  return server
+  server.setRequestHandler(CallToolRequestSchema, (request) => {
+    const answer = callTool(request.params.name, request.params.arguments, context)
+    inFlight.add(answer)
+    void answer.finally(() => inFlight.delete(answer))
+    return answer
+  })
+  return { server, inFlight }
 }
 
 /**
- * Serves on stdin/stdout until the client closes stdin (or SIGINT/SIGTERM). Nothing else may
- * write to stdout: it carries the protocol.
+ * Serves on stdin/stdout until the client closes stdin (the calls it sent are answered first)
+ * or SIGINT/SIGTERM. Nothing else may write to stdout: it carries the protocol.
  */
 export async function serveMcpOnStdio(context: ToolContext): Promise<void> {
-  const server = createMcpServer(context)
+  const { server, inFlight } = createMcpServer(context)
   const closed = new Promise<void>((resolve) => {
     server.onclose = resolve
   })
   const close = () => void server.close()
-  process.stdin.once('end', close)
+  const finish = async () => {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+    // The last answers are written after their handlers return: let them go out first.
+    await new Promise((resolve) => setImmediate(resolve))
+    close()
+  }
+  process.stdin.once('end', () => void finish())
   process.once('SIGINT', close)
   process.once('SIGTERM', close)
   await server.connect(new StdioServerTransport())
   await closed
-  process.stdin.off('end', close)
   process.off('SIGINT', close)
   process.off('SIGTERM', close)
 }
