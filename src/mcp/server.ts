@@ -124,7 +124,8 @@ export function createMcpServer(context: ToolContext): {
   const inFlight = new Set<Promise<CallToolResult>>()
   // A line that is not JSON-RPC is the client's bug: said on stderr, and the session goes on.
   server.onerror = (error) => process.stderr.write(`portwarden mcp: ${error.message}\n`)
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS.map(listing) }))
+  const tools = TOOLS.map(listing)
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }))
   server.setRequestHandler(CallToolRequestSchema, (request) => {
     const answer = callTool(request.params.name, request.params.arguments, context)
     inFlight.add(answer)
