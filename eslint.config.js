@@ -22,23 +22,34 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  // The layers (README "Layout"): core knows no front end; the server knows no CLI; socket
-  // readers know nothing of the registry; shared code depends on nothing; the dashboard takes
-  // only types from the core (its code runs in a browser) and values from shared/.
+  // The layers (README "Layout"): core knows no front end; the server and the MCP server know no
+  // other front end; socket readers know nothing of the registry; shared code depends on
+  // nothing; the dashboard takes only types from the core (its code runs in a browser) and
+  // values from shared/.
   ...layer(
     'src/core/**',
-    ['**/cli/*', '**/server/*'],
-    'the core must not import a front end (cli/, server/)',
+    ['**/cli/*', '**/server/*', '**/mcp/*'],
+    'the core must not import a front end (cli/, server/, mcp/)',
   ),
   ...layer(
     'src/core/sockets/**',
-    ['**/cli/*', '**/server/*', '**/registry/*'],
+    ['**/cli/*', '**/server/*', '**/mcp/*', '**/registry/*'],
     'socket readers know nothing of the registry or the front ends',
   ),
-  ...layer('src/server/**', ['**/cli/*'], 'the server must not import the CLI'),
+  ...layer(
+    'src/server/**',
+    ['**/cli/*', '**/mcp/*'],
+    'the server must not import another front end (the CLI, mcp/)',
+  ),
+  ...layer(
+    'src/mcp/**',
+    // The SDK's own server/ modules are what it is built on.
+    ['**/cli/*', '**/server/*', '!@modelcontextprotocol/sdk/**'],
+    'the MCP server is a front end: it uses the core only (not cli/, server/)',
+  ),
   ...layer(
     'src/shared/**',
-    ['**/core/*', '**/cli/*', '**/server/*', 'node:*'],
+    ['**/core/*', '**/cli/*', '**/server/*', '**/mcp/*', 'node:*'],
     'shared code depends on nothing (it runs in the browser too)',
   ),
   {
@@ -55,7 +66,7 @@ export default tseslint.config(
                 'the dashboard takes only types from the core; shared values live in src/shared/',
             },
             {
-              group: ['**/src/cli/*', '**/src/server/*', 'node:*'],
+              group: ['**/src/cli/*', '**/src/server/*', '**/src/mcp/*', 'node:*'],
               message: 'the dashboard runs in a browser',
             },
           ],

@@ -26,6 +26,10 @@ describe('the layers, as the lint configuration enforces them', () => {
       /registry/,
     ],
     ['src/server/x.ts', "import { main } from '../cli/main.js'\nvoid main\n", /CLI/],
+    ['src/server/x.ts', "import { TOOLS } from '../mcp/tools.js'\nvoid TOOLS\n", /front end/],
+    ['src/mcp/x.ts', "import { main } from '../cli/main.js'\nvoid main\n", /front end/],
+    ['src/mcp/x.ts', "import { app } from '../server/app.js'\nvoid app\n", /front end/],
+    ['src/core/x.ts', "import { TOOLS } from '../mcp/tools.js'\nvoid TOOLS\n", /front end/],
     [
       'src/shared/x.ts',
       "import { PortwardenError } from '../core/errors.js'\nvoid PortwardenError\n",
@@ -46,6 +50,7 @@ describe('the layers, as the lint configuration enforces them', () => {
   it.each([
     ['src/cli/x.ts', "import { checkPort } from '../core/check-port.js'\nvoid checkPort\n"],
     ['src/server/x.ts', "import { checkPort } from '../core/check-port.js'\nvoid checkPort\n"],
+    ['src/mcp/x.ts', "import { checkPort } from '../core/check-port.js'\nvoid checkPort\n"],
     [
       'web/src/x.ts',
       "import type { PortCheck } from '../../src/core/check-port.js'\nexport type T = PortCheck\n",

@@ -1,9 +1,8 @@
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { stringifyForTerminal } from '../shared/safe-text.js'
 import { Command, CommanderError, Option } from 'commander'
 import { PortwardenError, isPortwardenError } from '../core/errors.js'
-import { PACKAGE_ROOT } from '../core/package-root.js'
+import { packageVersion as version } from '../core/package-root.js'
 import { noteMissingAddonOnce } from './addon-note.js'
 import type { CommandResult } from './command-result.js'
 import type { CliContext } from './cli-context.js'
@@ -31,6 +30,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['env', async () => (await import('./commands/env.js')).registerEnv],
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
   ['serve', async () => (await import('./commands/serve.js')).registerServe],
+  ['mcp', async () => (await import('./commands/mcp.js')).registerMcp],
 ]
 
 /**
@@ -60,13 +60,6 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.stderr.write(`portwarden: cannot write the output: ${error.message}\n`)
   process.exit(3)
 })
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as {
-    version: string
-  }
-  return pkg.version
-}
 
 /** Every command gets --json and --backend; commander wants them declared per command. */
 function withCommonOptions(command: Command): Command {

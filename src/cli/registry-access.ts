@@ -1,4 +1,5 @@
 import type { RegistryStore } from '../core/registry/types.js'
+import * as registry from '../core/registry/open-registry.js'
 import { openRegistry } from '../core/registry/open-registry.js'
 
 export interface RegistryOptions {
@@ -6,32 +7,22 @@ export interface RegistryOptions {
 }
 
 /** Opens (creating it when needed) the registry for one command, and always closes it. */
-export async function withRegistry<T>(
+export function withRegistry<T>(
   options: RegistryOptions,
   work: (store: RegistryStore) => Promise<T>,
 ): Promise<T> {
-  const store = await openRegistry({ location: options.registry })
-  try {
-    return await work(store)
-  } finally {
-    await store.close()
-  }
+  return registry.withRegistry({ location: options.registry }, work)
 }
 
 /**
  * For commands that only read or remove: a registry file that does not exist yet is not made;
  * `work` gets null instead (nothing is allocated).
  */
-export async function withExistingRegistry<T>(
+export function withExistingRegistry<T>(
   options: RegistryOptions,
   work: (store: RegistryStore | null) => Promise<T>,
 ): Promise<T> {
-  const store = await openExistingRegistry(options)
-  try {
-    return await work(store)
-  } finally {
-    await store?.close()
-  }
+  return registry.withExistingRegistry({ location: options.registry }, work)
 }
 
 /** The registry when it exists (a PostgreSQL URL always does), else null: looking creates nothing. */

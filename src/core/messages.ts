@@ -3,8 +3,16 @@ import type { PortCheck } from './check-port.js'
 import type { PortPublisher } from './containers/published-ports.js'
 import { describePublisher } from './containers/published-ports.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
+import type { PortSpec } from './port-spec.js'
+import { formatPortSpec } from './port-spec.js'
+import type { AllocateResult } from './registry/allocator.js'
+import type { RegistryStatus } from './registry/status.js'
+import type { Allocation } from './registry/types.js'
+import type { FreeReport } from './free/execute-free.js'
+import type { FreePlan } from './free/plan-free.js'
 import { escapeUnsafe } from '../shared/safe-text.js'
 import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
+import type { PortHolders } from './who-holds.js'
 
 /** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
 export function describeProcesses(holders: readonly Holder[]): string {
@@ -176,6 +184,172 @@ export function checkSentence(check: PortCheck): string | null {
  */
 export function displayName(text: string): string {
   return escapeUnsafe(text)
+}
+
+/** `TCP port 8080` */
+function portLabel(protocol: Protocol, port: number): string {
+  return `${protocol.toUpperCase()} port ${port}`
+}
+
+/** `8080/tcp, 9000/udp`: the requested specs, for sentences. */
+export function describeSpecs(specs: readonly PortSpec[]): string {
+  return specs.map(formatPortSpec).join(', ')
+}
+
+/** `who`'s sentence for one port (in use, in use out of sight, published), or null when free. */
+export function portHoldersSentence(entry: PortHolders): string | null {
+  if (entry.sockets.length > 0) return portInUseSentence(entry.protocol, entry.port, entry.sockets)
+  if (entry.heldOutOfSight) return outOfSightSentence(entry.protocol, entry.port)
+  if (entry.publishers.length > 0)
+    return publishedSentence(entry.protocol, entry.port, entry.publishers)
+  return null
+}
+
+/** Everything `who` found, in one sentence: the held ports' sentences, then the free ones. */
+export function whoSentence(ports: readonly PortHolders[]): string {
+  if (ports.length === 0) return 'nothing holds any port in the given range'
+  const parts = ports.map((entry) => {
+    const held = portHoldersSentence(entry)
+    if (held !== null) return held
+    const other = entry.otherProtocol
+      ? ` (but ${otherProtocolSentence(entry.port, entry.otherProtocol)})`
+      : ''
+    return `nothing holds ${portLabel(entry.protocol, entry.port)}${other}`
+  })
+  return parts.join('; ')
+}
+
+/** `TCP port 8080 is available` / `... is already in use by node (pid 4242, user dev) on ...`. */
+export function checkResultSentence(check: PortCheck): string {
+  const taken = checkSentence(check)
+  if (taken !== null) return taken
+  const other = check.otherProtocol
+    ? ` (but ${otherProtocolSentence(check.port, check.otherProtocol)})`
+    : ''
+  return `${portLabel(check.protocol, check.port)} is ${checkSummary(check)}${other}`
+}
+
+/** `free TCP port: 20417` / `free TCP ports: 20417, 20418 and 20419` (`find`). */
+export function foundSentence(protocol: Protocol, ports: readonly number[]): string {
+  const noun = ports.length === 1 ? 'port' : 'ports'
+  return `free ${protocol.toUpperCase()} ${noun}: ${joinWords(ports.map(String))}`
+}
+
+/** `12 sockets (10 TCP, 2 UDP), held by 5 processes` (`list`). */
+export function listingSentence(sockets: readonly SocketEntry[]): string {
+  if (sockets.length === 0) return 'no socket matches'
+  const tcp = sockets.filter((s) => s.protocol === 'tcp').length
+  const pids = new Set(sockets.flatMap((s) => s.processes.map((p) => p.pid)))
+  const noun = sockets.length === 1 ? 'socket' : 'sockets'
+  const held =
+    pids.size === 0
+      ? 'no holding process visible here'
+      : pids.size === 1
+        ? 'held by 1 process'
+        : `held by ${pids.size} processes`
+  return `${sockets.length} ${noun} (${tcp} TCP, ${sockets.length - tcp} UDP), ${held}`
+}
+
+/** What `alloc` did: `allocated TCP port 20417 to web of project shop`, `web of ... already has ...`. */
+export function allocationSentence(result: AllocateResult): string {
+  const { allocation } = result
+  const port = portLabel(allocation.protocol, allocation.port)
+  const whose = `${allocation.service} of project ${allocation.project}`
+  if (result.created)
+    return result.adopted
+      ? `allocated ${port}, which pid ${allocation.pid} already holds, to ${whose}`
+      : `allocated ${port} to ${whose}`
+  return result.adopted
+    ? `recorded pid ${allocation.pid} as the process of ${whose} (${port})`
+    : `${whose} already has ${port}`
+}
+
+/** `released TCP port 20417 (web of project shop)`: one per released allocation. */
+export function releasedSentence(allocation: Allocation): string {
+  return `released ${portLabel(allocation.protocol, allocation.port)} (${allocation.service} of project ${allocation.project})`
+}
+
+/** `status`'s warning about the allocations of worktrees that no longer exist. */
+export function goneWorktreesWarning(gone: readonly Allocation[]): string {
+  const names = gone.map((a) => `${a.service} of ${a.project} (${a.port}/${a.protocol})`)
+  const which = gone.length === 1 ? 'an allocation belongs' : `${gone.length} allocations belong`
+  return `${which} to a worktree that no longer exists: ${names.join(', ')}; \`portwarden release --gone\` releases ${gone.length === 1 ? 'it' : 'them'}`
+}
+
+function counted(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`
+}
+
+/**
+ * `3 allocations in /home/dev/.local/state/portwarden/registry.db: 2 healthy, 1 not running;
+ * 1 conflict (1 system conflict)`: the registry at a glance (`status`).
+ */
+export function statusSentence(status: RegistryStatus, options: { health?: boolean } = {}): string {
+  const { allocations, report } = status
+  const parts = [`${counted(allocations.length, 'allocation')} in ${status.location}`]
+  if (options.health && allocations.length > 0) {
+    const byStatus = new Map<string, number>()
+    for (const a of allocations)
+      byStatus.set(a.healthStatus, (byStatus.get(a.healthStatus) ?? 0) + 1)
+    const health = [...byStatus].map(([name, n]) => `${n} ${name.replace('_', ' ')}`)
+    parts[0] += `: ${joinWords(health)}`
+  }
+  if (status.goneIds.size > 0)
+    parts.push(`${counted(status.goneIds.size, 'allocation')} of a worktree that no longer exists`)
+  if (report) {
+    const kinds = Object.entries(report.summary)
+      .filter(([kind, n]) => kind !== 'allocations' && n > 0)
+      .map(([kind, n]) => counted(n, kind.replace('_', ' ')))
+    parts.push(
+      report.conflicts.length === 0
+        ? 'no conflicts'
+        : `${counted(report.conflicts.length, 'conflict')} (${joinWords(kinds)})`,
+    )
+  }
+  return parts.join('; ')
+}
+
+/** Who would be signalled and who would not, for a dry run of `free`. */
+export function freePlanSentence(plan: FreePlan): string {
+  const held = plan.ports.filter((p) => p.held)
+  if (held.length === 0)
+    return `nothing to free: no process holds any port in ${describeSpecs(plan.specs)}`
+  const parts: string[] = []
+  const signalled = plan.targets.filter((t) => t.refusal === null && t.identity !== null)
+  if (signalled.length > 0)
+    parts.push(
+      `${plan.signal} would go to ${describeProcesses(signalled.map((t) => t.holder))} (${describeSpecs(signalled.flatMap((t) => t.ports.map((p) => ({ from: p.port, to: p.port, protocol: p.protocol }))))})`,
+    )
+  for (const target of plan.targets)
+    if (target.refusal) parts.push(`would not signal: ${target.refusal.message}`)
+  for (const port of held)
+    for (const blocker of port.blockers)
+      parts.push(`${portLabel(port.protocol, port.port)} cannot be freed: ${blocker.message}`)
+  return parts.join('; ')
+}
+
+/** What `free` did, port by port: `TCP port 8080 is free (node (pid 4242, ...) exited after SIGTERM)`. */
+export function freeReportSentence(report: FreeReport): string {
+  if (report.ports.length === 0)
+    return `nothing to free: no process holds any port in ${describeSpecs(report.plan.specs)}`
+  const parts = report.ports.map((port) => {
+    const label = portLabel(port.protocol, port.port)
+    if (port.status === 'nothing_to_free') return `nothing to free on ${label}: no process held it`
+    if (port.status === 'still_held') return port.message
+    const concerned = report.targets.filter((t) =>
+      t.target.ports.some((p) => p.port === port.port && p.protocol === port.protocol),
+    )
+    const how = concerned
+      .filter((t) => t.outcome === 'exited' || t.outcome === 'released')
+      .map(
+        (t) =>
+          `${describeProcesses([t.target.holder])} ${t.outcome === 'exited' ? 'exited' : 'let go of it'} after ${t.signals.map((s) => s.signal).join(', then ')}`,
+      )
+    return how.length > 0 ? `${label} is free: ${joinWords(how)}` : `${label} is free`
+  })
+  if (!report.targets.some((t) => t.signals.length > 0) && report.outcome !== 'nothing_to_free')
+    parts.push('nothing was signalled')
+  return parts.join('; ')
 }
 
 function joinWords(parts: readonly string[]): string {

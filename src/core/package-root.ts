@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -7,3 +8,9 @@ import { fileURLToPath } from 'node:url'
  * dashboard, the worker script) are found from here in every layout.
  */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** The package's version, from its package.json (the CLI's --version, the MCP server's name). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version: string }
+  return pkg.version
+}

@@ -57,7 +57,12 @@ export interface SocketEntry {
 export type RawSocket = Omit<SocketEntry, 'processes' | 'user'>
 
 export type WarningCode =
-  'partial_visibility' | 'time_wait' | 'privileged_port' | 'ephemeral_range' | 'outside_range'
+  | 'partial_visibility'
+  | 'time_wait'
+  | 'privileged_port'
+  | 'ephemeral_range'
+  | 'outside_range'
+  | 'worktree_gone'
 
 /** Something the caller should know but that did not stop the answer. */
 export interface Warning {

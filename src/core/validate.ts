@@ -234,6 +234,7 @@ export const WARNING_CODES = every<WarningCode>()([
   'privileged_port',
   'ephemeral_range',
   'outside_range',
+  'worktree_gone',
 ])
 const STATES = every<SocketState>()([...SOCKET_STATES, 'UNKNOWN'])
 

@@ -1,19 +1,15 @@
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
 import type { PortCheck } from './check-port.js'
-import {
-  checkSentence,
-  otherProtocolSentence,
-  outOfSightSentence,
-  portInUseSentence,
-  publishedSentence,
-} from './messages.js'
+import { checkSentence, otherProtocolSentence, portHoldersSentence } from './messages.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { stringifyForTerminal } from '../shared/safe-text.js'
-import type { Holder, SocketEntry } from './types.js'
+import type { Holder, Protocol, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
 import { isHeld } from './who-holds.js'
+import type { AllocateResult } from './registry/allocator.js'
 import type { Conflict } from './registry/conflicts.js'
+import type { RegistryStatus } from './registry/status.js'
 import type { Allocation } from './registry/types.js'
 
 /** The wire shapes of SPEC.md (snake_case), shared by the CLI's --json and the HTTP API. */
@@ -87,14 +83,7 @@ export function toJsonPortHolders(entry: PortHolders) {
     port: entry.port,
     protocol: entry.protocol,
     in_use: isHeld(entry),
-    message:
-      entry.sockets.length > 0
-        ? portInUseSentence(entry.protocol, entry.port, entry.sockets)
-        : entry.heldOutOfSight
-          ? outOfSightSentence(entry.protocol, entry.port)
-          : entry.publishers.length > 0
-            ? publishedSentence(entry.protocol, entry.port, entry.publishers)
-            : null,
+    message: portHoldersSentence(entry),
     holders: entry.sockets.map(toJsonSocket),
     connections: entry.connections,
     publishers: entry.publishers.map(toJsonPublisher),
@@ -137,6 +126,48 @@ export function toJsonConflict(conflict: Conflict) {
       entry: claim.entry,
     })),
     holders: conflict.holders.map(toJsonSocket),
+  }
+}
+
+// The documents of the commands (`who`, `check`, `find`, `alloc`, `release`, `status` --json),
+// made here once for every front end that answers them (the CLI, the MCP server).
+
+/** `who --json` */
+export function toJsonWho(ports: readonly PortHolders[]) {
+  return { ports: ports.map(toJsonPortHolders) }
+}
+
+/** `check --json` */
+export function toJsonChecks(checks: readonly PortCheck[]) {
+  return { ports: checks.map((check) => toJsonCheck(check)) }
+}
+
+/** `find --json` */
+export function toJsonFound(protocol: Protocol, ports: readonly number[]) {
+  return { protocol, ports: [...ports] }
+}
+
+/** `alloc --json` (and POST /api/allocations): the allocation, and whether it is new. */
+export function toJsonAllocated(result: AllocateResult) {
+  return { ...toJsonAllocation(result.allocation), created: result.created }
+}
+
+/** `release --json` */
+export function toJsonReleased(removed: readonly Allocation[]) {
+  return { released: removed.map(toJsonAllocation) }
+}
+
+/** `status --json`: each allocation says whether its worktree is gone; conflicts when checked. */
+export function toJsonStatus(status: RegistryStatus) {
+  return {
+    registry: status.location,
+    allocations: status.allocations.map((a) => ({
+      ...toJsonAllocation(a),
+      worktree_gone: status.goneIds.has(a.id),
+    })),
+    ...(status.report
+      ? { conflicts: status.report.conflicts.map(toJsonConflict), summary: status.report.summary }
+      : {}),
   }
 }
 

@@ -4,6 +4,7 @@ import type { Context } from 'hono'
 import { z } from 'zod'
 import { PortwardenError } from '../core/errors.js'
 import { parsePortSpec } from '../core/port-spec.js'
+import { parseWithSchema } from '../core/schema-check.js'
 import type { PortSpec } from '../core/port-spec.js'
 import type { Protocol } from '../core/types.js'
 
@@ -120,18 +121,7 @@ export async function readJsonBody<T>(
 
 /** Parses `value` with `schema`; a mismatch is a 400 listing every problem by path. */
 export function validate<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const result = schema.safeParse(value)
-  if (result.success) return result.data
-  const issues = result.error.issues.slice(0, 20).map((issue) => ({
-    path: issue.path.map(String).join('.'),
-    message: issue.message,
-  }))
-  const first = issues[0]
-  throw new PortwardenError(
-    'invalid_request',
-    `Invalid request ${where}: ${first ? `${first.path || '(the whole ' + where + ')'}: ${first.message}` : 'not accepted'}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}.`,
-    { details: { issues } },
-  )
+  return parseWithSchema(schema, value, `request ${where}`, where)
 }
 
 /** A single port from the path (`/api/ports/8080`): the CLI's strict grammar, no range. */

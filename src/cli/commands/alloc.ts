@@ -8,7 +8,8 @@ import { defaultProject, findWorktreeRoot, validateName } from '../../core/regis
 import { releaseGoneWorktrees } from '../../core/registry/gone-worktrees.js'
 import { release } from '../../core/registry/release.js'
 import type { Allocation } from '../../core/registry/types.js'
-import { toJsonAllocation } from '../../core/wire.js'
+import { allocationSentence, releasedSentence } from '../../core/messages.js'
+import { toJsonAllocated, toJsonReleased } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -45,22 +46,12 @@ export async function alloc(service: string, options: AllocOptions): Promise<Com
   validateName('project', request.project)
   validateName('service', request.service)
   const result = await withRegistry(options, (store) => allocate(store, request))
-  const { allocation } = result
-  const port = `${allocation.protocol.toUpperCase()} port ${allocation.port}`
-  const whose = `${allocation.service} of project ${allocation.project}`
-  const note = result.created
-    ? result.adopted
-      ? `allocated ${port}, which pid ${allocation.pid} already holds, to ${whose}`
-      : `allocated ${port} to ${whose}`
-    : result.adopted
-      ? `recorded pid ${allocation.pid} as the process of ${whose} (${port})`
-      : `${whose} already has ${port}`
   return {
     exitCode: EXIT.ok,
-    json: { ...toJsonAllocation(allocation), created: result.created },
-    text: String(allocation.port),
+    json: toJsonAllocated(result),
+    text: String(result.allocation.port),
     warnings: [...result.warnings.map((w) => w.message)],
-    notes: [note],
+    notes: [allocationSentence(result)],
   }
 }
 
@@ -72,12 +63,7 @@ export interface ReleaseOptions extends GlobalOptions, RegistryOptions {
 }
 
 function releasedText(removed: readonly Allocation[]): string {
-  return removed
-    .map(
-      (a) =>
-        `released ${a.protocol.toUpperCase()} port ${a.port} (${a.service} of project ${a.project})`,
-    )
-    .join('\n')
+  return removed.map(releasedSentence).join('\n')
 }
 
 /** `release --gone [--project P]`: the allocations of worktrees that no longer exist. */
@@ -90,7 +76,7 @@ async function releaseGone(options: ReleaseOptions): Promise<CommandResult> {
   return {
     // Nothing gone is a fine state (a hook runs this every time): exit 0 either way.
     exitCode: EXIT.ok,
-    json: { released: removed.map(toJsonAllocation) },
+    json: toJsonReleased(removed),
     text: removed.length > 0 ? releasedText(removed) : '',
     warnings: [],
     notes: removed.length === 0 ? ['nothing to release: every recorded worktree still exists'] : [],
@@ -148,7 +134,7 @@ export async function releaseCommand(
   })
   return {
     exitCode: EXIT.ok,
-    json: { released: removed.map(toJsonAllocation) },
+    json: toJsonReleased(removed),
     text: releasedText(removed),
     warnings: [],
   }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { checkPorts } from '../../core/check-port.js'
 import { timeWaitCaveat } from '../../core/messages.js'
-import { toJsonCheck } from '../../core/wire.js'
+import { toJsonChecks } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -25,7 +25,7 @@ export async function check(
   })
   return {
     exitCode: checks.every((c) => c.free) ? EXIT.ok : EXIT.no,
-    json: options.json ? { ports: checks.map((check) => toJsonCheck(check)) } : null,
+    json: options.json ? toJsonChecks(checks) : null,
     text: options.json ? '' : renderChecks(checks, style),
     // A [WARN] line says its TIME-WAIT caveat itself; stderr repeats it only beside --json.
     warnings: checks.flatMap((c) =>

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { findFreePorts } from '../../core/registry/find-free.js'
+import { toJsonFound } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -17,8 +18,9 @@ export interface FindOptions extends GlobalOptions, RegistryOptions {
 /** `find`: free ports, one per line. Read-only: a registry that does not exist yet is not created. */
 export async function find(options: FindOptions): Promise<CommandResult> {
   return withExistingRegistry(options, async (store) => {
+    const protocol = options.udp ? 'udp' : 'tcp'
     const result = await findFreePorts({
-      protocol: options.udp ? 'udp' : 'tcp',
+      protocol,
       range: options.range === undefined ? undefined : parseRange(options.range),
       count: options.count === undefined ? 1 : parseCount(options.count),
       host: options.host,
@@ -26,7 +28,7 @@ export async function find(options: FindOptions): Promise<CommandResult> {
     })
     return {
       exitCode: EXIT.ok,
-      json: { protocol: options.udp ? 'udp' : 'tcp', ports: result.ports },
+      json: toJsonFound(protocol, result.ports),
       text: result.ports.join('\n'),
       warnings: result.warnings.map((w) => w.message),
     }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { isHeld, whoHolds } from '../../core/who-holds.js'
-import { toJsonPortHolders } from '../../core/wire.js'
+import { toJsonWho } from '../../core/wire.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
@@ -24,7 +24,7 @@ export async function who(
       : renderWho(result.ports, style)
   return {
     exitCode: held ? EXIT.ok : EXIT.no,
-    json: options.json ? { ports: result.ports.map(toJsonPortHolders) } : null,
+    json: options.json ? toJsonWho(result.ports) : null,
     text: options.json ? '' : text,
     warnings: result.warnings.map((w) => w.message),
   }

@@ -1,6 +1,5 @@
 import { displayName, hiddenHolderReason } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
-import { formatPortSpec } from '../port-spec.js'
 import type { PortPublisher } from '../containers/published-ports.js'
 import { describePublisher, publisherFix } from '../containers/published-ports.js'
 import type { ContainerRole } from '../containers/roles.js'
@@ -444,7 +443,5 @@ function publisherRefusal(publisher: PortPublisher): Refusal {
   }
 }
 
-/** `8080/tcp, 9000/udp`: the requested specs, for sentences. */
-export function describeSpecs(specs: readonly PortSpec[]): string {
-  return specs.map(formatPortSpec).join(', ')
-}
+// The requested specs for sentences; the library exports it from here.
+export { describeSpecs } from '../messages.js'

@@ -53,3 +53,32 @@ export async function openRegistry(
   const { openSqliteStore } = await import('./sqlite-store.js')
   return openSqliteStore(location, { timeoutMs })
 }
+
+/** Opens (creating it when needed) the registry for one piece of work, and always closes it. */
+export async function withRegistry<T>(
+  options: OpenRegistryOptions,
+  work: (store: RegistryStore) => Promise<T>,
+): Promise<T> {
+  const store = await openRegistry({ ...options, create: true })
+  try {
+    return await work(store)
+  } finally {
+    await store.close()
+  }
+}
+
+/**
+ * For work that only reads or removes: a registry file that does not exist yet is not made;
+ * `work` gets null instead (nothing is allocated).
+ */
+export async function withExistingRegistry<T>(
+  options: OpenRegistryOptions,
+  work: (store: RegistryStore | null) => Promise<T>,
+): Promise<T> {
+  const store = await openRegistry({ ...options, create: false })
+  try {
+    return await work(store)
+  } finally {
+    await store?.close()
+  }
+}

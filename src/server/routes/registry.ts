@@ -6,7 +6,12 @@ import type { Protocol } from '../../core/types.js'
 import { allocate } from '../../core/registry/allocator.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { release } from '../../core/registry/release.js'
-import { toJsonAllocation, toJsonConflict } from '../../core/wire.js'
+import {
+  toJsonAllocated,
+  toJsonAllocation,
+  toJsonConflict,
+  toJsonReleased,
+} from '../../core/wire.js'
 import type { ServerContext } from '../context.js'
 import { jsonResponse } from '../errors.js'
 import {
@@ -73,11 +78,7 @@ export function registryRoutes(app: Hono, context: ServerContext): void {
     }
     const store = await registry.writable()
     const result = await allocate(store, request)
-    return jsonResponse(
-      c,
-      { ...toJsonAllocation(result.allocation), created: result.created },
-      result.created ? 201 : 200,
-    )
+    return jsonResponse(c, toJsonAllocated(result), result.created ? 201 : 200)
   })
 
   app.delete('/api/allocations/:id', async (c) => {
@@ -105,7 +106,7 @@ export function registryRoutes(app: Hono, context: ServerContext): void {
       service: allocation.service,
       protocol: allocation.protocol,
     })
-    return jsonResponse(c, { released: released.map(toJsonAllocation) })
+    return jsonResponse(c, toJsonReleased(released))
   })
 
   app.get('/api/conflicts', async (c) => {

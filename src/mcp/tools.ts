@@ -1,0 +1,27 @@
+/**
+ * Every tool the MCP server offers, in the order `tools/list` gives them: the one place a tool
+ * is registered.
+ */
+import {
+  allocatePort,
+  findFreePortsTool,
+  healthCheck,
+  registryStatusTool,
+  releasePort,
+} from './registry-tools.js'
+import { checkPortsTool, freePort, listListeners, whoHoldsTool } from './socket-tools.js'
+import type { ToolDefinition } from './tool.js'
+
+export const TOOLS: readonly ToolDefinition[] = [
+  listListeners,
+  whoHoldsTool,
+  checkPortsTool,
+  findFreePortsTool,
+  allocatePort,
+  releasePort,
+  registryStatusTool,
+  healthCheck,
+  freePort,
+  // `prune` (issue 14) is registered here once the core has it: a definition in
+  // registry-tools.ts that calls the core's prune and answers its --json document and sentence.
+]
