@@ -73,7 +73,7 @@ export function createApp(options: AppOptions): ServerApp {
   app.notFound(() => {
     throw new ApiError(
       'not_found',
-      'No such route. The API is described in the README (GET /api/system/ports, /api/sockets, /api/ports/{port}, /api/allocations, /api/conflicts, /api/events, /metrics).',
+      'No such route. The API is described in docs/http-api.md (GET /api/system/ports, /api/sockets, /api/ports/{port}, /api/allocations, /api/conflicts, /api/events, /metrics).',
     )
   })
   app.use(securityHeaders())

@@ -191,7 +191,7 @@ function fileError(
   hint?: string,
 ): PortwardenError {
   return new PortwardenError('invalid_request', sanitize(`${shown}: ${problem}.`), {
-    hint: hint ?? `The manifest must be a readable TOML file; see ${MANIFEST_FILE} in the README.`,
+    hint: hint ?? `The manifest must be a readable TOML file; see docs/manifest.md.`,
     details: { file: absolute, line: null },
   })
 }
