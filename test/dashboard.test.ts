@@ -5,29 +5,24 @@
  * names render as text).
  */
 import { createSocket } from 'node:dgram'
-import { mkdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { openRegistry } from '../src/core/index.js'
 import { parseProcStat } from '../src/core/process/parse-proc-pid.js'
-import type { Serve } from './helpers/browser.js'
-import {
-  apiJson,
-  launchChromium,
-  removeStateDirs,
-  startServe,
-  whyNoBrowser,
-} from './helpers/browser.js'
+import { apiJson, launchChromium, whyNoBrowser } from './helpers/browser.js'
 import { CLI, runCommand } from './helpers/cli.js'
 import { startPortHolder } from './helpers/hold-port.js'
 import { startHttpServer } from './helpers/manifest-cli.js'
 import { FIXTURES, PYTHON, ROOT, startProcess, stopStarted } from './helpers/processes.js'
 import { freeLoopbackPort } from './helpers/servers.js'
+import type { Serve } from './helpers/serve.js'
+import { removeServeDirs, startServe } from './helpers/serve.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 const skip = whyNoBrowser()
 if (skip) console.warn(`[linux/dashboard] SKIPPING the browser tests: ${skip}`)
@@ -105,13 +100,13 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
   }
 
   async function openDashboard(withToken = true) {
-    const opened = await openPage(withToken ? serve.dashboard : `${serve.origin}/`)
+    const opened = await openPage(withToken ? serve.dashboard : `${serve.url}/`)
     await opened.page.waitForSelector('body[data-loaded="true"]')
     return opened
   }
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'pw-dashboard-'))
+    work = tempDir('pw-dashboard-')
     serve = await startServe()
     browser = await launchChromium()
   })
@@ -123,8 +118,8 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
   afterAll(async () => {
     await browser?.close()
     await stopStarted()
-    removeStateDirs()
-    rmSync(work, { recursive: true, force: true })
+    removeServeDirs()
+    removeTempDirs()
   })
 
   it(
@@ -136,7 +131,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       const { page, errors } = await openDashboard()
 
       // The token moved from the address bar into sessionStorage.
-      expect(page.url()).toBe(`${serve.origin}/`)
+      expect(page.url()).toBe(`${serve.url}/`)
       expect(await page.evaluate("sessionStorage.getItem('portwarden.token')")).toBe(serve.token)
 
       const row = await showRow(page, holder)
@@ -356,7 +351,7 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       const allocation = JSON.parse(alloc.stdout) as Allocation
       const registryBefore = await apiJson<Allocation[]>(serve, '/api/allocations')
 
-      const target = serve.origin
+      const target = serve.url
       const freeUrl = `${target}/api/ports/${holder.port}/free`
       const deleteUrl = `${target}/api/allocations/${allocation.id}`
       // text/plain form trick: the body reads as JSON {"dry_run":false,"x":"=..."}

@@ -1,7 +1,7 @@
 /**
- * A real `portwarden serve` for the serve-* tests: its own state directory (token) and registry
- * in a temporary directory, a random loopback port (`--port 0`), ready when it prints its READY
- * line. `request` speaks HTTP through Node's fetch; `rawRequest` writes bytes on a socket, for
+ * A real `portwarden serve` for the serve-* and dashboard tests: its own state directory (token)
+ * and registry in a temporary directory, a random loopback port (`--port 0`), ready when it
+ * prints its READY line and its dashboard link. `request` speaks HTTP through Node's fetch; `rawRequest` writes bytes on a socket, for
  * what fetch refuses to send (odd Host headers, HTTP/1.0, two Host headers, slow bodies).
  */
 import { connect } from 'node:net'
@@ -18,8 +18,12 @@ export interface Serve {
   /** `http://127.0.0.1:PORT` */
   url: string
   token: string
+  /** The link `serve` printed: url + `/#token=TOKEN`. */
+  dashboard: string
   stateDir: string
   registry: string
+  /** The environment for a CLI run that shares this server's state directory and registry. */
+  env: NodeJS.ProcessEnv
   /** fetch with the token (unless `auth: false`) and JSON bodies; answers parsed as JSON when they are. */
   request(path: string, options?: ServeRequest): Promise<ServeAnswer>
 }
@@ -53,10 +57,16 @@ export async function startServe(
   const dir = options.dir ?? serveTempDir()
   const stateDir = join(dir, 'state')
   const registry = join(dir, 'registry.db')
+  const env = cliEnv({
+    PORTWARDEN_STATE_DIR: stateDir,
+    PORTWARDEN_REGISTRY: registry,
+    NO_COLOR: '1',
+    ...options.env,
+  })
   const proc = startProcess(
     process.execPath,
     [CLI, 'serve', '--port', '0', '--registry', registry, ...(options.args ?? [])],
-    { env: cliEnv({ PORTWARDEN_STATE_DIR: stateDir, ...options.env }) },
+    { env },
   )
   const url = (
     await proc.waitForLine(/^portwarden serve: listening on (http:\/\/\S+)$/)
@@ -81,7 +91,19 @@ export async function startServe(
     }
     return { status: response.status, headers: response.headers, text, json }
   }
-  return { process: proc, pid: proc.pid, port, url, token, stateDir, registry, request }
+  const dashboard = `${url}/#token=${token}`
+  return {
+    process: proc,
+    pid: proc.pid,
+    port,
+    url,
+    token,
+    dashboard,
+    stateDir,
+    registry,
+    env,
+    request,
+  }
 }
 
 export interface RawAnswer {
