@@ -3,9 +3,11 @@
  * holder whose process name and command line carry control, C1 and bidi characters is shown
  * escaped, never raw: another user's process must not be able to drive our user's terminal.
  */
+import stringWidth from 'string-width'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   CLI,
+  cliEnv,
   mapLimit,
   parseJson,
   runCli,
@@ -162,4 +164,64 @@ describe('a reader that stops early', () => {
     expect(result.stderr).not.toMatch(/EPIPE/)
     expect(stackTraceLines(result.stderr)).toEqual([])
   })
+})
+
+describe('wide characters: CJK and emoji process names line up and are cut whole', () => {
+  const WIDE_NAME = 'サーバー' // 12 bytes: fits comm's 15; 8 terminal columns in 4 characters
+  const EMOJI_LABEL = '🚀'.repeat(40) // surrogate pairs, 2 columns each
+  const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+  let port: number
+  let lines: string[]
+
+  beforeAll(async () => {
+    const fixture = await startSockets(['tcp@127.0.0.1'], { name: WIDE_NAME, label: EMOJI_LABEL })
+    port = fixture.sockets[0]!.port
+    const list = await runCli(['list', '--port', String(port)])
+    expect(list.code).toBe(0)
+    lines = list.stdout.trimEnd().split('\n')
+  })
+  afterAll(stopStarted)
+
+  it('columns start at the same terminal column in the header and the row (string-width as the oracle)', () => {
+    expect(lines).toHaveLength(2)
+    const [header, row] = lines as [string, string]
+    expect(row).toContain(WIDE_NAME)
+    const columnAt = (line: string, text: string) => stringWidth(line.slice(0, line.indexOf(text)))
+    const user = row
+      .slice(row.indexOf(']') + 1)
+      .trim()
+      .split(/\s+/)[0]!
+    expect(columnAt(row, ` ${user} `) + 1).toBe(columnAt(header, 'USER'))
+    const command = row.slice(row.indexOf(` ${user} `) + user.length + 2).trimStart()
+    expect(columnAt(row, command)).toBe(columnAt(header, 'COMMAND'))
+  })
+
+  it.skipIf(noScript !== null)(
+    `on a narrow terminal every line fits its width and no emoji is cut in half${noScript ? ` [SKIPPED: ${noScript}]` : ''}`,
+    async () => {
+      // A width that ends inside the emoji of the command column: a cut by UTF-16 code units
+      // would land in the middle of a surrogate pair there.
+      const row = lines[1]!
+      const columns = stringWidth(row.slice(0, row.indexOf('🚀'))) + 10
+      const quoted = [process.execPath, CLI, 'list', '--port', String(port)]
+        .map((arg) => `'${arg}'`)
+        .join(' ')
+      const result = await runCommand(
+        'script',
+        ['-qefc', `stty cols ${columns}; ${quoted}`, '/dev/null'],
+        {
+          env: cliEnv({ TERM: 'xterm-256color', NO_COLOR: '1' }),
+        },
+      )
+      const shown = result.stdout.replaceAll('\r', '').trimEnd().split('\n')
+      expect(shown).toHaveLength(2)
+      expect(shown[1]).toContain('🚀')
+      expect(shown[1]).toContain('…')
+      for (const line of shown) {
+        expect(stringWidth(line)).toBeLessThanOrEqual(columns)
+        expect(line).not.toMatch(LONE_SURROGATE)
+        expect(line).not.toContain('\ufffd')
+      }
+    },
+  )
 })

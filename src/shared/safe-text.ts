@@ -43,9 +43,13 @@ export function stringifyForTerminal(value: unknown): string {
   return JSON.stringify(value).replace(UNSAFE_IN_JSON, unicodeEscape)
 }
 
-/** `text` cut to at most `max` characters, an ellipsis marking the cut. */
+/** `text` cut to at most `max` code units, an ellipsis marking the cut; never half a surrogate pair. */
 export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+  if (text.length <= max) return text
+  let cut = max - 1
+  const last = text.charCodeAt(cut - 1)
+  if (last >= 0xd800 && last <= 0xdbff) cut -= 1
+  return `${text.slice(0, cut)}…`
 }
 
 /** A value as an error message shows it: `"abc"`, `-1`, `null`, `an object`; never a dump. */

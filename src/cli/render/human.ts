@@ -16,7 +16,7 @@ import {
   timeWaitCaveat,
 } from '../../core/messages.js'
 import type { Style } from './style.js'
-import { truncate } from '../../shared/safe-text.js'
+import { displayWidth, fitToWidth, padToWidth } from './display-width.js'
 
 /** `3h12m`, `2d4h`, `45s` */
 export function renderUptime(startedAt: string | null, now = Date.now()): string {
@@ -34,18 +34,20 @@ export function renderUptime(startedAt: string | null, now = Date.now()): string
   return `${seconds}s`
 }
 
+/** Columns padded to the widest cell, in terminal columns; each line cut to `width` if given. */
 export function renderTable(rows: string[][], width: number | undefined): string {
   if (rows.length === 0) return ''
   const columns = rows[0]!.length
   const widths = new Array<number>(columns).fill(0)
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i]!, cell.length)))
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i]!, displayWidth(cell))))
   return rows
     .map((row) => {
       const line = row
-        .map((cell, i) => (i === columns - 1 ? cell : cell.padEnd(widths[i]!)))
+        .map((cell, i) => (i === columns - 1 ? cell : padToWidth(cell, widths[i]!)))
         .join('  ')
         .trimEnd()
-      return width === undefined ? line : truncate(line, width)
+      return width === undefined ? line : fitToWidth(line, width)
     })
     .join('\n')
 }
