@@ -480,7 +480,20 @@ describe('events', () => {
     held.process.child.stdin.end()
     await held.process.exited
     await waitFor(new RegExp(`event: unbind\\ndata: \\{.*"local_port":${held.port},`))
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    const streamClients = async () =>
+      Number(
+        /^portwarden_event_stream_clients (\d+)$/m.exec(
+          (await serve.request('/metrics')).text,
+        )?.[1],
+      )
+    expect(await streamClients()).toBe(1)
     controller.abort()
+    // The server notices the closed connection and lets go of the subscription.
+    const deadline = Date.now() + 10_000
+    while ((await streamClients()) !== 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await streamClients()).toBe(0)
   })
 })
 

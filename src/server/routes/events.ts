@@ -1,4 +1,5 @@
 import type { Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
 import type { SocketEvent } from '../../core/watch/socket-watcher.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { toJsonSocket } from '../../core/wire.js'
@@ -13,52 +14,44 @@ import type { ServerContext } from '../context.js'
  */
 export function eventRoutes(app: Hono, context: ServerContext): void {
   app.get('/api/events', (c) => {
-    const encoder = new TextEncoder()
-    let cleanup: (() => void) | null = null
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const send = (text: string) => {
-          try {
-            controller.enqueue(encoder.encode(text))
-          } catch {
-            stop()
-          }
-        }
-        const onEvent = (event: SocketEvent) =>
-          send(
-            `event: ${event.event}\ndata: ${stringifyForTerminal({ time: event.time, socket: toJsonSocket(event.socket) })}\n\n`,
-          )
-        const onError = (error: unknown) =>
-          send(
-            `event: error\ndata: ${stringifyForTerminal({ message: error instanceof Error ? error.message : String(error) })}\n\n`,
-          )
-        const unsubscribe = context.watcher.subscribe(onEvent, onError)
-        const heartbeat = setInterval(() => send(': heartbeat\n\n'), context.heartbeatMs)
-        context.metrics.sseClients.inc()
-        const stop = () => {
-          if (cleanup === null) return
-          cleanup = null
-          clearInterval(heartbeat)
-          unsubscribe()
-          context.metrics.sseClients.dec()
-        }
-        cleanup = stop
-        // Flushes the headers at once, so an EventSource or fetch sees the stream open.
-        send(`retry: 2000\n: connected\n\n`)
-        // `ready` once the watcher has its baseline: a list the client reads after it, with the
-        // events that follow, is complete (one read before it could miss a change in between).
-        void context.watcher.whenPrimed().then(() => {
-          if (cleanup !== null) send(`event: ready\ndata: {}\n\n`)
+    const response = streamSSE(c, async (stream) => {
+      // Sends are not awaited: the watcher's callbacks must not wait for a slow client; the
+      // stream's writer keeps them in order.
+      const onEvent = (event: SocketEvent) =>
+        void stream.writeSSE({
+          event: event.event,
+          data: stringifyForTerminal({ time: event.time, socket: toJsonSocket(event.socket) }),
         })
-      },
-      cancel() {
-        cleanup?.()
-      },
+      const onError = (error: unknown) =>
+        void stream.writeSSE({
+          event: 'error',
+          data: stringifyForTerminal({
+            message: error instanceof Error ? error.message : String(error),
+          }),
+        })
+      const unsubscribe = context.watcher.subscribe(onEvent, onError)
+      const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n'), context.heartbeatMs)
+      context.metrics.sseClients.inc()
+      const closed = new Promise<void>((resolve) => stream.onAbort(resolve))
+      // Flushes the headers at once, so an EventSource or fetch sees the stream open.
+      void stream.write('retry: 2000\n: connected\n\n')
+      // `ready` once the watcher has its baseline: a list the client reads after it, with the
+      // events that follow, is complete (one read before it could miss a change in between).
+      void context.watcher.whenPrimed().then(() => {
+        if (!stream.aborted) void stream.writeSSE({ event: 'ready', data: '{}' })
+      })
+      try {
+        await closed
+      } finally {
+        clearInterval(heartbeat)
+        unsubscribe()
+        context.metrics.sseClients.dec()
+      }
     })
-    return c.body(body, 200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      'X-Accel-Buffering': 'no',
-    })
+    // An event stream is never cached or buffered by a proxy (streamSSE says no-cache).
+    response.headers.set('Content-Type', 'text/event-stream; charset=utf-8')
+    response.headers.set('Cache-Control', 'no-store')
+    response.headers.set('X-Accel-Buffering', 'no')
+    return response
   })
 }
