@@ -69,17 +69,58 @@ export interface DoctorReport {
   warnings: Warning[]
 }
 
-export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
-  const { manifest, store } = options
-  const project = options.project ?? manifest?.project ?? defaultProject()
-  const checks: DoctorCheck[] = []
-  const warnings: Warning[] = []
-  let environmentFailed = false
+/** What one doctor run has found so far; each step below adds its checks. */
+interface DoctorRun {
+  options: DoctorOptions
+  project: string
+  checks: DoctorCheck[]
+  warnings: Warning[]
+  environmentFailed: boolean
+  preflight: PreflightResult | null
+  allocations: Allocation[]
+  conflicts: Conflict[]
+  /** One scan of the allocated ports serves the conflict check and the health check. */
+  allocatedSockets: SocketScan | undefined
+  /** Allocations the manifest no longer declares: reported once, as stale, not as not running. */
+  undeclared: Set<number>
+}
 
-  // Manifest
+export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
+  const run: DoctorRun = {
+    options,
+    project: options.project ?? options.manifest?.project ?? defaultProject(),
+    checks: [],
+    warnings: [],
+    environmentFailed: false,
+    preflight: null,
+    allocations: [],
+    conflicts: [],
+    allocatedSockets: undefined,
+    undeclared: new Set(),
+  }
+  checkManifest(run)
+  await checkPorts(run)
+  await checkRegistry(run)
+  await checkServiceHealth(run)
+  const summary = { pass: 0, warn: 0, fail: 0 }
+  for (const check of run.checks) summary[check.status]++
+  return {
+    manifest: options.manifest,
+    project: run.project,
+    registry: options.store?.location ?? options.registryLocation,
+    checks: run.checks,
+    preflight: run.preflight,
+    summary,
+    environmentFailed: run.environmentFailed,
+    warnings: run.warnings,
+  }
+}
+
+function checkManifest(run: DoctorRun): void {
+  const { manifest } = run.options
   if (manifest) {
     const ports = manifest.services.reduce((n, s) => n + s.ports.length, 0)
-    checks.push({
+    run.checks.push({
       section: 'manifest',
       status: 'pass',
       subject: manifest.path,
@@ -87,157 +128,135 @@ export async function doctor(options: DoctorOptions): Promise<DoctorReport> {
       fix: null,
     })
   } else {
-    checks.push({
+    run.checks.push({
       section: 'manifest',
       status: 'warn',
       subject: 'manifest',
-      message: `no portwarden.toml in ${options.searchedFrom ?? 'this directory'} or above: only the registry was checked (project ${displayName(project)})`,
+      message: `no portwarden.toml in ${run.options.searchedFrom ?? 'this directory'} or above: only the registry was checked (project ${displayName(run.project)})`,
       fix: 'create portwarden.toml with the services and their ports, or name one with --manifest FILE',
     })
   }
+}
 
-  // Ports
-  let pre: PreflightResult | null = null
-  if (manifest) {
-    pre = await preflight(manifest, { store, backend: options.backend, procRoot: options.procRoot })
-    warnings.push(...pre.warnings)
-    for (const port of pre.ports) {
-      if (
-        options.registryError !== undefined &&
-        port.declared.kind === 'auto' &&
-        port.port === null
-      ) {
-        checks.push({
-          section: 'ports',
-          status: 'warn',
-          subject: portSubject(port),
-          message: 'not checked: the registry that allocates it cannot be read',
-          fix: null,
-          port,
-        })
-      } else checks.push(portCheck(port))
-    }
-  }
-
-  // Registry
-  let allocations: Allocation[] = []
-  let conflicts: Conflict[] = []
-  let allocatedSockets: SocketScan | undefined
-  /** Allocations the manifest no longer declares: reported once, as stale, not as not running. */
-  const stale = new Set<number>()
-  if (options.registryError !== undefined) {
-    environmentFailed = true
-    const error = options.registryError
-    checks.push({
-      section: 'registry',
-      status: 'fail',
-      subject: 'registry',
-      message: isPortwardenError(error)
-        ? error.message
-        : `cannot open ${options.registryLocation}: ${error instanceof Error ? error.message : String(error)}`,
-      fix: isPortwardenError(error) ? (error.hint ?? null) : null,
-    })
-  } else if (!store) {
-    checks.push({
-      section: 'registry',
-      status: 'pass',
-      subject: 'registry',
-      message: `no registry at ${options.registryLocation} yet: nothing is allocated`,
-      fix: null,
-    })
-  } else {
-    allocations = await store.list({ project })
-    if (allocations.length === 0) {
-      checks.push({
-        section: 'registry',
-        status: 'pass',
-        subject: 'registry',
-        message: `${store.location}: no allocations for project ${displayName(project)}`,
+async function checkPorts(run: DoctorRun): Promise<void> {
+  const { manifest, store, backend, procRoot, registryError } = run.options
+  if (!manifest) return
+  run.preflight = await preflight(manifest, { store, backend, procRoot })
+  run.warnings.push(...run.preflight.warnings)
+  for (const port of run.preflight.ports) {
+    if (registryError !== undefined && port.declared.kind === 'auto' && port.port === null) {
+      run.checks.push({
+        section: 'ports',
+        status: 'warn',
+        subject: portSubject(port),
+        message: 'not checked: the registry that allocates it cannot be read',
         fix: null,
+        port,
       })
-    } else {
-      // One scan of the allocated ports serves the conflict check and the health check.
-      allocatedSockets = await listSockets({
-        ports: exactPorts(allocations),
-        procRoot: options.procRoot,
-      })
-      const report = await detectConflicts(allocations.map(claimFromAllocation), {
-        procRoot: options.procRoot,
-        inventory: allocatedSockets,
-      })
-      warnings.push(...report.warnings)
-      conflicts = report.conflicts.filter((c) => c.kind !== 'allocation_mismatch')
-      for (const conflict of conflicts) {
-        checks.push({
-          section: 'registry',
-          // A holder that cannot be judged may be the service itself: a warning, not a failure.
-          status: conflict.verified ? 'fail' : 'warn',
-          subject: `${conflict.port}/${conflict.protocol}`,
-          message: `${conflict.kind === 'system_conflict' ? 'SYSTEM CONFLICT' : 'REGISTRY CONFLICT'}${conflict.verified ? '' : ' (unverified)'}: ${conflict.message}`,
-          fix: conflict.resolution,
-        })
-      }
-      const names = manifest ? declaredNames(manifest) : null
-      for (const allocation of allocations) {
-        if (!names || names.has(`${allocation.protocol}:${allocation.service}`)) continue
-        stale.add(allocation.id)
-        checks.push({
-          section: 'registry',
-          status: 'warn',
-          subject: `${allocation.port}/${allocation.protocol} (${displayName(allocation.service)})`,
-          message: `allocated to ${displayName(allocation.service)} of project ${displayName(project)}, but ${manifest?.path} declares no such port`,
-          fix: `portwarden release ${shellWord(allocation.service)} --project ${shellWord(project)}   # if it is no longer used`,
-        })
-      }
-      if (conflicts.length === 0 && stale.size === 0) {
-        checks.push({
-          section: 'registry',
-          status: 'pass',
-          subject: 'registry',
-          message: `${store.location}: ${plural(allocations.length, 'allocation')} of project ${displayName(project)}, no conflicts`,
-          fix: null,
-        })
-      }
-    }
+    } else run.checks.push(portCheck(port))
   }
+}
 
-  // Health: the registry's checks for allocations, the manifest's for services on fixed ports.
+async function checkRegistry(run: DoctorRun): Promise<void> {
+  const { store, registryError, registryLocation } = run.options
+  const registryCheck = (status: DoctorStatus, message: string, fix: string | null = null) =>
+    run.checks.push({ section: 'registry', status, subject: 'registry', message, fix })
+  if (registryError !== undefined) {
+    run.environmentFailed = true
+    registryCheck(
+      'fail',
+      isPortwardenError(registryError)
+        ? registryError.message
+        : `cannot open ${registryLocation}: ${registryError instanceof Error ? registryError.message : String(registryError)}`,
+      isPortwardenError(registryError) ? (registryError.hint ?? null) : null,
+    )
+    return
+  }
+  if (!store) {
+    registryCheck('pass', `no registry at ${registryLocation} yet: nothing is allocated`)
+    return
+  }
+  run.allocations = await store.list({ project: run.project })
+  if (run.allocations.length === 0) {
+    registryCheck(
+      'pass',
+      `${store.location}: no allocations for project ${displayName(run.project)}`,
+    )
+    return
+  }
+  await checkAllocationConflicts(run)
+  checkUndeclaredAllocations(run)
+  if (run.conflicts.length === 0 && run.undeclared.size === 0)
+    registryCheck(
+      'pass',
+      `${store.location}: ${plural(run.allocations.length, 'allocation')} of project ${displayName(run.project)}, no conflicts`,
+    )
+}
+
+async function checkAllocationConflicts(run: DoctorRun): Promise<void> {
+  const { procRoot } = run.options
+  run.allocatedSockets = await listSockets({ ports: exactPorts(run.allocations), procRoot })
+  const report = await detectConflicts(run.allocations.map(claimFromAllocation), {
+    procRoot,
+    inventory: run.allocatedSockets,
+  })
+  run.warnings.push(...report.warnings)
+  run.conflicts = report.conflicts.filter((c) => c.kind !== 'allocation_mismatch')
+  for (const conflict of run.conflicts) {
+    run.checks.push({
+      section: 'registry',
+      // A holder that cannot be judged may be the service itself: a warning, not a failure.
+      status: conflict.verified ? 'fail' : 'warn',
+      subject: `${conflict.port}/${conflict.protocol}`,
+      message: `${conflict.kind === 'system_conflict' ? 'SYSTEM CONFLICT' : 'REGISTRY CONFLICT'}${conflict.verified ? '' : ' (unverified)'}: ${conflict.message}`,
+      fix: conflict.resolution,
+    })
+  }
+}
+
+function checkUndeclaredAllocations(run: DoctorRun): void {
+  const { manifest } = run.options
+  if (!manifest) return
+  const names = declaredNames(manifest)
+  for (const allocation of run.allocations) {
+    if (names.has(`${allocation.protocol}:${allocation.service}`)) continue
+    run.undeclared.add(allocation.id)
+    run.checks.push({
+      section: 'registry',
+      status: 'warn',
+      subject: `${allocation.port}/${allocation.protocol} (${displayName(allocation.service)})`,
+      message: `allocated to ${displayName(allocation.service)} of project ${displayName(run.project)}, but ${manifest.path} declares no such port`,
+      fix: `portwarden release ${shellWord(allocation.service)} --project ${shellWord(run.project)}   # if it is no longer used`,
+    })
+  }
+}
+
+/** The registry's health checks for allocations, the manifest's for services on fixed ports. */
+async function checkServiceHealth(run: DoctorRun): Promise<void> {
+  const { store, manifest, procRoot, timeoutMs } = run.options
   const healthResults: HealthResult[] =
-    store && allocations.length > 0
+    store && run.allocations.length > 0
       ? (
           await checkHealth(store, {
-            project,
-            procRoot: options.procRoot,
-            inventory: allocatedSockets,
-            timeoutMs: options.timeoutMs,
+            project: run.project,
+            procRoot,
+            inventory: run.allocatedSockets,
+            timeoutMs,
           })
         ).results
       : []
-  const conflicted = new Set(conflicts.map((c) => `${c.protocol}:${c.port}`))
+  const conflicted = new Set(run.conflicts.map((c) => `${c.protocol}:${c.port}`))
   for (const result of healthResults) {
     const a = result.allocation
-    if (conflicted.has(`${a.protocol}:${a.port}`) || stale.has(a.id)) continue
-    checks.push(allocationHealth(result, manifest))
+    if (conflicted.has(`${a.protocol}:${a.port}`) || run.undeclared.has(a.id)) continue
+    run.checks.push(allocationHealth(result, manifest))
   }
-  if (manifest && pre) {
-    const covered = new Set(allocations.map((a) => `${a.protocol}:${a.port}`))
+  if (manifest && run.preflight) {
+    const covered = new Set(run.allocations.map((a) => `${a.protocol}:${a.port}`))
     for (const service of manifest.services) {
-      const check = await manifestHealth(service, pre, covered, options.timeoutMs)
-      if (check) checks.push(check)
+      const check = await manifestHealth(service, run.preflight, covered, timeoutMs)
+      if (check) run.checks.push(check)
     }
-  }
-
-  const summary = { pass: 0, warn: 0, fail: 0 }
-  for (const check of checks) summary[check.status]++
-  return {
-    manifest,
-    project,
-    registry: store?.location ?? options.registryLocation,
-    checks,
-    preflight: pre,
-    summary,
-    environmentFailed,
-    warnings,
   }
 }
 
