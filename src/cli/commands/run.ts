@@ -7,7 +7,7 @@ import { formatRunPorts, formatWait } from '../../core/run/run-env.js'
 import type { RunCommand, ServiceChild } from '../../core/run/run-service.js'
 import type { DependencyRequest, RunWithDependenciesOutcome } from '../../core/run/dependencies.js'
 import { runWithDependencies } from '../../core/run/dependencies.js'
-import type { ManifestService } from '../../core/manifest/types.js'
+import type { Manifest, ManifestService } from '../../core/manifest/types.js'
 import { dependencyOrder } from '../../core/manifest/dependencies.js'
 import { projectRoot } from '../../core/manifest/resolve-ports.js'
 import { PortwardenError } from '../../core/errors.js'
@@ -52,6 +52,59 @@ export async function run(
   options: RunOptions,
 ): Promise<CommandResult> {
   const before = operands.slice(0, operands.length - afterDashes.length)
+  refuseMisplacedCommand(before, afterDashes, options)
+  const plan =
+    before[0] !== undefined
+      ? await planFromManifest(before[0], afterDashes, options)
+      : await planFromFlags(afterDashes, options)
+  const timeoutMs = parseDuration(options.timeout ?? '30s', '--timeout')
+  const reporter = createRunReporter()
+  const relay = new SignalRelay(plan.request.service)
+  relay.install()
+
+  let store = plan.store
+  const closeStore = async () => {
+    const open = store
+    store = null
+    await open?.close().catch(() => {})
+  }
+  const shared = { timeoutMs, store: plan.store, backend: parseBackend(options.backend) }
+  let outcome: RunWithDependenciesOutcome
+  try {
+    outcome = await runWithDependencies(
+      plan.dependencies.map((dependency) => ({ ...dependency, ...shared })),
+      { ...plan.request, ...shared },
+      {
+        onMessage: ({ kind, text }) => reporter.say(kind, text),
+        onSpawn: (spawned) => relay.started(spawned),
+        onSettled: closeStore,
+        onProgress: reporter.showProgress,
+        abort: relay.abort.signal,
+      },
+    )
+    relay.serviceEnded()
+  } catch (error) {
+    relay.dieIfInterrupted()
+    throw error
+  } finally {
+    relay.remove()
+    await closeStore()
+  }
+  if (outcome.pid === null) relay.dieIfInterrupted()
+  return {
+    exitCode: outcome.exitCode,
+    json: toJsonRunOutcome(outcome, plan.request.project),
+    text: '',
+    warnings: plan.warnings,
+  }
+}
+
+/** Flags and words before `--` that can only mean a command written in the wrong place. */
+function refuseMisplacedCommand(
+  before: string[],
+  afterDashes: string[],
+  options: RunOptions,
+): void {
   const portFlags = (options.port ?? []).map((spec) => `--port ${spec}`).join(' ')
   if (portFlags && before.length > 0 && afterDashes.length === 0) {
     throw new PortwardenError(
@@ -67,112 +120,94 @@ export async function run(
       { hint: USAGE_HINT },
     )
   }
-  const plan =
-    before[0] !== undefined
-      ? await planFromManifest(before[0], afterDashes, options)
-      : await planFromFlags(afterDashes, options)
-  const timeoutMs = parseDuration(options.timeout ?? '30s', '--timeout')
+}
+
+/** run's own lines on stderr (`portwarden: ...`), and on a terminal one progress line redrawn in place. */
+function createRunReporter() {
   const style = createStyle(colorEnabled(process.stderr))
-  // On a terminal, a long wait shows where it stands on one line, redrawn in place.
   const progress = new LiveLine(process.stderr)
-  const say = (kind: 'ready' | 'warning' | 'note' | 'error', text: string) => {
-    const paint =
-      kind === 'ready'
-        ? style.pass
-        : kind === 'warning'
-          ? style.warn
-          : kind === 'error'
-            ? style.fail
-            : style.dim
-    progress.clear()
-    process.stderr.write(`${paint(`portwarden: ${text}`)}\n`)
+  const paints = { ready: style.pass, warning: style.warn, error: style.fail, note: style.dim }
+  return {
+    say(kind: keyof typeof paints, text: string) {
+      progress.clear()
+      process.stderr.write(`${paints[kind](`portwarden: ${text}`)}\n`)
+    },
+    showProgress(state: WaitProgress | null) {
+      if (state === null) return progress.clear()
+      progress.draw(
+        style.dim(
+          `portwarden: waiting for ${state.service} on ${formatRunPorts(state.missing)}: ${Math.floor(state.elapsedMs / 1000)} s of ${formatWait(state.timeoutMs)}`,
+        ),
+      )
+    },
   }
-  const showProgress = (state: WaitProgress | null) => {
-    if (state === null) return progress.clear()
-    progress.draw(
-      style.dim(
-        `portwarden: waiting for ${state.service} on ${formatRunPorts(state.missing)}: ${Math.floor(state.elapsedMs / 1000)} s of ${formatWait(state.timeoutMs)}`,
-      ),
-    )
+}
+
+/**
+ * The signals run receives while it runs a service (K7): relayed to the service once it is
+ * spawned; before that, they stop the dependencies already started (then run dies of the
+ * signal), or, with nothing started, end run at once as if it had no handler.
+ */
+class SignalRelay {
+  readonly abort = new AbortController()
+  /** The service, once spawned; `running` also holds the dependencies started before it. */
+  private child: ServiceChild | null = null
+  private readonly running: ServiceChild[] = []
+  private interrupted: NodeJS.Signals | null = null
+  private readonly handlers = RELAYED.map((signal) => [signal, () => this.relay(signal)] as const)
+  // A last resort if run itself dies of an error: never leave a service behind.
+  private readonly stopOnExit = () => {
+    for (const running of this.running) running.signal('SIGTERM')
   }
 
-  /** The service, once spawned; `started` also holds the dependencies run started before it. */
-  let child: ServiceChild | null = null
-  const started: ServiceChild[] = []
-  const abort = new AbortController()
-  let interrupted: NodeJS.Signals | null = null
-  const relay = (signal: NodeJS.Signals) => {
-    if (child === null) {
-      if (started.length === 0) {
-        // Nothing started yet: die of the signal as if we had no handler.
-        removeHandlers()
-        process.kill(process.pid, signal)
-        return
-      }
+  private readonly service: string
+
+  constructor(service: string) {
+    this.service = service
+  }
+
+  install(): void {
+    for (const [signal, handler] of this.handlers) process.on(signal, handler)
+  }
+
+  remove(): void {
+    for (const [signal, handler] of this.handlers) process.removeListener(signal, handler)
+    process.removeListener('exit', this.stopOnExit)
+  }
+
+  started(spawned: ServiceChild): void {
+    if (this.running.length === 0) process.on('exit', this.stopOnExit)
+    this.running.push(spawned)
+    if (spawned.service === this.service) this.child = spawned
+  }
+
+  serviceEnded(): void {
+    this.child = null
+  }
+
+  /** Dies of the signal that interrupted the start, if one did. */
+  dieIfInterrupted(): void {
+    if (this.interrupted) this.die(this.interrupted)
+  }
+
+  private die(signal: NodeJS.Signals): void {
+    this.remove()
+    process.kill(process.pid, signal)
+  }
+
+  private relay(signal: NodeJS.Signals): void {
+    if (this.child === null) {
+      // Nothing started yet: die of the signal as if we had no handler.
+      if (this.running.length === 0) return this.die(signal)
       // Dependencies run but the service does not yet: they are stopped, then run dies of it.
-      interrupted ??= signal
-      abort.abort()
+      this.interrupted ??= signal
+      this.abort.abort()
       return
     }
     // A Ctrl-C typed on our terminal already reached the service (same process group): sending
     // it again would look like a second Ctrl-C, which many servers take as "quit now".
     if (signal === 'SIGINT' && inForegroundOfTerminal()) return
-    child.signal(signal)
-  }
-  const stopOnExit = () => {
-    // A last resort if run itself dies of an error: never leave a service behind.
-    for (const running of started) running.signal('SIGTERM')
-  }
-  const dieOfInterruption = (signal: NodeJS.Signals) => {
-    removeHandlers()
-    process.kill(process.pid, signal)
-  }
-  const handlers = RELAYED.map((signal) => [signal, () => relay(signal)] as const)
-  const removeHandlers = () => {
-    for (const [signal, handler] of handlers) process.removeListener(signal, handler)
-    process.removeListener('exit', stopOnExit)
-  }
-  for (const [signal, handler] of handlers) process.on(signal, handler)
-
-  let store = plan.store
-  const closeStore = async () => {
-    const open = store
-    store = null
-    await open?.close().catch(() => {})
-  }
-  const backend = parseBackend(options.backend)
-  const shared = { timeoutMs, store: plan.store, backend }
-  let outcome: RunWithDependenciesOutcome
-  try {
-    outcome = await runWithDependencies(
-      plan.dependencies.map((dependency) => ({ ...dependency, ...shared })),
-      { ...plan.request, ...shared },
-      {
-        onMessage: ({ kind, text }) => say(kind, text),
-        onSpawn: (spawned) => {
-          if (started.length === 0) process.on('exit', stopOnExit)
-          started.push(spawned)
-          if (spawned.service === plan.request.service) child = spawned
-        },
-        onSettled: closeStore,
-        onProgress: showProgress,
-        abort: abort.signal,
-      },
-    )
-    child = null
-  } catch (error) {
-    if (interrupted) dieOfInterruption(interrupted)
-    throw error
-  } finally {
-    removeHandlers()
-    await closeStore()
-  }
-  if (interrupted && outcome.pid === null) dieOfInterruption(interrupted)
-  return {
-    exitCode: outcome.exitCode,
-    json: toJsonRunOutcome(outcome, plan.request.project),
-    text: '',
-    warnings: plan.warnings,
+    this.child.signal(signal)
   }
 }
 
@@ -238,48 +273,10 @@ async function planFromManifest(
   command: string[],
   options: RunOptions,
 ): Promise<RunPlan> {
-  for (const [flag, value] of [
-    ['--port', options.port?.length ? options.port : undefined],
-    ['--name', options.name],
-    ['--project', options.project],
-  ] as const) {
-    if (value !== undefined) {
-      throw new PortwardenError(
-        'invalid_request',
-        `${flag} is for running a command without a manifest; ${serviceName}'s settings come from portwarden.toml.`,
-        {
-          hint: `Either portwarden run ${serviceName}, or portwarden run --port 8080 --name ${serviceName} -- COMMAND.`,
-        },
-      )
-    }
-  }
+  refuseFlagsBesideManifest(serviceName, options)
   const manifest = loadManifest({ path: options.manifest })
-  const service = manifest.services.find((s) => s.name === serviceName)
-  if (!service) {
-    const known = manifest.services.map((s) => s.name)
-    throw new PortwardenError(
-      'invalid_request',
-      `${manifest.path} has no service ${JSON.stringify(serviceName)}.`,
-      {
-        hint:
-          known.length > 0
-            ? `Its services: ${known.join(', ')}.`
-            : 'It declares no services: add [services.NAME] tables.',
-      },
-    )
-  }
-  let runCommand: RunCommand
-  if (command.length > 0) runCommand = { argv: command }
-  else if (service.command !== null) runCommand = { shell: service.command }
-  else {
-    throw new PortwardenError(
-      'invalid_request',
-      `${service.name} has no command in ${manifest.path}.`,
-      {
-        hint: `Add command = "..." to [services.${service.name}], or give one: portwarden run ${service.name} -- COMMAND ARGS...`,
-      },
-    )
-  }
+  const service = findService(manifest, serviceName)
+  const runCommand = commandOf(manifest, service, command)
   // Its dependencies first, in the order they start; the service itself comes last.
   const chain = dependencyOrder(manifest, [service.name])
   const needsRegistry = chain.some((s) => s.ports.some((p) => p.kind === 'auto'))
@@ -325,6 +322,53 @@ async function planFromManifest(
     await store?.close().catch(() => {})
     throw error
   }
+}
+
+function refuseFlagsBesideManifest(serviceName: string, options: RunOptions): void {
+  for (const [flag, value] of [
+    ['--port', options.port?.length ? options.port : undefined],
+    ['--name', options.name],
+    ['--project', options.project],
+  ] as const) {
+    if (value !== undefined) {
+      throw new PortwardenError(
+        'invalid_request',
+        `${flag} is for running a command without a manifest; ${serviceName}'s settings come from portwarden.toml.`,
+        {
+          hint: `Either portwarden run ${serviceName}, or portwarden run --port 8080 --name ${serviceName} -- COMMAND.`,
+        },
+      )
+    }
+  }
+}
+
+function findService(manifest: Manifest, serviceName: string): ManifestService {
+  const service = manifest.services.find((s) => s.name === serviceName)
+  if (service) return service
+  const known = manifest.services.map((s) => s.name)
+  throw new PortwardenError(
+    'invalid_request',
+    `${manifest.path} has no service ${JSON.stringify(serviceName)}.`,
+    {
+      hint:
+        known.length > 0
+          ? `Its services: ${known.join(', ')}.`
+          : 'It declares no services: add [services.NAME] tables.',
+    },
+  )
+}
+
+/** The command after `--` wins over the manifest's own (which runs through `/bin/sh -c`). */
+function commandOf(manifest: Manifest, service: ManifestService, command: string[]): RunCommand {
+  if (command.length > 0) return { argv: command }
+  if (service.command !== null) return { shell: service.command }
+  throw new PortwardenError(
+    'invalid_request',
+    `${service.name} has no command in ${manifest.path}.`,
+    {
+      hint: `Add command = "..." to [services.${service.name}], or give one: portwarden run ${service.name} -- COMMAND ARGS...`,
+    },
+  )
 }
 
 /**
