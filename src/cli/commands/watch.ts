@@ -12,6 +12,7 @@ import type { CliContext } from '../cli-context.js'
 import type { GlobalOptions } from '../command-result.js'
 import { parseBackend, parseSpecs } from '../parse-options.js'
 import { renderTable } from '../render/human.js'
+import { fitToWidth } from '../render/display-width.js'
 import type { Style } from '../render/style.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
 
@@ -150,44 +151,18 @@ function liveTable(
 
   const draw = () => {
     pending = false
-    const width = out.columns || 120
-    const height = out.rows || 40
-    const sockets = watcher.snapshot()
-    const filter = options.ports
-      ? ` on ${options.ports.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`) + (p.protocol === 'udp' ? '/udp' : '')).join(', ')}`
-      : ''
-    const changed = lastChange ? `last change ${lastChange.toLocaleTimeString()}` : 'no change yet'
-    const header = `portwarden watch${filter}: ${sockets.length} listening socket${sockets.length === 1 ? '' : 's'}, every ${formatInterval(options.intervalMs)}, ${changed}  (Ctrl-C to quit)`
-    const rows: { mark: string; cells: string[] }[] = [
-      ...sockets.map((s) => ({ mark: added.has(socketIdentity(s)) ? '+' : ' ', cells: cells(s) })),
-      ...removed.map((s) => ({ mark: '-', cells: cells(s) })),
-    ]
-    const table = renderTable(
-      [
-        ['', 'PROTO', 'STATE', 'LOCAL', 'PROCESS', 'USER', 'COMMAND'],
-        ...rows.map((r) => [r.mark, ...r.cells]),
-      ],
-      width,
-    ).split('\n')
-    const room = Math.max(1, height - 3)
-    const shown =
-      table.length > room
-        ? [
-            ...table.slice(0, room - 1),
-            `… and ${table.length - room + 1} more (widen the window or filter by port)`,
-          ]
-        : table
-    const lines = [
-      style.bold(header.length > width ? `${header.slice(0, width - 1)}…` : header),
-      '',
-      ...shown.map((line, i) => {
-        if (i === 0) return style.dim(line)
-        if (line.startsWith('+')) return style.pass(line)
-        if (line.startsWith('-')) return style.fail(line)
-        return line
-      }),
-    ]
-    out.write(`\u001b[H${lines.map((line) => `${line}\u001b[K`).join('\n')}\n\u001b[J`)
+    const screen = liveScreen({
+      sockets: watcher.snapshot(),
+      added,
+      removed,
+      lastChange,
+      width: out.columns || 120,
+      height: out.rows || 40,
+      ports: options.ports,
+      intervalMs: options.intervalMs,
+      style,
+    })
+    out.write(`\u001b[H${screen.map((line) => `${line}\u001b[K`).join('\n')}\n\u001b[J`)
   }
   const redrawSoon = () => {
     if (pending) return
@@ -232,6 +207,58 @@ function liveTable(
       process.removeListener('exit', restoreCursor)
     },
   }
+}
+
+interface LiveScreenState {
+  sockets: readonly SocketEntry[]
+  /** Sockets new since the last refresh (by `socketIdentity`), marked `+`. */
+  added: ReadonlySet<string>
+  /** Sockets gone since the last refresh, shown once more marked `-`. */
+  removed: readonly SocketEntry[]
+  lastChange: Date | null
+  width: number
+  height: number
+  ports: readonly PortSpec[] | undefined
+  intervalMs: number
+  style: Style
+}
+
+/** The lines of one frame: a header, then the table cut to the screen's height. */
+function liveScreen(state: LiveScreenState): string[] {
+  const { sockets, style, width } = state
+  const filter = state.ports
+    ? ` on ${state.ports.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`) + (p.protocol === 'udp' ? '/udp' : '')).join(', ')}`
+    : ''
+  const changed = state.lastChange
+    ? `last change ${state.lastChange.toLocaleTimeString()}`
+    : 'no change yet'
+  const header = `portwarden watch${filter}: ${sockets.length} listening socket${sockets.length === 1 ? '' : 's'}, every ${formatInterval(state.intervalMs)}, ${changed}  (Ctrl-C to quit)`
+  const rows = [
+    ...sockets.map((s) => [state.added.has(socketIdentity(s)) ? '+' : ' ', ...cells(s)]),
+    ...state.removed.map((s) => ['-', ...cells(s)]),
+  ]
+  const table = renderTable(
+    [['', 'PROTO', 'STATE', 'LOCAL', 'PROCESS', 'USER', 'COMMAND'], ...rows],
+    width,
+  ).split('\n')
+  const room = Math.max(1, state.height - 3)
+  const shown =
+    table.length > room
+      ? [
+          ...table.slice(0, room - 1),
+          `… and ${table.length - room + 1} more (widen the window or filter by port)`,
+        ]
+      : table
+  return [
+    style.bold(fitToWidth(header, width)),
+    '',
+    ...shown.map((line, i) => {
+      if (i === 0) return style.dim(line)
+      if (line.startsWith('+')) return style.pass(line)
+      if (line.startsWith('-')) return style.fail(line)
+      return line
+    }),
+  ]
 }
 
 function cells(s: SocketEntry): string[] {
