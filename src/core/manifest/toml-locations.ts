@@ -1,14 +1,16 @@
 /**
  * Where each key and array element of a TOML document is written, by line. smol-toml gives
  * values without positions; errors about values (a bad port, an unknown key) must still name
- * the line, so this scanner walks the text once more and records the line of every key path
- * (`services.web.ports`) and array element (`services.web.ports[1]`).
+ * the line, so the text is parsed once more by toml-eslint-parser, whose syntax tree keeps
+ * them, and the line of every key path (`services.web.ports`) and array element
+ * (`services.web.ports[1]`) is recorded.
  *
- * It only ever runs on text that smol-toml has already accepted, so it can be a forgiving
- * scanner rather than a validating parser; it never throws, and a path it does not know falls
- * back to its nearest known ancestor (then line 1).
+ * It only runs on text smol-toml has already accepted; it never throws, and a path it does not
+ * know falls back to its nearest known ancestor (then line 1).
  * @module
  */
+import { parseTOML } from 'toml-eslint-parser'
+import type { AST } from 'toml-eslint-parser'
 
 /** A path into the document: keys, and numbers for array indices. */
 export type TomlPath = readonly (string | number)[]
@@ -22,14 +24,12 @@ export interface TomlLocations {
 
 const keyOf = (path: TomlPath) => JSON.stringify(path)
 
-const BARE_KEY = /[A-Za-z0-9_-]/
-
 export function locateToml(text: string): TomlLocations {
   const lines = new Map<string, number>()
   try {
-    new Scanner(text, lines).document()
+    recordTables(parseTOML(text, { tomlVersion: 'latest' }), lines)
   } catch {
-    // Best effort: whatever was recorded before the surprise still helps.
+    // Text the second parser refuses: every path falls back to line 1.
   }
   return {
     exactLineOf: (path) => lines.get(keyOf(path)),
@@ -43,208 +43,42 @@ export function locateToml(text: string): TomlLocations {
   }
 }
 
-class Scanner {
-  private pos = 0
-  private line = 1
-  private readonly arrayTables = new Map<string, number>()
-
-  private readonly text: string
-  private readonly lines: Map<string, number>
-
-  constructor(text: string, lines: Map<string, number>) {
-    this.text = text
-    this.lines = lines
+function recordTables(program: AST.TOMLProgram, lines: Map<string, number>): void {
+  const first = (path: TomlPath, line: number) => {
+    if (!lines.has(keyOf(path))) lines.set(keyOf(path), line)
   }
-
-  document(): void {
-    let table: (string | number)[] = []
-    while (this.pos < this.text.length) {
-      const before = this.pos
-      this.skipBlank(true)
-      if (this.pos >= this.text.length) break
-      const c = this.text[this.pos]
-      if (c === '[') {
-        const arrayTable = this.text[this.pos + 1] === '['
-        this.pos += arrayTable ? 2 : 1
-        const key = this.key()
-        this.skipSpaces()
-        this.pos += arrayTable ? 2 : 1
-        this.implicit(key)
-        if (arrayTable) {
-          if (!this.lines.has(keyOf(key))) this.lines.set(keyOf(key), this.line)
-          const index = this.arrayTables.get(keyOf(key)) ?? 0
-          this.arrayTables.set(keyOf(key), index + 1)
-          table = [...key, index]
-        } else {
-          table = key
-        }
-        this.lines.set(keyOf(table), this.line)
-      } else {
-        this.keyValue(table)
-      }
-      if (this.pos === before) this.advance()
+  /** The ancestors a dotted key or header creates, where they first appear. */
+  const implicit = (path: TomlPath, line: number) => {
+    for (let length = 1; length < path.length; length++) first(path.slice(0, length), line)
+  }
+  const keyValue = (table: TomlPath, node: AST.TOMLKeyValue) => {
+    const path = [...table, ...node.key.keys.map((k) => (k.type === 'TOMLBare' ? k.name : k.value))]
+    implicit(path, node.key.loc.start.line)
+    lines.set(keyOf(path), node.key.loc.start.line)
+    value(path, node.value)
+  }
+  const value = (path: TomlPath, node: AST.TOMLContentNode) => {
+    if (node.type === 'TOMLArray') {
+      node.elements.forEach((element, index) => {
+        lines.set(keyOf([...path, index]), element.loc.start.line)
+        value([...path, index], element)
+      })
+    } else if (node.type === 'TOMLInlineTable') {
+      for (const entry of node.body) keyValue(path, entry)
     }
   }
-
-  /** `key = value` under `path`: the line of the key, of the tables it implies, and of its value. */
-  private keyValue(path: readonly (string | number)[]): void {
-    const key = [...path, ...this.key()]
-    this.implicit(key)
-    this.lines.set(keyOf(key), this.line)
-    this.skipSpaces()
-    if (this.text[this.pos] === '=') this.pos++
-    this.skipSpaces()
-    this.value(key)
-  }
-
-  /** Records the ancestors a dotted key or header creates, where they first appear. */
-  private implicit(path: readonly (string | number)[]): void {
-    for (let length = 1; length < path.length; length++) {
-      const k = keyOf(path.slice(0, length))
-      if (!this.lines.has(k)) this.lines.set(k, this.line)
+  for (const node of program.body[0].body) {
+    if (node.type === 'TOMLKeyValue') {
+      keyValue([], node)
+      continue
     }
+    const line = node.key.loc.start.line
+    const header = node.resolvedKey
+    // `[[a]]`: `a` is where the first one is written; `a[1]` is the second one's header.
+    const name = node.kind === 'array' ? header.slice(0, -1) : header
+    implicit(name, line)
+    if (node.kind === 'array') first(name, line)
+    lines.set(keyOf(header), line)
+    for (const entry of node.body) keyValue(header, entry)
   }
-
-  private value(path: readonly (string | number)[]): void {
-    const c = this.text[this.pos]
-    if (c === '"' || c === "'") {
-      this.string()
-    } else if (c === '[') {
-      this.pos++
-      for (let index = 0; this.pos < this.text.length; index++) {
-        this.skipBlank(true)
-        if (this.text[this.pos] === ']') {
-          this.pos++
-          return
-        }
-        const element = [...path, index]
-        this.lines.set(keyOf(element), this.line)
-        const before = this.pos
-        this.value(element)
-        this.skipBlank(true)
-        if (this.text[this.pos] === ',') this.pos++
-        else if (this.text[this.pos] !== ']' && this.pos === before) this.advance()
-      }
-    } else if (c === '{') {
-      this.pos++
-      while (this.pos < this.text.length) {
-        this.skipBlank(true)
-        if (this.text[this.pos] === '}') {
-          this.pos++
-          return
-        }
-        const before = this.pos
-        this.keyValue(path)
-        this.skipBlank(true)
-        if (this.text[this.pos] === ',') this.pos++
-        else if (this.text[this.pos] !== '}' && this.pos === before) this.advance()
-      }
-    } else {
-      // A number, boolean or date: up to the next delimiter (dates may hold a space).
-      while (this.pos < this.text.length && !/[,\]}#\n]/.test(this.text[this.pos] as string)) {
-        this.pos++
-      }
-    }
-  }
-
-  /** A dotted key: `a.b."c d".'e'`. */
-  private key(): string[] {
-    const parts: string[] = []
-    for (;;) {
-      this.skipSpaces()
-      const c = this.text[this.pos]
-      if (c === '"' || c === "'") {
-        parts.push(this.string())
-      } else {
-        const start = this.pos
-        while (this.pos < this.text.length && BARE_KEY.test(this.text[this.pos] as string))
-          this.pos++
-        parts.push(this.text.slice(start, this.pos))
-        if (this.pos === start) return parts
-      }
-      this.skipSpaces()
-      if (this.text[this.pos] !== '.') return parts
-      this.pos++
-    }
-  }
-
-  /** Any of the four string forms; returns the key text it names (escapes decoded best-effort). */
-  private string(): string {
-    const quote = this.text[this.pos] as '"' | "'"
-    const triple = this.text.startsWith(quote.repeat(3), this.pos)
-    if (triple) {
-      this.pos += 3
-      const start = this.pos
-      for (;;) {
-        if (this.pos >= this.text.length) return this.text.slice(start)
-        const c = this.text[this.pos]
-        if (c === '\\' && quote === '"') {
-          this.advance()
-          this.advance()
-          continue
-        }
-        if (this.text.startsWith(quote.repeat(3), this.pos)) {
-          // Up to two more quotes belong to the string: `""""` ends with one quote inside.
-          let end = this.pos + 3
-          while (end < this.pos + 5 && this.text[end] === quote) end++
-          const content = this.text.slice(start, end - 3)
-          this.pos = end
-          return content
-        }
-        this.advance()
-      }
-    }
-    this.pos++
-    const start = this.pos
-    while (this.pos < this.text.length) {
-      const c = this.text[this.pos]
-      if (c === '\n') break
-      if (c === '\\' && quote === '"') {
-        this.pos += 2
-        continue
-      }
-      if (c === quote) break
-      this.pos++
-    }
-    const raw = this.text.slice(start, this.pos)
-    if (this.text[this.pos] === quote) this.pos++
-    if (quote === "'") return raw
-    try {
-      return JSON.parse(
-        `"${raw.replace(/\\U([0-9a-fA-F]{8})/g, (_, hex: string) => codePointEscape(hex))}"`,
-      ) as string
-    } catch {
-      return raw
-    }
-  }
-
-  private skipSpaces(): void {
-    while (this.text[this.pos] === ' ' || this.text[this.pos] === '\t') this.pos++
-  }
-
-  /** Spaces, comments and (when allowed) newlines. */
-  private skipBlank(newlines: boolean): void {
-    for (;;) {
-      const c = this.text[this.pos]
-      if (c === ' ' || c === '\t' || c === '\r') this.pos++
-      else if (c === '\n' && newlines) this.advance()
-      else if (c === '#') {
-        while (this.pos < this.text.length && this.text[this.pos] !== '\n') this.pos++
-      } else return
-    }
-  }
-
-  private advance(): void {
-    if (this.text[this.pos] === '\n') this.line++
-    this.pos++
-  }
-}
-
-function codePointEscape(hex: string): string {
-  const code = Number.parseInt(hex, 16)
-  const char = code <= 0x10ffff ? String.fromCodePoint(code) : '\ufffd'
-  return char
-    .split('')
-    .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-    .join('')
 }
