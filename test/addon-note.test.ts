@@ -3,22 +3,15 @@
  * not on every command; nothing when the addon is turned off on purpose. The install under test
  * is a copy of the built package without native/build, so the addon is really missing.
  */
-import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, readdirSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { cliEnv, runCommand } from './helpers/cli.js'
 import { ROOT } from './helpers/processes.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
-const made: string[] = []
-function temp(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  made.push(dir)
-  return dir
-}
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true })
-})
+const temp = tempDir
+afterAll(removeTempDirs)
 
 describe('a missing native addon', () => {
   it('is noted once per install on stderr, not per command, and not when turned off', async () => {

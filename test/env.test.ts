@@ -4,13 +4,13 @@
  * not write) reads as the JSON says, and `--write` that keeps the lines it does not own.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'dotenv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseJson } from './helpers/cli.js'
 import { runCliIn } from './helpers/registry.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 const MANIFEST = `[services.web]
 ports = ["auto", "auto"]
@@ -42,7 +42,7 @@ function git(cwd: string, ...args: string[]): void {
 }
 
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'pw-env-'))
+  root = tempDir('pw-env-')
   main = join(root, 'shop')
   feature = join(root, 'feature-search')
   mkdirSync(main)
@@ -53,7 +53,7 @@ beforeAll(() => {
   git(main, 'worktree', 'add', '-q', feature)
   registry = join(root, 'registry.db')
 })
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+afterAll(removeTempDirs)
 
 const env = async (cwd: string, ...args: string[]) => {
   const result = await runCliIn(cwd, ['env', '--registry', registry, ...args])

@@ -2,15 +2,15 @@
  * P5: ranges that overlap the kernel's ephemeral range are warned about, and ports the kernel
  * keeps aside (`ip_local_reserved_ports`) are never handed out.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runCli } from './helpers/cli.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 const RESERVED = '/proc/sys/net/ipv4/ip_local_reserved_ports'
-const dir = mkdtempSync(join(tmpdir(), 'pw-p5-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const dir = tempDir('pw-p5-')
+afterAll(removeTempDirs)
 
 function ephemeralRange(): [number, number] {
   const [from, to] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')

@@ -14,10 +14,9 @@
  * A few seconds as it is; `FC_SCALE=10` runs ten times as many cases.
  */
 import fc from 'fast-check'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as pw from '../src/core/index.js'
@@ -32,6 +31,7 @@ import type {
 } from '../src/core/index.js'
 import type { Fixture } from './helpers/processes.js'
 import { socketOf, startSockets, stopStarted } from './helpers/processes.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 // ------------------------------------------------------------------ random arguments
 
@@ -165,7 +165,7 @@ async function listenLoopback(): Promise<Server> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pw-library-input-'))
+  dir = tempDir('pw-library-input-')
   fixture = await startSockets(['tcp@127.0.0.1'])
   held = socketOf(fixture, 'tcp@127.0.0.1').port
   server = await listenLoopback()
@@ -198,7 +198,7 @@ afterAll(async () => {
   await store?.close()
   await new Promise((resolve) => server?.close(resolve))
   await stopStarted()
-  if (dir) rmSync(dir, { recursive: true, force: true })
+  removeTempDirs()
 })
 
 // ------------------------------------------------------------------ the exports

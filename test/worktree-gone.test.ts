@@ -4,15 +4,15 @@
  * `release --gone` releases exactly those rows (another worktree's stay).
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseJson } from './helpers/cli.js'
 import { runCliIn } from './helpers/registry.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
-const root = mkdtempSync(join(tmpdir(), 'pw-gone-'))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+const root = tempDir('pw-gone-')
+afterAll(removeTempDirs)
 
 function git(cwd: string, ...args: string[]): void {
   execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], {

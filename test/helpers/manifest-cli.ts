@@ -3,29 +3,25 @@
  * `portwarden.toml`, the CLI run from inside them (the upward search starts at the cwd), and a
  * real HTTP server (python3 -m http.server on a kernel-chosen port) started in a chosen directory.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cliEnv, runCliAt } from './cli.js'
 import type { CliResult } from './cli.js'
 import type { Started } from './processes.js'
 import { PYTHON, startProcess } from './processes.js'
-
-const dirs: string[] = []
+import { removeTempDirs, tempDir } from './temp-dirs.js'
 
 /** A new directory under the temp dir (removed by `removeProjects`), with the manifest when given. */
 export function makeProject(manifest?: string, name = 'shop'): string {
-  const parent = mkdtempSync(join(tmpdir(), 'pw-manifest-'))
-  dirs.push(parent)
+  const parent = tempDir('pw-manifest-')
   const dir = join(parent, name)
   mkdirSync(dir)
   if (manifest !== undefined) writeFileSync(join(dir, 'portwarden.toml'), manifest)
   return dir
 }
 
-export function removeProjects(): void {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-}
+/** Removes the projects with the file's other temporary directories (the one `tempDir`). */
+export const removeProjects = removeTempDirs
 
 export interface RunInOptions {
   env?: Record<string, string | undefined>
