@@ -7,7 +7,13 @@ import { isDescendantOf, readProcText } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { Protocol, Warning } from '../types.js'
 import { validateName, validatePort } from './names.js'
-import type { Allocation, HealthCheckSpec, RegistryStore, RegistryTransaction } from './types.js'
+import type {
+  Allocation,
+  HealthCheckSpec,
+  NewAllocation,
+  RegistryStore,
+  RegistryTransaction,
+} from './types.js'
 
 export interface PortRange {
   from: number
@@ -77,91 +83,149 @@ export async function allocate(
   validateRange(range)
   const warnings = rangeWarnings(range, options.procRoot)
   // Idempotency first, and cheaply: a service that has its port needs no socket-table read.
-  const [known] = await store.list({ project, service, protocol })
-  if (known && (request.port === undefined || known.port === request.port)) {
-    if (known.port < range.from || known.port > range.to) {
-      warnings.push({
-        code: 'outside_range',
-        message: `${service} of project ${project} keeps its port ${known.port}, outside ${range.from}-${range.to}; release it first to move it`,
-      })
-    }
-    if (request.pid === undefined || known.pid === request.pid)
-      return { allocation: known, created: false, adopted: false, warnings }
-    const recorded = await store.write((tx) =>
-      existingFor(tx, project, service, protocol, request.port, request.pid),
-    )
-    // (Released meanwhile: allocate it anew below.)
-    if (recorded) return { ...recorded, warnings }
-  }
-  const reserved = reservedPorts(options.procRoot)
-  const busy = await systemBusyPorts(protocol, options.procRoot)
+  const kept = await keptAllocation(store, request, { project, service, protocol, range, warnings })
+  if (kept) return { ...kept, warnings }
   const { bindSucceeded, probeEveryAddress } = await import('../bind-probe.js')
-  const bindable = async (port: number) => bindSucceeded(await probeEveryAddress(protocol, port))
-  const row = (port: number) => newRow(request, project, service, protocol, port)
-
-  if (request.port !== undefined) {
-    const port = request.port
-    const free = !busy.has(port) && (await bindable(port))
-    // A service already running on its port is adopted: the port is "in use" by it.
-    const adopted =
-      !free &&
-      request.pid !== undefined &&
-      (await heldOnlyBy(protocol, port, request.pid, options.procRoot))
-    const outcome = await store.write(async (tx) => {
-      const existing = await existingFor(tx, project, service, protocol, port, request.pid)
-      if (existing) return existing
-      const owner = await tx.findPort(protocol, port)
-      if (owner) {
-        throw new PortwardenError(
-          'port_allocated',
-          `${protocol.toUpperCase()} port ${port} is allocated to ${owner.service} of project ${owner.project}.`,
-          {
-            hint: 'Leave out --port to get a free one, or release it there first.',
-            details: toJsonAllocation(owner),
-          },
-        )
-      }
-      if (!free && !adopted) return null
-      return { allocation: await tx.insert(row(port)), created: true, adopted }
-    })
-    if (outcome === null) throw await portInUseError(protocol, port, options.procRoot, request.pid)
-    return { ...outcome, warnings }
+  const run: AllocationRun = {
+    store,
+    request,
+    procRoot: options.procRoot,
+    project,
+    service,
+    protocol,
+    range,
+    reserved: reservedPorts(options.procRoot),
+    busy: await systemBusyPorts(protocol, options.procRoot),
+    bindable: async (port) => bindSucceeded(await probeEveryAddress(protocol, port)),
+    row: (port) => newRow(request, project, service, protocol, port),
   }
+  const outcome =
+    request.port !== undefined
+      ? await allocateAskedPort(run, request.port)
+      : ((await allocateOutsideLock(run)) ?? (await allocateUnderLock(run)))
+  return { ...outcome, warnings }
+}
 
+type Outcome = Omit<AllocateResult, 'warnings'>
+
+/** One allocation's inputs and the system's state as read once before the registry's lock. */
+interface AllocationRun {
+  store: RegistryStore
+  request: AllocateRequest
+  procRoot: string | undefined
+  project: string
+  service: string
+  protocol: Protocol
+  range: PortRange
+  reserved: Set<number>
+  busy: Set<number>
+  bindable(port: number): Promise<boolean>
+  row(port: number): NewAllocation
+}
+
+/** The service's allocation when it already has one that answers the request (pid recorded). */
+async function keptAllocation(
+  store: RegistryStore,
+  request: AllocateRequest,
+  asked: {
+    project: string
+    service: string
+    protocol: Protocol
+    range: PortRange
+    warnings: Warning[]
+  },
+): Promise<Outcome | null> {
+  const { project, service, protocol, range } = asked
+  const [known] = await store.list({ project, service, protocol })
+  if (!known || (request.port !== undefined && known.port !== request.port)) return null
+  if (known.port < range.from || known.port > range.to) {
+    asked.warnings.push({
+      code: 'outside_range',
+      message: `${service} of project ${project} keeps its port ${known.port}, outside ${range.from}-${range.to}; release it first to move it`,
+    })
+  }
+  if (request.pid === undefined || known.pid === request.pid)
+    return { allocation: known, created: false, adopted: false }
+  // (Released meanwhile: null, and it is allocated anew.)
+  return store.write((tx) => existingFor(tx, project, service, protocol, request.port, request.pid))
+}
+
+/** `--port P`: that port or an error; a service already running on it is adopted. */
+async function allocateAskedPort(run: AllocationRun, port: number): Promise<Outcome> {
+  const { project, service, protocol, request } = run
+  const free = !run.busy.has(port) && (await run.bindable(port))
+  // A service already running on its port is adopted: the port is "in use" by it.
+  const adopted =
+    !free &&
+    request.pid !== undefined &&
+    (await heldOnlyBy(protocol, port, request.pid, run.procRoot))
+  const outcome = await run.store.write(async (tx) => {
+    const existing = await existingFor(tx, project, service, protocol, port, request.pid)
+    if (existing) return existing
+    const owner = await tx.findPort(protocol, port)
+    if (owner) {
+      throw new PortwardenError(
+        'port_allocated',
+        `${protocol.toUpperCase()} port ${port} is allocated to ${owner.service} of project ${owner.project}.`,
+        {
+          hint: 'Leave out --port to get a free one, or release it there first.',
+          details: toJsonAllocation(owner),
+        },
+      )
+    }
+    if (!free && !adopted) return null
+    return { allocation: await tx.insert(run.row(port)), created: true, adopted }
+  })
+  if (outcome === null) throw await portInUseError(protocol, port, run.procRoot, request.pid)
+  return outcome
+}
+
+/**
+ * Chooses a port with the bind tests outside the lock, then inserts it under the lock; a port
+ * lost to another allocator is never tried again. Null after MAX_LOST_RACES, or when nothing is
+ * left to try outside the lock.
+ */
+async function allocateOutsideLock(run: AllocationRun): Promise<Outcome | null> {
+  const { project, service, protocol, range, request } = run
   const unusable = new Set<number>() // failed a bind test, or lost to another allocator
   const usable = (port: number, taken: Set<number>) =>
-    !taken.has(port) && !busy.has(port) && !reserved.has(port) && !unusable.has(port)
+    !taken.has(port) && !run.busy.has(port) && !run.reserved.has(port) && !unusable.has(port)
   for (let lost = 0; lost < MAX_LOST_RACES; lost++) {
-    const taken = await store.takenPorts(protocol, range.from, range.to)
+    const taken = await run.store.takenPorts(protocol, range.from, range.to)
     let chosen: number | null = null
     for (const port of candidatePorts(project, service, protocol, range)) {
       if (!usable(port, taken)) continue
-      if (await bindable(port)) {
+      if (await run.bindable(port)) {
         chosen = port
         break
       }
       unusable.add(port)
     }
-    if (chosen === null) break // nothing left outside the lock; the scan under it says so
+    if (chosen === null) return null // nothing left outside the lock; the scan under it says so
     const port = chosen
-    const outcome = await store.write(async (tx) => {
+    const outcome = await run.store.write(async (tx) => {
       const existing = await existingFor(tx, project, service, protocol, undefined, request.pid)
       if (existing) return existing
       if (await tx.findPort(protocol, port)) return null
-      return { allocation: await tx.insert(row(port)), created: true, adopted: false }
+      return { allocation: await tx.insert(run.row(port)), created: true, adopted: false }
     })
-    if (outcome) return { ...outcome, warnings }
+    if (outcome) return outcome
     unusable.add(port)
   }
-  // Many lost races (or a full range): scan under the lock, as one writer alone would.
-  const outcome = await store.write(async (tx) => {
+  return null
+}
+
+/** Many lost races (or a full range): scan under the lock, as one writer alone would. */
+function allocateUnderLock(run: AllocationRun): Promise<Outcome> {
+  const { project, service, protocol, range, request } = run
+  return run.store.write(async (tx) => {
     const existing = await existingFor(tx, project, service, protocol, undefined, request.pid)
     if (existing) return existing
     const taken = await tx.takenPorts(protocol, range.from, range.to)
     for (const port of candidatePorts(project, service, protocol, range)) {
-      if (taken.has(port) || busy.has(port) || reserved.has(port)) continue
-      if (!(await bindable(port))) continue
-      return { allocation: await tx.insert(row(port)), created: true, adopted: false }
+      if (taken.has(port) || run.busy.has(port) || run.reserved.has(port)) continue
+      if (!(await run.bindable(port))) continue
+      return { allocation: await tx.insert(run.row(port)), created: true, adopted: false }
     }
     throw new PortwardenError(
       'range_exhausted',
@@ -172,7 +236,6 @@ export async function allocate(
       },
     )
   })
-  return { ...outcome, warnings }
 }
 
 /**
