@@ -108,31 +108,16 @@ export async function detectConflicts(
     inventory?: SocketScan
   } = {},
 ): Promise<ConflictReport> {
-  const conflicts: Conflict[] = []
   const byPort = new Map<string, AllocationClaim[]>()
   for (const claim of claims) {
     const key = `${claim.protocol}:${claim.port}`
     byPort.set(key, [...(byPort.get(key) ?? []), claim])
   }
+  const conflicts: Conflict[] = []
   for (const group of byPort.values()) {
-    const distinct = new Set(group.map((c) => `${c.project}\0${c.service}`))
-    if (distinct.size < 2) continue
-    const first = group[0] as AllocationClaim
-    // The registry's row stays: it is what `alloc` handed out. Among imported claims, the first.
-    const keep = group.find((c) => !imported(c)) ?? first
-    const others = group.filter((c) => !sameService(c, keep))
-    conflicts.push({
-      kind: 'registry_conflict',
-      protocol: first.protocol,
-      port: first.port,
-      claims: group,
-      holders: [],
-      verified: true,
-      message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
-      resolution: others.map((c) => moveOff(c, claims)).join('; '),
-    })
+    const twice = claimedTwice(group, claims)
+    if (twice) conflicts.push(twice)
   }
-
   const specs = exactPorts([...byPort.values()].map((group) => group[0] as AllocationClaim))
   const inventory =
     options.inventory ??
@@ -143,50 +128,11 @@ export async function detectConflicts(
   for (const [key, group] of byPort) {
     const sockets = listeners.get(key) ?? []
     for (const claim of group) {
-      if (sockets.length === 0) {
-        conflicts.push({
-          kind: 'allocation_mismatch',
-          protocol: claim.protocol,
-          port: claim.port,
-          claims: [claim],
-          holders: [],
-          verified: true,
-          message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
-          resolution: imported(claim)
-            ? `start ${owner(claim)}, or, if it is gone for good, drop ${fileEntry(claim)} from ${claim.source}`
-            : `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
-        })
-        continue
-      }
-      const { foreign, unverified } = judgeHolding(claim, sockets, options.procRoot)
-      const holders = foreign.length > 0 ? foreign : unverified
-      if (holders.length === 0) continue
-      const since = holders[0]?.processes[0]?.startedAt
-      const held =
-        `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}${imported(claim) ? ` (${claim.source})` : ''}, ` +
-        `but ${describeHolders(holders)} holds it on ` +
-        `${holders.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`
-      const moveAway = imported(claim)
-        ? `give ${fileEntry(claim)} in ${claim.source} another port`
-        : moveCommand(claim)
-      const free = `portwarden free ${claim.port}/${claim.protocol}`
-      const adopt = adoptionFor(claim, holders, options.procRoot)
-      conflicts.push({
-        kind: 'system_conflict',
-        protocol: claim.protocol,
-        port: claim.port,
-        claims: [claim],
-        holders,
-        verified: foreign.length > 0,
-        message:
-          foreign.length > 0
-            ? held
-            : `${held}; unverified: ${whyUnverified(claim, holders)}, so whether it is ${claim.service} cannot be told`,
-        resolution:
-          foreign.length > 0
-            ? `${free}   # or${adopt ? `, if pid ${adopt.pid} is ${claim.service} after all: ${adopt.command}; or` : ''} move the service: ${moveAway}`
-            : `${checkHolder(claim, holders)}; ${adopt ? `if it is: ${adopt.command}; ` : ''}if it is not: ${free}   # or move the service: ${moveAway}`,
-      })
+      const found =
+        sockets.length === 0
+          ? nothingListening(claim)
+          : heldByAnother(claim, sockets, options.procRoot)
+      if (found) conflicts.push(found)
     }
   }
   const order: Record<ConflictKind, number> = {
@@ -204,6 +150,82 @@ export async function detectConflicts(
       allocations: claims.length,
     },
     warnings: inventory.warnings,
+  }
+}
+
+/** A REGISTRY CONFLICT: one port claimed by two or more services (`group` shares the port). */
+function claimedTwice(
+  group: readonly AllocationClaim[],
+  claims: readonly AllocationClaim[],
+): Conflict | null {
+  const distinct = new Set(group.map((c) => `${c.project}\0${c.service}`))
+  if (distinct.size < 2) return null
+  const first = group[0] as AllocationClaim
+  // The registry's row stays: it is what `alloc` handed out. Among imported claims, the first.
+  const keep = group.find((c) => !imported(c)) ?? first
+  const others = group.filter((c) => !sameService(c, keep))
+  return {
+    kind: 'registry_conflict',
+    protocol: first.protocol,
+    port: first.port,
+    claims: [...group],
+    holders: [],
+    verified: true,
+    message: `${label(first.protocol, first.port)} is allocated ${group.length} times: ${group.map((c) => `${owner(c)} (${c.source})`).join(', ')}`,
+    resolution: others.map((c) => moveOff(c, claims)).join('; '),
+  }
+}
+
+/** An allocated port nothing listens on. */
+function nothingListening(claim: AllocationClaim): Conflict {
+  return {
+    kind: 'allocation_mismatch',
+    protocol: claim.protocol,
+    port: claim.port,
+    claims: [claim],
+    holders: [],
+    verified: true,
+    message: `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}, but nothing is listening on it`,
+    resolution: imported(claim)
+      ? `start ${owner(claim)}, or, if it is gone for good, drop ${fileEntry(claim)} from ${claim.source}`
+      : `portwarden run ${shellWord(claim.service)}   # or, if it is gone for good: portwarden release ${shellWord(claim.service)} --project ${shellWord(claim.project)}`,
+  }
+}
+
+/** A SYSTEM CONFLICT: the allocated port is held by a process that is not (or may not be) the service. */
+function heldByAnother(
+  claim: AllocationClaim,
+  sockets: readonly SocketEntry[],
+  procRoot: string | undefined,
+): Conflict | null {
+  const { foreign, unverified } = judgeHolding(claim, sockets, procRoot)
+  const holders = foreign.length > 0 ? foreign : unverified
+  if (holders.length === 0) return null
+  const since = holders[0]?.processes[0]?.startedAt
+  const held =
+    `${label(claim.protocol, claim.port)} is allocated to ${owner(claim)}${imported(claim) ? ` (${claim.source})` : ''}, ` +
+    `but ${describeHolders(holders)} holds it on ` +
+    `${holders.map((s) => formatEndpoint(s.localAddress, s.localPort)).join(' and ')}${since ? ` since ${since}` : ''}`
+  const moveAway = imported(claim)
+    ? `give ${fileEntry(claim)} in ${claim.source} another port`
+    : moveCommand(claim)
+  const free = `portwarden free ${claim.port}/${claim.protocol}`
+  const adopt = adoptionFor(claim, holders, procRoot)
+  return {
+    kind: 'system_conflict',
+    protocol: claim.protocol,
+    port: claim.port,
+    claims: [claim],
+    holders,
+    verified: foreign.length > 0,
+    message:
+      foreign.length > 0
+        ? held
+        : `${held}; unverified: ${whyUnverified(claim, holders)}, so whether it is ${claim.service} cannot be told`,
+    resolution:
+      foreign.length > 0
+        ? `${free}   # or${adopt ? `, if pid ${adopt.pid} is ${claim.service} after all: ${adopt.command}; or` : ''} move the service: ${moveAway}`
+        : `${checkHolder(claim, holders)}; ${adopt ? `if it is: ${adopt.command}; ` : ''}if it is not: ${free}   # or move the service: ${moveAway}`,
   }
 }
 
