@@ -129,6 +129,46 @@ async function judgePort(
     publishers: [],
     otherProtocol: null,
   })
+  const { definite, possible, timeWait } = sortByOverlap(sockets, wanted, protocol)
+  const { bindSucceeded } = await import('./bind-probe.js')
+  const probe = (retry: boolean) => probeUntilSettled(protocol, port, targets, retry)
+  let probes: ProbeResult[] | undefined
+  if (definite.length > 0) {
+    // The table names the holder; the bind test confirms it is still there. A socket with no
+    // visible holder, or one held by this very process, may be such a passing bind test.
+    const unexplained = definite.every((s) => s.processes.every((p) => p.pid === process.pid))
+    probes = await probe(unexplained)
+    if (!bindSucceeded(probes)) return verdict(false, definite, 'in_use', probes)
+  }
+  // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
+  probes ??= await probe(possible.length === 0 && timeWait.length === 0)
+  if (probes.some(isRefused)) {
+    if (possible.length > 0) return verdict(false, possible, 'in_use', probes)
+    // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
+    // every bind fails, even one with SO_REUSEADDR. Name that cause, not a hidden owner.
+    if (timeWait.length > 0) warnings.push(timeWaitWarning(timeWait, protocol, port, true))
+    return verdict(false, [], 'bind_failed', probes)
+  }
+  if (probes.some((p) => p.outcome === 'EACCES')) {
+    warnings.push({
+      code: 'privileged_port',
+      message: `binding port ${port} needs privileges (ports below ${unprivilegedPortStart()}); only the socket tables were checked`,
+    })
+  }
+  if (timeWait.length > 0) warnings.push(timeWaitWarning(timeWait, protocol, port, false))
+  return verdict(true, [], null, probes)
+}
+
+/**
+ * The sockets on the port by what they say about the wanted address: `definite` holders
+ * (a listener, or a UDP socket, on an overlapping address), `possible` ones (an address that may
+ * overlap, or a TCP socket in another state), and TIME-WAIT leftovers.
+ */
+function sortByOverlap(
+  sockets: readonly SocketEntry[],
+  wanted: { address: string; family: Family } | null | undefined,
+  protocol: Protocol,
+) {
   const definite: SocketEntry[] = []
   const possible: SocketEntry[] = []
   const timeWait: SocketEntry[] = []
@@ -142,62 +182,47 @@ async function judgePort(
       definite.push(socket)
     else possible.push(socket)
   }
-  const { EVERY_ADDRESS, bindSucceeded, probeBind } = await import('./bind-probe.js')
-  const isRefused = (p: ProbeResult) => p.outcome === 'EADDRINUSE'
-  // Another checker's own bind test (a second preflight, a get-port, a parallel `check`) is in
-  // the tables for about a millisecond. When nothing else explains a refusal, ask the kernel
-  // three more times (within 140 ms) before calling the port taken.
-  const probeSettled = async (retry: boolean) => {
-    let probes: ProbeResult[] = []
-    for (let attempt = 0; attempt < 4; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt))
-      probes = await Promise.all(
-        (targets ?? EVERY_ADDRESS).map((t) => probeBind(protocol, port, t)),
-      )
-      if (!retry || !probes.some(isRefused)) break
-    }
-    return probes
+  return { definite, possible, timeWait }
+}
+
+const isRefused = (p: ProbeResult) => p.outcome === 'EADDRINUSE'
+
+/**
+ * Bind tests on every target address. Another checker's own bind test (a second preflight, a
+ * get-port, a parallel `check`) is in the tables for about a millisecond: with `retry`, when
+ * nothing else explains a refusal, the kernel is asked three more times (within 140 ms) before
+ * the port is called taken.
+ */
+async function probeUntilSettled(
+  protocol: Protocol,
+  port: number,
+  targets: readonly ProbeTarget[] | undefined,
+  retry: boolean,
+): Promise<ProbeResult[]> {
+  const { EVERY_ADDRESS, probeBind } = await import('./bind-probe.js')
+  let probes: ProbeResult[] = []
+  for (let attempt = 0; attempt < 4; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 10 * 2 ** attempt))
+    probes = await Promise.all((targets ?? EVERY_ADDRESS).map((t) => probeBind(protocol, port, t)))
+    if (!retry || !probes.some(isRefused)) break
   }
-  let probes: ProbeResult[] | undefined
-  if (definite.length > 0) {
-    // The table names the holder; the bind test confirms it is still there. A socket with no
-    // visible holder, or one held by this very process, may be such a passing bind test.
-    const unexplained = definite.every((s) => s.processes.every((p) => p.pid === process.pid))
-    probes = await probeSettled(unexplained)
-    if (!bindSucceeded(probes)) {
-      return verdict(false, definite, 'in_use', probes)
-    }
+  return probes
+}
+
+/** TIME-WAIT leftovers: the cause of a failed bind (`blocking`), or a caveat on a free port. */
+function timeWaitWarning(
+  timeWait: readonly SocketEntry[],
+  protocol: Protocol,
+  port: number,
+  blocking: boolean,
+): Warning {
+  const count = `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)})`
+  return {
+    code: 'time_wait',
+    message: blocking
+      ? `${count} left by a server without SO_REUSEADDR: binding fails until ${timeWait.length === 1 ? 'it expires' : 'they expire'} (up to 60 s)`
+      : `${count}: servers without SO_REUSEADDR may fail to bind for up to 60 s`,
   }
-  // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
-  probes ??= await probeSettled(possible.length === 0 && timeWait.length === 0)
-  const refused = probes.filter(isRefused)
-  if (refused.length > 0) {
-    if (possible.length > 0) {
-      return verdict(false, possible, 'in_use', probes)
-    }
-    if (timeWait.length > 0) {
-      // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
-      // every bind fails, even one with SO_REUSEADDR. Name that cause, not a hidden owner.
-      warnings.push({
-        code: 'time_wait',
-        message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}) left by a server without SO_REUSEADDR: binding fails until ${timeWait.length === 1 ? 'it expires' : 'they expire'} (up to 60 s)`,
-      })
-    }
-    return verdict(false, [], 'bind_failed', probes)
-  }
-  if (probes.some((p) => p.outcome === 'EACCES')) {
-    warnings.push({
-      code: 'privileged_port',
-      message: `binding port ${port} needs privileges (ports below ${unprivilegedPortStart()}); only the socket tables were checked`,
-    })
-  }
-  if (timeWait.length > 0) {
-    warnings.push({
-      code: 'time_wait',
-      message: `${timeWait.length} TIME-WAIT socket${timeWait.length === 1 ? '' : 's'} on ${protocol}/${port} (${formatEndpoint(timeWait[0]!.localAddress, port)}): servers without SO_REUSEADDR may fail to bind for up to 60 s`,
-    })
-  }
-  return verdict(true, [], null, probes)
 }
 
 /** Ports that look free but that a NAT rule or the Docker Engine gives to a container. */
