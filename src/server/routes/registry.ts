@@ -46,6 +46,15 @@ function requestedPort(
   return { port: spec.from, protocol: named ? spec.protocol : protocol }
 }
 
+function allocationId(text: string): number {
+  if (ID_PATTERN.test(text)) return Number(text)
+  throw new PortwardenError(
+    'invalid_request',
+    `Invalid allocation id ${JSON.stringify(text.slice(0, 40))}: a positive whole number is expected.`,
+    { details: { id: text.slice(0, 40) } },
+  )
+}
+
 /**
  * The registry: GET/POST /api/allocations, DELETE /api/allocations/{id}, GET /api/conflicts,
  * POST /api/health-checks, in the shapes of `status`, `alloc` and `release` `--json`.
@@ -82,17 +91,7 @@ export function registryRoutes(app: Hono, context: ServerContext): void {
   })
 
   app.delete('/api/allocations/:id', async (c) => {
-    const text = c.req.param('id')
-    if (!ID_PATTERN.test(text)) {
-      throw new PortwardenError(
-        'invalid_request',
-        `Invalid allocation id ${JSON.stringify(text.slice(0, 40))}: a positive whole number is expected.`,
-        {
-          details: { id: text.slice(0, 40) },
-        },
-      )
-    }
-    const id = Number(text)
+    const id = allocationId(c.req.param('id'))
     const store = await registry.existing()
     const allocation = store ? (await store.list()).find((a) => a.id === id) : undefined
     if (!store || !allocation) {
