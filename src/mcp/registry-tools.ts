@@ -23,7 +23,7 @@ import {
   withExistingRegistry,
   withRegistry,
 } from '../core/registry/open-registry.js'
-import { release } from '../core/registry/release.js'
+import { releaseIfRegistry } from '../core/registry/release.js'
 import type { ReleaseRequest } from '../core/registry/release.js'
 import { registryStatus } from '../core/registry/status.js'
 import type { Allocation } from '../core/registry/types.js'
@@ -180,14 +180,14 @@ export const releasePort = defineTool({
       )
     } else {
       const request = releaseRequest(args, context)
-      removed = await withExistingRegistry(at(context), async (store) => {
-        if (store) return release(store, request)
-        throw new PortwardenError(
-          'not_found',
-          `Nothing to release: there is no registry at ${resolveRegistryLocation(context.registry)} yet.`,
-          { hint: 'registry_status shows what is allocated.' },
-        )
-      })
+      removed = await withExistingRegistry(at(context), (store) =>
+        releaseIfRegistry(
+          store,
+          request,
+          resolveRegistryLocation(context.registry),
+          'registry_status shows what is allocated.',
+        ),
+      )
     }
     return {
       json: toJsonReleased(removed),

@@ -6,7 +6,7 @@ import { resolveRegistryLocation } from '../../core/registry/open-registry.js'
 import { allocate } from '../../core/registry/allocator.js'
 import { defaultProject, findWorktreeRoot, validateName } from '../../core/registry/names.js'
 import { releaseGoneWorktrees } from '../../core/registry/gone-worktrees.js'
-import { release } from '../../core/registry/release.js'
+import { releaseIfRegistry } from '../../core/registry/release.js'
 import type { Allocation } from '../../core/registry/types.js'
 import { allocationSentence, releasedSentence } from '../../core/messages.js'
 import { toJsonAllocated, toJsonReleased } from '../../core/wire.js'
@@ -124,14 +124,14 @@ export async function releaseCommand(
     validateName('project', request.project)
     validateName('service', request.service)
   }
-  const removed = await withExistingRegistry(options, async (store) => {
-    if (store) return release(store, request)
-    throw new PortwardenError(
-      'not_found',
-      `Nothing to release: there is no registry at ${resolveRegistryLocation(options.registry)} yet.`,
-      { hint: 'See what is allocated with `portwarden status`.' },
-    )
-  })
+  const removed = await withExistingRegistry(options, (store) =>
+    releaseIfRegistry(
+      store,
+      request,
+      resolveRegistryLocation(options.registry),
+      'See what is allocated with `portwarden status`.',
+    ),
+  )
   return {
     exitCode: EXIT.ok,
     json: toJsonReleased(removed),

@@ -38,3 +38,21 @@ export async function release(
   }
   return removed
 }
+
+/**
+ * Releases from the registry at `location`, or, when there is none yet (`store` null), says that
+ * nothing can be released there; `hint` says, in the caller's terms, how to see what is allocated.
+ */
+export function releaseIfRegistry(
+  store: RegistryStore | null,
+  request: ReleaseRequest,
+  location: string,
+  hint: string,
+): Promise<Allocation[]> {
+  if (store) return release(store, request)
+  throw new PortwardenError(
+    'not_found',
+    `Nothing to release: there is no registry at ${location} yet.`,
+    { hint },
+  )
+}
