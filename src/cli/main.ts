@@ -31,6 +31,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['watch', async () => (await import('./commands/watch.js')).registerWatch],
   ['serve', async () => (await import('./commands/serve.js')).registerServe],
   ['mcp', async () => (await import('./commands/mcp.js')).registerMcp],
+  ['completion', async () => (await import('./commands/completion.js')).registerCompletion],
 ]
 
 /**
@@ -94,9 +95,11 @@ async function buildProgram(
         'registry file or postgres:// URL (default: PORTWARDEN_REGISTRY, else $XDG_STATE_HOME/portwarden/registry.db, else ~/.local/state/portwarden/registry.db)',
       ),
   }
-  // The named command alone; every command for help, a typo's suggestion, or no command at all.
+  // The named command alone; every command for help, a typo's suggestion, no command at all, or
+  // a completion script (which lists them all).
   const named = COMMANDS.find(([name]) => name === ownArgs.find((arg) => !arg.startsWith('-')))
-  for (const [, load] of named ? [named] : COMMANDS) (await load())(program, cli)
+  const alone = named && !(named[0] === 'completion' && !ownArgs.includes('--ports'))
+  for (const [, load] of alone ? [named] : COMMANDS) (await load())(program, cli)
 
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} })
