@@ -583,3 +583,57 @@ describe('metrics, headers, errors', () => {
     expect((await serve.request('/api/allocations', { auth: false })).status).toBe(200)
   })
 })
+
+describe('listings from the shared watcher (issue 15)', () => {
+  const inventoryScans = async () =>
+    Number(
+      /^portwarden_scan_duration_seconds_count\{kind="inventory"\} (\d+)$/m.exec(
+        (await serve.request('/metrics')).text,
+      )?.[1] ?? 0,
+    )
+
+  it('/api/system/ports and /api/sockets from the polled snapshot equal a fresh scan while sockets open and close between polls, with no full scan per request', async () => {
+    const ports = new Set<number>()
+    const started = async () => {
+      const held = await holder()
+      ports.add(held.port)
+      return held
+    }
+    /** Our own sockets in an answer, by inode: other tests' sockets may come and go meanwhile. */
+    const ours = (sockets: any[]) =>
+      sockets.filter((s) => ports.has(s.local_port)).sort((a, b) => a.inode - b.inode)
+    const compare = async (expected: number[]) => {
+      const snapshot = ours((await serve.request('/api/system/ports')).json.listening)
+      const fresh = ours((await serve.request('/api/system/ports?fresh=1')).json.listening)
+      expect(snapshot).toEqual(fresh)
+      expect(snapshot.map((s) => s.local_port).sort()).toEqual([...expected].sort())
+      expect(ours((await serve.request('/api/sockets')).json)).toEqual(fresh)
+      expect(ours((await serve.request('/api/sockets?fresh=1')).json)).toEqual(fresh)
+    }
+    const first = await started()
+    const second = await started()
+    await compare([first.port, second.port])
+    first.process.child.stdin.end()
+    await first.process.exited
+    const third = await started()
+    await compare([second.port, third.port])
+    expect(
+      ours((await serve.request('/api/system/ports')).json.listening)[1].processes[0],
+    ).toMatchObject({
+      pid: third.pid,
+    })
+
+    const before = await inventoryScans()
+    for (let i = 0; i < 5; i++) expect((await serve.request('/api/system/ports')).status).toBe(200)
+    expect(await inventoryScans()).toBe(before)
+    await serve.request('/api/system/ports?fresh=1')
+    expect(await inventoryScans()).toBe(before + 1) // positive control: a fresh scan is counted
+    second.process.child.stdin.end()
+    third.process.child.stdin.end()
+  })
+
+  it('?fresh= takes 0 or 1 only', async () => {
+    expectErrorShape(await serve.request('/api/system/ports?fresh=yes'), 400, 'invalid_request')
+    expectErrorShape(await serve.request('/api/sockets?fresh=2'), 400, 'invalid_request')
+  })
+})

@@ -54,12 +54,17 @@ export interface ServerApp {
  */
 export function createApp(options: AppOptions): ServerApp {
   const registry = new RegistryAccess(options.registry)
-  const metrics = createMetrics(registry)
+  const watcher = new SocketWatcher({ intervalMs: options.watchIntervalMs })
+  const inventory = new InventoryScanner({
+    watcher,
+    onScanned: (seconds) => metrics.observeScan('inventory', seconds),
+  })
+  const metrics = createMetrics(registry, inventory)
   const context: ServerContext = {
     registry,
     metrics,
-    inventory: new InventoryScanner((seconds) => metrics.observeScan('inventory', seconds)),
-    watcher: new SocketWatcher({ intervalMs: options.watchIntervalMs }),
+    inventory,
+    watcher,
     serverPort: options.serverPort ?? (() => null),
     heartbeatMs: options.heartbeatMs ?? 15_000,
   }

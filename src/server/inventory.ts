@@ -3,27 +3,45 @@ import type { PortCheck } from '../core/check-port.js'
 import { listSockets } from '../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../core/sockets/list-sockets.js'
 import type { Protocol } from '../core/types.js'
+import type { SocketWatcher } from '../core/watch/socket-watcher.js'
 import { SharedRuns } from './shared-runs.js'
+
+export interface InventoryOptions {
+  /** The shared watcher whose snapshot answers, polled on demand. */
+  watcher: SocketWatcher
+  /** Told how long each full scan (with every holder looked up again) took. */
+  onScanned?: (seconds: number) => void
+}
 
 /**
  * The listening sockets with their holders, and port checks, each read once for all the
- * requests waiting for it (see SharedRuns): under load the server costs one scan at a time.
+ * requests waiting for it (see SharedRuns): under load the server costs one read at a time.
+ *
+ * A listing is the shared SocketWatcher's snapshot after a poll begun once the request arrived:
+ * the poll reads the socket tables alone (one netlink dump with the addon) and looks up holders
+ * for new sockets only, with a full holder rescan at most every 30 s (a holder may have forked
+ * or passed a socket on). So an answer never misses a socket opened or lists one closed before
+ * the request; only the holders of an old socket may be up to 30 s old. `fresh` asks for a full
+ * scan made for this request.
  */
 export class InventoryScanner {
+  private readonly polls = new SharedRuns<SocketInventory>()
   private readonly scans = new SharedRuns<SocketInventory>()
   private readonly checks = new SharedRuns<PortCheck>()
+  private readonly watcher: SocketWatcher
   private readonly onScanned: ((seconds: number) => void) | undefined
 
-  constructor(onScanned?: (seconds: number) => void) {
-    this.onScanned = onScanned
+  constructor(options: InventoryOptions) {
+    this.watcher = options.watcher
+    this.onScanned = options.onScanned
   }
 
-  scan(): Promise<SocketInventory> {
-    return this.scans.run('listening', async () => {
-      const started = performance.now()
-      const inventory = await listSockets()
-      this.onScanned?.((performance.now() - started) / 1000)
-      return inventory
+  /** The listening sockets with their holders: the polled snapshot, or (`fresh`) a full scan. */
+  scan(options: { fresh?: boolean } = {}): Promise<SocketInventory> {
+    if (options.fresh) return this.freshScan()
+    return this.polls.run('poll', async () => {
+      await this.watcher.poll()
+      return this.watcher.currentInventory() ?? this.freshScan()
     })
   }
 
@@ -32,5 +50,14 @@ export class InventoryScanner {
     return this.checks.run(`${protocol}:${port}`, () =>
       checkPort(port, protocol, { otherProtocol: true }),
     )
+  }
+
+  private freshScan(): Promise<SocketInventory> {
+    return this.scans.run('listening', async () => {
+      const started = performance.now()
+      const inventory = await listSockets()
+      this.onScanned?.((performance.now() - started) / 1000)
+      return inventory
+    })
   }
 }

@@ -2,7 +2,7 @@ import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ConflictKind } from '../core/registry/conflicts.js'
 import { claimFromAllocation, detectConflicts } from '../core/registry/conflicts.js'
 import type { HealthStatus } from '../core/registry/types.js'
-import { listSockets } from '../core/sockets/list-sockets.js'
+import type { InventoryScanner } from './inventory.js'
 import type { RegistryAccess } from './registry-access.js'
 
 const HEALTH_STATUSES: readonly HealthStatus[] = ['unknown', 'healthy', 'unhealthy', 'not_running']
@@ -24,12 +24,15 @@ export interface ServerMetrics {
  * `/metrics`: counts and durations only. Labels are protocol, family, status and kind: never a
  * command line, a user name or the token, so a scrape leaks nothing a port scan would not.
  */
-export function createMetrics(registryAccess: RegistryAccess): ServerMetrics {
+export function createMetrics(
+  registryAccess: RegistryAccess,
+  inventory: Pick<InventoryScanner, 'scan'>,
+): ServerMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'portwarden_' })
   const scanDuration = new Histogram({
     name: 'portwarden_scan_duration_seconds',
-    help: 'Time to read the socket tables (tables: sockets only; inventory: with their holders).',
+    help: 'Time to read the socket tables (tables: a poll of the tables, holders of new sockets only; inventory: a full scan with every holder).',
     labelNames: ['kind'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
@@ -43,8 +46,9 @@ export function createMetrics(registryAccess: RegistryAccess): ServerMetrics {
     labelNames: ['protocol', 'family'],
     registers: [registry],
     async collect() {
+      // The shared watcher's poll (the tables alone, holders of new sockets only), timed.
       const started = performance.now()
-      const { sockets } = await listSockets({ withProcesses: false })
+      const { sockets } = await inventory.scan()
       observeScan('tables', (performance.now() - started) / 1000)
       this.reset()
       for (const protocol of ['tcp', 'udp'] as const)

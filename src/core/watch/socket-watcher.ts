@@ -4,6 +4,7 @@ import { ProcessReader, listPids } from '../process/read-process.js'
 import { chooseBackend, listSockets } from '../sockets/list-sockets.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Family, Holder, Protocol, SocketEntry, Warning } from '../types.js'
+import type { SocketInventory } from '../sockets/list-sockets.js'
 
 export interface WatchOptions {
   /** Only sockets on these ports (default: every port). */
@@ -67,6 +68,10 @@ export class SocketWatcher {
   private running: Promise<void> | null = null
   private warnings: Warning[] = []
   private backend: BackendName | undefined
+  /** The last poll asked for: the next one starts after it. */
+  private queue: Promise<unknown> = Promise.resolve()
+  /** The snapshot as an inventory, made once per change (null: changed since). */
+  private inventory: SocketInventory | null = null
   /** Polls made and holder scans run: a measure of how cheap an idle watch is. */
   readonly stats = { polls: 0, holderScans: 0, fullRescans: 0 }
 
@@ -117,6 +122,16 @@ export class SocketWatcher {
     return [...this.current.values()]
   }
 
+  /**
+   * The last poll's sockets and warnings as one inventory, the same object until something
+   * changes (so what is rendered from it can be kept); null before the first poll.
+   */
+  currentInventory(): SocketInventory | null {
+    if (!this.primed || this.backend === undefined) return null
+    this.inventory ??= { sockets: this.snapshot(), warnings: this.warnings, backend: this.backend }
+    return this.inventory
+  }
+
   /** Warnings of the last poll (e.g. holders not visible without root). */
   lastWarnings(): Warning[] {
     return this.warnings
@@ -124,9 +139,17 @@ export class SocketWatcher {
 
   /**
    * Looks once and returns the changes since the last look (also delivered to the listeners).
-   * The first call establishes the baseline and returns no events.
+   * The first call establishes the baseline and returns no events. Polls run one at a time, in
+   * the order asked: one asked for while another runs starts after it, so its snapshot is never
+   * older than the call (the server polls on demand between the scheduled polls).
    */
-  async poll(): Promise<SocketEvent[]> {
+  poll(): Promise<SocketEvent[]> {
+    const run = this.queue.then(() => this.pollOnce())
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+
+  private async pollOnce(): Promise<SocketEvent[]> {
     const time = new Date().toISOString()
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
@@ -171,8 +194,13 @@ export class SocketWatcher {
           socket: next.get(socketIdentity(socket)) as SocketEntry,
         })
     }
+    // A new inventory when the sockets or their holders (attached above) may have changed.
+    if (events.length > 0 || fresh.length > 0 || this.lastFullScan === now) this.inventory = null
     this.current = next
     this.primed = true
+    // A poll nobody listened to (the server's, on demand): a listener that comes later starts
+    // from a baseline of its own, as after a pause.
+    if (this.listeners.size === 0) this.stale = true
     for (const resolve of this.primedWaiters.splice(0)) resolve()
     if (fresh.length > 0) this.warnings = inventory.warnings
     for (const event of events) for (const listener of [...this.listeners]) listener(event)

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
 import { PortwardenError } from '../../core/errors.js'
-import { specsForProtocols } from '../../core/port-spec.js'
+import { specContains, specsForProtocols } from '../../core/port-spec.js'
 import type { PortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
@@ -20,11 +20,17 @@ import type { ServerContext } from '../context.js'
 import { jsonResponse, jsonTextResponse } from '../errors.js'
 import { parsePathPort, protocolSchema, queryProtocol, validate } from '../validation.js'
 
+/** `?fresh=1` asks for a scan made for this request instead of the watcher's snapshot. */
+const freshSchema = z.enum(['0', '1']).optional()
+
 const socketsQuerySchema = z.strictObject({
   state: z.enum(SOCKET_STATES).optional(),
   protocol: protocolSchema.optional(),
   port: z.string().max(32).optional(),
+  fresh: freshSchema,
 })
+
+const systemPortsQuerySchema = z.strictObject({ fresh: freshSchema })
 
 /**
  * One scan's listeners as JSON text, made once for every request that shares the scan: at 10k
@@ -72,8 +78,9 @@ function socketsQueryPorts(text: string, protocols: readonly Protocol[]): PortSp
 /** GET /api/system/ports, /api/sockets, /api/ports/{port}: what the kernel shows, as `list`/`check`. */
 export function inventoryRoutes(app: Hono, context: ServerContext): void {
   app.get('/api/system/ports', async (c) => {
+    const query = validate(systemPortsQuerySchema, c.req.query(), 'query')
     const [inventory, store] = await Promise.all([
-      context.inventory.scan(),
+      context.inventory.scan({ fresh: query.fresh === '1' }),
       context.registry.existing(),
     ])
     const allocations = store ? await store.list() : []
@@ -106,15 +113,28 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
     const given = Object.entries(c.req.query()).filter(([, value]) => value !== '')
     const query = validate(socketsQuerySchema, Object.fromEntries(given), 'query')
     const protocols: Protocol[] = query.protocol ? [query.protocol] : ['tcp', 'udp']
-    const inventory = await listSockets({
-      all: query.state !== undefined,
-      protocols: query.protocol ? [query.protocol] : undefined,
-      ports: query.port === undefined ? undefined : socketsQueryPorts(query.port, protocols),
-    })
-    const sockets =
-      query.state === undefined
-        ? inventory.sockets
-        : inventory.sockets.filter((s) => s.state === query.state)
+    const ports = query.port === undefined ? undefined : socketsQueryPorts(query.port, protocols)
+    let sockets: SocketEntry[]
+    if (query.state === undefined && query.fresh !== '1') {
+      // The listeners: the watcher's snapshot (when fresh), filtered here as list would.
+      const { sockets: listening } = await context.inventory.scan()
+      sockets = listening.filter(
+        (s) =>
+          protocols.includes(s.protocol) &&
+          (ports === undefined ||
+            ports.some((spec) => specContains(spec, s.protocol, s.localPort))),
+      )
+    } else {
+      const inventory = await listSockets({
+        all: query.state !== undefined,
+        protocols: query.protocol ? [query.protocol] : undefined,
+        ports,
+      })
+      sockets =
+        query.state === undefined
+          ? inventory.sockets
+          : inventory.sockets.filter((s) => s.state === query.state)
+    }
     return jsonTextResponse(c, renderSocketsJson(sockets))
   })
 
