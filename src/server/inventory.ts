@@ -6,6 +6,9 @@ import type { Protocol } from '../core/types.js'
 import type { SocketWatcher } from '../core/watch/socket-watcher.js'
 import { SharedRuns } from './shared-runs.js'
 
+/** The least time between the starts of two on-demand polls (see `scan`). */
+const MIN_POLL_SPACING_MS = 20
+
 export interface InventoryOptions {
   /** The shared watcher whose snapshot answers, polled on demand. */
   watcher: SocketWatcher
@@ -30,6 +33,8 @@ export class InventoryScanner {
   private readonly checks = new SharedRuns<PortCheck>()
   private readonly watcher: SocketWatcher
   private readonly onScanned: ((seconds: number) => void) | undefined
+  private lastPollStart = -Infinity
+  private lastPollMs = 0
 
   constructor(options: InventoryOptions) {
     this.watcher = options.watcher
@@ -40,7 +45,16 @@ export class InventoryScanner {
   scan(options: { fresh?: boolean } = {}): Promise<SocketInventory> {
     if (options.fresh) return this.freshScan()
     return this.polls.run('poll', async () => {
+      // Under load, polls back to back would keep the event loop busy building snapshots while
+      // answers wait to be written: a poll starts at least three poll durations (and 20 ms)
+      // after the last one began, so polling takes at most a third of the time, and every
+      // request that arrives meanwhile shares it.
+      const spacing = Math.max(MIN_POLL_SPACING_MS, 3 * this.lastPollMs)
+      const wait = this.lastPollStart + spacing - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      this.lastPollStart = performance.now()
       await this.watcher.poll()
+      this.lastPollMs = performance.now() - this.lastPollStart
       return this.watcher.currentInventory() ?? this.freshScan()
     })
   }
