@@ -12,6 +12,8 @@ import {
   otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
+  kernelFix,
+  kernelHeldBy,
   rootWouldSeeHolder,
   timeWaitCaveat,
 } from '../../core/messages.js'
@@ -140,7 +142,13 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
         )
       }
     }
-    if (seen.size === 0) {
+    const kernelHeld = kernelHeldBy(entry.sockets)
+    if (seen.size === 0 && kernelHeld !== null) {
+      // No task holds it, and every task's fd table was seen: nothing to signal.
+      lines.push(style.dim(`  no process holds it (every process's open files were seen)`))
+      const fix = kernelFix(entry.sockets)
+      if (fix !== null) lines.push(`  fix: ${fix}`)
+    } else if (seen.size === 0) {
       const uids = entry.sockets.map((s) => s.uid)
       const owner = `owner uid ${uids[0]} (${displayName(entry.sockets[0]!.user)})`
       const advice = rootWouldSeeHolder(uids)
@@ -173,7 +181,7 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
           ? style.warn('[WARN]')
           : style.pass('[PASS]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
-      const fix = publishersFix(check.publishers)
+      const fix = publishersFix(check.publishers) ?? (check.free ? null : kernelFix(check.holders))
       const note = check.otherProtocol
         ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
         : ''
