@@ -53,6 +53,8 @@ export function renderTable(rows: string[][], width: number | undefined): string
 }
 
 function processCell(socket: SocketEntry): string {
+  if (socket.processes.length === 0 && socket.kernel)
+    return `kernel: ${displayName(socket.kernel.description)}`
   if (socket.processes.length === 0)
     return socket.state === 'TIME-WAIT' ? '-' : `? (uid ${socket.uid}, not visible)`
   const byName = new Map<string, number[]>()

@@ -226,10 +226,7 @@ function scanFailed(error: unknown): never {
 }
 
 /** The addon's answer stays one typed array: no Map and no array per socket at 100k sockets. */
-function pairLookup(
-  { pairs, unreadable, details }: FdScanResult,
-  everyPid: boolean,
-): HolderLookup {
+function pairLookup({ pairs, unreadable, details }: FdScanResult, everyPid: boolean): HolderLookup {
   const count = pairs.length / 2
   return {
     unreadablePids: Array.from(unreadable),

@@ -84,7 +84,8 @@ function serviceHolders(procRoot: string): Map<string, KernelHolder> {
   // Lines such as `tcp 2049` / `udp 2049` (also `rdma 20049`, not a socket we list).
   for (const line of readText(`${procRoot}/fs/nfsd/portlist`).split('\n')) {
     const [transport, port] = line.trim().split(/\s+/)
-    if ((transport === 'tcp' || transport === 'udp') && port) found.set(`${transport}:${port}`, nfsd)
+    if ((transport === 'tcp' || transport === 'udp') && port)
+      found.set(`${transport}:${port}`, nfsd)
   }
   const lockd: KernelHolder = {
     interface: null,
