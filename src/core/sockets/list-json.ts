@@ -53,9 +53,6 @@ export async function listSocketsJson(
     userIds,
     userJson,
   )
-  // Sockets no holder shown for, every task seen: likely the kernel's, which the listing path
-  // names (rare: a tunnel device, nfsd), so this fast path steps aside.
-  if (hidden > 0 && lookup.complete) return null
   const warnings = hidden > 0 && lookup.unreadablePids.length > 0 ? [partialVisibility(hidden)] : []
   return { json, warnings }
 }
