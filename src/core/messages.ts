@@ -60,6 +60,15 @@ export function kernelFix(sockets: readonly SocketEntry[]): string | null {
   return fixes.length > 0 ? fixes.join('; ') : null
 }
 
+/** Rootless container port helpers, by comm: the real listener is inside a user's container. */
+const ROOTLESS_HELPERS = new Set(['rootlessport', 'rootlessport-ch', 'slirp4netns', 'pasta'])
+
+/** `who`'s note for a rootless helper holding a port (issue 12 item 4), else null. */
+export function rootlessHelperNote(holder: Holder): string | null {
+  if (!ROOTLESS_HELPERS.has(holder.name)) return null
+  return `${displayName(holder.name)} is a rootless container's port helper: the service runs in a container of user ${displayName(holder.user)} (see \`podman ps\` or \`docker ps\` as that user); its container is not named here`
+}
+
 /** What hides a holder that not even root (or its own user) can see: never a missing sudo. */
 export const HIDDEN_FROM_ROOT_CAUSE = 'likely another pid namespace or a restricted /proc'
 

@@ -14,6 +14,7 @@ import {
   portInUseSentence,
   kernelFix,
   kernelHeldBy,
+  rootlessHelperNote,
   rootWouldSeeHolder,
   timeWaitCaveat,
 } from '../../core/messages.js'
@@ -142,6 +143,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
           `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}`,
           `    command: ${displayName(holder.command) || '(none)'}`,
         )
+        const rootless = rootlessHelperNote(holder)
+        if (rootless !== null) lines.push(style.dim(`    note: ${rootless}`))
       }
     }
     const kernelHeld = kernelHeldBy(entry.sockets)
