@@ -29,6 +29,7 @@
 #include "growable.h"
 #include "records.h"
 #include "render_json.h"
+#include "link_dump.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -871,6 +872,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanSocketFds", NULL, scan_socket_fds, NULL, NULL, NULL, napi_default, NULL},
       {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
       {"renderSocketsJson", NULL, render_sockets_json, NULL, NULL, NULL, napi_default, NULL},
+      {"listUdpTunnels", NULL, list_udp_tunnels, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value size;

@@ -38,8 +38,35 @@ export function describeProcesses(holders: readonly Holder[]): string {
 export function describeHolders(sockets: readonly SocketEntry[]): string {
   const processes = sockets.flatMap((socket) => socket.processes)
   if (processes.length > 0) return describeProcesses(processes)
+  const kernel = kernelHeldBy(sockets)
+  if (kernel !== null) return `the kernel: ${kernel}`
   const owners = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
   return `a process of ${joinWords(owners)} that ${hiddenHolderReason(sockets.map((s) => s.uid))}`
+}
+
+/**
+ * `vxlan interface vx0 (VNI 42)` when no process and only the kernel holds these sockets (see
+ * SocketEntry.kernel), else null.
+ */
+export function kernelHeldBy(sockets: readonly SocketEntry[]): string | null {
+  if (sockets.length === 0 || !sockets.every((s) => s.processes.length === 0 && s.kernel))
+    return null
+  return joinWords([...new Set(sockets.map((s) => displayName(s.kernel?.description ?? '')))])
+}
+
+/** The commands that release kernel-held sockets (`ip link del vx0`), or null when none is known. */
+export function kernelFix(sockets: readonly SocketEntry[]): string | null {
+  const fixes = [...new Set(sockets.flatMap((s) => (s.kernel?.fix ? [s.kernel.fix] : [])))]
+  return fixes.length > 0 ? fixes.join('; ') : null
+}
+
+/** Rootless container port helpers, by comm: the real listener is inside a user's container. */
+const ROOTLESS_HELPERS = new Set(['rootlessport', 'rootlessport-ch', 'slirp4netns', 'pasta'])
+
+/** `who`'s note for a rootless helper holding a port (issue 12 item 4), else null. */
+export function rootlessHelperNote(holder: Holder): string | null {
+  if (!ROOTLESS_HELPERS.has(holder.name)) return null
+  return `${displayName(holder.name)} is a rootless container's port helper: the service runs in a container of user ${displayName(holder.user)} (see \`podman ps\` or \`docker ps\` as that user); its container is not named here`
 }
 
 /** What hides a holder that not even root (or its own user) can see: never a missing sudo. */
@@ -98,6 +125,9 @@ export function portInUseSentence(
   const label = `${protocol.toUpperCase()} port ${port}`
   if (sockets.length === 0)
     return `${label} is in use, but no socket in the tables shows who holds it`
+  const kernel = kernelHeldBy(sockets)
+  if (kernel !== null)
+    return `${label} ${verb === 'is already in use by' ? 'is in use by' : verb} the kernel: ${kernel}`
   return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}`
 }
 

@@ -51,6 +51,23 @@ export interface SocketEntry {
   uid: number
   user: string
   processes: Holder[]
+  /**
+   * Set only when every task's fd table was seen and none holds this socket: the kernel does
+   * (a tunnel device, nfsd). Absent otherwise, including when some fd tables were unreadable.
+   */
+  kernel?: KernelHolder
+}
+
+/** An in-kernel user of a socket: no task holds it (core/sockets/kernel-holders.ts). */
+export interface KernelHolder {
+  /** The device that opened it (`vx0`), or null for a kernel service or an unnamed user. */
+  interface: string | null
+  /** The device's link kind (`vxlan`, `geneve`, `bareudp`, `gtp`, `wireguard`), or null. */
+  linkKind: string | null
+  /** `vxlan interface vx0 (VNI 42)`, `the NFS server (nfsd)`, `an unnamed kernel user`. */
+  description: string
+  /** The command that releases the port (`ip link del vx0`), or null when none is known. */
+  fix: string | null
 }
 
 /** A socket row as read from a kernel table, before holders are attached. */

@@ -444,6 +444,7 @@ export const refusal = record('a refusal', {
       'container_runtime',
       'published',
       'not_visible',
+      'kernel_held',
       'out_of_sight',
       'gone',
       'changed',

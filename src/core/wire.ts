@@ -4,7 +4,7 @@ import type { PortCheck } from './check-port.js'
 import { checkSentence, otherProtocolSentence, portHoldersSentence } from './messages.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { stringifyForTerminal } from '../shared/safe-text.js'
-import type { Holder, Protocol, SocketEntry } from './types.js'
+import type { Holder, KernelHolder, Protocol, SocketEntry } from './types.js'
 import type { PortHolders } from './who-holds.js'
 import { isHeld } from './who-holds.js'
 import type { AllocateResult } from './registry/allocator.js'
@@ -15,6 +15,7 @@ import type { Allocation } from './registry/types.js'
 /** The wire shapes of SPEC.md (snake_case), shared by the CLI's --json and the HTTP API. */
 export function toJsonHolder(holder: Holder) {
   return {
+    kind: 'process' as const,
     pid: holder.pid,
     name: holder.name,
     command: holder.command,
@@ -36,7 +37,29 @@ export function toJsonSocket(socket: SocketEntry) {
     inode: socket.inode,
     uid: socket.uid,
     user: socket.user,
-    processes: socket.processes.map(toJsonHolder),
+    processes: socket.kernel
+      ? [...socket.processes.map(toJsonHolder), toJsonKernelHolder(socket.kernel, socket.user)]
+      : socket.processes.map(toJsonHolder),
+  }
+}
+
+/**
+ * A socket no task holds, in a scan that saw every task: the kernel's, in a holder's shape
+ * (`pid` null) with what names it: `interface`, `link_kind`, `description`, `fix`.
+ */
+export function toJsonKernelHolder(kernel: KernelHolder, user: string) {
+  return {
+    kind: 'kernel' as const,
+    pid: null,
+    name: 'kernel',
+    command: '',
+    user,
+    started_at: null,
+    container: null,
+    interface: kernel.interface,
+    link_kind: kernel.linkKind,
+    description: kernel.description,
+    fix: kernel.fix,
   }
 }
 
@@ -201,6 +224,10 @@ export function* socketsJsonChunks(sockets: readonly SocketEntry[]): Generator<s
         json = stringifyForTerminal(toJsonHolder(holder))
         holders.set(holder, json)
       }
+      processes += processes === '' ? json : `,${json}`
+    }
+    if (socket.kernel) {
+      const json = stringifyForTerminal(toJsonKernelHolder(socket.kernel, socket.user))
       processes += processes === '' ? json : `,${json}`
     }
     let user = users.get(socket.user)

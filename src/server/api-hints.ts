@@ -10,6 +10,8 @@ const API_HINTS: Partial<Record<ApiErrorCode, (details: Record<string, unknown>)
   port_in_use: (details) => {
     const port = typeof details.port === 'number' ? details.port : 'PORT'
     const protocol = details.protocol === 'udp' ? '?protocol=udp' : ''
+    if (details.kind === 'kernel')
+      return `No process holds it: the kernel does (${String(details.description)}${typeof details.fix === 'string' ? `; released by ${details.fix} on the host` : ''}), so POST /api/ports/${port}/free cannot; leave out "port" to get a free one.`
     return `GET /api/ports/${port}${protocol} names the holder and POST /api/ports/${port}/free${protocol} stops it; or leave out "port" to get a free one.`
   },
   port_allocated: (details) =>

@@ -36,7 +36,8 @@ export function duration(seconds: number): string {
 }
 
 /** `node (pid 4242)`, the form of the CLI's sentences. */
-export function holderName(holder: Pick<WireHolder, 'name' | 'pid'>): string {
+export function holderName(holder: WireHolder | WireSocket['processes'][number]): string {
+  if (holder.kind === 'kernel') return `the kernel: ${holder.description}`
   return `${holder.name} (pid ${holder.pid})`
 }
 

@@ -171,14 +171,24 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
       socket.processes.length === 0
         ? [el('span', { class: 'muted' }, ['not visible (another user or namespace)'])]
         : socket.processes.map((p) =>
-            el('div', { class: 'holder' }, [
-              el('span', { class: 'name' }, [foreignText(p.name)]),
-              ' ',
-              el('span', { class: 'pid' }, [`pid ${p.pid}`]),
-              el('div', { class: 'command', attrs: { title: foreignString(p.command) } }, [
-                foreignText(p.command),
-              ]),
-            ]),
+            p.kind === 'kernel'
+              ? // No process holds it (every task was seen): the kernel, and how to release it.
+                el('div', { class: 'holder kernel' }, [
+                  el('span', { class: 'name' }, ['kernel']),
+                  ' ',
+                  foreignText(p.description),
+                  ...(p.fix
+                    ? [el('div', { class: 'command' }, [foreignText(`fix: ${p.fix}`)])]
+                    : []),
+                ])
+              : el('div', { class: 'holder' }, [
+                  el('span', { class: 'name' }, [foreignText(p.name)]),
+                  ' ',
+                  el('span', { class: 'pid' }, [`pid ${p.pid}`]),
+                  el('div', { class: 'command', attrs: { title: foreignString(p.command) } }, [
+                    foreignText(p.command),
+                  ]),
+                ]),
           )
     const first = socket.processes[0]
     const freeLabel = `Free port ${socket.local_port}/${socket.protocol}${first ? `, held by ${foreignString(first.name)} (pid ${first.pid})` : ''}`

@@ -12,6 +12,9 @@ import {
   otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
+  kernelFix,
+  kernelHeldBy,
+  rootlessHelperNote,
   rootWouldSeeHolder,
   timeWaitCaveat,
 } from '../../core/messages.js'
@@ -53,6 +56,8 @@ export function renderTable(rows: string[][], width: number | undefined): string
 }
 
 function processCell(socket: SocketEntry): string {
+  if (socket.processes.length === 0 && socket.kernel)
+    return `kernel: ${displayName(socket.kernel.description)}`
   if (socket.processes.length === 0)
     return socket.state === 'TIME-WAIT' ? '-' : `? (uid ${socket.uid}, not visible)`
   const byName = new Map<string, number[]>()
@@ -140,9 +145,17 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
           `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}`,
           `    command: ${displayName(holder.command) || '(none)'}`,
         )
+        const rootless = rootlessHelperNote(holder)
+        if (rootless !== null) lines.push(style.dim(`    note: ${rootless}`))
       }
     }
-    if (seen.size === 0) {
+    const kernelHeld = kernelHeldBy(entry.sockets)
+    if (seen.size === 0 && kernelHeld !== null) {
+      // No task holds it, and every task's fd table was seen: nothing to signal.
+      lines.push(style.dim(`  no process holds it (every process's open files were seen)`))
+      const fix = kernelFix(entry.sockets)
+      if (fix !== null) lines.push(`  fix: ${fix}`)
+    } else if (seen.size === 0) {
       const uids = entry.sockets.map((s) => s.uid)
       const owner = `owner uid ${uids[0]} (${displayName(entry.sockets[0]!.user)})`
       const advice = rootWouldSeeHolder(uids)
@@ -175,7 +188,7 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
           ? style.warn('[WARN]')
           : style.pass('[PASS]')
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
-      const fix = publishersFix(check.publishers)
+      const fix = publishersFix(check.publishers) ?? (check.free ? null : kernelFix(check.holders))
       const note = check.otherProtocol
         ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
         : ''

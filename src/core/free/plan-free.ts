@@ -7,7 +7,7 @@ import { containerRole } from '../containers/roles.js'
 import { namespaceInitCaveat } from '../process/pid-namespace.js'
 import { ProcessReader } from '../process/read-process.js'
 import type { BackendName } from '../sockets/query.js'
-import type { Holder, Protocol, SocketEntry, Warning } from '../types.js'
+import type { Holder, KernelHolder, Protocol, SocketEntry, Warning } from '../types.js'
 import type { PortHolders } from '../who-holds.js'
 import { whoHolds } from '../who-holds.js'
 import type { DockerLookup } from '../containers/docker-engine.js'
@@ -54,6 +54,7 @@ export type RefusalCode =
   | 'container_runtime'
   | 'published'
   | 'not_visible'
+  | 'kernel_held'
   | 'out_of_sight'
   | 'gone'
   | 'changed'
@@ -182,8 +183,11 @@ function planPort(
   const key: PortKey = { port: entry.port, protocol: entry.protocol }
   const pids: number[] = []
   const hidden = new Map<number, string>()
+  const kernel = new Map<string, KernelHolder>()
   for (const socket of entry.sockets) {
-    if (socket.processes.length === 0 && socket.state !== 'TIME-WAIT')
+    if (socket.processes.length === 0 && socket.kernel)
+      kernel.set(socket.kernel.description, socket.kernel)
+    else if (socket.processes.length === 0 && socket.state !== 'TIME-WAIT')
       hidden.set(socket.uid, socket.user)
     for (const holder of socket.processes) {
       if (!pids.includes(holder.pid)) pids.push(holder.pid)
@@ -197,6 +201,7 @@ function planPort(
   }
   const blockers: Refusal[] = []
   for (const [uid, user] of hidden) blockers.push(hiddenOwner(key, uid, user, reader))
+  for (const holder of kernel.values()) blockers.push(kernelRefusal(holder))
   if (entry.sockets.length === 0 && entry.heldOutOfSight) {
     blockers.push(
       plainRefusal(
@@ -286,6 +291,19 @@ function plainRefusal(code: Refusal['code'], message: string): Refusal {
 
 function portLabel(key: PortKey): string {
   return `${key.port}/${key.protocol}`
+}
+
+/** No process holds it: the kernel does, and a signal reaches no one; its fix is the way. */
+function kernelRefusal(holder: KernelHolder): Refusal {
+  return {
+    code: 'kernel_held',
+    message: `the kernel holds it for ${displayName(holder.description)}: there is no process to signal`,
+    suggestion: holder.fix
+      ? `release it with: ${holder.fix}`
+      : 'find the kernel user (`ip -d link show`, `ip fou show`, `wg show`) and remove it',
+    command: holder.fix,
+    permission: false,
+  }
 }
 
 function hiddenOwner(key: PortKey, uid: number, user: string, reader: ProcessReader): Refusal {

@@ -17,6 +17,11 @@ export interface HolderLookup {
   holdersOf(inode: number): readonly number[]
   /** Pids whose fd table we were not allowed to read. */
   unreadablePids: readonly number[]
+  /**
+   * Every task's fd table was seen (every process was asked and none refused): only then does
+   * a socket no task holds belong to the kernel.
+   */
+  complete: boolean
   /** Holders' /proc details, when the scan was asked to read them too (the addon only). */
   details?: ReadonlyMap<number, ProcessDetails>
   /** The addon's answer as it came: (inode, pid) pairs sorted by inode then pid. */
@@ -48,16 +53,15 @@ export function startHolderScan(
       async scan(inodes) {
         let lookup: HolderLookup
         try {
-          lookup = pairLookup(await early)
+          lookup = pairLookup(await early, true)
         } catch {
           return scanWithAddon(addon, inodes, null, procRoot)
         }
         // A port question whose socket has no holder, from a scan that saw every process: the
         // holder may have started after the early scan. Ask again, for these few sockets only
         // (not for a full listing, nor when some fd tables were unreadable anyway).
-        const complete = lookup.unreadablePids.length === 0
         if (
-          !complete ||
+          !lookup.complete ||
           inodes.length > RESCAN_MAX_INODES ||
           inodes.every((i) => lookup.holdersOf(i).length)
         )
@@ -80,7 +84,7 @@ export function startHolderScan(
     )
     walk.catch(() => {}) // awaited in scan(); never an unhandled rejection if scan() is not called
     return {
-      scan: async () => pairLookup(await walk.catch(scanFailed)),
+      scan: async () => pairLookup(await walk.catch(scanFailed), pids === null),
       dispose() {},
     }
   }
@@ -89,13 +93,16 @@ export function startHolderScan(
     // Loaded only here: worker_threads costs start-up time that the addon path never needs.
     const parallel = import('./parallel-scan.js').then((m) => m.startParallelScan(every, procRoot))
     return {
-      scan: async (inodes) => mapLookup(await (await parallel).scan(new Set(inodes))),
+      scan: async (inodes) =>
+        mapLookup(await (await parallel).scan(new Set(inodes)), pids === null),
       dispose: () => void parallel.then((scan) => scan.dispose()),
     }
   }
   return {
     scan: (inodes) =>
-      Promise.resolve(mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids: every }))),
+      Promise.resolve(
+        mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids: every }), pids === null),
+      ),
     dispose() {},
   }
 }
@@ -156,13 +163,15 @@ export function scanHoldersNow(
   const addon = addonFor(procRoot)
   return addon
     ? scanWithAddon(addon, inodes, pids, procRoot)
-    : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }))
+    : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }), false)
 }
 
-function mapLookup(scan: HolderScan): HolderLookup {
+/** `everyPid`: the scan was asked about every process, not a chosen few. */
+function mapLookup(scan: HolderScan, everyPid: boolean): HolderLookup {
   return {
     holdersOf: (inode) => scan.holders.get(inode) ?? NO_PIDS,
     unreadablePids: scan.unreadablePids,
+    complete: everyPid && scan.unreadablePids.length === 0,
   }
 }
 
@@ -190,7 +199,8 @@ function scanWithAddon(
   pids: readonly number[] | null,
   procRoot: string,
 ): HolderLookup {
-  if (inodes.length === 0) return { holdersOf: () => NO_PIDS, unreadablePids: [] }
+  if (inodes.length === 0)
+    return { holdersOf: () => NO_PIDS, unreadablePids: [], complete: pids === null }
   let result: FdScanResult
   try {
     const list = pids && Uint32Array.from(pids)
@@ -198,7 +208,7 @@ function scanWithAddon(
   } catch (error) {
     return scanFailed(error)
   }
-  return pairLookup(result)
+  return pairLookup(result, pids === null)
 }
 
 /** The addon refused (a forced PORTWARDEN_FD_SCAN method, an unreadable procRoot): a sentence. */
@@ -216,10 +226,11 @@ function scanFailed(error: unknown): never {
 }
 
 /** The addon's answer stays one typed array: no Map and no array per socket at 100k sockets. */
-function pairLookup({ pairs, unreadable, details }: FdScanResult): HolderLookup {
+function pairLookup({ pairs, unreadable, details }: FdScanResult, everyPid: boolean): HolderLookup {
   const count = pairs.length / 2
   return {
     unreadablePids: Array.from(unreadable),
+    complete: everyPid && unreadable.length === 0,
     pairs,
     ...(details.length > 0 ? { details: parseProcessDetails(details) } : {}),
     holdersOf(inode) {

@@ -306,13 +306,26 @@ async function portInUseError(
       ? ''
       : `It is not held by pid ${pid} or a child of it alone, so --pid cannot adopt it. `
   return new PortwardenError('port_in_use', `${sentence}.`, {
-    hint: `${notAdopted}See \`portwarden who ${port}/${protocol}\`; free it with \`portwarden free ${port}/${protocol}\` or leave out --port.`,
+    hint:
+      socket?.kernel && !holder
+        ? `No process holds it: the kernel does${socket.kernel.fix ? ` (release it with \`${socket.kernel.fix}\`)` : ''}; or leave out --port.`
+        : `${notAdopted}See \`portwarden who ${port}/${protocol}\`; free it with \`portwarden free ${port}/${protocol}\` or leave out --port.`,
     details: {
       port,
       protocol,
       process: holder?.name ?? null,
       pid: holder?.pid ?? null,
       local_address: socket ? formatEndpoint(socket.localAddress, port) : null,
+      // Only for a kernel holder (no process to name or free): what holds it and the fix.
+      ...(socket?.kernel && !holder
+        ? {
+            kind: 'kernel',
+            interface: socket.kernel.interface,
+            link_kind: socket.kernel.linkKind,
+            description: socket.kernel.description,
+            fix: socket.kernel.fix,
+          }
+        : {}),
     },
   })
 }

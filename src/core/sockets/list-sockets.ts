@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs'
 import { PortwardenError } from '../errors.js'
+import { readKernelUsers } from './kernel-holders.js'
 import { notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
@@ -87,7 +88,9 @@ async function listSocketsFromKernel(
     const raw =
       backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
     const scan = (inodes: Uint32Array) =>
-      scanner ? scanner.scan(inodes) : Promise.resolve({ holdersOf: () => [], unreadablePids: [] })
+      scanner
+        ? scanner.scan(inodes)
+        : Promise.resolve({ holdersOf: () => [], unreadablePids: [], complete: false })
     return await attachHolders(raw, options, procRoot, scan)
   } finally {
     scanner?.dispose()
@@ -145,6 +148,7 @@ async function attachHolders(
   if (scan.details) reader.prime(scan.details)
   const sockets: SocketEntry[] = []
   const hiddenOwners: number[] = []
+  const taskless: SocketEntry[] = [] // no task holds them: the kernel's, if every task was seen
   for (const socket of raw) {
     const pids = socket.inode === 0 ? [] : scan.holdersOf(socket.inode)
     if (filtering && (options.pid === undefined ? pids.length === 0 : !pids.includes(options.pid)))
@@ -156,13 +160,38 @@ async function attachHolders(
     }
     if (options.processName !== undefined && !processes.some((p) => p.name === options.processName))
       continue
-    if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT')
+    const entry = withHolders(socket, reader.userName(socket.uid), processes)
+    if (processes.length === 0 && socket.inode !== 0 && socket.state !== 'TIME-WAIT') {
       hiddenOwners.push(socket.uid)
-    sockets.push(withHolders(socket, reader.userName(socket.uid), processes))
+      if (pids.length === 0) taskless.push(entry)
+    }
+    sockets.push(entry)
   }
+  if (taskless.length > 0 && scan.complete && !filtering && procRoot === '/proc')
+    await markKernelHeld(taskless, procRoot)
   if (hiddenOwners.length > 0 && scan.unreadablePids.length > 0 && !filtering)
     warnings.push(partialVisibility(hiddenOwners.length, hiddenOwners))
   return { sockets: sortSockets(sockets), warnings }
+}
+
+/**
+ * Sockets no task held in a scan that saw every fd table: asked once more (a socket made after
+ * its process's table was walked would look the same), then named by their kernel user.
+ */
+async function markKernelHeld(sockets: SocketEntry[], procRoot: string): Promise<void> {
+  const inodes = Uint32Array.from(sockets, (s) => s.inode).sort()
+  const again = startHolderScan(null, procRoot)
+  let recheck: HolderLookup
+  try {
+    recheck = await again.scan(inodes)
+  } finally {
+    again.dispose()
+  }
+  if (!recheck.complete) return
+  const users = readKernelUsers(procRoot)
+  for (const socket of sockets)
+    if (recheck.holdersOf(socket.inode).length === 0)
+      socket.kernel = users.holderOf(socket.protocol, socket.localPort)
 }
 
 /**

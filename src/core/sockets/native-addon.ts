@@ -59,6 +59,8 @@ export interface NativeAddon {
     userJson: string[],
   ): { json: Buffer; hidden: number }
   recordSize: number
+  /** UDP tunnel devices from one RTM_GETLINK dump (native/link_dump.c); absent in older builds. */
+  listUdpTunnels?(): { name: string; kind: string; port: number | null; id: number | null }[]
 }
 
 let loaded: { addon: NativeAddon | null; reason: string; deliberate?: boolean } | undefined

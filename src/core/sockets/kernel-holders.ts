@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs'
+import type { KernelHolder, Protocol } from '../types.js'
+import { nativeAddon } from './native-addon.js'
+
+/** A UDP tunnel device as the addon's RTM_GETLINK dump reports it (native/link_dump.c). */
+interface TunnelLink {
+  name: string
+  kind: string
+  port: number | null
+  id: number | null
+}
+
+/** Who in the kernel uses which port: asked once per listing, only when a socket has no task. */
+export interface KernelUsers {
+  holderOf(protocol: Protocol, port: number): KernelHolder
+}
+
+/**
+ * The kernel's own socket users: UDP tunnel devices (vxlan, geneve, bareudp, gtp) from the
+ * addon's link dump, nfsd's ports from /proc/fs/nfsd/portlist and lockd's from
+ * /proc/sys/fs/nfs/nlm_{tcp,udp}port. Not asked (not detected): fou and WireGuard listen ports
+ * (generic netlink), which get the unnamed description with where to look.
+ */
+export function readKernelUsers(procRoot = '/proc'): KernelUsers {
+  const links = tunnelLinks()
+  const services = serviceHolders(procRoot)
+  return {
+    holderOf(protocol, port) {
+      if (protocol === 'udp') {
+        const link = links.find((l) => l.port === port)
+        if (link) return linkHolder(link)
+      }
+      const service = services.get(`${protocol}:${port}`)
+      if (service) return service
+      return unnamedHolder(links.filter((l) => l.kind === 'wireguard').map((l) => l.name))
+    },
+  }
+}
+
+function tunnelLinks(): TunnelLink[] {
+  const { addon } = nativeAddon()
+  try {
+    return addon?.listUdpTunnels ? addon.listUdpTunnels() : []
+  } catch {
+    return []
+  }
+}
+
+function linkHolder(link: TunnelLink): KernelHolder {
+  const vni = (link.kind === 'vxlan' || link.kind === 'geneve') && link.id !== null
+  return {
+    interface: link.name,
+    linkKind: link.kind,
+    description: `${link.kind} interface ${link.name}${vni ? ` (VNI ${link.id})` : ''}`,
+    fix: `ip link del ${link.name}`,
+  }
+}
+
+/** No named user: say where to look (WireGuard and fou ports are not asked here). */
+function unnamedHolder(wireguard: readonly string[]): KernelHolder {
+  const wg = wireguard[0]
+  return {
+    interface: null,
+    linkKind: null,
+    description:
+      wg !== undefined
+        ? `an in-kernel socket (likely WireGuard: \`wg show ${wg} listen-port\` tells)`
+        : 'an in-kernel socket that no device here names (`ip fou show` and `wg show` list others)',
+    fix:
+      wg !== undefined
+        ? `wg-quick down ${wg} (or systemctl stop wg-quick@${wg}, or ip link del ${wg})`
+        : null,
+  }
+}
+
+function serviceHolders(procRoot: string): Map<string, KernelHolder> {
+  const found = new Map<string, KernelHolder>()
+  const nfsd: KernelHolder = {
+    interface: null,
+    linkKind: null,
+    description: 'the NFS server (nfsd)',
+    fix: 'systemctl stop nfs-server',
+  }
+  // Lines such as `tcp 2049` / `udp 2049` (also `rdma 20049`, not a socket we list).
+  for (const line of readText(`${procRoot}/fs/nfsd/portlist`).split('\n')) {
+    const [transport, port] = line.trim().split(/\s+/)
+    if ((transport === 'tcp' || transport === 'udp') && port)
+      found.set(`${transport}:${port}`, nfsd)
+  }
+  const lockd: KernelHolder = {
+    interface: null,
+    linkKind: null,
+    description: 'the NFS lock manager (lockd)',
+    fix: 'systemctl stop nfs-server (lockd stays while NFS mounts exist: umount them)',
+  }
+  for (const protocol of ['tcp', 'udp'] as const) {
+    const port = readText(`${procRoot}/sys/fs/nfs/nlm_${protocol}port`).trim()
+    if (/^[1-9]\d*$/.test(port)) found.set(`${protocol}:${port}`, lockd)
+  }
+  return found
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
