@@ -273,15 +273,18 @@ describe('listeners held by a child process: TCP/UDP x IPv4/IPv6 x wildcard/loop
       })
       expect(socket!.processes).toHaveLength(1)
       const holder = socket!.processes[0]!
+      // `kind` joined the spec's six fields with kernel-held sockets (issue 12).
       expect(Object.keys(holder).sort()).toEqual([
         'command',
         'container',
+        'kind',
         'name',
         'pid',
         'started_at',
         'user',
       ])
       expect(holder).toMatchObject({
+        kind: 'process',
         pid: fixture.pid,
         name: fixture.comm,
         command: fixture.argv.join(' '),

@@ -64,7 +64,7 @@ export interface KernelHolder {
   interface: string | null
   /** The device's link kind (`vxlan`, `geneve`, `bareudp`, `gtp`, `wireguard`), or null. */
   linkKind: string | null
-  /** `vxlan interface vx0 (VNI 42)`, `the NFS server (nfsd)`, `an unnamed kernel user`. */
+  /** `vxlan interface vx0 (VNI 42)`, `the NFS server (nfsd)`. */
   description: string
   /** The command that releases the port (`ip link del vx0`), or null when none is known. */
   fix: string | null

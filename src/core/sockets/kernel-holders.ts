@@ -12,14 +12,20 @@ interface TunnelLink {
 
 /** Who in the kernel uses which port: asked once per listing, only when a socket has no task. */
 export interface KernelUsers {
-  holderOf(protocol: Protocol, port: number): KernelHolder
+  /**
+   * The kernel user of a socket no task holds, or null when nothing in the kernel names it: then
+   * it is not called kernel-held, since a socket whose only fd is in flight (passed over a unix
+   * socket, SCM_RIGHTS) or held in another pid namespace's view looks the same.
+   */
+  holderOf(protocol: Protocol, port: number): KernelHolder | null
 }
 
 /**
  * The kernel's own socket users: UDP tunnel devices (vxlan, geneve, bareudp, gtp) from the
  * addon's link dump, nfsd's ports from /proc/fs/nfsd/portlist and lockd's from
  * /proc/sys/fs/nfs/nlm_{tcp,udp}port. Not asked (not detected): fou and WireGuard listen ports
- * (generic netlink), which get the unnamed description with where to look.
+ * (generic netlink), so a socket only they could hold is not called kernel-held (a UDP one beside a
+ * WireGuard interface is named as likely WireGuard).
  */
 export function readKernelUsers(procRoot = '/proc'): KernelUsers {
   const links = tunnelLinks()
@@ -32,7 +38,8 @@ export function readKernelUsers(procRoot = '/proc'): KernelUsers {
       }
       const service = services.get(`${protocol}:${port}`)
       if (service) return service
-      return unnamedHolder(links.filter((l) => l.kind === 'wireguard').map((l) => l.name))
+      const wireguard = links.filter((l) => l.kind === 'wireguard').map((l) => l.name)
+      return protocol === 'udp' && wireguard.length > 0 ? wireguardGuess(wireguard) : null
     },
   }
 }
@@ -56,20 +63,14 @@ function linkHolder(link: TunnelLink): KernelHolder {
   }
 }
 
-/** No named user: say where to look (WireGuard and fou ports are not asked here). */
-function unnamedHolder(wireguard: readonly string[]): KernelHolder {
-  const wg = wireguard[0]
+/** A UDP socket no device names, beside a WireGuard interface: likely its listen port. */
+function wireguardGuess(wireguard: readonly string[]): KernelHolder {
+  const wg = wireguard[0] as string
   return {
     interface: null,
     linkKind: null,
-    description:
-      wg !== undefined
-        ? `an in-kernel socket (likely WireGuard: \`wg show ${wg} listen-port\` tells)`
-        : 'an in-kernel socket that no device here names (`ip fou show` and `wg show` list others)',
-    fix:
-      wg !== undefined
-        ? `wg-quick down ${wg} (or systemctl stop wg-quick@${wg}, or ip link del ${wg})`
-        : null,
+    description: `an in-kernel socket (likely WireGuard: \`wg show ${wg} listen-port\` tells)`,
+    fix: `wg-quick down ${wg} (or systemctl stop wg-quick@${wg}, or ip link del ${wg})`,
   }
 }
 

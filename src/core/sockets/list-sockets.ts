@@ -189,9 +189,11 @@ async function markKernelHeld(sockets: SocketEntry[], procRoot: string): Promise
   }
   if (!recheck.complete) return
   const users = readKernelUsers(procRoot)
-  for (const socket of sockets)
-    if (recheck.holdersOf(socket.inode).length === 0)
-      socket.kernel = users.holderOf(socket.protocol, socket.localPort)
+  for (const socket of sockets) {
+    if (recheck.holdersOf(socket.inode).length > 0) continue
+    const holder = users.holderOf(socket.protocol, socket.localPort)
+    if (holder) socket.kernel = holder
+  }
 }
 
 /**
