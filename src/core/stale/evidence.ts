@@ -115,7 +115,9 @@ function isSubreaperOfCaller(ppid: number, _procRoot: string): boolean {
 function exeSign(pid: number, procRoot: string): Evidence['exe'] {
   const link = readLink(`${procRoot}/${pid}/exe`)
   if (link === null) return null
-  if (link.endsWith(DELETED)) return 'deleted'
+  // An upgrade renames a new file over the old one: the old inode shows as deleted too.
+  if (link.endsWith(DELETED))
+    return existsSync(link.slice(0, -DELETED.length)) ? 'replaced' : 'deleted'
   try {
     const running = statSync(`${procRoot}/${pid}/exe`)
     const onDisk = statSync(link)
@@ -168,18 +170,18 @@ function worktreeSign(
   paths: readonly string[],
   allocations: readonly Allocation[],
 ): WorktreeSign | null {
+  // The cwd first, then the command line's paths (a script run from elsewhere).
   for (const path of paths) {
     const found = findWorktree(path)
     if (found) {
       return { path: found, name: basename(found), exists: true, listed: listedInRepo(found) }
     }
-  }
-  // A removed worktree leaves nothing on disk to find it by; the registry remembers it.
-  for (const allocation of allocations) {
-    const dir = allocation.worktree
-    if (dir === null) continue
-    if (paths.some((path) => isInside(path, dir)) && !existsSync(dir)) {
-      return { path: dir, name: basename(dir), exists: false, listed: false }
+    // A removed worktree leaves nothing on disk to find it by; the registry remembers it.
+    for (const allocation of allocations) {
+      const dir = allocation.worktree
+      if (dir !== null && isInside(path, dir) && !existsSync(dir)) {
+        return { path: dir, name: basename(dir), exists: false, listed: false }
+      }
     }
   }
   return null
