@@ -7,6 +7,7 @@ import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from './types.js'
+import type { EvidenceContext, HolderJudgement } from './stale/index.js'
 
 export interface PortHolders {
   port: number
@@ -21,6 +22,8 @@ export interface PortHolders {
   publishers: PortPublisher[]
   /** For a port nothing holds, when asked (`otherProtocol`): what holds it over the other protocol. */
   otherProtocol: OtherProtocolHolders | null
+  /** Per holder process, when asked (`evidence`): is it a leftover? */
+  judgements?: HolderJudgement[]
 }
 
 export interface WhoResult {
@@ -39,6 +42,11 @@ export interface WhoOptions extends PublisherOptions {
    * with wireguard-go on 51820/udp. The twin ports are read in the same scan.
    */
   otherProtocol?: boolean
+  /**
+   * Gather the stale-holder evidence for each holder of each port (who/check/free --dry-run);
+   * `allocations` and `httpTimeoutMs` as in `EvidenceContext`. Default: not gathered.
+   */
+  evidence?: Omit<EvidenceContext, 'sockets'>
 }
 
 /**
@@ -53,6 +61,7 @@ export async function whoHolds(
     options.otherProtocol === true ? withOtherProtocols(specs) : specs,
     options,
   )
+  const everyOnPort = new Map(byPort)
   // TIME-WAIT sockets are the kernel's alone: no process to name.
   for (const [key, sockets] of byPort)
     byPort.set(
@@ -79,6 +88,17 @@ export async function whoHolds(
       publishers: [],
       otherProtocol: null,
     })
+    if (options.evidence && listeners.length > 0) {
+      const { judgeHolders } = await import('./stale/judge-holders.js')
+      ports[ports.length - 1]!.judgements = await judgeHolders(listeners, {
+        ...options.evidence,
+        sockets: everyOnPort.get(key) ?? [],
+        ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+        allocations: (options.evidence.allocations ?? []).filter(
+          (a) => a.port === port && a.protocol === protocol,
+        ),
+      })
+    }
   }
   const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)
   if (unheld.length > 0 && options.publishers !== false) {

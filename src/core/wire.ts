@@ -5,6 +5,7 @@ import { checkSentence, otherProtocolSentence, portHoldersSentence } from './mes
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { stringifyForTerminal } from '../shared/safe-text.js'
 import type { Holder, KernelHolder, Protocol, SocketEntry } from './types.js'
+import type { HolderJudgement } from './stale/index.js'
 import type { PortHolders } from './who-holds.js'
 import { isHeld } from './who-holds.js'
 import type { AllocateResult } from './registry/allocator.js'
@@ -101,13 +102,58 @@ export function toJsonPublisher(publisher: PortPublisher) {
   }
 }
 
+/** The evidence and verdict on one holder (snake_case), as `who`/`check`/the API show it. */
+export function toJsonJudgement(judgement: HolderJudgement) {
+  const e = judgement.evidence
+  return {
+    evidence: {
+      orphaned: e.orphaned
+        ? { parent_pid: e.orphaned.parentPid, parent_name: e.orphaned.parentName }
+        : null,
+      cwd: e.cwd,
+      cwd_deleted: e.cwdDeleted,
+      exe: e.exe,
+      worktree: e.worktree,
+      registry: e.registry,
+      connections: {
+        established: e.connections.established,
+        idle_ms: e.connections.idleMs,
+        idle_measured: e.connections.idleMeasured,
+      },
+      http_status: e.httpStatus,
+      duplicate: e.duplicate,
+      age_ms: e.ageMs,
+    },
+    verdict: judgement.verdict,
+    reasons: judgement.reasons.map((r) => ({ sign: r.sign, weight: r.weight, text: r.text })),
+  }
+}
+
+/** A socket whose holder objects carry their evidence (only for asked ports, never `list`). */
+export function toJsonSocketWithEvidence(
+  socket: SocketEntry,
+  judgements: readonly HolderJudgement[] | undefined,
+) {
+  const json = toJsonSocket(socket)
+  if (!judgements) return json
+  return {
+    ...json,
+    processes: socket.processes.map((holder) => {
+      const judgement = judgements.find((j) => j.pid === holder.pid)
+      return judgement
+        ? { ...toJsonHolder(holder), ...toJsonJudgement(judgement) }
+        : toJsonHolder(holder)
+    }),
+  }
+}
+
 export function toJsonPortHolders(entry: PortHolders) {
   return {
     port: entry.port,
     protocol: entry.protocol,
     in_use: isHeld(entry),
     message: portHoldersSentence(entry),
-    holders: entry.sockets.map(toJsonSocket),
+    holders: entry.sockets.map((s) => toJsonSocketWithEvidence(s, entry.judgements)),
     connections: entry.connections,
     publishers: entry.publishers.map(toJsonPublisher),
     other_protocol: toJsonOtherProtocol(entry.port, entry.otherProtocol),

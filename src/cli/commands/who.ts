@@ -16,6 +16,7 @@ export async function who(
   const result = await whoHolds(requireSpecs(specTexts, 'who'), {
     backend: parseBackend(options.backend),
     otherProtocol: true,
+    evidence: { httpTimeoutMs: 500 },
   })
   const held = result.ports.some(isHeld)
   const text =

@@ -1,3 +1,4 @@
+import { describeJudgement } from '../../core/stale/verdict.js'
 import type { PortCheck } from '../../core/check-port.js'
 import type { SocketEntry } from '../../core/types.js'
 import type { ListSocketsOptions } from '../../core/sockets/query.js'
@@ -117,6 +118,13 @@ function emptyListingSentence(query: ListSocketsOptions): string {
 }
 
 /** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
+/** ` (looks stale: orphaned 3 days ago, …, no connections)` when the evidence says so. */
+function staleSuffix(entry: PortHolders, pid: number): string {
+  const judgement = entry.judgements?.find((j) => j.pid === pid)
+  const text = judgement ? describeJudgement(judgement) : null
+  return text === null ? '' : ` (${displayName(text)})`
+}
+
 export function renderWho(entries: readonly PortHolders[], style: Style, now = Date.now()): string {
   const blocks: string[] = []
   for (const entry of entries) {
@@ -142,7 +150,7 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
         seen.add(holder.pid)
         const container = holder.container ? `  container ${displayName(holder.container)}` : ''
         lines.push(
-          `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}`,
+          `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}${staleSuffix(entry, holder.pid)}`,
           `    command: ${displayName(holder.command) || '(none)'}`,
         )
         const rootless = rootlessHelperNote(holder)
