@@ -122,7 +122,7 @@ export function toJsonJudgement(judgement: HolderJudgement) {
       },
       http_status: e.httpStatus,
       duplicate: e.duplicate,
-      age_ms: e.ageMs,
+      // (The age is the holder's own `started_at`: an answer does not change with the clock.)
     },
     verdict: judgement.verdict,
     reasons: judgement.reasons.map((r) => ({ sign: r.sign, weight: r.weight, text: r.text })),
@@ -136,15 +136,14 @@ export function toJsonSocketWithEvidence(
 ) {
   const json = toJsonSocket(socket)
   if (!judgements) return json
-  return {
-    ...json,
-    processes: socket.processes.map((holder) => {
-      const judgement = judgements.find((j) => j.pid === holder.pid)
-      return judgement
-        ? { ...toJsonHolder(holder), ...toJsonJudgement(judgement) }
-        : toJsonHolder(holder)
-    }),
-  }
+  const processes = socket.processes.map((holder) => {
+    const judgement = judgements.find((j) => j.pid === holder.pid)
+    return judgement
+      ? { ...toJsonHolder(holder), ...toJsonJudgement(judgement) }
+      : toJsonHolder(holder)
+  })
+  // A kernel holder has no process to judge: it keeps its place after the processes.
+  return { ...json, processes: [...processes, ...json.processes.slice(socket.processes.length)] }
 }
 
 export function toJsonPortHolders(entry: PortHolders) {

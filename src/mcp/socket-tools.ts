@@ -87,6 +87,7 @@ export const whoHoldsTool = defineTool({
     const result = await whoHolds(toPortSpecs(args.ports), {
       backend: context.backend,
       otherProtocol: true,
+      evidence: {},
     })
     return {
       json: toJsonWho(result.ports),

@@ -16,7 +16,8 @@ export async function who(
   const result = await whoHolds(requireSpecs(specTexts, 'who'), {
     backend: parseBackend(options.backend),
     otherProtocol: true,
-    evidence: { httpTimeoutMs: 500 },
+    // No HTTP probe: asking who holds a port never touches the service itself.
+    evidence: {},
   })
   const held = result.ports.some(isHeld)
   const text =
