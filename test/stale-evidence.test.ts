@@ -196,6 +196,13 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     expect(judge(active).verdict).toBe('in use')
   })
 
+  it('a client still in the accept queue (no process owns it yet) counts as a connection', async () => {
+    const holder = await hold(['--orphan', '--no-accept'])
+    await connected(holder.port, true)
+    const e = await evidenceOf(holder)
+    expect(e.connections.established).toBe(1)
+  })
+
   it('a 503 answer is a sign; a 200 is not', async () => {
     const stale = await hold(['--http', '503', '--orphan'])
     const e = await evidenceOf(stale, { httpTimeoutMs: 1000 })

@@ -210,13 +210,18 @@ function registrySign(
   return null
 }
 
+/**
+ * Connections the holder has accepted, and those still in its accept queue: the kernel finishes the
+ * handshake before accept(), and until then the connection belongs to no process (inode 0). A
+ * client waiting there is as much a user of the port as one being served.
+ */
 function connectionCount(pid: number, port: number, sockets: readonly SocketEntry[]): number {
   return sockets.filter(
     (s) =>
       s.protocol === 'tcp' &&
       s.state === 'ESTAB' &&
       s.localPort === port &&
-      s.processes.some((holder) => holder.pid === pid),
+      (s.processes.length === 0 || s.processes.some((holder) => holder.pid === pid)),
   ).length
 }
 
