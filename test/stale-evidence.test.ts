@@ -112,6 +112,15 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     expect(judge(c).verdict).toBe('in use')
   })
 
+  it('a holder whose launcher was orphaned (npm run dev → node) is orphaned, naming the launcher', async () => {
+    const child = await hold(['--orphan', '--launcher'])
+    const e = await evidenceOf(child)
+    expect(e.orphaned?.launcher?.pid, JSON.stringify(e)).toBeGreaterThan(1)
+    expect(e.orphaned?.launcher?.name).toBe('python3')
+    const reason = judge(e).reasons.find((r) => r.sign === 'orphaned')
+    expect(reason?.text).toMatch(/^orphaned \d+ min ago with its launcher python3 \(pid \d+\)/)
+  })
+
   it('a deleted working directory is seen; a present one is not', async () => {
     const cwd = join(dir, 'gone-cwd')
     mkdirSync(cwd)

@@ -21,6 +21,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['check', async () => (await import('./commands/check.js')).registerCheck],
   ['find', async () => (await import('./commands/find.js')).registerFind],
   ['free', async () => (await import('./commands/free.js')).registerFree],
+  ['prune', async () => (await import('./commands/prune.js')).registerPrune],
   ['alloc', async () => (await import('./commands/alloc.js')).registerAlloc],
   ['release', async () => (await import('./commands/alloc.js')).registerRelease],
   ['status', async () => (await import('./commands/status.js')).registerStatus],

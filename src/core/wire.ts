@@ -108,7 +108,11 @@ export function toJsonJudgement(judgement: HolderJudgement) {
   return {
     evidence: {
       orphaned: e.orphaned
-        ? { parent_pid: e.orphaned.parentPid, parent_name: e.orphaned.parentName }
+        ? {
+            parent_pid: e.orphaned.parentPid,
+            parent_name: e.orphaned.parentName,
+            launcher: e.orphaned.launcher,
+          }
         : null,
       cwd: e.cwd,
       cwd_deleted: e.cwdDeleted,

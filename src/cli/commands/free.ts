@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { createInterface } from 'node:readline'
 import { PortwardenError } from '../../core/errors.js'
 import { executeFree, planOutcome } from '../../core/free/execute-free.js'
 import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
@@ -21,6 +20,8 @@ import type { FreeSignal } from '../../core/free/options.js'
 import type { FreePlan, FreeTarget, PortKey } from '../../core/free/plan-free.js'
 import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
+import type { ConfirmIo } from '../confirm.js'
+import { confirmEach, EXIT_INTERRUPTED } from '../confirm.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderUptime } from '../render/human.js'
@@ -37,10 +38,7 @@ export interface FreeCommandOptions extends GlobalOptions {
 }
 
 /** Where `free` talks to a person: the question, the plan and the progress go to stderr. */
-export interface FreeIo {
-  stdin: NodeJS.ReadStream
-  stderr: NodeJS.WriteStream
-}
+export type FreeIo = ConfirmIo
 
 const OUTCOME_EXIT: Record<FreeOutcome, number> = {
   freed: EXIT.ok,
@@ -99,7 +97,7 @@ export async function free(
       )
     }
     if (!options.json) io.stderr.write(`${renderPlan(plan, errStyle)}\n`)
-    approved = await confirmTargets(candidates, plan, io)
+    approved = await confirmEach(candidates, (target) => question(target, plan.signal), io)
     if (approved === null) {
       // Ctrl-C stops the whole command, as it would any other: nothing was sent yet.
       return {
@@ -130,51 +128,6 @@ export async function free(
 
 // ---------------------------------------------------------------------------------------------
 // Asking
-
-/** What a shell reports for a command that Ctrl-C (SIGINT) ended: 128 + 2. */
-const EXIT_INTERRUPTED = 130
-
-/**
- * One question per process, all before anything is sent. End of input means no to the rest;
- * Ctrl-C means nothing at all (null).
- */
-async function confirmTargets(
-  candidates: readonly FreeTarget[],
-  plan: FreePlan,
-  io: FreeIo,
-): Promise<Set<FreeTarget> | null> {
-  const approved = new Set<FreeTarget>()
-  const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true })
-  let closed = false
-  let interrupted = false
-  rl.on('close', () => (closed = true))
-  try {
-    for (const target of candidates) {
-      if (closed) break
-      const answer = await new Promise<string | null>((resolve) => {
-        const onClose = (): void => resolve(null)
-        rl.once('close', onClose)
-        rl.once('SIGINT', () => {
-          io.stderr.write('^C')
-          interrupted = true
-          rl.close()
-        })
-        rl.question(`${question(target, plan.signal)} [y/N] `, (text) => {
-          rl.off('close', onClose)
-          resolve(text)
-        })
-      })
-      if (answer === null) {
-        io.stderr.write('\n')
-        break
-      }
-      if (/^\s*y(es)?\s*$/i.test(answer)) approved.add(target)
-    }
-  } finally {
-    rl.close()
-  }
-  return interrupted ? null : approved
-}
 
 /** `Stop node (pid 4242, user dev, up 3h12m, cmd "node server.js") holding TCP port 8080?` */
 export function question(target: FreeTarget, signal: FreeSignal): string {

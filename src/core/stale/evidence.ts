@@ -44,7 +44,15 @@ export interface RegistrySign {
 
 export interface Evidence {
   /** Parent is pid 1 or a subreaper: the launcher is gone. */
-  orphaned: { parentPid: number; parentName: string } | null
+  orphaned: {
+    parentPid: number
+    parentName: string
+    /**
+     * When the holder's own parent is alive but is the orphan (`npm run dev` adopted by init,
+     * its `node` child holding the port): that launcher, the top of the holder's process group.
+     */
+    launcher: { pid: number; name: string } | null
+  } | null
   cwd: string | null
   cwdDeleted: boolean
   /** `deleted`: the executable file was removed; `replaced`: another file now has its name. */
@@ -90,13 +98,44 @@ function readLink(path: string): string | null {
   }
 }
 
+function cwdOfLink(link: string | null): { cwd: string | null; deleted: boolean } {
+  const deleted = link !== null && link.endsWith(DELETED)
+  return { cwd: link === null ? null : deleted ? link.slice(0, -DELETED.length) : link, deleted }
+}
+
+/** A process's working directory (its path even once deleted), or null when unreadable. */
+export function readCwd(pid: number, procRoot = '/proc'): { cwd: string | null; deleted: boolean } {
+  return cwdOfLink(readLink(`${procRoot}/${pid}/cwd`))
+}
+
+/** Is `pid` one that adopts orphans: init, a known subreaper, or one named in the environment? */
+export function isReaper(pid: number, procRoot = '/proc'): boolean {
+  if (pid === 1) return true
+  const stat = parseProcStatLine(readProcText(`${procRoot}/${pid}/stat`, 'utf8') ?? '')
+  return (stat !== null && SUBREAPERS.has(stat.comm)) || isSubreaperOfCaller(pid, procRoot)
+}
+
 function orphanSign(pid: number, procRoot: string): Evidence['orphaned'] {
   const stat = parseProcStatLine(readProcText(`${procRoot}/${pid}/stat`, 'utf8') ?? '')
   if (!stat) return null
   const parent = parseProcStatLine(readProcText(`${procRoot}/${stat.ppid}/stat`, 'utf8') ?? '')
   const parentName = parent?.comm ?? (stat.ppid === 1 ? 'init' : '?')
-  if (stat.ppid === 1 || SUBREAPERS.has(parentName) || isSubreaperOfCaller(stat.ppid, procRoot)) {
-    return { parentPid: stat.ppid, parentName }
+  if (isReaper(stat.ppid, procRoot)) return { parentPid: stat.ppid, parentName, launcher: null }
+  // Up the launcher chain of the holder's own process group (a job started together): when the
+  // chain's top was adopted by a reaper, the terminal or agent that started the job is gone.
+  let launcher = parent
+  for (let depth = 0; launcher && launcher.pgrp === stat.pgrp && depth < 32; depth++) {
+    if (isReaper(launcher.ppid, procRoot)) {
+      const reaper = parseProcStatLine(
+        readProcText(`${procRoot}/${launcher.ppid}/stat`, 'utf8') ?? '',
+      )
+      return {
+        parentPid: launcher.ppid,
+        parentName: reaper?.comm ?? (launcher.ppid === 1 ? 'init' : '?'),
+        launcher: { pid: launcher.pid, name: launcher.comm },
+      }
+    }
+    launcher = parseProcStatLine(readProcText(`${procRoot}/${launcher.ppid}/stat`, 'utf8') ?? '')
   }
   return null
 }
@@ -162,7 +201,8 @@ function listedInRepo(worktree: string): boolean | null {
   }
 }
 
-function isInside(path: string, dir: string): boolean {
+/** `path` is `dir` or below it. */
+export function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`)
 }
 
@@ -269,8 +309,7 @@ export async function gatherEvidence(
   const sockets = context.sockets ?? []
   const allocations = context.allocations ?? []
   const link = readLink(`${procRoot}/${holder.pid}/cwd`)
-  const cwdDeleted = link !== null && link.endsWith(DELETED)
-  const cwd = link === null ? null : cwdDeleted ? link.slice(0, -DELETED.length) : link
+  const { cwd, deleted: cwdDeleted } = cwdOfLink(link)
   const paths = [...(cwd === null ? [] : [cwd]), ...commandPaths(holder.pid, procRoot)]
   const started = holder.startedAt ? Date.parse(holder.startedAt) : NaN
   const now = context.now ?? Date.now()

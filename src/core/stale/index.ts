@@ -5,9 +5,9 @@ export type {
   RegistrySign,
   WorktreeSign,
 } from './evidence.js'
-export { gatherEvidence } from './evidence.js'
+export { gatherEvidence, isInside, isReaper, readCwd } from './evidence.js'
 export type { Judgement, Reason, Verdict } from './verdict.js'
-export { describeJudgement, formatAge, judge, SIGNS } from './verdict.js'
+export { describeJudgement, explainJudgement, formatAge, judge, SIGNS } from './verdict.js'
 
 import type { Evidence } from './evidence.js'
 import type { Judgement } from './verdict.js'

@@ -60,6 +60,9 @@ export const SIGNS: ReadonlyArray<{
     applies: (e) => e.orphaned !== null,
     text: (e) =>
       `orphaned${e.ageMs === null ? '' : ` ${formatAge(e.ageMs)} ago`}` +
+      (e.orphaned?.launcher
+        ? ` with its launcher ${e.orphaned.launcher.name} (pid ${e.orphaned.launcher.pid})`
+        : '') +
       (e.orphaned && e.orphaned.parentPid !== 1 ? ` (parent ${e.orphaned.parentName})` : ''),
   },
   {
@@ -131,4 +134,15 @@ export function describeJudgement(judgement: Judgement): string | null {
   if (judgement.verdict === 'in use') return null
   const head = judgement.verdict === 'stale' ? 'looks stale' : 'maybe stale'
   return `${head}: ${judgement.reasons.map((r) => r.text).join(', ')}`
+}
+
+/** Every verdict in words, `in use` too: `in use: 2 connections now`, `in use: no sign of a leftover`. */
+export function explainJudgement(judgement: Judgement): string {
+  const described = describeJudgement(judgement)
+  if (described !== null) return described
+  const texts = judgement.reasons.map((r) => r.text).join(', ')
+  if (judgement.reasons[0]?.sign === 'connections') return `in use: ${texts}`
+  return texts
+    ? `in use: only ${texts}, not enough to call it stale`
+    : 'in use: no sign of a leftover'
 }

@@ -1,0 +1,315 @@
+/**
+ * Issue 13 item 3: `prune` stops the project's stale leftovers and nothing else, on real
+ * processes in real git worktrees: the stale orphan and its tree (children before the holder,
+ * its orphaned launcher after it), a foreign holder and an in-use holder left alone, `--dry-run`
+ * signals nothing, no TTY without `--yes` refuses, `--release-gone` releases exactly the gone
+ * worktrees' allocations.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { parseJson } from './helpers/cli.js'
+import { FIXTURES, PYTHON } from './helpers/processes.js'
+import { runCliIn } from './helpers/registry.js'
+import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
+import { startTicks } from './run-helpers.js'
+
+const root = tempDir('pw-prune-')
+afterAll(removeTempDirs)
+const children: ChildProcess[] = []
+afterEach(async () => {
+  await Promise.all(
+    children.splice(0).map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          child.once('close', () => resolve())
+          try {
+            process.kill(-(child.pid as number), 'SIGKILL') // its group: the orphans too
+          } catch {
+            resolve()
+          }
+        }),
+    ),
+  )
+})
+
+function git(cwd: string, ...args: string[]): void {
+  execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], {
+    cwd,
+    stdio: 'ignore',
+  })
+}
+
+let repos = 0
+/** A repository with one linked worktree per name; returns their directories. */
+function worktrees(...names: string[]): { main: string; dirs: string[] } {
+  const main = join(root, `repo-${++repos}`)
+  mkdirSync(main)
+  git(main, 'init', '-q')
+  git(main, 'commit', '-q', '--allow-empty', '-m', 'init')
+  const dirs = names.map((name) => {
+    const dir = join(root, `${name}-${repos}`)
+    git(main, 'worktree', 'add', '-q', dir)
+    return dir
+  })
+  return { main, dirs }
+}
+
+interface Held {
+  pid: number
+  port: number
+  launcher: number | null
+}
+
+async function hold(args: string[], cwd: string): Promise<Held> {
+  const child = spawn(PYTHON, [`${FIXTURES}stale-holder.py`, ...args], {
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  children.push(child)
+  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> })
+  let launcher: number | null = null
+  return new Promise((resolve, reject) => {
+    child.once('close', (code) => reject(new Error(`holder exited (${code})`)))
+    lines.on('line', (line) => {
+      const launched = /^LAUNCHER (.*)$/.exec(line)
+      if (launched) launcher = (JSON.parse(launched[1] as string) as { pid: number }).pid
+      const match = /^READY (.*)$/.exec(line)
+      if (match) {
+        const ready = JSON.parse(match[1] as string) as { pid: number; port: number }
+        resolve({ ...ready, launcher })
+      }
+    })
+  })
+}
+
+function alive(pid: number): boolean {
+  const stat = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8')
+    } catch {
+      return null
+    }
+  })()
+  return stat !== null && !/^\d+ \(.*\) [ZX] /.test(stat)
+}
+
+interface PruneJson {
+  dry_run: boolean
+  outcome: string
+  project: string
+  candidates: {
+    pid: number
+    decision: string
+    verdict: string
+    ours: string | null
+    tree: { below: number[]; above: number[] }
+  }[]
+  release?: { project: string; service: string }[]
+  released?: { project: string; service: string }[]
+  tree?: { pid: number; of: number; outcome: string }[]
+}
+
+function registryEnv(registry: string): { env: NodeJS.ProcessEnv } {
+  return { env: { PORTWARDEN_REGISTRY: registry } }
+}
+
+describe('prune', () => {
+  it("stops the project's stale orphan and its children first; the holder exits, the port is free", async () => {
+    const { main, dirs } = worktrees('feature-x')
+    const dir = dirs[0] as string
+    const project = dir.split('/').pop() as string
+    const registry = join(root, 'tree.db')
+    const alloc = await runCliIn(dir, ['alloc', 'api', '--json'], registryEnv(registry))
+    expect(alloc.code, alloc.stderr).toBe(0)
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const log = join(root, 'tree.log')
+    const holder = await hold(
+      ['--orphan', '--children', '2', '--log', log, '--port', String(port)],
+      dir,
+    )
+    git(main, 'worktree', 'remove', '--force', dir)
+
+    const plan = await runCliIn(
+      root,
+      ['prune', '--project', project, '--dry-run', '--json'],
+      registryEnv(registry),
+    )
+    expect(plan.code, plan.stderr).toBe(0)
+    const planned = parseJson<PruneJson>(plan)
+    const candidate = planned.candidates.find((c) => c.pid === holder.pid)
+    expect(candidate).toMatchObject({ decision: 'stop', verdict: 'stale' })
+    expect(candidate?.tree.below).toHaveLength(2)
+    expect(alive(holder.pid)).toBe(true) // a dry run sends nothing
+
+    const done = await runCliIn(
+      root,
+      ['prune', '--project', project, '--yes', '--json'],
+      registryEnv(registry),
+    )
+    expect(done.code, done.stderr + done.stdout).toBe(0)
+    const report = parseJson<PruneJson>(done)
+    expect(report.outcome).toBe('pruned')
+    expect(alive(holder.pid)).toBe(false)
+    for (const pid of candidate?.tree.below ?? []) expect(alive(pid)).toBe(false)
+    const lines = readFileSync(log, 'utf8').trim().split('\n')
+    // Children before their parent: both had their SIGTERM, and were gone, before the holder's.
+    expect(lines.slice(0, 2).every((line) => /^child \d+ TERM$/.test(line))).toBe(true)
+    expect(lines[2]).toBe('holder TERM children_alive=0')
+    const check = await runCliIn(root, ['check', String(port)])
+    expect(check.code, check.stdout).toBe(0)
+  })
+
+  it('stops an orphaned launcher after its child that held the port (npm run dev → node)', async () => {
+    const { main, dirs } = worktrees('feature-y')
+    const dir = dirs[0] as string
+    const registry = join(root, 'launcher.db')
+    const alloc = await runCliIn(dir, ['alloc', 'web', '--json'], registryEnv(registry))
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const holder = await hold(['--orphan', '--launcher', '--port', String(port)], dir)
+    expect(holder.launcher).not.toBeNull()
+    git(main, 'worktree', 'remove', '--force', dir)
+
+    const done = await runCliIn(
+      root,
+      ['prune', '--project', dir.split('/').pop() as string, '--yes', '--json'],
+      registryEnv(registry),
+    )
+    expect(done.code, done.stderr + done.stdout).toBe(0)
+    const report = parseJson<PruneJson>(done)
+    const candidate = report.candidates.find((c) => c.pid === holder.pid)
+    expect(candidate?.tree.above).toEqual([holder.launcher])
+    expect(report.tree).toContainEqual({
+      pid: holder.launcher,
+      of: holder.pid,
+      outcome: 'exited',
+      signals: expect.any(Array),
+    })
+    expect(alive(holder.pid)).toBe(false)
+    expect(alive(holder.launcher as number)).toBe(false)
+  })
+
+  it("leaves a foreign holder (stale, but not the project's) and an in-use holder alone", async () => {
+    const { dirs } = worktrees('shop')
+    const dir = dirs[0] as string
+    const registry = join(root, 'foreign.db')
+    const elsewhere = join(root, 'elsewhere')
+    mkdirSync(elsewhere, { recursive: true })
+    // A squatter from elsewhere on the manifest's port: orphaned and answering 503 (stale signs).
+    const foreign = await hold(['--orphan', '--http', '503'], elsewhere)
+    writeFileSync(
+      join(dir, 'portwarden.toml'),
+      `project = "shop"\n[services.api]\nports = [${foreign.port}]\n`,
+    )
+    // The project's own server, alive and well: a child of its launcher in an existing worktree.
+    const alloc = await runCliIn(dir, ['alloc', 'web', '--json'], registryEnv(registry))
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const own = await hold(['--port', String(port)], dir)
+
+    const done = await runCliIn(dir, ['prune', '--yes', '--json'], registryEnv(registry))
+    const report = parseJson<PruneJson>(done)
+    expect(done.code, done.stderr).toBe(1) // nothing to prune
+    expect(report.outcome).toBe('nothing_to_prune')
+    expect(report.candidates.find((c) => c.pid === foreign.pid)).toMatchObject({
+      decision: 'not_ours',
+      verdict: 'stale',
+      ours: null,
+    })
+    expect(report.candidates.find((c) => c.pid === own.pid)).toMatchObject({
+      decision: 'not_stale',
+      verdict: 'in use',
+    })
+    expect(alive(foreign.pid)).toBe(true)
+    expect(alive(own.pid)).toBe(true)
+
+    const human = await runCliIn(dir, ['prune', '--dry-run'], registryEnv(registry))
+    expect(human.stdout).toContain("not this project's: python3")
+    expect(human.stdout).toContain(`portwarden free ${foreign.port}/tcp`)
+    expect(human.stdout).toContain('left alone: python3')
+  })
+
+  it('without a terminal and without --yes it refuses and signals nothing (exit 2)', async () => {
+    const { main, dirs } = worktrees('feature-z')
+    const dir = dirs[0] as string
+    const registry = join(root, 'notty.db')
+    const alloc = await runCliIn(dir, ['alloc', 'api', '--json'], registryEnv(registry))
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const holder = await hold(['--orphan', '--port', String(port)], dir)
+    const ticks = startTicks(holder.pid)
+    git(main, 'worktree', 'remove', '--force', dir)
+    const refused = await runCliIn(
+      root,
+      ['prune', '--project', dir.split('/').pop() as string],
+      registryEnv(registry),
+    )
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toContain('Refusing to signal without confirmation')
+    expect(refused.stderr).toContain('stale: python3')
+    expect(refused.stderr).not.toMatch(/^\s+at /m)
+    expect(alive(holder.pid)).toBe(true)
+    expect(startTicks(holder.pid)).toBe(ticks)
+  })
+
+  it("--release-gone releases exactly the gone worktrees' allocations", async () => {
+    const { main, dirs } = worktrees('kept', 'gone')
+    const [kept, gone] = dirs as [string, string]
+    const registry = join(root, 'gone.db')
+    for (const [dir, service] of [
+      [kept, 'web'],
+      [gone, 'api'],
+    ] as const) {
+      const alloc = await runCliIn(
+        dir,
+        ['alloc', service, '--project', 'demo'],
+        registryEnv(registry),
+      )
+      expect(alloc.code, alloc.stderr).toBe(0)
+    }
+    git(main, 'worktree', 'remove', '--force', gone)
+    expect(existsSync(gone)).toBe(false)
+
+    const plan = parseJson<PruneJson>(
+      await runCliIn(
+        root,
+        ['prune', '--project', 'demo', '--release-gone', '--dry-run', '--json'],
+        registryEnv(registry),
+      ),
+    )
+    expect(plan.release?.map((a) => a.service)).toEqual(['api'])
+    const status = async (): Promise<number> =>
+      (
+        JSON.parse(
+          (await runCliIn(root, ['status', '--project', 'demo', '--json'], registryEnv(registry)))
+            .stdout,
+        ) as { allocations: unknown[] }
+      ).allocations.length
+    expect(await status()).toBe(2) // a dry run releases nothing
+
+    const done = await runCliIn(
+      root,
+      ['prune', '--project', 'demo', '--release-gone', '--yes', '--json'],
+      registryEnv(registry),
+    )
+    expect(done.code, done.stderr).toBe(0)
+    expect(parseJson<PruneJson>(done).released).toHaveLength(1)
+    const left = JSON.parse(
+      (await runCliIn(root, ['status', '--project', 'demo', '--json'], registryEnv(registry)))
+        .stdout,
+    ) as { allocations: { worktree: string }[] }
+    expect(left.allocations.map((a) => a.worktree)).toEqual([kept])
+  })
+
+  it('bad input: an unknown signal or a bad duration is exit 2 with the accepted forms', async () => {
+    const bad = await runCliIn(root, ['prune', '--signal', 'BOOM'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/TERM/)
+    const wait = await runCliIn(root, ['prune', '--wait', 'soon'])
+    expect(wait.code).toBe(2)
+    expect(wait.stderr).not.toMatch(/^\s+at /m)
+  })
+})
