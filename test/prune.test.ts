@@ -304,6 +304,38 @@ describe('prune', () => {
     expect(left.allocations.map((a) => a.worktree)).toEqual([kept])
   })
 
+  it('who, check and free --dry-run show the same verdict, the registry sign from the registry', async () => {
+    const elsewhere = join(root, 'squat')
+    mkdirSync(elsewhere, { recursive: true })
+    const squatter = await hold(['--orphan'], elsewhere)
+    const port = String(squatter.port)
+    const registry = join(root, 'signs.db')
+    // Before the registry knows the port: only the weak orphan sign, `in use`, said as such.
+    const before = await runCliIn(root, ['free', port, '--dry-run', '--registry', registry])
+    expect(before.stdout).toContain('in use: only orphaned')
+    // The registry gives the port to another project's service (recorded from its worktree).
+    const { dirs } = worktrees('billing')
+    const alloc = await runCliIn(
+      dirs[0] as string,
+      ['alloc', 'api', '--port', port, '--pid', String(squatter.pid)],
+      registryEnv(registry),
+    )
+    expect(alloc.code, alloc.stderr).toBe(0)
+    const project = (dirs[0] as string).split('/').pop() as string
+    const who = await runCliIn(root, ['who', port, '--registry', registry])
+    expect(who.stdout).toContain(`looks stale: the port is allocated to ${project}/api`)
+    const check = await runCliIn(root, ['check', port, '--registry', registry])
+    expect(check.stdout).toContain(`pid ${squatter.pid} looks stale: the port is allocated to`)
+    const checkJson = parseJson<{ ports: { holders: { processes: { verdict: string }[] }[] }[] }>(
+      await runCliIn(root, ['check', port, '--json', '--registry', registry]),
+    )
+    expect(checkJson.ports[0]?.holders[0]?.processes[0]?.verdict).toBe('stale')
+    const plan = await runCliIn(root, ['free', port, '--dry-run', '--json', '--registry', registry])
+    expect(parseJson<{ targets: { pid: number; verdict: string }[] }>(plan).targets).toEqual([
+      expect.objectContaining({ pid: squatter.pid, verdict: 'stale' }),
+    ])
+  })
+
   it('bad input: an unknown signal or a bad duration is exit 2 with the accepted forms', async () => {
     const bad = await runCliIn(root, ['prune', '--signal', 'BOOM'])
     expect(bad.code).toBe(2)

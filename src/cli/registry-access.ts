@@ -1,4 +1,4 @@
-import type { RegistryStore } from '../core/registry/types.js'
+import type { Allocation, RegistryStore } from '../core/registry/types.js'
 import * as registry from '../core/registry/open-registry.js'
 import { openRegistry } from '../core/registry/open-registry.js'
 
@@ -44,4 +44,11 @@ export async function consultRegistry(
     const reason = (error instanceof Error ? error.message : String(error)).replace(/\.$/, '')
     return { store: null, warnings: [skipped(reason)] }
   }
+}
+
+/** The existing registry's allocations for the stale evidence; a warning when unreadable. */
+export function allocationsForEvidence(
+  options: RegistryOptions,
+): Promise<{ allocations: Allocation[]; warnings: string[] }> {
+  return registry.allocationsForEvidence({ location: options.registry })
 }

@@ -8,6 +8,7 @@ import type { OtherProtocolHolders } from './other-protocol.js'
 import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
 import { readProcText } from './process/read-process.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
+import type { EvidenceContext, HolderJudgement } from './stale/index.js'
 import type { BackendName } from './sockets/query.js'
 import type { Family, Protocol, SocketEntry, Warning } from './types.js'
 
@@ -29,6 +30,8 @@ export interface PortCheck {
   probes: ProbeResult[]
   /** For a free port, when asked (`otherProtocol`): what holds it over the other protocol. */
   otherProtocol: OtherProtocolHolders | null
+  /** Per holder process of a taken port, when asked (`evidence`): is it a leftover? */
+  judgements?: HolderJudgement[]
 }
 
 export interface CheckOptions extends PublisherOptions {
@@ -46,6 +49,8 @@ export interface CheckOptions extends PublisherOptions {
    * with wireguard-go on 51820/udp. The twin ports are read in the same scan.
    */
   otherProtocol?: boolean
+  /** Gather the stale-holder evidence for the holders of each taken port, as `whoHolds` does. */
+  evidence?: Omit<EvidenceContext, 'sockets'>
 }
 
 /** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
@@ -81,7 +86,15 @@ export async function checkPorts(
   const results: PortCheck[] = []
   for (const { protocol, port } of ports) {
     const sockets = byPort.get(`${protocol}:${port}`) ?? []
-    results.push(await judgePort(protocol, port, sockets, wanted, targets))
+    const result = await judgePort(protocol, port, sockets, wanted, targets)
+    results.push(result)
+    if (options.evidence && result.holders.length > 0) {
+      const { judgePortHolders } = await import('./stale/judge-holders.js')
+      result.judgements = await judgePortHolders(result.holders, sockets, result, {
+        ...options.evidence,
+        ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+      })
+    }
   }
   if (options.publishers !== false) await markPublished(results, options)
   if (options.otherProtocol === true)

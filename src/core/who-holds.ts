@@ -89,15 +89,16 @@ export async function whoHolds(
       otherProtocol: null,
     })
     if (options.evidence && listeners.length > 0) {
-      const { judgeHolders } = await import('./stale/judge-holders.js')
-      ports[ports.length - 1]!.judgements = await judgeHolders(listeners, {
-        ...options.evidence,
-        sockets: everyOnPort.get(key) ?? [],
-        ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
-        allocations: (options.evidence.allocations ?? []).filter(
-          (a) => a.port === port && a.protocol === protocol,
-        ),
-      })
+      const { judgePortHolders } = await import('./stale/judge-holders.js')
+      ports[ports.length - 1]!.judgements = await judgePortHolders(
+        listeners,
+        everyOnPort.get(key) ?? [],
+        { port, protocol },
+        {
+          ...options.evidence,
+          ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+        },
+      )
     }
   }
   const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)

@@ -70,7 +70,7 @@ export function toJsonCheck(check: PortCheck, allocation: Allocation | null = nu
     port: check.port,
     protocol: check.protocol,
     free: check.free,
-    holders: check.holders.map(toJsonSocket),
+    holders: check.holders.map((s) => toJsonSocketWithEvidence(s, check.judgements)),
     allocation: allocation ? toJsonAllocation(allocation) : null,
     reason: check.reason,
     message: checkSentence(check),

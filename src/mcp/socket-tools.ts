@@ -18,6 +18,7 @@ import {
 } from '../core/messages.js'
 import { specsForProtocols } from '../core/port-spec.js'
 import { listSockets } from '../core/sockets/list-sockets.js'
+import { allocationsForEvidence } from '../core/registry/open-registry.js'
 import { whoHolds } from '../core/who-holds.js'
 import { toJsonChecks, toJsonSocket, toJsonWho } from '../core/wire.js'
 import { hostInput, portSpecsInput, protocolInput, toPortSpecs } from './inputs.js'
@@ -84,15 +85,16 @@ export const whoHoldsTool = defineTool({
   output: whoDocument,
   annotations: READ_ONLY,
   async run(args, context) {
+    const registry = await allocationsForEvidence({ location: context.registry })
     const result = await whoHolds(toPortSpecs(args.ports), {
       backend: context.backend,
       otherProtocol: true,
-      evidence: {},
+      evidence: { allocations: registry.allocations },
     })
     return {
       json: toJsonWho(result.ports),
       sentence: whoSentence(result.ports),
-      warnings: result.warnings.map((w) => w.message),
+      warnings: [...registry.warnings, ...result.warnings.map((w) => w.message)],
     }
   },
 })
@@ -106,15 +108,17 @@ export const checkPortsTool = defineTool({
   output: checkDocument,
   annotations: READ_ONLY,
   async run(args, context) {
+    const registry = await allocationsForEvidence({ location: context.registry })
     const checks = await checkPorts(toPortSpecs(args.ports), {
       host: args.host,
       backend: context.backend,
       otherProtocol: true,
+      evidence: { allocations: registry.allocations },
     })
     return {
       json: toJsonChecks(checks),
       sentence: checks.map(checkResultSentence).join('; '),
-      warnings: checks.flatMap((c) => c.warnings.map((w) => w.message)),
+      warnings: [...registry.warnings, ...checks.flatMap((c) => c.warnings.map((w) => w.message))],
     }
   },
 })
@@ -156,14 +160,16 @@ export const freePort = defineTool({
     openWorldHint: false,
   },
   async run(args, context) {
+    const registry = await allocationsForEvidence({ location: context.registry })
     const plan = await planFree(toPortSpecs(args.ports), {
+      evidence: { allocations: registry.allocations },
       signal: args.signal === undefined ? 'SIGTERM' : parseSignalName(args.signal),
       waitMs: args.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(args.wait, 'wait'),
       killAfterMs:
         args.kill_after === undefined ? null : parseDuration(args.kill_after, 'kill_after'),
       backend: context.backend,
     })
-    const warnings = plan.warnings.map((w) => w.message)
+    const warnings = [...registry.warnings, ...plan.warnings.map((w) => w.message)]
     if (args.confirm !== true) {
       const wouldSignal = plan.targets.some((t) => t.refusal === null && t.identity !== null)
       return {

@@ -6,10 +6,12 @@ import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { allocationsForEvidence } from '../registry-access.js'
 import { renderChecks } from '../render/human.js'
 import type { Style } from '../render/style.js'
 
-export interface CheckCommandOptions extends GlobalOptions {
+export interface CheckCommandOptions extends GlobalOptions, RegistryOptions {
   host?: string
 }
 
@@ -18,25 +20,32 @@ export async function check(
   options: CheckCommandOptions,
   style: Style,
 ): Promise<CommandResult> {
-  const checks = await checkPorts(requireSpecs(specTexts, 'check'), {
+  const specs = requireSpecs(specTexts, 'check')
+  const registry = await allocationsForEvidence(options)
+  const checks = await checkPorts(specs, {
     host: options.host,
     backend: parseBackend(options.backend),
     otherProtocol: true,
+    // As `who`: the evidence without asking the service anything.
+    evidence: { allocations: registry.allocations },
   })
   return {
     exitCode: checks.every((c) => c.free) ? EXIT.ok : EXIT.no,
     json: options.json ? toJsonChecks(checks) : null,
     text: options.json ? '' : renderChecks(checks, style),
     // A [WARN] line says its TIME-WAIT caveat itself; stderr repeats it only beside --json.
-    warnings: checks.flatMap((c) =>
-      c.warnings.filter((w) => options.json || w !== timeWaitCaveat(c)).map((w) => w.message),
-    ),
+    warnings: [
+      ...registry.warnings,
+      ...checks.flatMap((c) =>
+        c.warnings.filter((w) => options.json || w !== timeWaitCaveat(c)).map((w) => w.message),
+      ),
+    ],
   }
 }
 
 export function registerCheck(program: Command, cli: CliContext): void {
   cli
-    .common(
+    .registry(
       program
         .command('check')
         .description('is each port free to bind? exit 1 if any is taken')

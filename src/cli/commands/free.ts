@@ -23,13 +23,16 @@ import type { CommandResult, GlobalOptions } from '../command-result.js'
 import type { ConfirmIo } from '../confirm.js'
 import { confirmEach, EXIT_INTERRUPTED } from '../confirm.js'
 import { EXIT } from '../exit-codes.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { allocationsForEvidence } from '../registry-access.js'
+import { explainJudgement } from '../../core/stale/index.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
 import { renderUptime } from '../render/human.js'
 import type { Style } from '../render/style.js'
 import { colorEnabled, createStyle } from '../render/style.js'
 import { truncate } from '../../shared/safe-text.js'
 
-export interface FreeCommandOptions extends GlobalOptions {
+export interface FreeCommandOptions extends GlobalOptions, RegistryOptions {
   dryRun?: boolean
   yes?: boolean
   signal?: string
@@ -65,13 +68,16 @@ export async function free(
       '--kill-after has no effect with --signal KILL: SIGKILL is already the first signal',
     )
   }
+  const registry = await allocationsForEvidence(options)
   const plan = await planFree(specs, {
     signal,
     waitMs,
     killAfterMs,
     backend: parseBackend(options.backend),
+    // Is each holder a leftover or in use? Said in the plan, before anyone is asked.
+    evidence: { allocations: registry.allocations },
   })
-  warnings.push(...plan.warnings.map((w) => w.message))
+  warnings.push(...registry.warnings, ...plan.warnings.map((w) => w.message))
   const errStyle = createStyle(colorEnabled(io.stderr))
 
   if (options.dryRun) {
@@ -203,6 +209,7 @@ export function renderPlan(plan: FreePlan, style: Style): string {
           `  will send ${plan.signal} to ${displayName(target.holder.name)} (pid ${target.holder.pid}, user ${displayName(target.holder.user)}, up ${renderUptime(target.holder.startedAt)})`,
         )
         lines.push(style.dim(`    command: ${displayName(target.holder.command) || '(none)'}`))
+        if (target.judgement) lines.push(`    ${displayName(explainJudgement(target.judgement))}`)
         for (const caveat of target.caveats) lines.push(`    ${style.warn('note')}: ${caveat}`)
         if (plan.killAfterMs !== null && plan.signal !== 'SIGKILL') {
           lines.push(
@@ -343,7 +350,7 @@ export function renderReport(report: FreeReport, style: Style): string {
 
 export function registerFree(program: Command, cli: CliContext): void {
   cli
-    .common(
+    .registry(
       program
         .command('free')
         .description(

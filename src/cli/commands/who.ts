@@ -5,19 +5,23 @@ import type { CliContext } from '../cli-context.js'
 import type { CommandResult, GlobalOptions } from '../command-result.js'
 import { EXIT } from '../exit-codes.js'
 import { parseBackend, requireSpecs } from '../parse-options.js'
+import type { RegistryOptions } from '../registry-access.js'
+import { allocationsForEvidence } from '../registry-access.js'
 import { renderWho } from '../render/human.js'
 import type { Style } from '../render/style.js'
 
 export async function who(
   specTexts: string[],
-  options: GlobalOptions,
+  options: GlobalOptions & RegistryOptions,
   style: Style,
 ): Promise<CommandResult> {
-  const result = await whoHolds(requireSpecs(specTexts, 'who'), {
+  const specs = requireSpecs(specTexts, 'who')
+  const registry = await allocationsForEvidence(options)
+  const result = await whoHolds(specs, {
     backend: parseBackend(options.backend),
     otherProtocol: true,
     // No HTTP probe: asking who holds a port never touches the service itself.
-    evidence: {},
+    evidence: { allocations: registry.allocations },
   })
   const held = result.ports.some(isHeld)
   const text =
@@ -28,13 +32,13 @@ export async function who(
     exitCode: held ? EXIT.ok : EXIT.no,
     json: options.json ? toJsonWho(result.ports) : null,
     text: options.json ? '' : text,
-    warnings: result.warnings.map((w) => w.message),
+    warnings: [...registry.warnings, ...result.warnings.map((w) => w.message)],
   }
 }
 
 export function registerWho(program: Command, cli: CliContext): void {
   cli
-    .common(
+    .registry(
       program
         .command('who')
         .description('who holds these ports: pid, name, user, command line, uptime, address')

@@ -117,7 +117,6 @@ function emptyListingSentence(query: ListSocketsOptions): string {
     : `No ${kinds} sockets.`
 }
 
-/** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
 /** ` (looks stale: orphaned 3 days ago, …, no connections)` when the evidence says so. */
 function staleSuffix(entry: PortHolders, pid: number): string {
   const judgement = entry.judgements?.find((j) => j.pid === pid)
@@ -125,6 +124,7 @@ function staleSuffix(entry: PortHolders, pid: number): string {
   return text === null ? '' : ` (${displayName(text)})`
 }
 
+/** `who`: the sentence, then one line per holder with everything needed to decide what to do. */
 export function renderWho(entries: readonly PortHolders[], style: Style, now = Date.now()): string {
   const blocks: string[] = []
   for (const entry of entries) {
@@ -195,7 +195,11 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
         : timeWaitCaveat(check)
           ? style.warn('[WARN]')
           : style.pass('[PASS]')
-      const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}`
+      const stale = (check.judgements ?? []).flatMap((j) => {
+        const text = describeJudgement(j)
+        return text === null ? [] : [`\n       pid ${j.pid} ${displayName(text)}`]
+      })
+      const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}${stale.join('')}`
       const fix = publishersFix(check.publishers) ?? (check.free ? null : kernelFix(check.holders))
       const note = check.otherProtocol
         ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`

@@ -8,6 +8,7 @@ import { namespaceInitCaveat } from '../process/pid-namespace.js'
 import { ProcessReader } from '../process/read-process.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Holder, KernelHolder, Protocol, SocketEntry, Warning } from '../types.js'
+import type { EvidenceContext, HolderJudgement } from '../stale/index.js'
 import type { PortHolders } from '../who-holds.js'
 import { whoHolds } from '../who-holds.js'
 import type { DockerLookup } from '../containers/docker-engine.js'
@@ -38,6 +39,8 @@ export interface FreeOptions {
   dockerTimeoutMs?: number
   /** Where to look for systemd `.socket` units when pid 1 holds a port. */
   systemdUnitDirs?: readonly string[]
+  /** Gather each holder's stale evidence for the plan (as `whoHolds`' `evidence`). */
+  evidence?: Omit<EvidenceContext, 'sockets'>
 }
 
 export const DEFAULT_WAIT_MS = 5000
@@ -98,6 +101,8 @@ export interface FreeTarget {
   container: ContainerInfo | null
   /** What the signals will do differently from usual, said before any is sent (a namespace init). */
   caveats: string[]
+  /** Is it a leftover? When the plan gathered evidence (`evidence`), else null. */
+  judgement: HolderJudgement | null
 }
 
 export interface PortPlan extends PortKey {
@@ -141,7 +146,11 @@ export async function planFree(
   specs: readonly PortSpec[],
   options: FreeOptions = {},
 ): Promise<FreePlan> {
-  const who = await whoHolds(specs, { backend: options.backend, procRoot: options.procRoot })
+  const who = await whoHolds(specs, {
+    backend: options.backend,
+    procRoot: options.procRoot,
+    ...(options.evidence ? { evidence: options.evidence } : {}),
+  })
   return planFreeFrom(specs, who.ports, options, who.warnings)
 }
 
@@ -193,7 +202,15 @@ function planPort(
       if (!pids.includes(holder.pid)) pids.push(holder.pid)
       const target = targets.get(holder.pid)
       if (!target) {
-        const fresh = { holder, ports: [key], identity: null, refusal: null, container: null }
+        const judgement = entry.judgements?.find((j) => j.pid === holder.pid) ?? null
+        const fresh = {
+          holder,
+          ports: [key],
+          identity: null,
+          refusal: null,
+          container: null,
+          judgement,
+        }
         targets.set(holder.pid, { ...fresh, caveats: [] })
       } else if (!target.ports.some((p) => p.port === key.port && p.protocol === key.protocol))
         target.ports.push(key)

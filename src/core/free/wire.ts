@@ -1,4 +1,4 @@
-import { toJsonHolder, toJsonSocket } from '../wire.js'
+import { toJsonHolder, toJsonJudgement, toJsonSocket } from '../wire.js'
 import type { FreeReport, TargetReport } from './execute-free.js'
 import { planOutcome } from './execute-free.js'
 import type { FreePlan, FreeTarget, Refusal } from './plan-free.js'
@@ -24,6 +24,9 @@ export function toJsonFreeTarget(target: FreeTarget) {
     refusal: target.refusal ? toJsonRefusal(target.refusal) : null,
     container_address: target.container?.address ?? null,
     caveats: target.caveats,
+    ...(target.judgement
+      ? toJsonJudgement(target.judgement)
+      : { evidence: null, verdict: null, reasons: [] }),
   }
 }
 

@@ -225,6 +225,7 @@ export async function planPrune(scope: PruneScope, options: PruneOptions = {}): 
   )
   for (const candidate of stopping) {
     const target = free.targets.find((t) => t.holder.pid === candidate.holder.pid)
+    if (target) target.judgement = candidate.judgement
     if (target?.refusal) {
       candidate.decision = 'refused'
       candidate.why = target.refusal.message

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { defaultStateDirectory } from '../state-dir.js'
-import type { RegistryStore } from './types.js'
+import type { Allocation, RegistryStore } from './types.js'
 
 export interface OpenRegistryOptions {
   /** A file path or a `postgres://` URL; default: PORTWARDEN_REGISTRY, then the state directory. */
@@ -80,5 +80,29 @@ export async function withExistingRegistry<T>(
     return await work(store)
   } finally {
     await store?.close()
+  }
+}
+
+/**
+ * Every allocation of the existing registry, for the stale evidence (the registry sign) of
+ * `who`, `check` and `free`: none when there is no registry. Never throws: the socket tables
+ * answer those questions, so a registry that cannot be read is only a warning.
+ */
+export async function allocationsForEvidence(
+  options: OpenRegistryOptions = {},
+): Promise<{ allocations: Allocation[]; warnings: string[] }> {
+  try {
+    return {
+      allocations: await withExistingRegistry(options, async (store) =>
+        store ? store.list({}) : [],
+      ),
+      warnings: [],
+    }
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\.$/, '')
+    return {
+      allocations: [],
+      warnings: [`the registry was not consulted for the stale evidence: ${reason}`],
+    }
   }
 }

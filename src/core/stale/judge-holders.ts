@@ -30,3 +30,22 @@ export async function judgeHolders(
   }
   return out
 }
+
+/**
+ * The judgements on a port's listeners: `everyOnPort` is every socket on the port (connections
+ * too, for the activity sign); only the allocations of this port and protocol are consulted.
+ */
+export function judgePortHolders(
+  listeners: readonly SocketEntry[],
+  everyOnPort: readonly SocketEntry[],
+  key: { port: number; protocol: 'tcp' | 'udp' },
+  context: Omit<EvidenceContext, 'sockets'>,
+): Promise<HolderJudgement[]> {
+  return judgeHolders(listeners, {
+    ...context,
+    sockets: everyOnPort,
+    allocations: (context.allocations ?? []).filter(
+      (a) => a.port === key.port && a.protocol === key.protocol,
+    ),
+  })
+}
