@@ -18,10 +18,11 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { CLI, cliEnv, parseJson, runCli, runCliAt } from './helpers/cli.js'
 import type { PortHolder } from './helpers/hold-port.js'
 import { startPortHolder } from './helpers/hold-port.js'
+import { git, holdStale, isAlive, makeWorktrees, stopStaleHolders } from './helpers/stale-holder.js'
 import { ROOT, stopStarted } from './helpers/processes.js'
 import { portIsFree } from './helpers/sockets.js'
 import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
@@ -39,6 +40,7 @@ const TOOL_NAMES = [
   'registry_status',
   'health_check',
   'free_port',
+  'prune',
 ] as const
 
 interface Connected {
@@ -387,6 +389,52 @@ describe('portwarden mcp: free_port', () => {
   })
 })
 
+describe('portwarden mcp: prune', () => {
+  afterEach(stopStaleHolders)
+
+  it("without confirm stops nothing; with confirm: true it stops the project's stale orphan", async () => {
+    const { main, dirs } = makeWorktrees(dir, 'agent-wt')
+    const worktree = dirs[0] as string
+    const alloc = await runCliAt(worktree, ['alloc', 'api', '--registry', registry, '--json'])
+    expect(alloc.code, alloc.stderr).toBe(0)
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const holder = await holdStale(['--orphan', '--port', String(port)], { cwd: worktree })
+    git(main, 'worktree', 'remove', '--force', worktree)
+    const project = worktree.split('/').pop() as string
+
+    const dry = await answer<{
+      dry_run: boolean
+      candidates: { pid: number; decision: string; verdict: string }[]
+    }>(mcp, 'prune', { project })
+    expect(dry.json.dry_run).toBe(true)
+    expect(dry.json.candidates).toEqual([
+      expect.objectContaining({ pid: holder.pid, decision: 'stop', verdict: 'stale' }),
+    ])
+    expect(dry.text).toMatch(/^Dry run \(nothing was signalled or released\): prune /)
+    expect(dry.text).toContain('"confirm": true')
+    expect(isAlive(holder.pid)).toBe(true)
+
+    const done = await answer<{ dry_run: boolean; outcome: string }>(mcp, 'prune', {
+      project,
+      confirm: true,
+    })
+    expect(done.json, JSON.stringify(done.json)).toMatchObject({ dry_run: false, outcome: "pruned" })
+    expect(done.text).toContain(`TCP port ${port} is free`)
+    expect(isAlive(holder.pid)).toBe(false)
+    // The CLI's document for the same question, now that nothing is stale.
+    const cli = await runCliAt(dir, [
+      'prune',
+      '--project',
+      project,
+      '--dry-run',
+      '--json',
+      '--registry',
+      registry,
+    ])
+    expect(parseJson<{ outcome: string }>(cli).outcome).toBe('nothing_to_prune')
+  })
+})
+
 describe('portwarden mcp: bad arguments are tool errors', () => {
   it.each([
     ['who_holds', {}, /ports/],
@@ -404,6 +452,8 @@ describe('portwarden mcp: bad arguments are tool errors', () => {
     ['release_port', { gone: true, service: 'web' }, /takes no/],
     ['free_port', { ports: [8080], signal: 'STOP' }, /signal/],
     ['free_port', { ports: [8080], wait: '61m' }, /longer than 1h/],
+    ['prune', { signal: 'STOP' }, /signal/],
+    ['prune', { project: '' }, /project/],
     ['no_such_tool', {}, /There is no tool "no_such_tool"/],
   ])('%s %j: invalid_request with the sentence', async (name, args, says) => {
     const { error, message, text } = await toolError(mcp, name, args)
@@ -471,7 +521,7 @@ describe('portwarden mcp: the session', () => {
 describe('portwarden mcp: 1,000 random calls', () => {
   it('never crash the server; every reply is a result or a tool error; only our holders are ever signalled', async () => {
     const fuzzDir = tempDir('pw-mcp-fuzz-')
-    const fuzz = await connect(['--registry', join(fuzzDir, 'registry.db')])
+    const fuzz = await connect(['--registry', join(fuzzDir, 'registry.db')], { cwd: fuzzDir })
     // Holders that survive every catchable signal: only SIGKILL (signal KILL, kill_after) stops one.
     const holders: PortHolder[] = []
     // How a confirmed free_port may name a holder of ours: a port without a protocol is TCP, so
@@ -582,6 +632,16 @@ describe('portwarden mcp: 1,000 random calls', () => {
       ),
       registry_status: fc.record({ project: fc.constantFrom('fuzz', 'fuzz-b') }, optional),
       health_check: fc.record({ project: fc.constantFrom('fuzz', 'fuzz-b') }, optional),
+      // The fuzz server runs in a directory that is no project's: prune has no holder it may stop.
+      prune: fc.record(
+        {
+          project: fc.constantFrom('fuzz', 'fuzz-b'),
+          release_gone: fc.boolean(),
+          confirm: fc.boolean(),
+          wait: fc.constant('100ms'),
+        },
+        optional,
+      ),
       free_port: fc.record(
         {
           ports: fc.oneof(goodPorts, fc.array(ownSpec, { minLength: 1, maxLength: 2 })),

@@ -5,99 +5,23 @@
  * signals nothing, no TTY without `--yes` refuses, `--release-gone` releases exactly the gone
  * worktrees' allocations.
  */
-import type { ChildProcess } from 'node:child_process'
-import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { parseJson } from './helpers/cli.js'
-import { FIXTURES, PYTHON } from './helpers/processes.js'
 import { runCliIn } from './helpers/registry.js'
+import type { StaleHolder } from './helpers/stale-holder.js'
+import { git, holdStale, isAlive, makeWorktrees, stopStaleHolders } from './helpers/stale-holder.js'
 import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 import { startTicks } from './run-helpers.js'
 
 const root = tempDir('pw-prune-')
 afterAll(removeTempDirs)
-const children: ChildProcess[] = []
-afterEach(async () => {
-  await Promise.all(
-    children.splice(0).map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve()
-          child.once('close', () => resolve())
-          try {
-            process.kill(-(child.pid as number), 'SIGKILL') // its group: the orphans too
-          } catch {
-            resolve()
-          }
-        }),
-    ),
-  )
-})
+afterEach(stopStaleHolders)
 
-function git(cwd: string, ...args: string[]): void {
-  execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], {
-    cwd,
-    stdio: 'ignore',
-  })
-}
-
-let repos = 0
-/** A repository with one linked worktree per name; returns their directories. */
-function worktrees(...names: string[]): { main: string; dirs: string[] } {
-  const main = join(root, `repo-${++repos}`)
-  mkdirSync(main)
-  git(main, 'init', '-q')
-  git(main, 'commit', '-q', '--allow-empty', '-m', 'init')
-  const dirs = names.map((name) => {
-    const dir = join(root, `${name}-${repos}`)
-    git(main, 'worktree', 'add', '-q', dir)
-    return dir
-  })
-  return { main, dirs }
-}
-
-interface Held {
-  pid: number
-  port: number
-  launcher: number | null
-}
-
-async function hold(args: string[], cwd: string): Promise<Held> {
-  const child = spawn(PYTHON, [`${FIXTURES}stale-holder.py`, ...args], {
-    cwd,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  children.push(child)
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> })
-  let launcher: number | null = null
-  return new Promise((resolve, reject) => {
-    child.once('close', (code) => reject(new Error(`holder exited (${code})`)))
-    lines.on('line', (line) => {
-      const launched = /^LAUNCHER (.*)$/.exec(line)
-      if (launched) launcher = (JSON.parse(launched[1] as string) as { pid: number }).pid
-      const match = /^READY (.*)$/.exec(line)
-      if (match) {
-        const ready = JSON.parse(match[1] as string) as { pid: number; port: number }
-        resolve({ ...ready, launcher })
-      }
-    })
-  })
-}
-
-function alive(pid: number): boolean {
-  const stat = (() => {
-    try {
-      return readFileSync(`/proc/${pid}/stat`, 'utf8')
-    } catch {
-      return null
-    }
-  })()
-  return stat !== null && !/^\d+ \(.*\) [ZX] /.test(stat)
-}
+const hold = (args: string[], cwd: string): Promise<StaleHolder> => holdStale(args, { cwd })
+const alive = isAlive
+const worktrees = (...names: string[]) => makeWorktrees(root, ...names)
 
 interface PruneJson {
   dry_run: boolean

@@ -4,60 +4,32 @@
  * executable (a copied interpreter), a holder in a git worktree that is then removed, idle vs
  * active connections (a real client sending data), a 503 answer, a duplicate.
  */
-import type { ChildProcess } from 'node:child_process'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { Allocation } from '../src/core/registry/types.js'
 import { listSockets } from '../src/core/sockets/list-sockets.js'
 import type { Evidence, EvidenceContext } from '../src/core/stale/index.js'
 import { describeJudgement, gatherEvidence, judge } from '../src/core/stale/index.js'
-import { FIXTURES, PYTHON } from './helpers/processes.js'
+import { PYTHON } from './helpers/processes.js'
+import { holdStale, stopStaleHolders } from './helpers/stale-holder.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-stale-'))
-const children: ChildProcess[] = []
 const clients: Socket[] = []
 afterEach(async () => {
   for (const client of clients.splice(0)) client.destroy()
-  await Promise.all(
-    children.splice(0).map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve()
-          child.once('close', () => resolve())
-          try {
-            process.kill(-(child.pid as number), 'SIGKILL') // its group: an orphan too
-          } catch {
-            resolve()
-          }
-        }),
-    ),
-  )
+  await stopStaleHolders()
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-async function hold(
+function hold(
   args: string[] = [],
   options: { cwd?: string; exe?: string } = {},
 ): Promise<{ pid: number; port: number }> {
-  const child = spawn(options.exe ?? PYTHON, [`${FIXTURES}stale-holder.py`, ...args], {
-    cwd: options.cwd ?? dir,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  children.push(child)
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> })
-  return new Promise((resolve, reject) => {
-    child.once('close', (code) => reject(new Error(`holder exited (${code})`)))
-    lines.on('line', (line) => {
-      const match = /^READY (.*)$/.exec(line)
-      if (match) resolve(JSON.parse(match[1] as string) as { pid: number; port: number })
-    })
-  })
+  return holdStale(args, { cwd: options.cwd ?? dir, ...(options.exe ? { exe: options.exe } : {}) })
 }
 
 async function evidenceOf(
@@ -222,6 +194,14 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     const c = await evidenceOf(ok, { httpTimeoutMs: 1000 })
     expect(c.httpStatus).toBe(200)
     expect(judge(c).verdict).toBe('in use')
+  })
+
+  it('the HTTP probe leaves no connection behind for the next judgement (a long-running caller)', async () => {
+    const silent = await hold(['--orphan']) // accepts, never answers: the probe times out
+    const first = await evidenceOf(silent, { httpTimeoutMs: 500 })
+    expect(first.httpStatus).toBeNull()
+    const again = await evidenceOf(silent, { httpTimeoutMs: 500 })
+    expect(again.connections.established).toBe(0)
   })
 
   it('a duplicate (same command line and cwd on another port) is seen; a different cwd is not', async () => {

@@ -10,6 +10,8 @@ import type { RegistryStatus } from './registry/status.js'
 import type { Allocation } from './registry/types.js'
 import type { FreeReport } from './free/execute-free.js'
 import type { FreePlan } from './free/plan-free.js'
+import type { PruneReport } from './prune/execute-prune.js'
+import type { PrunePlan } from './prune/plan-prune.js'
 import { escapeUnsafe } from '../shared/safe-text.js'
 import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
 import type { PortHolders } from './who-holds.js'
@@ -380,6 +382,57 @@ export function freeReportSentence(report: FreeReport): string {
   if (!report.targets.some((t) => t.signals.length > 0) && report.outcome !== 'nothing_to_free')
     parts.push('nothing was signalled')
   return parts.join('; ')
+}
+
+/** What the other holders of the project's ports are: `2 left alone (in use or not this project's)`. */
+function leftAlone(plan: PrunePlan): string | null {
+  const n = plan.candidates.filter((c) => c.decision === 'not_stale' || c.decision === 'not_ours')
+  if (n.length === 0) return null
+  const foreign = n.filter((c) => c.decision === 'not_ours').length
+  const words =
+    foreign === n.length
+      ? "not this project's"
+      : foreign === 0
+        ? 'not stale'
+        : "not stale or not this project's"
+  return `${n.length} other holder${n.length === 1 ? '' : 's'} left alone (${words})`
+}
+
+/** What `prune --dry-run` would do: `prune shop: SIGTERM would go to python3 (pid 42, …) …`. */
+export function prunePlanSentence(plan: PrunePlan): string {
+  const parts: string[] = []
+  const stopping = plan.candidates.filter((c) => c.decision === 'stop')
+  if (stopping.length > 0)
+    parts.push(
+      `${plan.free.signal} would go to ${describeProcesses(stopping.map((c) => c.holder))}, which look${stopping.length === 1 ? 's' : ''} stale`,
+    )
+  for (const c of plan.candidates)
+    if (c.decision === 'refused') parts.push(`would not signal pid ${c.holder.pid}: ${c.why}`)
+  if (plan.gone.length > 0)
+    parts.push(
+      `would release ${joinWords(plan.gone.map((a) => `${a.service} (${portLabel(a.protocol, a.port)})`))}, whose worktree is gone`,
+    )
+  if (parts.length === 0) parts.push('nothing looks stale')
+  const alone = leftAlone(plan)
+  if (alone) parts.push(alone)
+  return `prune ${plan.scope.project}: ${parts.join('; ')}`
+}
+
+/** What `prune` did: who was stopped, what was released, what was left alone. */
+export function pruneReportSentence(report: PruneReport): string {
+  const { plan } = report
+  if (report.outcome === 'nothing_to_prune') return prunePlanSentence(plan)
+  const parts: string[] = []
+  if (report.free.targets.length > 0) parts.push(freeReportSentence(report.free))
+  const running = report.tree.filter((t) => t.outcome === 'running')
+  if (running.length > 0)
+    parts.push(
+      `still running from their trees: ${running.map((t) => `pid ${t.mark.pid}`).join(', ')}`,
+    )
+  if (report.released.length > 0) parts.push(joinWords(report.released.map(releasedSentence)))
+  const alone = leftAlone(plan)
+  if (alone) parts.push(alone)
+  return `prune ${plan.scope.project}: ${parts.join('; ')}`
 }
 
 function joinWords(parts: readonly string[]): string {

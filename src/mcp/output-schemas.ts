@@ -184,6 +184,42 @@ export const freeDocument = z.union([
   }),
 ])
 
+const pruneCandidate = z.looseObject({
+  pid: z.number().int(),
+  name: z.string(),
+  ports: z.array(z.string()),
+  decision: z.enum(['stop', 'refused', 'not_stale', 'not_ours']),
+  why: z.string(),
+  ours: z.string().nullable(),
+  verdict: z.enum(['stale', 'maybe stale', 'in use']),
+  reasons: z.array(z.looseObject({ sign: z.string(), weight: z.string(), text: z.string() })),
+})
+
+const pruneHeader = {
+  outcome: z.enum(['pruned', 'not_pruned', 'nothing_to_prune', 'permission_denied']),
+  project: z.string(),
+  roots: z.array(z.string()),
+  candidates: z.array(pruneCandidate),
+  warnings: z.array(z.string()),
+}
+
+/** `prune --dry-run --json` (no `confirm`) or `prune --yes --json` (with it). */
+export const pruneDocument = z.union([
+  z.looseObject({
+    dry_run: z.literal(true),
+    ...pruneHeader,
+    release: z.array(allocation),
+    free: z.looseObject({ dry_run: z.literal(true) }),
+  }),
+  z.looseObject({
+    dry_run: z.literal(false),
+    ...pruneHeader,
+    released: z.array(allocation),
+    tree: z.array(z.looseObject({ pid: z.number().int(), outcome: z.string() })),
+    free: z.looseObject({ dry_run: z.literal(false) }),
+  }),
+])
+
 /** A tool error: the CLI's `--json` error document (`{"error": code, "message", "hint"?}`). */
 export const errorDocument = z.looseObject({
   error: z.string(),

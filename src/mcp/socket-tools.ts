@@ -128,7 +128,11 @@ const SIGNAL_NAMES = [...FREE_SIGNALS, ...FREE_SIGNALS.map((s) => s.slice(3))] a
   ...string[],
 ]
 
-const durationInput = z.string().max(16)
+export const durationInput = z.string().max(16)
+
+export const signalInput = z
+  .enum(SIGNAL_NAMES)
+  .describe('the first signal: TERM (default), INT, HUP, QUIT, USR1, USR2 or KILL')
 
 export const freePort = defineTool({
   name: 'free_port',
@@ -141,10 +145,7 @@ export const freePort = defineTool({
       .boolean()
       .optional()
       .describe('true: really send the signals; otherwise a dry run that sends nothing'),
-    signal: z
-      .enum(SIGNAL_NAMES)
-      .optional()
-      .describe('the first signal: TERM (default), INT, HUP, QUIT, USR1, USR2 or KILL'),
+    signal: signalInput.optional(),
     wait: durationInput
       .optional()
       .describe('how long to wait for the ports after the last signal: 500ms, 5s (default), 2m'),

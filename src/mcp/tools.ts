@@ -10,6 +10,7 @@ import {
   releasePort,
 } from './registry-tools.js'
 import { checkPortsTool, freePort, listListeners, whoHoldsTool } from './socket-tools.js'
+import { pruneTool } from './prune-tool.js'
 import type { ToolDefinition } from './tool.js'
 
 export const TOOLS: readonly ToolDefinition[] = [
@@ -22,6 +23,5 @@ export const TOOLS: readonly ToolDefinition[] = [
   registryStatusTool,
   healthCheck,
   freePort,
-  // `prune` (issue 14) is registered here once the core has it: a definition in
-  // registry-tools.ts that calls the core's prune and answers its --json document and sentence.
+  pruneTool,
 ]

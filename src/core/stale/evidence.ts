@@ -287,17 +287,33 @@ function duplicateSign(
   return null
 }
 
+/**
+ * `GET /` on loopback: the status, or null (not HTTP, no answer in time). The connection is
+ * never kept (no agent, destroyed once the status line is read): a long-running caller (`serve`,
+ * `mcp`) must not leave a connection that the next judgement would count as the holder's traffic.
+ */
 async function httpStatus(port: number, timeoutMs: number): Promise<number | null> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/`, {
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
+  const { request } = await import('node:http')
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/', method: 'GET', agent: false, timeout: timeoutMs },
+      (res) => {
+        resolve(res.statusCode ?? null)
+        req.destroy()
+      },
+    )
+    const timer = setTimeout(() => {
+      resolve(null)
+      req.destroy()
+    }, timeoutMs)
+    req.once('close', () => clearTimeout(timer))
+    req.once('error', () => resolve(null))
+    req.once('timeout', () => {
+      resolve(null)
+      req.destroy()
     })
-    await response.body?.cancel()
-    return response.status
-  } catch {
-    return null
-  }
+    req.end()
+  })
 }
 
 /** The evidence about one holder of one port. */
