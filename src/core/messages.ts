@@ -11,7 +11,7 @@ import type { Allocation } from './registry/types.js'
 import type { FreeReport } from './free/execute-free.js'
 import type { FreePlan } from './free/plan-free.js'
 import { escapeUnsafe } from '../shared/safe-text.js'
-import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
+import type { Holder, NamedContainer, Protocol, SocketEntry, Warning } from './types.js'
 import type { PortHolders } from './who-holds.js'
 
 /** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
@@ -28,7 +28,11 @@ export function describeProcesses(holders: readonly Holder[]): string {
     const first = group[0] as Holder
     const pids = group.map((h) => h.pid).sort((a, b) => a - b)
     const pidText = pids.length === 1 ? `pid ${pids[0]}` : `pids ${pids.join(', ')}`
-    const container = first.container ? `, forwarding to container ${first.container}` : ''
+    // A container the engine named is said per socket (containerPublishing), with its route.
+    const container =
+      first.container && !first.dockerContainer
+        ? `, forwarding to container ${displayName(first.container)}`
+        : ''
     return `${displayName(first.name)} (${pidText}, user ${displayName(first.user)}${container})`
   })
   return joinWords(parts)
@@ -58,6 +62,66 @@ export function kernelHeldBy(sockets: readonly SocketEntry[]): string | null {
 export function kernelFix(sockets: readonly SocketEntry[]): string | null {
   const fixes = [...new Set(sockets.flatMap((s) => (s.kernel?.fix ? [s.kernel.fix] : [])))]
   return fixes.length > 0 ? fixes.join('; ') : null
+}
+
+/** `pw-web (3f2a9c1b0d4e)`: a container the Docker Engine named, with its short id. */
+export function describeNamedContainer(container: NamedContainer): string {
+  const id = container.id ? ` (${displayName(container.id.slice(0, 12))})` : ''
+  return `${displayName(container.name)}${id}`
+}
+
+/**
+ * What a holder's `container` says, for `who`'s holder lines: `pw-web (3f2a9c1b0d4e) at
+ * 172.17.0.2:80` once the engine named it, else the proxy's own `172.17.0.2:80`; null for none.
+ */
+export function holderContainerLabel(holder: Holder): string | null {
+  const named = holder.dockerContainer
+  if (named)
+    return `${describeNamedContainer(named)}${named.address ? ` at ${displayName(named.address)}` : ''}`
+  return holder.container ? displayName(holder.container) : null
+}
+
+/**
+ * `published by Docker container pw-web (3f2a9c1b0d4e), 127.0.0.1:8080 → 172.17.0.2:80`: the
+ * containers that these sockets' holders (docker-proxy, or dockerd's placeholder with
+ * `userland-proxy: false`) stand for, as the engine named them; null when it named none.
+ */
+export function containerPublishing(sockets: readonly SocketEntry[]): string | null {
+  const byId = new Map<string, { container: NamedContainer; routes: Set<string> }>()
+  for (const socket of sockets) {
+    for (const holder of socket.processes) {
+      const container = holder.dockerContainer
+      if (!container) continue
+      const key = `${container.id}\0${container.name}`
+      const entry = byId.get(key) ?? { container, routes: new Set<string>() }
+      byId.set(key, entry)
+      const host = formatEndpoint(socket.localAddress, socket.localPort)
+      entry.routes.add(container.address ? `${host} → ${displayName(container.address)}` : host)
+    }
+  }
+  if (byId.size === 0) return null
+  const parts = [...byId.values()].map(
+    ({ container, routes }) =>
+      `Docker container ${describeNamedContainer(container)}, ${joinWords([...routes])}`,
+  )
+  return `published by ${joinWords(parts)}`
+}
+
+/** `: published by Docker container ...` after a holder sentence, or nothing. */
+function containerSuffix(sockets: readonly SocketEntry[]): string {
+  const published = containerPublishing(sockets)
+  return published === null ? '' : `: ${published}`
+}
+
+/** `docker stop pw-web` for the containers these sockets' holders stand for, or null. */
+export function containerFix(sockets: readonly SocketEntry[]): string | null {
+  const names = new Set<string>()
+  for (const socket of sockets)
+    for (const holder of socket.processes)
+      if (holder.dockerContainer) names.add(holder.dockerContainer.name)
+  return names.size > 0
+    ? [...names].map((name) => `docker stop ${displayName(name)}`).join(', or ')
+    : null
 }
 
 /** Rootless container port helpers, by comm: the real listener is inside a user's container. */
@@ -128,7 +192,7 @@ export function portInUseSentence(
   const kernel = kernelHeldBy(sockets)
   if (kernel !== null)
     return `${label} ${verb === 'is already in use by' ? 'is in use by' : verb} the kernel: ${kernel}`
-  return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}`
+  return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}${containerSuffix(sockets)}`
 }
 
 /**
@@ -179,7 +243,7 @@ export function checkSummary(check: PortCheck): string {
       `table shows a holder; it may be bound without listening or held in another network namespace)`
     )
   }
-  return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}`
+  return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}${containerSuffix(check.holders)}`
 }
 
 /**
@@ -187,7 +251,7 @@ export function checkSummary(check: PortCheck): string {
  * `UDP port 51820 is held by wireguard-go (pid 812, user root) on 0.0.0.0:51820 and [::]:51820`.
  */
 export function otherProtocolSentence(port: number, other: OtherProtocolHolders): string {
-  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}`
+  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}${containerSuffix(other.sockets)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */
