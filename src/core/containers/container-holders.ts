@@ -83,7 +83,8 @@ export function containerForHolder(
   return {
     name: container.name,
     id: container.id,
-    address: ip === null ? null : ip.includes(':') ? `[${ip}]:${privatePort}` : `${ip}:${privatePort}`,
+    address:
+      ip === null ? null : ip.includes(':') ? `[${ip}]:${privatePort}` : `${ip}:${privatePort}`,
   }
 }
 

@@ -1,6 +1,10 @@
 import type { ContainerNamingOptions } from '../containers/container-holders.js'
 import { containerForHolder, mayStandForContainer } from '../containers/container-holders.js'
-import { DOCKER_TIMEOUT_MS, defaultDockerSocket, listDockerContainers } from '../containers/docker-engine.js'
+import {
+  DOCKER_TIMEOUT_MS,
+  defaultDockerSocket,
+  listDockerContainers,
+} from '../containers/docker-engine.js'
 import { startHolderScan } from '../process/holder-scan.js'
 import { ProcessReader } from '../process/read-process.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
