@@ -108,7 +108,9 @@ async function expectContainerNamed(
 
   const list = await engine.cli(['list', '--port', String(port)])
   expect(list.code, list.stderr).toBe(0)
-  expect(list.stdout).toContain(`${holder.name}[${holder.pid}] (container ${web.name} (${short}))`)
+  expect(list.stdout).toContain(
+    `${holder.name}[${holder.pid}] for container ${web.name} (${short})`,
+  )
   // A filtered listing and the full one (the addon's fast JSON path where it applies).
   for (const args of [
     ['list', '--port', String(port), '--json'],
@@ -261,6 +263,11 @@ describe.skipIf(skip !== null)(
         name: 'dockerd',
         pid: engine.dockerdPid,
       })
+      const preflight = await engine.cli(['preflight', '--port', String(published)])
+      expect(preflight.code, preflight.stdout + preflight.stderr).toBe(1)
+      expect(preflight.stdout).toContain(
+        `publishing Docker container pw-web (${web.id.slice(0, 12)}) at ${web.ip}:80`,
+      )
     })
 
     it('without an answering engine dockerd is named as before, in bounded time', async () => {
@@ -402,6 +409,11 @@ describe.skipIf(skip !== null)(
         name: 'docker-proxy',
         pid: await proxyPid(),
       })
+      const preflight = await engine.cli(['preflight', '--port', String(published)])
+      expect(preflight.code, preflight.stdout + preflight.stderr).toBe(1)
+      expect(preflight.stdout).toContain(
+        `forwarding to container ${web.ip}:80: pw-shop (${web.id.slice(0, 12)})`,
+      )
     })
 
     it('without an answering engine docker-proxy keeps its address, in bounded time', async () => {

@@ -72,7 +72,7 @@ function processCell(socket: SocketEntry): string {
   const cell = [...byName].map(([name, pids]) => `${name}[${pids.join(',')}]`).join(' ')
   // The container a proxy or dockerd stands for, once the engine named it.
   const named = socket.processes.find((h) => h.dockerContainer)?.dockerContainer
-  return named ? `${cell} (container ${describeNamedContainer(named)})` : cell
+  return named ? `${cell} for container ${describeNamedContainer(named)}` : cell
 }
 
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */

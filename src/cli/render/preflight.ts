@@ -42,7 +42,7 @@ export function describeHoldersBriefly(sockets: readonly SocketEntry[], now = Da
     const named = holder.dockerContainer
     if (holder.container)
       facts.push(
-        `forwarding to container ${displayName(holder.container)}${named ? ` (Docker container ${describeNamedContainer(named)})` : ''}`,
+        `forwarding to container ${displayName(holder.container)}${named ? `: ${describeNamedContainer(named)}` : ''}`,
       )
     else if (named) facts.push(`publishing Docker container ${holderContainerLabel(holder)}`)
     const command = displayName(holder.command)
