@@ -2,11 +2,14 @@
  * Issue 16 against a real Docker engine (Debian's docker.io), in both proxy modes, each engine in
  * a network namespace of its own (test/helpers/docker.ts): `free` never signals dockerd or
  * docker-proxy, names the container from the Engine API and suggests `docker stop NAME`; a port
- * published by a DNAT rule with no socket on it is not "available". Needs root, dockerd,
+ * published by a DNAT rule with no socket on it is not "available". Issue 12 item 3: who, check,
+ * list and the API name the container a holder stands for (docker-proxy, or dockerd's placeholder
+ * without the userland proxy) from the Engine API, and ask it only then. Needs root, dockerd,
  * iptables and busybox-static (installed by .ci/run); skips with the reason otherwise.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,7 +21,7 @@ import {
   startDockerEngine,
   whyNoDocker,
 } from './helpers/docker.js'
-import { parseJson } from './helpers/cli.js'
+import { parseJson, runCli } from './helpers/cli.js'
 import { stopStarted } from './helpers/processes.js'
 import { startServe } from './helpers/serve.js'
 import { startTicks } from './run-helpers.js'
@@ -428,3 +431,44 @@ describe.skipIf(skip !== null)(
     })
   },
 )
+
+describe('an ordinary holder costs no Docker Engine API call', () => {
+  it('who, check and list on a port a plain process holds never ask the engine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-docker-count-'))
+    const socketPath = join(dir, 'docker.sock')
+    const requests: string[] = []
+    const api = createHttpServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`)
+      res.setHeader('Content-Type', 'application/json')
+      res.end('[]')
+    })
+    await new Promise<void>((resolve) => api.listen(socketPath, resolve))
+    const listener = createServer()
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    const port = (listener.address() as AddressInfo).port
+    try {
+      const env = { PORTWARDEN_DOCKER_SOCKET: socketPath }
+      for (const args of [
+        ['who', String(port)],
+        ['who', String(port), '--json'],
+        ['check', String(port), '--json'],
+        ['list', '--port', String(port)],
+        ['list', '--port', String(port), '--json'],
+      ]) {
+        const result = await runCli(args, { env })
+        expect(result.stdout, args.join(' ')).toContain(String(process.pid))
+      }
+      expect(requests).toEqual([])
+      // The full listing too, unless this machine runs a container proxy or dockerd itself.
+      const rows = parseJson<JsonSocketRow[]>(await runCli(['list', '--json'], { env }))
+      const containerHolders = rows
+        .flatMap((r) => r.processes)
+        .filter((h) => h.name === 'dockerd' || h.name === 'docker-proxy')
+      if (containerHolders.length === 0) expect(requests).toEqual([])
+    } finally {
+      await new Promise((resolve) => listener.close(resolve))
+      await new Promise((resolve) => api.close(resolve))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
