@@ -193,6 +193,17 @@ async function expectApiNamesContainer(
       expect(sockets.status, sockets.text).toBe(200)
       expect(holdersOn(sockets.json, port), path).toContainEqual(expect.objectContaining(expected))
     }
+    // An allocation of the port is refused (409) naming the container.
+    const refused = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'web', port },
+    })
+    expect(refused.status, refused.text).toBe(409)
+    expect(refused.json.details).toMatchObject({
+      process: holderName,
+      container: web.name,
+      container_id: web.id,
+    })
     const system = await serve.request('/api/system/ports')
     expect(system.status, system.text).toBe(200)
     expect(holdersOn(system.json.listening, port)).toContainEqual(expect.objectContaining(expected))
