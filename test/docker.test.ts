@@ -23,10 +23,14 @@ import {
 } from './helpers/docker.js'
 import { parseJson, runCli } from './helpers/cli.js'
 import { stopStarted } from './helpers/processes.js'
-import { startServe } from './helpers/serve.js'
+import { launchChromium, whyNoBrowser } from './helpers/browser.js'
+import type { Serve } from './helpers/serve.js'
+import { removeServeDirs, startServe } from './helpers/serve.js'
 import { startTicks } from './run-helpers.js'
 
 const skip = whyNoDocker()
+
+afterAll(() => removeServeDirs())
 
 /** Inside a fresh namespace every port is free: any in the usual range will do. */
 function somePort(): number {
@@ -207,8 +211,39 @@ async function expectApiNamesContainer(
     const system = await serve.request('/api/system/ports')
     expect(system.status, system.text).toBe(200)
     expect(holdersOn(system.json.listening, port)).toContainEqual(expect.objectContaining(expected))
+    await expectDashboardNamesContainer(engine, serve, web, port)
   } finally {
     await stopStarted()
+  }
+}
+
+/** The dashboard (headless Chromium in the engine's namespace) shows the name and short id. */
+async function expectDashboardNamesContainer(
+  engine: DockerEngine,
+  serve: Serve,
+  web: RunningContainer,
+  port: number,
+): Promise<void> {
+  const noBrowser = whyNoBrowser()
+  if (noBrowser !== null) {
+    console.warn(`dashboard check skipped: ${noBrowser}`)
+    return
+  }
+  const browser = await launchChromium([], { netns: engine.netns })
+  try {
+    const page = await browser.newPage()
+    page.setDefaultTimeout(30_000)
+    await page.goto(serve.dashboard)
+    await page.waitForSelector('body[data-loaded="true"]')
+    const cell = page.locator(`#listener-rows tr[data-port="${port}"] td[data-label="Container"]`)
+    await cell.waitFor()
+    expect(await cell.innerText()).toMatch(new RegExp(`^${web.name}\\s+${web.id.slice(0, 12)}$`))
+    expect(await cell.getAttribute('title')).toBe(`id ${web.id} → ${web.ip}:80`)
+    // The filter finds the row by the container's id.
+    await page.fill('#listener-filter', web.id.slice(0, 12))
+    await page.locator(`#listener-rows tr[data-port="${port}"]`).waitFor()
+  } finally {
+    await browser.close()
   }
 }
 
