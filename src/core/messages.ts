@@ -14,25 +14,42 @@ import { escapeUnsafe } from '../shared/safe-text.js'
 import type { Holder, NamedContainer, Protocol, SocketEntry, Warning } from './types.js'
 import type { PortHolders } from './who-holds.js'
 
-/** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
+/**
+ * `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server;
+ * `docker-proxy (pid 812, user root, for Docker container web)` once the engine named it.
+ */
 export function describeProcesses(holders: readonly Holder[]): string {
+  return describeProcessList(holders, true)
+}
+
+/**
+ * `namedContainers` false: a container the engine named is left to the sentence, which says it
+ * per socket with its route (containerPublishing).
+ */
+function describeProcessList(holders: readonly Holder[], namedContainers: boolean): string {
   const groups = new Map<string, Holder[]>()
   for (const holder of holders) {
     const key = `${holder.name}\0${holder.user}`
-    const group = groups.get(key)
-    if (group) {
-      if (!group.some((h) => h.pid === holder.pid)) group.push(holder)
-    } else groups.set(key, [holder])
+    const group = groups.get(key) ?? []
+    groups.set(key, group)
+    group.push(holder)
   }
   const parts = [...groups.values()].map((group) => {
     const first = group[0] as Holder
-    const pids = group.map((h) => h.pid).sort((a, b) => a - b)
+    const pids = [...new Set(group.map((h) => h.pid))].sort((a, b) => a - b)
     const pidText = pids.length === 1 ? `pid ${pids[0]}` : `pids ${pids.join(', ')}`
-    // A container the engine named is said per socket (containerPublishing), with its route.
+    // dockerd holds one placeholder per published port: each socket may name another container.
+    const named = [
+      ...new Set(group.flatMap((h) => (h.dockerContainer ? [h.dockerContainer.name] : []))),
+    ]
     const container =
-      first.container && !first.dockerContainer
-        ? `, forwarding to container ${displayName(first.container)}`
-        : ''
+      named.length > 0
+        ? namedContainers
+          ? `, for Docker container${named.length === 1 ? '' : 's'} ${joinWords(named.map(displayName))}`
+          : ''
+        : first.container
+          ? `, forwarding to container ${displayName(first.container)}`
+          : ''
     return `${displayName(first.name)} (${pidText}, user ${displayName(first.user)}${container})`
   })
   return joinWords(parts)
@@ -40,12 +57,24 @@ export function describeProcesses(holders: readonly Holder[]): string {
 
 /** Who holds these sockets, for a sentence: processes, else the owning uid we could not see past. */
 export function describeHolders(sockets: readonly SocketEntry[]): string {
+  return describeHolderList(sockets, true)
+}
+
+function describeHolderList(sockets: readonly SocketEntry[], namedContainers: boolean): string {
   const processes = sockets.flatMap((socket) => socket.processes)
-  if (processes.length > 0) return describeProcesses(processes)
+  if (processes.length > 0) return describeProcessList(processes, namedContainers)
   const kernel = kernelHeldBy(sockets)
   if (kernel !== null) return `the kernel: ${kernel}`
   const owners = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
   return `a process of ${joinWords(owners)} that ${hiddenHolderReason(sockets.map((s) => s.uid))}`
+}
+
+/** A holder sentence's subject and place, then the containers it stands for with their routes. */
+function holdersAndWhere(sockets: readonly SocketEntry[]): string {
+  const published = containerPublishing(sockets)
+  return published === null
+    ? `${describeHolders(sockets)} ${describeWhere(sockets)}`
+    : `${describeHolderList(sockets, false)} ${describeWhere(sockets)}: ${published}`
 }
 
 /**
@@ -105,12 +134,6 @@ export function containerPublishing(sockets: readonly SocketEntry[]): string | n
       `Docker container ${describeNamedContainer(container)}, ${joinWords([...routes])}`,
   )
   return `published by ${joinWords(parts)}`
-}
-
-/** `: published by Docker container ...` after a holder sentence, or nothing. */
-function containerSuffix(sockets: readonly SocketEntry[]): string {
-  const published = containerPublishing(sockets)
-  return published === null ? '' : `: ${published}`
 }
 
 /** `docker stop pw-web` for the containers these sockets' holders stand for, or null. */
@@ -192,7 +215,7 @@ export function portInUseSentence(
   const kernel = kernelHeldBy(sockets)
   if (kernel !== null)
     return `${label} ${verb === 'is already in use by' ? 'is in use by' : verb} the kernel: ${kernel}`
-  return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}${containerSuffix(sockets)}`
+  return `${label} ${verb} ${holdersAndWhere(sockets)}`
 }
 
 /**
@@ -243,7 +266,7 @@ export function checkSummary(check: PortCheck): string {
       `table shows a holder; it may be bound without listening or held in another network namespace)`
     )
   }
-  return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}${containerSuffix(check.holders)}`
+  return `in use by ${holdersAndWhere(check.holders)}`
 }
 
 /**
@@ -251,7 +274,7 @@ export function checkSummary(check: PortCheck): string {
  * `UDP port 51820 is held by wireguard-go (pid 812, user root) on 0.0.0.0:51820 and [::]:51820`.
  */
 export function otherProtocolSentence(port: number, other: OtherProtocolHolders): string {
-  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}${containerSuffix(other.sockets)}`
+  return `${other.protocol.toUpperCase()} port ${port} is held by ${holdersAndWhere(other.sockets)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */
