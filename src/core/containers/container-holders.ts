@@ -16,7 +16,8 @@ export interface ContainerNamingOptions {
  * ever worth an Engine API call.
  */
 export function mayStandForContainer(holder: Holder): boolean {
-  return holder.name === 'dockerd' || proxyTarget(holder) !== null
+  // Asked of every holder of a listing: the common case (no container) is two comparisons.
+  return holder.name === 'dockerd' || (holder.container !== null && proxyTarget(holder) !== null)
 }
 
 /** docker-proxy's `172.17.0.2:80` (from its command line), or null. */
