@@ -2,10 +2,15 @@
  * Issue 16 against a real Docker engine (Debian's docker.io), in both proxy modes, each engine in
  * a network namespace of its own (test/helpers/docker.ts): `free` never signals dockerd or
  * docker-proxy, names the container from the Engine API and suggests `docker stop NAME`; a port
- * published by a DNAT rule with no socket on it is not "available". Needs root, dockerd,
+ * published by a DNAT rule with no socket on it is not "available". Issue 12 item 3: who, check,
+ * list and the API name the container a holder stands for (docker-proxy, or dockerd's placeholder
+ * without the userland proxy) from the Engine API, and ask it only then. Needs root, dockerd,
  * iptables and busybox-static (installed by .ci/run); skips with the reason otherwise.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,10 +21,16 @@ import {
   startDockerEngine,
   whyNoDocker,
 } from './helpers/docker.js'
-import { parseJson } from './helpers/cli.js'
+import { parseJson, runCli } from './helpers/cli.js'
+import { stopStarted } from './helpers/processes.js'
+import { launchChromium, whyNoBrowser } from './helpers/browser.js'
+import type { Serve } from './helpers/serve.js'
+import { removeServeDirs, startServe } from './helpers/serve.js'
 import { startTicks } from './run-helpers.js'
 
 const skip = whyNoDocker()
+
+afterAll(() => removeServeDirs())
 
 /** Inside a fresh namespace every port is free: any in the usual range will do. */
 function somePort(): number {
@@ -32,6 +43,208 @@ interface FreeTargetJson {
   container: string | null
   action: 'signal' | 'refuse'
   refusal: { code: string; command: string | null } | null
+}
+
+interface JsonHolder {
+  pid: number
+  name: string
+  container: string | null
+  container_id?: string | null
+  container_address?: string | null
+}
+interface JsonSocketRow {
+  local_address: string
+  local_port: number
+  processes: JsonHolder[]
+}
+
+/** Every holder of the rows on `port`. */
+function holdersOn(rows: readonly JsonSocketRow[], port: number): JsonHolder[] {
+  return rows.filter((r) => r.local_port === port).flatMap((r) => r.processes)
+}
+
+/**
+ * Issue 12 item 3: who, check, list (human and --json) and the API name the container a holder
+ * stands for (docker-proxy, or dockerd's placeholder), from the Engine API; with the engine
+ * unreachable or hung, the command line's address stays and nothing fails.
+ */
+async function expectContainerNamed(
+  engine: DockerEngine,
+  web: RunningContainer,
+  port: number,
+  holder: { name: string; pid: number },
+): Promise<void> {
+  const short = web.id.slice(0, 12)
+  const published = `published by Docker container ${web.name} (${short}), 127.0.0.1:${port} → ${web.ip}:80`
+  const expected = {
+    name: holder.name,
+    pid: holder.pid,
+    container: web.name,
+    container_id: web.id,
+    container_address: `${web.ip}:80`,
+  }
+
+  const who = await engine.cli(['who', String(port)])
+  expect(who.code, who.stdout + who.stderr).toBe(0)
+  expect(who.stdout).toContain(
+    `TCP port ${port} is already in use by ${holder.name} (pid ${holder.pid}, user root) on 127.0.0.1:${port}: ${published}`,
+  )
+  expect(who.stdout).toContain(`container ${web.name} (${short}) at ${web.ip}:80`)
+  expect(who.stdout).toContain(`fix: docker stop ${web.name}`)
+  const whoJson = parseJson<{ ports: { holders: JsonSocketRow[] }[] }>(
+    await engine.cli(['who', String(port), '--json']),
+  )
+  expect(holdersOn(whoJson.ports[0]!.holders, port)).toContainEqual(
+    expect.objectContaining(expected),
+  )
+
+  const check = await engine.cli(['check', String(port)])
+  expect(check.code, check.stdout + check.stderr).toBe(1)
+  expect(check.stdout).toContain(
+    `[FAIL] ${port}/tcp: in use by ${holder.name} (pid ${holder.pid}, user root) on 127.0.0.1:${port}: ${published}`,
+  )
+  expect(check.stdout).toContain(`fix: docker stop ${web.name}`)
+  const checkJson = parseJson<{
+    ports: { free: boolean; reason: string; message: string; holders: JsonSocketRow[] }[]
+  }>(await engine.cli(['check', String(port), '--json']))
+  expect(checkJson.ports[0]).toMatchObject({ free: false, reason: 'in_use' })
+  expect(checkJson.ports[0]!.message).toContain(published)
+  expect(holdersOn(checkJson.ports[0]!.holders, port)).toContainEqual(
+    expect.objectContaining(expected),
+  )
+
+  const list = await engine.cli(['list', '--port', String(port)])
+  expect(list.code, list.stderr).toBe(0)
+  expect(list.stdout).toContain(
+    `${holder.name}[${holder.pid}] for container ${web.name} (${short})`,
+  )
+  // A filtered listing and the full one (the addon's fast JSON path where it applies).
+  for (const args of [
+    ['list', '--port', String(port), '--json'],
+    ['list', '--json'],
+  ]) {
+    const rows = parseJson<JsonSocketRow[]>(await engine.cli(args))
+    expect(holdersOn(rows, port), args.join(' ')).toContainEqual(expect.objectContaining(expected))
+  }
+}
+
+/** The engine not answering (no socket; one that accepts and never answers): today's words, no failure. */
+async function expectUnnamedWithoutEngine(
+  engine: DockerEngine,
+  port: number,
+  holder: { name: string; container: string | null },
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pw-docker-hung-'))
+  const hungPath = join(dir, 'hung.sock')
+  const accepted = new Set<Socket>()
+  const hung = createServer((connection) => void accepted.add(connection)) // never answers
+  await new Promise<void>((resolve) => hung.listen(hungPath, resolve))
+  try {
+    for (const socket of [join(dir, 'absent.sock'), hungPath]) {
+      const env = { PORTWARDEN_DOCKER_SOCKET: socket }
+      const started = performance.now()
+      const who = await engine.cli(['who', String(port)], env)
+      expect(performance.now() - started, socket).toBeLessThan(10_000)
+      expect(who.code, who.stdout + who.stderr).toBe(0)
+      expect(who.stdout).toContain(`in use by ${holder.name} (pid `)
+      if (holder.container)
+        expect(who.stdout).toContain(`forwarding to container ${holder.container}`)
+      expect(who.stdout).not.toContain('published by Docker container')
+      const json = parseJson<{ ports: { holders: JsonSocketRow[] }[] }>(
+        await engine.cli(['who', String(port), '--json'], env),
+      )
+      const found = holdersOn(json.ports[0]!.holders, port).find((h) => h.name === holder.name)
+      expect(found?.container, socket).toBe(holder.container)
+      if (holder.container === null) expect(found).not.toHaveProperty('container_id')
+      else expect(found).toMatchObject({ container_id: null, container_address: holder.container })
+      const check = await engine.cli(['check', String(port)], env)
+      expect(check.code, check.stdout + check.stderr).toBe(1)
+      expect(check.stdout).toContain(`[FAIL] ${port}/tcp: in use by ${holder.name} (pid `)
+    }
+  } finally {
+    for (const connection of accepted) connection.destroy()
+    await new Promise((resolve) => hung.close(resolve))
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** `serve` in the engine's namespace: /api/ports/P, /api/sockets and /api/system/ports name it. */
+async function expectApiNamesContainer(
+  engine: DockerEngine,
+  web: RunningContainer,
+  port: number,
+  holderName: string,
+): Promise<void> {
+  const serve = await startServe({
+    netns: engine.netns,
+    env: { PORTWARDEN_DOCKER_SOCKET: engine.socket },
+  })
+  try {
+    const expected = {
+      name: holderName,
+      container: web.name,
+      container_id: web.id,
+      container_address: `${web.ip}:80`,
+    }
+    const checked = await serve.request(`/api/ports/${port}`)
+    expect(checked.status, checked.text).toBe(200)
+    expect(checked.json).toMatchObject({ free: false, reason: 'in_use' })
+    expect(holdersOn(checked.json.holders, port)).toContainEqual(expect.objectContaining(expected))
+    expect(checked.json.message).toContain(`published by Docker container ${web.name}`)
+    // The watcher's snapshot (names attached when the socket was first seen) and a fresh scan.
+    for (const path of [`/api/sockets?port=${port}`, `/api/sockets?port=${port}&fresh=1`]) {
+      const sockets = await serve.request(path)
+      expect(sockets.status, sockets.text).toBe(200)
+      expect(holdersOn(sockets.json, port), path).toContainEqual(expect.objectContaining(expected))
+    }
+    // An allocation of the port is refused (409) naming the container.
+    const refused = await serve.request('/api/allocations', {
+      method: 'POST',
+      body: { project: 'shop', service: 'web', port },
+    })
+    expect(refused.status, refused.text).toBe(409)
+    expect(refused.json.details).toMatchObject({
+      process: holderName,
+      container: web.name,
+      container_id: web.id,
+    })
+    const system = await serve.request('/api/system/ports')
+    expect(system.status, system.text).toBe(200)
+    expect(holdersOn(system.json.listening, port)).toContainEqual(expect.objectContaining(expected))
+    await expectDashboardNamesContainer(engine, serve, web, port)
+  } finally {
+    await stopStarted()
+  }
+}
+
+/** The dashboard (headless Chromium in the engine's namespace) shows the name and short id. */
+async function expectDashboardNamesContainer(
+  engine: DockerEngine,
+  serve: Serve,
+  web: RunningContainer,
+  port: number,
+): Promise<void> {
+  const noBrowser = whyNoBrowser()
+  if (noBrowser !== null) {
+    console.warn(`dashboard check skipped: ${noBrowser}`)
+    return
+  }
+  const browser = await launchChromium([], { netns: engine.netns })
+  try {
+    const page = await browser.newPage()
+    page.setDefaultTimeout(30_000)
+    await page.goto(serve.dashboard)
+    await page.waitForSelector('body[data-loaded="true"]')
+    const cell = page.locator(`#listener-rows tr[data-port="${port}"] td[data-label="Container"]`)
+    await cell.waitFor()
+    expect(await cell.innerText()).toMatch(new RegExp(`^${web.name}\\s+${web.id.slice(0, 12)}$`))
+    expect(await cell.getAttribute('title')).toBe(`id ${web.id} → ${web.ip}:80`)
+    // The filter finds the row by the container's id.
+    await page.fill('#listener-filter', web.id.slice(0, 12))
+    await page.locator(`#listener-rows tr[data-port="${port}"]`).waitFor()
+  } finally {
+    await browser.close()
+  }
 }
 
 describe.skipIf(skip !== null)(
@@ -92,6 +305,26 @@ describe.skipIf(skip !== null)(
       const result = await engine.cli(['check', String(published)])
       expect(result.code).toBe(1)
       expect(result.stdout).toMatch(/\[FAIL\] \d+\/tcp: in use by dockerd \(pid \d+/)
+    })
+
+    it('who, check and list name the container dockerd holds the port for (human and --json)', async () => {
+      await expectContainerNamed(engine, web, published, {
+        name: 'dockerd',
+        pid: engine.dockerdPid,
+      })
+      const preflight = await engine.cli(['preflight', '--port', String(published)])
+      expect(preflight.code, preflight.stdout + preflight.stderr).toBe(1)
+      expect(preflight.stdout).toContain(
+        `publishing Docker container pw-web (${web.id.slice(0, 12)}) at ${web.ip}:80`,
+      )
+    })
+
+    it('without an answering engine dockerd is named as before, in bounded time', async () => {
+      await expectUnnamedWithoutEngine(engine, published, { name: 'dockerd', container: null })
+    })
+
+    it('the API names the container', async () => {
+      await expectApiNamesContainer(engine, web, published, 'dockerd')
     })
 
     it('a port DNATed to the container with no socket on it (as nerdctl/CNI publish) is not available; the rule and the container are named', async () => {
@@ -209,5 +442,79 @@ describe.skipIf(skip !== null)(
       expect(startTicks(engine.dockerdPid)).not.toBeNull()
       expect((await inspectContainer(engine, web.id)).running).toBe(true)
     })
+
+    /** The docker-proxy of the published port, from a listing. */
+    async function proxyPid(): Promise<number> {
+      const rows = parseJson<JsonSocketRow[]>(
+        await engine.cli(['list', '--port', String(published), '--json']),
+      )
+      const proxy = holdersOn(rows, published).find((h) => h.name === 'docker-proxy')
+      expect(proxy, JSON.stringify(rows)).toBeDefined()
+      return proxy!.pid
+    }
+
+    it('who, check and list name the container docker-proxy forwards to (human and --json)', async () => {
+      await expectContainerNamed(engine, web, published, {
+        name: 'docker-proxy',
+        pid: await proxyPid(),
+      })
+      const preflight = await engine.cli(['preflight', '--port', String(published)])
+      expect(preflight.code, preflight.stdout + preflight.stderr).toBe(1)
+      expect(preflight.stdout).toContain(
+        `forwarding to container ${web.ip}:80: pw-shop (${web.id.slice(0, 12)})`,
+      )
+    })
+
+    it('without an answering engine docker-proxy keeps its address, in bounded time', async () => {
+      await expectUnnamedWithoutEngine(engine, published, {
+        name: 'docker-proxy',
+        container: `${web.ip}:80`,
+      })
+    })
+
+    it('the API names the container', async () => {
+      await expectApiNamesContainer(engine, web, published, 'docker-proxy')
+    })
   },
 )
+
+describe('an ordinary holder costs no Docker Engine API call', () => {
+  it('who, check and list on a port a plain process holds never ask the engine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-docker-count-'))
+    const socketPath = join(dir, 'docker.sock')
+    const requests: string[] = []
+    const api = createHttpServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`)
+      res.setHeader('Content-Type', 'application/json')
+      res.end('[]')
+    })
+    await new Promise<void>((resolve) => api.listen(socketPath, resolve))
+    const listener = createServer()
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    const port = (listener.address() as AddressInfo).port
+    try {
+      const env = { PORTWARDEN_DOCKER_SOCKET: socketPath }
+      for (const args of [
+        ['who', String(port)],
+        ['who', String(port), '--json'],
+        ['check', String(port), '--json'],
+        ['list', '--port', String(port)],
+        ['list', '--port', String(port), '--json'],
+      ]) {
+        const result = await runCli(args, { env })
+        expect(result.stdout, args.join(' ')).toContain(String(process.pid))
+      }
+      expect(requests).toEqual([])
+      // The full listing too, unless this machine runs a container proxy or dockerd itself.
+      const rows = parseJson<JsonSocketRow[]>(await runCli(['list', '--json'], { env }))
+      const containerHolders = rows
+        .flatMap((r) => r.processes)
+        .filter((h) => h.name === 'dockerd' || h.name === 'docker-proxy')
+      if (containerHolders.length === 0) expect(requests).toEqual([])
+    } finally {
+      await new Promise((resolve) => listener.close(resolve))
+      await new Promise((resolve) => api.close(resolve))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -13,24 +13,45 @@ import type { FreePlan } from './free/plan-free.js'
 import type { PruneReport } from './prune/execute-prune.js'
 import type { PrunePlan } from './prune/plan-prune.js'
 import { escapeUnsafe } from '../shared/safe-text.js'
-import type { Holder, Protocol, SocketEntry, Warning } from './types.js'
+import type { Holder, NamedContainer, Protocol, SocketEntry, Warning } from './types.js'
 import type { PortHolders } from './who-holds.js'
 
-/** `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server. */
+/**
+ * `node (pid 4242, user dev)`, or `nginx (pids 10, 11, user www-data)` for a pre-fork server;
+ * `docker-proxy (pid 812, user root, for Docker container web)` once the engine named it.
+ */
 export function describeProcesses(holders: readonly Holder[]): string {
+  return describeProcessList(holders, true)
+}
+
+/**
+ * `namedContainers` false: a container the engine named is left to the sentence, which says it
+ * per socket with its route (containerPublishing).
+ */
+function describeProcessList(holders: readonly Holder[], namedContainers: boolean): string {
   const groups = new Map<string, Holder[]>()
   for (const holder of holders) {
     const key = `${holder.name}\0${holder.user}`
-    const group = groups.get(key)
-    if (group) {
-      if (!group.some((h) => h.pid === holder.pid)) group.push(holder)
-    } else groups.set(key, [holder])
+    const group = groups.get(key) ?? []
+    groups.set(key, group)
+    group.push(holder)
   }
   const parts = [...groups.values()].map((group) => {
     const first = group[0] as Holder
-    const pids = group.map((h) => h.pid).sort((a, b) => a - b)
+    const pids = [...new Set(group.map((h) => h.pid))].sort((a, b) => a - b)
     const pidText = pids.length === 1 ? `pid ${pids[0]}` : `pids ${pids.join(', ')}`
-    const container = first.container ? `, forwarding to container ${first.container}` : ''
+    // dockerd holds one placeholder per published port: each socket may name another container.
+    const named = [
+      ...new Set(group.flatMap((h) => (h.dockerContainer ? [h.dockerContainer.name] : []))),
+    ]
+    const container =
+      named.length > 0
+        ? namedContainers
+          ? `, for Docker container${named.length === 1 ? '' : 's'} ${joinWords(named.map(displayName))}`
+          : ''
+        : first.container
+          ? `, forwarding to container ${displayName(first.container)}`
+          : ''
     return `${displayName(first.name)} (${pidText}, user ${displayName(first.user)}${container})`
   })
   return joinWords(parts)
@@ -38,12 +59,24 @@ export function describeProcesses(holders: readonly Holder[]): string {
 
 /** Who holds these sockets, for a sentence: processes, else the owning uid we could not see past. */
 export function describeHolders(sockets: readonly SocketEntry[]): string {
+  return describeHolderList(sockets, true)
+}
+
+function describeHolderList(sockets: readonly SocketEntry[], namedContainers: boolean): string {
   const processes = sockets.flatMap((socket) => socket.processes)
-  if (processes.length > 0) return describeProcesses(processes)
+  if (processes.length > 0) return describeProcessList(processes, namedContainers)
   const kernel = kernelHeldBy(sockets)
   if (kernel !== null) return `the kernel: ${kernel}`
   const owners = [...new Set(sockets.map((s) => `uid ${s.uid} (${displayName(s.user)})`))]
   return `a process of ${joinWords(owners)} that ${hiddenHolderReason(sockets.map((s) => s.uid))}`
+}
+
+/** A holder sentence's subject and place, then the containers it stands for with their routes. */
+function holdersAndWhere(sockets: readonly SocketEntry[]): string {
+  const published = containerPublishing(sockets)
+  return published === null
+    ? `${describeHolders(sockets)} ${describeWhere(sockets)}`
+    : `${describeHolderList(sockets, false)} ${describeWhere(sockets)}: ${published}`
 }
 
 /**
@@ -60,6 +93,60 @@ export function kernelHeldBy(sockets: readonly SocketEntry[]): string | null {
 export function kernelFix(sockets: readonly SocketEntry[]): string | null {
   const fixes = [...new Set(sockets.flatMap((s) => (s.kernel?.fix ? [s.kernel.fix] : [])))]
   return fixes.length > 0 ? fixes.join('; ') : null
+}
+
+/** `pw-web (3f2a9c1b0d4e)`: a container the Docker Engine named, with its short id. */
+export function describeNamedContainer(container: NamedContainer): string {
+  const id = container.id ? ` (${displayName(container.id.slice(0, 12))})` : ''
+  return `${displayName(container.name)}${id}`
+}
+
+/**
+ * What a holder's `container` says, for `who`'s holder lines: `pw-web (3f2a9c1b0d4e) at
+ * 172.17.0.2:80` once the engine named it, else the proxy's own `172.17.0.2:80`; null for none.
+ */
+export function holderContainerLabel(holder: Holder): string | null {
+  const named = holder.dockerContainer
+  if (named)
+    return `${describeNamedContainer(named)}${named.address ? ` at ${displayName(named.address)}` : ''}`
+  return holder.container ? displayName(holder.container) : null
+}
+
+/**
+ * `published by Docker container pw-web (3f2a9c1b0d4e), 127.0.0.1:8080 → 172.17.0.2:80`: the
+ * containers that these sockets' holders (docker-proxy, or dockerd's placeholder with
+ * `userland-proxy: false`) stand for, as the engine named them; null when it named none.
+ */
+export function containerPublishing(sockets: readonly SocketEntry[]): string | null {
+  const byId = new Map<string, { container: NamedContainer; routes: Set<string> }>()
+  for (const socket of sockets) {
+    for (const holder of socket.processes) {
+      const container = holder.dockerContainer
+      if (!container) continue
+      const key = `${container.id}\0${container.name}`
+      const entry = byId.get(key) ?? { container, routes: new Set<string>() }
+      byId.set(key, entry)
+      const host = formatEndpoint(socket.localAddress, socket.localPort)
+      entry.routes.add(container.address ? `${host} → ${displayName(container.address)}` : host)
+    }
+  }
+  if (byId.size === 0) return null
+  const parts = [...byId.values()].map(
+    ({ container, routes }) =>
+      `Docker container ${describeNamedContainer(container)}, ${joinWords([...routes])}`,
+  )
+  return `published by ${joinWords(parts)}`
+}
+
+/** `docker stop pw-web` for the containers these sockets' holders stand for, or null. */
+export function containerFix(sockets: readonly SocketEntry[]): string | null {
+  const names = new Set<string>()
+  for (const socket of sockets)
+    for (const holder of socket.processes)
+      if (holder.dockerContainer) names.add(holder.dockerContainer.name)
+  return names.size > 0
+    ? [...names].map((name) => `docker stop ${displayName(name)}`).join(', or ')
+    : null
 }
 
 /** Rootless container port helpers, by comm: the real listener is inside a user's container. */
@@ -130,7 +217,7 @@ export function portInUseSentence(
   const kernel = kernelHeldBy(sockets)
   if (kernel !== null)
     return `${label} ${verb === 'is already in use by' ? 'is in use by' : verb} the kernel: ${kernel}`
-  return `${label} ${verb} ${describeHolders(sockets)} ${describeWhere(sockets)}`
+  return `${label} ${verb} ${holdersAndWhere(sockets)}`
 }
 
 /**
@@ -181,7 +268,7 @@ export function checkSummary(check: PortCheck): string {
       `table shows a holder; it may be bound without listening or held in another network namespace)`
     )
   }
-  return `in use by ${describeHolders(check.holders)} ${describeWhere(check.holders)}`
+  return `in use by ${holdersAndWhere(check.holders)}`
 }
 
 /**
@@ -189,7 +276,7 @@ export function checkSummary(check: PortCheck): string {
  * `UDP port 51820 is held by wireguard-go (pid 812, user root) on 0.0.0.0:51820 and [::]:51820`.
  */
 export function otherProtocolSentence(port: number, other: OtherProtocolHolders): string {
-  return `${other.protocol.toUpperCase()} port ${port} is held by ${describeHolders(other.sockets)} ${describeWhere(other.sockets)}`
+  return `${other.protocol.toUpperCase()} port ${port} is held by ${holdersAndWhere(other.sockets)}`
 }
 
 /** For `who` when a bind test fails but no table shows a holder. */

@@ -308,7 +308,7 @@ function judge(entry: Entry, project: string): void {
     entry.publishers = check.publishers
     entry.message = checkSentence(check) ?? `${label} is in use`
     const proxy = check.holders.flatMap((s) => s.processes).find(isProxy)
-    if (proxy) entry.container = proxy.container ?? proxy.name
+    if (proxy) entry.container = proxy.dockerContainer?.name ?? proxy.container ?? proxy.name
     const publisher = check.publishers.find((p) => p.container !== null)
     if (publisher?.container) entry.container = publisher.container.name
     if (foreign) entry.message += `; the registry allocates it to ${ownerText(allocation)}`
@@ -343,7 +343,7 @@ async function describeFullRange(entry: Entry, options: ManifestPreflightOptions
   entry.check = taken[0] ?? null
   entry.port = null
   const proxy = entry.holders.flatMap((s) => s.processes).find(isProxy)
-  if (proxy) entry.container = proxy.container ?? proxy.name
+  if (proxy) entry.container = proxy.dockerContainer?.name ?? proxy.container ?? proxy.name
   const who = entry.holders.length > 0 ? `; held by ${describeHolderNames(entry.holders)}` : ''
   entry.message = `no ${entry.protocol.toUpperCase()} port in ${range.from}-${range.to} is free: every one is in use or allocated in the registry${who}`
 }

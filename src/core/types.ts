@@ -34,8 +34,26 @@ export interface Holder {
   startedAt: string | null
   /** Clock ticks since boot at start (`/proc/<pid>/stat` field 22): with the pid, an identity. */
   startTicks: number | null
-  /** The container whose published port this process proxies, or null. */
+  /**
+   * The container whose published port this process proxies, or null: what its command line
+   * says (docker-proxy's `172.17.0.2:80`, else the proxy's name).
+   */
   container: string | null
+  /**
+   * The container this holder stands for on this socket, as the Docker Engine names it: set on a
+   * port proxy, or on dockerd holding a published port's placeholder (`userland-proxy: false`),
+   * when the engine answered (see containers/container-holders.ts). Absent otherwise.
+   */
+  dockerContainer?: NamedContainer
+}
+
+/** A container as the Docker Engine API names it, for a holder of one of its published ports. */
+export interface NamedContainer {
+  name: string
+  /** The full id (64 hex digits). */
+  id: string
+  /** Where the port's traffic goes inside the container (`172.17.0.2:80`), when known. */
+  address: string | null
 }
 
 /** One kernel socket and the processes that hold it. */

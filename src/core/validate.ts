@@ -272,6 +272,9 @@ function holderShape(holderPid: Check): Check {
     startedAt: nullable(string),
     startTicks: nullable(count),
     container: nullable(string),
+    dockerContainer: optional(
+      record('a named container', { name: string, id: string, address: nullable(string) }),
+    ),
   })
 }
 
@@ -678,6 +681,9 @@ export const listOptions = options({
   withProcesses: optional(boolean),
   backend: optional(backend),
   procRoot,
+  containers: optional(boolean),
+  dockerSocket: optional(path),
+  dockerTimeoutMs: optional(duration),
 })
 
 export const checkOptions = options({

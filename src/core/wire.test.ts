@@ -20,6 +20,10 @@ const holder: fc.Arbitrary<Holder> = fc.record({
   startedAt: fc.option(fc.constant('2026-11-21T10:00:00Z')),
   startTicks: fc.option(fc.nat()),
   container: fc.option(nasty),
+  // Named by the Docker Engine: the holder's JSON grows container_id and container_address.
+  dockerContainer: fc.option(fc.record({ name: nasty, id: nasty, address: fc.option(nasty) }), {
+    nil: undefined,
+  }),
 })
 
 describe('renderSocketsJson', () => {

@@ -14,16 +14,49 @@ import type { RegistryStatus } from './registry/status.js'
 import type { Allocation } from './registry/types.js'
 
 /** The wire shapes of SPEC.md (snake_case), shared by the CLI's --json and the HTTP API. */
-export function toJsonHolder(holder: Holder) {
-  return {
+/** A process holder on the wire (SPEC.md's six fields and `kind`, the container's beside them). */
+export interface JsonProcessHolder {
+  kind: 'process'
+  pid: number
+  name: string
+  command: string
+  user: string
+  started_at: string | null
+  container: string | null
+  /** Only on a holder that stands for a container: its full id, when the engine named it. */
+  container_id?: string | null
+  /** Only on a holder that stands for a container: where the traffic goes (`172.17.0.2:80`). */
+  container_address?: string | null
+}
+
+/**
+ * `container` is the container's name once the Docker Engine named it, else what the proxy's
+ * command line says (`172.17.0.2:80`), else null. A holder that stands for a container also
+ * carries `container_id` (null when unnamed) and `container_address` (where the traffic goes);
+ * other holders keep the spec's fields alone.
+ */
+export function toJsonHolder(holder: Holder): JsonProcessHolder {
+  const base: JsonProcessHolder = {
     kind: 'process' as const,
     pid: holder.pid,
     name: holder.name,
     command: holder.command,
     user: holder.user,
     started_at: holder.startedAt,
-    container: holder.container,
+    container: holder.dockerContainer?.name ?? holder.container,
   }
+  if (holder.dockerContainer === undefined && holder.container === null) return base
+  return {
+    ...base,
+    container_id: holder.dockerContainer?.id ?? null,
+    container_address:
+      holder.dockerContainer?.address ?? proxyAddress(holder.container, holder.name),
+  }
+}
+
+/** docker-proxy's `172.17.0.2:80`; a proxy that names no address has its own name there. */
+function proxyAddress(container: string | null, name: string): string | null {
+  return container !== null && container !== name ? container : null
 }
 
 export function toJsonSocket(socket: SocketEntry) {

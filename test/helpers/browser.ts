@@ -2,11 +2,13 @@
  * The dashboard's browser tests: Debian's Chromium (never a downloaded build) driven by
  * playwright-core, against a real `portwarden serve` (the one `startServe`, test/helpers/serve.ts).
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Browser, LaunchOptions } from 'playwright-core'
 import { chromium } from 'playwright-core'
 import { ROOT } from './processes.js'
 import type { Serve } from './serve.js'
+import { tempDir } from './temp-dirs.js'
 
 export const CHROMIUM = '/usr/bin/chromium'
 
@@ -18,9 +20,25 @@ export function whyNoBrowser(): string | null {
   return null
 }
 
-export function launchChromium(args: readonly string[] = []): Promise<Browser> {
+/**
+ * `netns`: run Chromium in that network namespace (`ip netns` name), for a server started there
+ * (startServe's `netns`). Playwright talks to it over pipes, which nsenter passes on.
+ */
+export function launchChromium(
+  args: readonly string[] = [],
+  launch: { netns?: string } = {},
+): Promise<Browser> {
+  let executablePath = CHROMIUM
+  if (launch.netns) {
+    executablePath = join(tempDir('pw-chromium-'), 'chromium')
+    writeFileSync(
+      executablePath,
+      `#!/bin/sh\nexec nsenter --net=/run/netns/${launch.netns} ${CHROMIUM} "$@"\n`,
+      { mode: 0o755 },
+    )
+  }
   const options: LaunchOptions = {
-    executablePath: CHROMIUM,
+    executablePath,
     // Root in CI has no user namespace sandbox; the pages are our own loopback servers.
     args: ['--no-sandbox', ...args],
     timeout: 30_000,

@@ -6,7 +6,7 @@
  */
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { CLI, cliEnv } from './cli.js'
+import { CLI, cliEnv, runCommand } from './cli.js'
 import type { Started } from './processes.js'
 import { startProcess } from './processes.js'
 import { tempDir } from './temp-dirs.js'
@@ -51,8 +51,17 @@ export function serveTempDir(): string {
   return tempDir('pw-serve-')
 }
 
+/**
+ * `netns`: run the server in that network namespace (`ip netns` name; the Docker tests' engine
+ * namespace), and make `request` from inside it too (its loopback is not ours).
+ */
 export async function startServe(
-  options: { args?: string[]; env?: Record<string, string | undefined>; dir?: string } = {},
+  options: {
+    args?: string[]
+    env?: Record<string, string | undefined>
+    dir?: string
+    netns?: string
+  } = {},
 ): Promise<Serve> {
   const dir = options.dir ?? serveTempDir()
   const stateDir = join(dir, 'state')
@@ -63,11 +72,17 @@ export async function startServe(
     NO_COLOR: '1',
     ...options.env,
   })
-  const proc = startProcess(
-    process.execPath,
-    [CLI, 'serve', '--port', '0', '--registry', registry, ...(options.args ?? [])],
-    { env },
-  )
+  const serveArgv = [CLI, 'serve', '--port', '0', '--registry', registry, ...(options.args ?? [])]
+  // nsenter execs node in place (no --fork): the started pid is the server's.
+  const proc = options.netns
+    ? startProcess(
+        'nsenter',
+        [`--net=/run/netns/${options.netns}`, process.execPath, ...serveArgv],
+        {
+          env,
+        },
+      )
+    : startProcess(process.execPath, serveArgv, { env })
   const url = (
     await proc.waitForLine(/^portwarden serve: listening on (http:\/\/\S+)$/)
   )[1] as string
@@ -81,15 +96,25 @@ export async function startServe(
       body = JSON.stringify(req.body)
       headers['content-type'] ??= 'application/json'
     }
-    const response = await fetch(`${url}${path}`, { method: req.method ?? 'GET', headers, body })
-    const text = await response.text()
+    const init = { method: req.method ?? 'GET', headers, body }
+    const {
+      status,
+      headers: answerHeaders,
+      text,
+    } = options.netns
+      ? await fetchInNetns(options.netns, `${url}${path}`, init)
+      : await fetch(`${url}${path}`, init).then(async (response) => ({
+          status: response.status,
+          headers: response.headers,
+          text: await response.text(),
+        }))
     let json: unknown = undefined
     try {
       json = JSON.parse(text)
     } catch {
       // not JSON (the dashboard, /metrics)
     }
-    return { status: response.status, headers: response.headers, text, json }
+    return { status, headers: answerHeaders, text, json }
   }
   const dashboard = `${url}/#token=${token}`
   return {
@@ -104,6 +129,29 @@ export async function startServe(
     env,
     request,
   }
+}
+
+/** fetch, made by a node run inside the network namespace `netns`. */
+async function fetchInNetns(
+  netns: string,
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string | undefined },
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const script = `const [url, init] = process.argv.slice(1)
+fetch(url, JSON.parse(init)).then(async (r) => process.stdout.write(JSON.stringify({
+  status: r.status, headers: [...r.headers], text: await r.text() })))`
+  const result = await runCommand(
+    'nsenter',
+    [`--net=/run/netns/${netns}`, process.execPath, '-e', script, url, JSON.stringify(init)],
+    { timeoutMs: 30_000 },
+  )
+  if (result.code !== 0) throw new Error(`fetch ${url} in ${netns}: ${result.stderr}`)
+  const answer = JSON.parse(result.stdout) as {
+    status: number
+    headers: [string, string][]
+    text: string
+  }
+  return { status: answer.status, headers: new Headers(answer.headers), text: answer.text }
 }
 
 export interface RawAnswer {

@@ -52,6 +52,14 @@ function containerOf(socket: WireSocket): string | null {
   return socket.processes.find((p) => p.container)?.container ?? null
 }
 
+/** The id and address of the container a holder stands for (docker-proxy, dockerd), if named. */
+function containerDetails(socket: WireSocket): { id: string | null; address: string | null } {
+  const holder = socket.processes.find((p) => p.kind === 'process' && p.container)
+  return holder?.kind === 'process'
+    ? { id: holder.container_id ?? null, address: holder.container_address ?? null }
+    : { id: null, address: null }
+}
+
 function haystack(socket: WireSocket): string {
   const parts = [
     protocolLabel(socket),
@@ -62,7 +70,16 @@ function haystack(socket: WireSocket): string {
   ]
   for (const p of socket.processes)
     parts.push(p.name, String(p.pid), p.command, p.user, p.container ?? '')
+  const { id, address } = containerDetails(socket)
+  parts.push(id ?? '', address ?? '')
   return parts.join(' ').toLowerCase()
+}
+
+/** `title`: the full container id and where its traffic goes. */
+function containerTitle(socket: WireSocket): { title?: string } {
+  const { id, address } = containerDetails(socket)
+  const parts = [id ? `id ${id}` : '', address ? `→ ${address}` : ''].filter(Boolean)
+  return parts.length > 0 ? { title: foreignString(parts.join(' ')) } : {}
 }
 
 export interface ListenersTable {
@@ -167,6 +184,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
   function row(socket: WireSocket, key: string, now: number): HTMLTableRowElement {
     const uptime = uptimeSeconds(socket, now)
     const container = containerOf(socket)
+    const details = containerDetails(socket)
     const holders =
       socket.processes.length === 0
         ? [el('span', { class: 'muted' }, ['not visible (another user or namespace)'])]
@@ -215,8 +233,17 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
         el('td', { attrs: { 'data-label': 'User' } }, [
           foreignText(socket.processes[0]?.user ?? socket.user),
         ]),
-        el('td', { attrs: { 'data-label': 'Container' } }, [
+        el('td', { attrs: { 'data-label': 'Container', ...containerTitle(socket) } }, [
           container ? foreignText(container) : el('span', { class: 'muted' }, ['—']),
+          // The short id as `docker ps` shows it, once the Docker Engine named the container.
+          ...(container && details.id
+            ? [
+                ' ',
+                el('span', { class: 'muted mono container-id' }, [
+                  foreignText(details.id.slice(0, 12)),
+                ]),
+              ]
+            : []),
         ]),
         el('td', { class: 'num', attrs: { 'data-label': 'Uptime' } }, [
           uptime === null ? '—' : duration(uptime),

@@ -8,7 +8,10 @@ import { publishersFix } from '../../core/containers/published-ports.js'
 import {
   publishedSentence,
   checkSummary,
+  containerFix,
+  describeNamedContainer,
   displayName,
+  holderContainerLabel,
   hiddenHolderReason,
   otherProtocolSentence,
   outOfSightSentence,
@@ -66,7 +69,10 @@ function processCell(socket: SocketEntry): string {
     const name = displayName(holder.name)
     byName.set(name, [...(byName.get(name) ?? []), holder.pid])
   }
-  return [...byName].map(([name, pids]) => `${name}[${pids.join(',')}]`).join(' ')
+  const cell = [...byName].map(([name, pids]) => `${name}[${pids.join(',')}]`).join(' ')
+  // The container a proxy or dockerd stands for, once the engine named it.
+  const named = socket.processes.find((h) => h.dockerContainer)?.dockerContainer
+  return named ? `${cell} for container ${describeNamedContainer(named)}` : cell
 }
 
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
@@ -148,7 +154,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
       for (const holder of socket.processes) {
         if (seen.has(holder.pid)) continue
         seen.add(holder.pid)
-        const container = holder.container ? `  container ${displayName(holder.container)}` : ''
+        const label = holderContainerLabel(holder)
+        const container = label !== null ? `  container ${label}` : ''
         lines.push(
           `  pid ${holder.pid}  ${displayName(holder.name)}  user ${displayName(holder.user)}  up ${renderUptime(holder.startedAt, now)}${container}${staleSuffix(entry, holder.pid)}`,
           `    command: ${displayName(holder.command) || '(none)'}`,
@@ -157,6 +164,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
         if (rootless !== null) lines.push(style.dim(`    note: ${rootless}`))
       }
     }
+    const stopContainer = containerFix(entry.sockets)
+    if (stopContainer !== null) lines.push(`  fix: ${stopContainer}`)
     const kernelHeld = kernelHeldBy(entry.sockets)
     if (seen.size === 0 && kernelHeld !== null) {
       // No task holds it, and every task's fd table was seen: nothing to signal.
@@ -200,7 +209,9 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
         return text === null ? [] : [`\n       pid ${j.pid} ${displayName(text)}`]
       })
       const line = `${tag} ${check.port}/${check.protocol}: ${checkSummary(check)}${stale.join('')}`
-      const fix = publishersFix(check.publishers) ?? (check.free ? null : kernelFix(check.holders))
+      const fix =
+        publishersFix(check.publishers) ??
+        (check.free ? null : (kernelFix(check.holders) ?? containerFix(check.holders)))
       const note = check.otherProtocol
         ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
         : ''

@@ -4,7 +4,14 @@ import type { PreflightPort, PreflightResult } from '../../core/preflight.js'
 import type { Holder, SocketEntry } from '../../core/types.js'
 import { portSubject } from '../../core/doctor.js'
 import { preflightStatus } from '../../core/preflight.js'
-import { checkSummary, describeHolders, displayName, timeWaitCaveat } from '../../core/messages.js'
+import {
+  checkSummary,
+  describeHolders,
+  describeNamedContainer,
+  displayName,
+  holderContainerLabel,
+  timeWaitCaveat,
+} from '../../core/messages.js'
 import { renderUptime } from './human.js'
 import type { Style } from './style.js'
 import { truncate } from '../../shared/safe-text.js'
@@ -32,7 +39,12 @@ export function describeHoldersBriefly(sockets: readonly SocketEntry[], now = Da
     const facts = [`pid ${holder.pid}`]
     if (me !== undefined && holder.uid !== me) facts.push(`user ${displayName(holder.user)}`)
     facts.push(`up ${renderUptime(holder.startedAt, now)}`)
-    if (holder.container) facts.push(`forwarding to container ${displayName(holder.container)}`)
+    const named = holder.dockerContainer
+    if (holder.container)
+      facts.push(
+        `forwarding to container ${displayName(holder.container)}${named ? `: ${describeNamedContainer(named)}` : ''}`,
+      )
+    else if (named) facts.push(`publishing Docker container ${holderContainerLabel(holder)}`)
     const command = displayName(holder.command)
     if (command) facts.push(`cmd "${truncate(command, MAX_COMMAND)}"`)
     return `${displayName(holder.name)} (${facts.join(', ')})`

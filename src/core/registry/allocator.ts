@@ -316,6 +316,10 @@ async function portInUseError(
       process: holder?.name ?? null,
       pid: holder?.pid ?? null,
       local_address: socket ? formatEndpoint(socket.localAddress, port) : null,
+      // A holder that stands for a container the Docker Engine named (docker-proxy, dockerd).
+      ...(holder?.dockerContainer
+        ? { container: holder.dockerContainer.name, container_id: holder.dockerContainer.id }
+        : {}),
       // Only for a kernel holder (no process to name or free): what holds it and the fix.
       ...(socket?.kernel && !holder
         ? {

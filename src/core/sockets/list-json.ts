@@ -1,7 +1,14 @@
+import type { ContainerNamingOptions } from '../containers/container-holders.js'
+import { containerForHolder, mayStandForContainer } from '../containers/container-holders.js'
+import {
+  DOCKER_TIMEOUT_MS,
+  defaultDockerSocket,
+  listDockerContainers,
+} from '../containers/docker-engine.js'
 import { startHolderScan } from '../process/holder-scan.js'
 import { ProcessReader } from '../process/read-process.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
-import type { Warning } from '../types.js'
+import type { Holder, Warning } from '../types.js'
 import { toJsonHolder } from '../wire.js'
 import { chooseBackend, partialVisibility } from './list-sockets.js'
 import { nativeAddon } from './native-addon.js'
@@ -38,9 +45,18 @@ export async function listSocketsJson(
   const pairs = lookup.pairs ?? new Uint32Array(0)
   const reader = new ProcessReader()
   if (lookup.details) reader.prime(lookup.details)
-  const [holderPids, holderJson] = jsonBy(pidsOf(pairs), (pid) => {
+  const holders = new Map<number, Holder>()
+  for (const pid of pidsOf(pairs)) {
     const holder = reader.holder(pid)
-    return holder && stringifyForTerminal(toJsonHolder(holder))
+    if (holder) holders.set(pid, holder)
+  }
+  // dockerd stands for a different container on each port it holds (userland-proxy off): the
+  // object path names them socket by socket. A port proxy forwards one port: named here.
+  if ([...holders.values()].some((h) => h.name === 'dockerd')) return null
+  if (options.containers !== false) await nameProxies(holders, options)
+  const [holderPids, holderJson] = jsonBy(holders.keys(), (pid) => {
+    const holder = holders.get(pid)
+    return holder ? stringifyForTerminal(toJsonHolder(holder)) : null
   })
   const uids = new Set<number>()
   for (let at = 8; at < records.length; at += size) uids.add(records.readUInt32LE(at))
@@ -55,6 +71,24 @@ export async function listSocketsJson(
   )
   const warnings = hidden > 0 && lookup.unreadablePids.length > 0 ? [partialVisibility(hidden)] : []
   return { json, warnings }
+}
+
+/** The containers of the port proxies among `holders`, in one Engine API call (none when no proxy). */
+async function nameProxies(
+  holders: Map<number, Holder>,
+  options: ContainerNamingOptions,
+): Promise<void> {
+  const proxies = [...holders.values()].filter(mayStandForContainer)
+  if (proxies.length === 0) return
+  const lookup = await listDockerContainers(
+    options.dockerSocket ?? defaultDockerSocket(),
+    options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
+  )
+  if (!lookup.ok) return
+  for (const proxy of proxies) {
+    const named = containerForHolder(proxy, null, lookup.containers)
+    if (named) holders.set(proxy.pid, { ...proxy, dockerContainer: named })
+  }
 }
 
 function pidsOf(pairs: Uint32Array): Set<number> {

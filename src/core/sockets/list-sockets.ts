@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs'
+import { mayStandForContainer, nameContainerHolders } from '../containers/container-holders.js'
 import { PortwardenError } from '../errors.js'
 import { readKernelUsers } from './kernel-holders.js'
 import { notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
@@ -63,12 +64,25 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
   if (backend === 'lsof') {
     // Loaded only when used: it pulls in child_process, which a /proc listing never needs.
     const { listSocketsWithLsof } = await import('./lsof-backend.js')
-    return { ...listSocketsWithLsof(options), backend }
+    const result = listSocketsWithLsof(options)
+    await nameContainers(result.sockets, options)
+    return { ...result, backend }
   }
   const result = await listSocketsFromKernel(options, procRoot, backend)
+  await nameContainers(result.sockets, options)
   // Without the addon the answer is the same, only slower: the CLI says so once per install
   // (cli/addon-note.ts), and `backend` tells a library caller which table answered.
   return { ...result, backend }
+}
+
+/** Holders that stand for a container get its name from the Docker Engine (see container-holders.ts). */
+async function nameContainers(
+  sockets: readonly SocketEntry[],
+  options: ListSocketsOptions,
+): Promise<void> {
+  if (options.containers === false || !sockets.some((s) => s.processes.some(mayStandForContainer)))
+    return
+  await nameContainerHolders(sockets, options)
 }
 
 async function listSocketsFromKernel(
@@ -272,7 +286,10 @@ export function sortSockets<T extends RawSocket>(sockets: T[]): T[] {
  */
 export async function socketsOnPorts(
   specs: readonly PortSpec[],
-  options: Pick<ListSocketsOptions, 'backend' | 'procRoot'> = {},
+  options: Pick<
+    ListSocketsOptions,
+    'backend' | 'procRoot' | 'containers' | 'dockerSocket' | 'dockerTimeoutMs'
+  > = {},
 ): Promise<{ byPort: Map<string, SocketEntry[]>; inventory: SocketInventory }> {
   const inventory = await listSockets({
     all: true,
@@ -281,6 +298,9 @@ export async function socketsOnPorts(
     protocols: [...new Set(specs.map((spec) => spec.protocol))],
     backend: options.backend,
     procRoot: options.procRoot,
+    containers: options.containers,
+    dockerSocket: options.dockerSocket,
+    dockerTimeoutMs: options.dockerTimeoutMs,
   })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {

@@ -28,6 +28,14 @@ export interface ListSocketsOptions {
   backend?: BackendName | 'auto'
   /** Root of the proc filesystem; tests point it elsewhere. */
   procRoot?: string
+  /**
+   * Name the containers that port proxies and dockerd stand for (`Holder.dockerContainer`),
+   * with one Docker Engine API call, made only when such a holder is listed. Default: true.
+   */
+  containers?: boolean
+  /** The Docker Engine API socket (default: PORTWARDEN_DOCKER_SOCKET, DOCKER_HOST, /var/run/docker.sock). */
+  dockerSocket?: string
+  dockerTimeoutMs?: number
 }
 
 /** `ss -l` semantics: listening TCP, unconnected (bound) UDP. */

@@ -1,4 +1,5 @@
 import type { PortSpec } from '../port-spec.js'
+import { nameContainerHolders } from '../containers/container-holders.js'
 import { scanHoldersNow } from '../process/holder-scan.js'
 import { ProcessReader, listPids } from '../process/read-process.js'
 import { chooseBackend, listSockets } from '../sockets/list-sockets.js'
@@ -177,10 +178,14 @@ export class SocketWatcher {
     const now = performance.now()
     if (this.primed && now - this.lastFullScan >= this.fullRescanMs) {
       // Known sockets too: a holder may have exited, forked or passed the socket on.
-      if (this.attachHolders([...next.values()], inventory.backend)) this.stats.fullRescans++
+      const all = [...next.values()]
+      if (this.attachHolders(all, inventory.backend)) this.stats.fullRescans++
+      await nameContainerHolders(all)
       this.lastFullScan = now
     } else if (fresh.length > 0) {
       this.attachHolders(fresh, inventory.backend)
+      // (lsof's holders were named by listSockets already: nothing to ask again.)
+      if (inventory.backend !== 'lsof') await nameContainerHolders(fresh)
       if (!this.primed) this.lastFullScan = now
     }
     const events: SocketEvent[] = []
