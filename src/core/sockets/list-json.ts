@@ -46,7 +46,7 @@ export async function listSocketsJson(
   const reader = new ProcessReader()
   if (lookup.details) reader.prime(lookup.details)
   const holders = new Map<number, Holder>()
-  for (const pid of pidsOf(pairs)) {
+  for (const pid of pidsOf(pairs, new Set(inodes))) {
     const holder = reader.holder(pid)
     if (holder) holders.set(pid, holder)
   }
@@ -91,9 +91,11 @@ async function nameProxies(
   }
 }
 
-function pidsOf(pairs: Uint32Array): Set<number> {
+/** The pids paired with a listed inode (the scan may pair more: sockets of other tables and namespaces). */
+function pidsOf(pairs: Uint32Array, listed: ReadonlySet<number>): Set<number> {
   const pids = new Set<number>()
-  for (let i = 1; i < pairs.length; i += 2) pids.add(pairs[i] as number)
+  for (let i = 1; i < pairs.length; i += 2)
+    if (listed.has(pairs[i - 1] as number)) pids.add(pairs[i] as number)
   return pids
 }
 
