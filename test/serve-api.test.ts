@@ -8,6 +8,8 @@ import { createSocket } from 'node:dgram'
 import { realpathSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPortHolder } from './helpers/hold-port.js'
+import { git, holdStale, isAlive, makeWorktrees, stopStaleHolders } from './helpers/stale-holder.js'
+import { runCliAt } from './helpers/cli.js'
 import { ROOT, stopStarted } from './helpers/processes.js'
 import type { Serve } from './helpers/serve.js'
 import {
@@ -436,6 +438,48 @@ describe('free through the API', () => {
     await held.process.exited
     expect(held.signals()).toEqual(['SIGTERM'])
     expect(await portIsFree(held.port)).toBe(true)
+  })
+
+  it("POST /api/prune: the plan with dry_run, the token required, then the project's stale orphan stopped; GET /api/ports/{port} carries the verdict", async () => {
+    const { main, dirs } = makeWorktrees(dir, 'api-prune')
+    const worktree = dirs[0] as string
+    const project = worktree.split('/').pop() as string
+    const alloc = await runCliAt(worktree, ['alloc', 'api', '--json'], { env: serve.env })
+    expect(alloc.code, alloc.stderr).toBe(0)
+    const port = (JSON.parse(alloc.stdout) as { port: number }).port
+    const stale = await holdStale(['--orphan', '--port', String(port)], { cwd: worktree })
+    git(main, 'worktree', 'remove', '--force', worktree)
+
+    const asked = await serve.request(`/api/ports/${port}`, { auth: false })
+    expect(asked.json.holders[0].processes[0]).toMatchObject({ pid: stale.pid, verdict: 'stale' })
+    expect(asked.json.holders[0].processes[0].reasons[0].text).toBe(
+      `its worktree ${project} was deleted`,
+    )
+    const plan = await serve.request('/api/prune', {
+      method: 'POST',
+      body: { project, dry_run: true },
+    })
+    expect(plan.status).toBe(200)
+    expect(plan.json.candidates).toEqual([
+      expect.objectContaining({ pid: stale.pid, decision: 'stop' }),
+    ])
+    expectErrorShape(
+      await serve.request('/api/prune', { method: 'POST', auth: false, body: { project } }),
+      401,
+      'unauthorized',
+    )
+    expectErrorShape(
+      await serve.request('/api/prune', { method: 'POST', body: { project, yes: true } }),
+      400,
+      'invalid_request',
+    )
+    expect(isAlive(stale.pid)).toBe(true)
+    const done = await serve.request('/api/prune', { method: 'POST', body: { project } })
+    expect(done.status).toBe(200)
+    expect(done.json.outcome).toBe('pruned')
+    expect(isAlive(stale.pid)).toBe(false)
+    expect(await portIsFree(port)).toBe(true)
+    await stopStaleHolders()
   })
 
   it('never signals the server itself', async () => {

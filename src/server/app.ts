@@ -10,6 +10,7 @@ import { RegistryAccess } from './registry-access.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { eventRoutes } from './routes/events.js'
 import { freeRoutes } from './routes/free.js'
+import { pruneRoutes } from './routes/prune.js'
 import { inventoryRoutes } from './routes/inventory.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { registryRoutes } from './routes/registry.js'
@@ -100,6 +101,7 @@ export function createApp(options: AppOptions): ServerApp {
   inventoryRoutes(app, context)
   registryRoutes(app, context)
   freeRoutes(app)
+  pruneRoutes(app, context)
   eventRoutes(app, context)
   metricsRoutes(app, context)
   dashboardRoutes(app, options.webRoot)

@@ -3,6 +3,7 @@ import type { PortCheck } from '../core/check-port.js'
 import { listSockets } from '../core/sockets/list-sockets.js'
 import type { SocketInventory } from '../core/sockets/list-sockets.js'
 import type { Protocol } from '../core/types.js'
+import type { Allocation } from '../core/registry/types.js'
 import type { SocketWatcher } from '../core/watch/socket-watcher.js'
 import { SharedRuns } from './shared-runs.js'
 
@@ -59,10 +60,16 @@ export class InventoryScanner {
     })
   }
 
-  check(port: number, protocol: Protocol): Promise<PortCheck> {
-    // As the CLI's `check`: a free port says what holds it over the other protocol.
+  /** `allocations`: the registry's rows, for the holders' stale evidence (the registry sign). */
+  check(
+    port: number,
+    protocol: Protocol,
+    allocations: readonly Allocation[] = [],
+  ): Promise<PortCheck> {
+    // As the CLI's `check`: a free port says what holds it over the other protocol, and each
+    // holder's evidence is gathered without asking the service anything.
     return this.checks.run(`${protocol}:${port}`, () =>
-      checkPort(port, protocol, { otherProtocol: true }),
+      checkPort(port, protocol, { otherProtocol: true, evidence: { allocations } }),
     )
   }
 

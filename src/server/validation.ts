@@ -84,6 +84,16 @@ export const freeRequestSchema = z.strictObject({
   kill_after: z.string().max(16).optional(),
 })
 
+/** POST /api/prune: `{"project"?, "dry_run"?, "release_gone"?, "signal"?, "wait"?, "kill_after"?}`. */
+export const pruneRequestSchema = z.strictObject({
+  project: z.string().optional(),
+  dry_run: z.boolean().optional(),
+  release_gone: z.boolean().optional(),
+  signal: z.string().max(16).optional(),
+  wait: z.string().max(16).optional(),
+  kill_after: z.string().max(16).optional(),
+})
+
 /** POST /api/health-checks: `{"project"?}` or no body. */
 export const healthCheckRequestSchema = z.strictObject({ project: z.string().optional() })
 

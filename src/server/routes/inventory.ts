@@ -140,11 +140,10 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
 
   app.get('/api/ports/:port', async (c) => {
     const spec = parsePathPort(c.req.param('port'), queryProtocol(c))
-    const [check, store] = await Promise.all([
-      context.inventory.check(spec.from, spec.protocol),
-      context.registry.existing(),
-    ])
-    const [allocation] = store ? await store.list({ port: spec.from, protocol: spec.protocol }) : []
+    const store = await context.registry.existing()
+    const allocations = store ? await store.list({}) : []
+    const check = await context.inventory.check(spec.from, spec.protocol, allocations)
+    const allocation = allocations.find((a) => a.port === spec.from && a.protocol === spec.protocol)
     return jsonResponse(c, toJsonCheck(check, allocation ?? null))
   })
 }
