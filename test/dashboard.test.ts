@@ -22,6 +22,7 @@ import { FIXTURES, PYTHON, ROOT, startProcess, stopStarted } from './helpers/pro
 import { freeLoopbackPort } from './helpers/servers.js'
 import type { Serve } from './helpers/serve.js'
 import { removeServeDirs, startServe } from './helpers/serve.js'
+import { git, holdStale, isAlive, makeWorktrees, stopStaleHolders } from './helpers/stale-holder.js'
 import { removeTempDirs, tempDir } from './helpers/temp-dirs.js'
 
 const skip = whyNoBrowser()
@@ -258,6 +259,49 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
       await row.waitFor({ state: 'detached' })
       expect(reloads).toBe(0)
       expect(errors).toEqual([])
+    },
+  )
+
+  it(
+    title(
+      "a stale holder: the port box shows the 'looks stale' badge; Prune stale… shows the plan, then stops it",
+    ),
+    async () => {
+      const { main, dirs } = makeWorktrees(work, 'dash-prune')
+      const worktree = dirs[0] as string
+      const project = worktree.split('/').pop() as string
+      const alloc = await runCommand(process.execPath, [CLI, 'alloc', 'api', '--json'], {
+        cwd: worktree,
+        env: serve.env,
+      })
+      expect(alloc.code, alloc.stderr).toBe(0)
+      const port = (JSON.parse(alloc.stdout) as { port: number }).port
+      const stale = await holdStale(['--orphan', '--port', String(port)], { cwd: worktree })
+      git(main, 'worktree', 'remove', '--force', worktree)
+      try {
+        const { page, errors } = await openDashboard()
+        await page.fill('#port-input', String(port))
+        const badge = page.locator('#port-answer [data-verdict="stale"]')
+        await badge.waitFor()
+        expect(await badge.innerText()).toBe('looks stale')
+        expect(await page.locator('#port-answer').innerText()).toContain(
+          `its worktree ${project} was deleted`,
+        )
+
+        await page.click('#prune-button')
+        const dialog = page.locator('dialog.prune-dialog')
+        await page.selectOption('#prune-project', project)
+        await expect.poll(() => dialog.innerText(), WAIT).toContain(`pid ${stale.pid}`)
+        const text = await dialog.innerText()
+        expect(text, text).toContain('Will stop:')
+        expect(isAlive(stale.pid)).toBe(true) // the plan is a dry run
+        await dialog.locator('button[data-action="confirm"]').click()
+        await dialog.locator('[data-outcome="pruned"]').waitFor()
+        expect(isAlive(stale.pid)).toBe(false)
+        expect(errors).toEqual([])
+      } finally {
+        await stopStaleHolders()
+      }
     },
   )
 

@@ -196,12 +196,19 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     expect(judge(c).verdict).toBe('in use')
   })
 
-  it('the HTTP probe leaves no connection behind for the next judgement (a long-running caller)', async () => {
-    const silent = await hold(['--orphan']) // accepts, never answers: the probe times out
-    const first = await evidenceOf(silent, { httpTimeoutMs: 500 })
-    expect(first.httpStatus).toBeNull()
-    const again = await evidenceOf(silent, { httpTimeoutMs: 500 })
-    expect(again.connections.established).toBe(0)
+  it("an HTTP probe still in flight is not counted as the holder's traffic by a concurrent judgement", async () => {
+    const silent = await hold(['--orphan']) // accepts, never answers: the probe waits its timeout
+    const probing = evidenceOf(silent, { httpTimeoutMs: 3000 })
+    // Until the probe's connection is in the table (accepted by the holder)...
+    for (let i = 0; i < 500; i++) {
+      const { sockets } = await listSockets({ all: true })
+      if (sockets.some((s) => s.localPort === silent.port && s.state === 'ESTAB')) break
+    }
+    const meanwhile = await evidenceOf(silent)
+    expect(meanwhile.connections.established).toBe(0)
+    expect((await probing).httpStatus).toBeNull()
+    const after = await evidenceOf(silent)
+    expect(after.connections.established).toBe(0)
   })
 
   it('a duplicate (same command line and cwd on another port) is seen; a different cwd is not', async () => {

@@ -100,7 +100,7 @@ export function createApp(options: AppOptions): ServerApp {
   )
   inventoryRoutes(app, context)
   registryRoutes(app, context)
-  freeRoutes(app)
+  freeRoutes(app, context)
   pruneRoutes(app, context)
   eventRoutes(app, context)
   metricsRoutes(app, context)

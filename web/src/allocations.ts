@@ -23,7 +23,15 @@ export interface RegistryView {
   show(allocations: readonly ManagedAllocation[], conflicts: readonly WireConflict[]): void
 }
 
-export function createRegistryView(reload: () => Promise<void>): RegistryView {
+export function createRegistryView(
+  reload: () => Promise<void>,
+  onPrune: (projects: string[]) => void,
+): RegistryView {
+  let projects: string[] = []
+  const pruneButton = el('button', { attrs: { type: 'button', id: 'prune-button' } }, [
+    'Prune stale…',
+  ])
+  pruneButton.addEventListener('click', () => onPrune(projects))
   const body = el('tbody', { attrs: { id: 'allocation-rows' } })
   const conflictList = el('ul', { class: 'conflicts', attrs: { id: 'conflict-list' } })
   const note = el('p', { class: 'note', attrs: { 'aria-live': 'polite' } })
@@ -50,6 +58,7 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
     el('div', { class: 'section-head' }, [
       el('h2', { attrs: { id: 'registry-title' } }, ['Allocations']),
       checkButton,
+      pruneButton,
     ]),
     note,
     el('div', { class: 'table-wrap' }, [
@@ -128,6 +137,7 @@ export function createRegistryView(reload: () => Promise<void>): RegistryView {
   return {
     element,
     show(allocations, conflicts) {
+      projects = [...new Set(allocations.map((a) => a.project))].sort()
       const now = Date.now()
       body.replaceChildren(
         ...allocations.map((a) => {

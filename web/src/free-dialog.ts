@@ -5,6 +5,7 @@
  */
 import { ApiError, api } from './api.js'
 import { el, foreignText } from './dom.js'
+import { verdictNodes } from './stale.js'
 import { holderName } from './format.js'
 import { TOKEN_NEEDED, currentToken } from './token.js'
 import type { WireFreePlan, WireFreeReport } from './wire.js'
@@ -126,6 +127,7 @@ function renderPlan(plan: WireFreePlan, spec: string): Node[] {
             `, user `,
             foreignText(t.user),
             t.container ? el('span', {}, [' (container ', foreignText(t.container), ')']) : null,
+            ...verdictNodes(t),
             el('div', { class: 'command' }, [foreignText(t.command)]),
             t.refusal ? el('div', { class: 'refusal' }, refusalText(t.refusal)) : null,
           ]),

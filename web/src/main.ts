@@ -9,6 +9,7 @@ import { followEvents } from './events.js'
 import { createFreeDialog } from './free-dialog.js'
 import { createListenersTable } from './listeners.js'
 import { createPortBox } from './port-box.js'
+import { createPruneDialog } from './prune-dialog.js'
 import { TOKEN_NEEDED, adoptTokenFromUrl, currentToken } from './token.js'
 import type { SocketEvent, SystemPorts } from './wire.js'
 
@@ -20,7 +21,8 @@ const freeDialog = createFreeDialog()
 const listeners = createListenersTable((socket) =>
   freeDialog.open({ port: socket.local_port, protocol: socket.protocol }),
 )
-const registry = createRegistryView(load)
+const pruneDialog = createPruneDialog()
+const registry = createRegistryView(load, (projects) => pruneDialog.open(projects))
 const portBox = createPortBox((target) => freeDialog.open(target))
 
 const banner = byId('banner')
@@ -33,7 +35,13 @@ if (currentToken() === null) {
   )
 }
 
-byId('app').replaceChildren(portBox, listeners.element, registry.element, freeDialog.element)
+byId('app').replaceChildren(
+  portBox,
+  listeners.element,
+  registry.element,
+  freeDialog.element,
+  pruneDialog.element,
+)
 
 /**
  * Events that arrive while the full list loads wait for it and are applied on top: the stream is

@@ -4,6 +4,7 @@
  */
 import { ApiError, api } from './api.js'
 import { el, foreignText } from './dom.js'
+import { verdictNodes } from './stale.js'
 import { holderName } from './format.js'
 import type { WireCheck } from './wire.js'
 
@@ -90,6 +91,7 @@ export function createPortBox(onFree: (target: PortTarget) => void): HTMLElement
       show('in-use', [
         el('strong', {}, [`${spec} is in use`]),
         ...who,
+        ...(holder ? verdictNodes(holder) : []),
         ' ',
         el(
           'button',

@@ -10,6 +10,7 @@ import type {
   toJsonSocket,
 } from '../../src/core/wire.js'
 import type { toJsonFreePlan, toJsonFreeReport } from '../../src/core/free/wire.js'
+import type { toJsonPrunePlan, toJsonPruneReport } from '../../src/core/prune/wire.js'
 
 export type WireHolder = ReturnType<typeof toJsonHolder>
 export type WireSocket = ReturnType<typeof toJsonSocket>
@@ -18,6 +19,8 @@ export type WireConflict = ReturnType<typeof toJsonConflict>
 export type WireCheck = ReturnType<typeof toJsonCheck>
 export type WireFreePlan = ReturnType<typeof toJsonFreePlan>
 export type WireFreeReport = ReturnType<typeof toJsonFreeReport>
+export type WirePrunePlan = ReturnType<typeof toJsonPrunePlan>
+export type WirePruneReport = ReturnType<typeof toJsonPruneReport>
 
 /** An allocation as `GET /api/system/ports` lists it: the registry row and who holds its port. */
 export type ManagedAllocation = WireAllocation & { holders?: WireSocket[] }

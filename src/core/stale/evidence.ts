@@ -261,7 +261,8 @@ function connectionCount(pid: number, port: number, sockets: readonly SocketEntr
       s.protocol === 'tcp' &&
       s.state === 'ESTAB' &&
       s.localPort === port &&
-      (s.processes.length === 0 || s.processes.some((holder) => holder.pid === pid)),
+      (s.processes.length === 0 || s.processes.some((holder) => holder.pid === pid)) &&
+      !(probing.has(s.remotePort) && isLoopback(s.remoteAddress)),
   ).length
 }
 
@@ -287,6 +288,9 @@ function duplicateSign(
   return null
 }
 
+/** Local ports of this process's probes still open: a concurrent judgement must not count them. */
+const probing = new Set<number>()
+
 /**
  * `GET /` on loopback: the status, or null (not HTTP, no answer in time). The connection is
  * never kept (no agent, destroyed once the status line is read): a long-running caller (`serve`,
@@ -302,6 +306,14 @@ async function httpStatus(port: number, timeoutMs: number): Promise<number | nul
         req.destroy()
       },
     )
+    req.once('socket', (socket) => {
+      socket.once('connect', () => {
+        const local = socket.localPort
+        if (local === undefined) return
+        probing.add(local)
+        socket.once('close', () => probing.delete(local))
+      })
+    })
     const timer = setTimeout(() => {
       resolve(null)
       req.destroy()
@@ -346,4 +358,8 @@ export async function gatherEvidence(
     duplicate: duplicateSign(holder.pid, holder.port, link, sockets, procRoot),
     ageMs: Number.isNaN(started) ? null : Math.max(0, now - started),
   }
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1' || address.startsWith('::ffff:127.')
 }

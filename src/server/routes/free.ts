@@ -3,6 +3,7 @@ import { executeFree } from '../../core/free/execute-free.js'
 import { parseDuration, parseSignalName } from '../../core/free/options.js'
 import { DEFAULT_WAIT_MS, planFree } from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
+import type { ServerContext } from '../context.js'
 import { jsonResponse } from '../errors.js'
 import { freeRequestSchema, parsePathPort, readJsonBody } from '../validation.js'
 
@@ -12,11 +13,14 @@ import { freeRequestSchema, parsePathPort, readJsonBody } from '../validation.js
  * this server or its ancestors, a container's proxy, another user's process; identity re-checked
  * right before every signal.
  */
-export function freeRoutes(app: Hono): void {
+export function freeRoutes(app: Hono, context: ServerContext): void {
   app.post('/api/ports/:port/free', async (c) => {
     const body = await readJsonBody(c, freeRequestSchema, { optional: true })
     const spec = parsePathPort(c.req.param('port'), body.protocol)
+    const store = await context.registry.existing()
     const plan = await planFree([spec], {
+      // Each holder's verdict in the plan, so the dashboard shows it before anyone confirms.
+      evidence: { allocations: store ? await store.list({}) : [] },
       signal: body.signal === undefined ? 'SIGTERM' : parseSignalName(body.signal),
       waitMs: body.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(body.wait, 'wait'),
       killAfterMs:
