@@ -418,7 +418,7 @@ describe('portwarden mcp: prune', () => {
       project,
       confirm: true,
     })
-    expect(done.json, JSON.stringify(done.json)).toMatchObject({ dry_run: false, outcome: "pruned" })
+    expect(done.json).toMatchObject({ dry_run: false, outcome: 'pruned' })
     expect(done.text).toContain(`TCP port ${port} is free`)
     expect(isAlive(holder.pid)).toBe(false)
     // The CLI's document for the same question, now that nothing is stale.
