@@ -459,6 +459,51 @@ export const refusal = record('a refusal', {
   permission: boolean,
 })
 
+/** A holder's stale evidence and verdict (`src/core/stale/`), as a free plan may carry it. */
+export const holderJudgement = record('a holder judgement', {
+  pid: tablePid,
+  verdict: oneOf(['stale', 'maybe stale', 'in use']),
+  reasons: arrayOf(
+    record('a reason', { sign: string, weight: oneOf(['strong', 'weak']), text: string }),
+  ),
+  evidence: record('the evidence', {
+    orphaned: nullable(
+      record('an orphan sign', {
+        parentPid: count,
+        parentName: string,
+        launcher: nullable(record('a launcher', { pid: count, name: string })),
+      }),
+    ),
+    cwd: nullable(string),
+    cwdDeleted: boolean,
+    exe: nullable(oneOf(['deleted', 'replaced'])),
+    worktree: nullable(
+      record('a worktree sign', {
+        path: string,
+        name: string,
+        exists: boolean,
+        listed: nullable(boolean),
+      }),
+    ),
+    registry: nullable(
+      record('a registry sign', {
+        project: string,
+        service: string,
+        kind: oneOf(['other_project', 'other_pid']),
+        pid: nullable(count),
+      }),
+    ),
+    connections: record('the connections', {
+      established: count,
+      idleMs: nullable(count),
+      idleMeasured: boolean,
+    }),
+    httpStatus: nullable(count),
+    duplicate: nullable(record('a duplicate', { pid: count, port: count })),
+    ageMs: nullable(count),
+  }),
+})
+
 export const freeTarget = record('a free target', {
   holder: holderShape(tablePid),
   ports: arrayOf(portKey),
@@ -475,6 +520,7 @@ export const freeTarget = record('a free target', {
     }),
   ),
   caveats: arrayOf(string),
+  judgement: optional(nullable(holderJudgement)),
 })
 
 export const freePlan = record('a free plan', {

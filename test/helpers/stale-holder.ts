@@ -34,10 +34,14 @@ export async function holdStale(
   return new Promise((resolve, reject) => {
     child.once('close', (code) => reject(new Error(`stale holder exited (${code})`)))
     lines.on('line', (line) => {
-      const launched = /^LAUNCHER (.*)$/.exec(line)
-      if (launched) launcher = (JSON.parse(launched[1] as string) as { pid: number }).pid
-      const ready = /^READY (.*)$/.exec(line)
-      if (ready) resolve({ ...(JSON.parse(ready[1] as string) as StaleHolder), launcher })
+      try {
+        const launched = /^LAUNCHER (.*)$/.exec(line)
+        if (launched) launcher = (JSON.parse(launched[1] as string) as { pid: number }).pid
+        const ready = /^READY (.*)$/.exec(line)
+        if (ready) resolve({ ...(JSON.parse(ready[1] as string) as StaleHolder), launcher })
+      } catch {
+        reject(new Error(`stale holder printed a line that is not READY/LAUNCHER JSON: ${line}`))
+      }
     })
   })
 }
