@@ -42,7 +42,11 @@ function usage(message) {
 
 function timeOnce(cli, args, env) {
   const started = performance.now()
-  const r = spawnSync(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 512 * 1024 * 1024,
+  })
   const ms = performance.now() - started
   if (r.status !== 0 && r.status !== 1)
     throw new Error(`${cli} ${args.join(' ')}: exit ${r.status}`)
