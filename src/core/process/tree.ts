@@ -16,28 +16,45 @@ export function readParentTable(
   return table
 }
 
-/** `root` and every process below it, with start times (a process that exited is left out). */
-export function processTree(root: number, procRoot = '/proc'): ProcessMark[] {
-  const table = readParentTable(procRoot)
+type ParentTable = Map<number, { ppid: number; startTicks: number }>
+
+/** Each pid's children, from one parent table. */
+export function childrenOf(table: ParentTable): Map<number, number[]> {
   const children = new Map<number, number[]>()
   for (const [pid, { ppid }] of table) {
     const list = children.get(ppid)
     if (list) list.push(pid)
     else children.set(ppid, [pid])
   }
+  return children
+}
+
+/** Every process below `root` (not `root` itself), breadth first: each parent before its children. */
+export function descendantsOf(
+  root: number,
+  table: ParentTable,
+  children: Map<number, number[]> = childrenOf(table),
+): ProcessMark[] {
   const out: ProcessMark[] = []
-  if (!table.has(root)) return out
-  const queue = [root]
-  const seen = new Set<number>()
+  const queue = [...(children.get(root) ?? [])]
+  const seen = new Set<number>([root])
   while (queue.length > 0) {
     const pid = queue.shift() as number
     if (seen.has(pid)) continue
     seen.add(pid)
     const entry = table.get(pid)
     if (entry) out.push({ pid, startTicks: entry.startTicks })
-    for (const child of children.get(pid) ?? []) queue.push(child)
+    queue.push(...(children.get(pid) ?? []))
   }
   return out
+}
+
+/** `root` and every process below it, with start times (a process that exited is left out). */
+export function processTree(root: number, procRoot = '/proc'): ProcessMark[] {
+  const table = readParentTable(procRoot)
+  const entry = table.get(root)
+  if (!entry) return []
+  return [{ pid: root, startTicks: entry.startTicks }, ...descendantsOf(root, table)]
 }
 
 /**

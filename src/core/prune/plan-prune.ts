@@ -10,7 +10,7 @@ import { planFreeFrom } from '../free/plan-free.js'
 import type { ProcessMark } from '../process/identity.js'
 import { parseProcStatLine } from '../process/parse-proc-pid.js'
 import { readProcText } from '../process/read-process.js'
-import { readParentTable } from '../process/tree.js'
+import { childrenOf, descendantsOf, readParentTable } from '../process/tree.js'
 import { worktreeGone } from '../registry/gone-worktrees.js'
 import type { Allocation } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
@@ -106,26 +106,12 @@ function ownership(pid: number, cwd: string | null, scope: PruneScope): string |
 function processTreeOf(
   pid: number,
   table: Map<number, { ppid: number; startTicks: number }>,
+  children: Map<number, number[]>,
   procRoot: string,
 ): PruneCandidate['tree'] {
-  const children = new Map<number, number[]>()
-  for (const [child, { ppid }] of table) {
-    const list = children.get(ppid)
-    if (list) list.push(child)
-    else children.set(ppid, [child])
-  }
-  const below: ProcessMark[] = []
-  const queue = [...(children.get(pid) ?? [])]
-  const seen = new Set<number>([pid])
-  while (queue.length > 0) {
-    const next = queue.shift() as number
-    if (seen.has(next)) continue
-    seen.add(next)
-    const entry = table.get(next)
-    if (entry) below.push({ pid: next, startTicks: entry.startTicks })
-    queue.push(...(children.get(next) ?? []))
-  }
-  below.reverse() // breadth-first reversed: every child before its parent
+  // Breadth-first reversed: every child before its parent.
+  const below = descendantsOf(pid, table, children).reverse()
+  const seen = new Set<number>([pid, ...below.map((m) => m.pid)])
   const above: ProcessMark[] = []
   const group = parseProcStatLine(readProcText(`${procRoot}/${pid}/stat`, 'utf8') ?? '')?.pgrp
   let current = table.get(pid)?.ppid
@@ -171,6 +157,7 @@ export async function planPrune(scope: PruneScope, options: PruneOptions = {}): 
   }
 
   const table = readParentTable(procRoot)
+  const children = childrenOf(table)
   const candidates: PruneCandidate[] = []
   for (const { holder, sockets: held } of byPid.values()) {
     const onOurPorts = held.filter((s) =>
@@ -209,7 +196,7 @@ export async function planPrune(scope: PruneScope, options: PruneOptions = {}): 
             : `${judgement.verdict}: prune stops only what looks stale`,
       tree:
         owner !== null && stale
-          ? processTreeOf(holder.pid, table, procRoot)
+          ? processTreeOf(holder.pid, table, children, procRoot)
           : { below: [], above: [] },
     })
   }
