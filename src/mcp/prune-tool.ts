@@ -1,7 +1,6 @@
 /** The tool that stops a project's stale leftovers: `portwarden prune`, dry run unless confirmed. */
 import { z } from 'zod'
-import { DEFAULT_WAIT_MS } from '../core/free/plan-free.js'
-import { parseDuration, parseSignalName } from '../core/free/options.js'
+import { parseStopOptions } from '../core/free/options.js'
 import { prunePlanSentence, pruneReportSentence } from '../core/messages.js'
 import { executePrune } from '../core/prune/execute-prune.js'
 import { planPrune } from '../core/prune/plan-prune.js'
@@ -47,10 +46,10 @@ export const pruneTool = defineTool({
     return withExistingRegistry({ location: context.registry }, async (store) => {
       const scope = await pruneScope({ cwd: context.cwd, project: args.project }, store)
       const plan = await planPrune(scope, {
-        signal: args.signal === undefined ? 'SIGTERM' : parseSignalName(args.signal),
-        waitMs: args.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(args.wait, 'wait'),
-        killAfterMs:
-          args.kill_after === undefined ? null : parseDuration(args.kill_after, 'kill_after'),
+        ...parseStopOptions(
+          { signal: args.signal, wait: args.wait, killAfter: args.kill_after },
+          { wait: 'wait', killAfter: 'kill_after' },
+        ),
         backend: context.backend,
         releaseGone: args.release_gone === true,
       })

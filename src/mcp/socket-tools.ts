@@ -6,8 +6,8 @@ import { z } from 'zod'
 import { checkPorts } from '../core/check-port.js'
 import { PortwardenError } from '../core/errors.js'
 import { executeFree } from '../core/free/execute-free.js'
-import { FREE_SIGNALS, parseDuration, parseSignalName } from '../core/free/options.js'
-import { DEFAULT_WAIT_MS, planFree } from '../core/free/plan-free.js'
+import { FREE_SIGNALS, parseStopOptions } from '../core/free/options.js'
+import { planFree } from '../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../core/free/wire.js'
 import {
   checkResultSentence,
@@ -164,10 +164,10 @@ export const freePort = defineTool({
     const registry = await allocationsForEvidence({ location: context.registry })
     const plan = await planFree(toPortSpecs(args.ports), {
       evidence: { allocations: registry.allocations },
-      signal: args.signal === undefined ? 'SIGTERM' : parseSignalName(args.signal),
-      waitMs: args.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(args.wait, 'wait'),
-      killAfterMs:
-        args.kill_after === undefined ? null : parseDuration(args.kill_after, 'kill_after'),
+      ...parseStopOptions(
+        { signal: args.signal, wait: args.wait, killAfter: args.kill_after },
+        { wait: 'wait', killAfter: 'kill_after' },
+      ),
       backend: context.backend,
     })
     const warnings = [...registry.warnings, ...plan.warnings.map((w) => w.message)]

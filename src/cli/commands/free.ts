@@ -1,13 +1,8 @@
 import type { Command } from 'commander'
 import { PortwardenError } from '../../core/errors.js'
 import { executeFree, planOutcome } from '../../core/free/execute-free.js'
-import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
-import {
-  DEFAULT_WAIT_MS,
-  describeSpecs,
-  heldOnlyByPublishers,
-  planFree,
-} from '../../core/free/plan-free.js'
+import { formatDuration, parseStopOptions } from '../../core/free/options.js'
+import { describeSpecs, heldOnlyByPublishers, planFree } from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
 import { displayName, portInUseSentence, publishedSentence } from '../../core/messages.js'
 import type {
@@ -57,11 +52,10 @@ export async function free(
   io: FreeIo = { stdin: process.stdin, stderr: process.stderr },
 ): Promise<CommandResult> {
   const specs = requireSpecs(specTexts, 'free')
-  const signal = options.signal === undefined ? 'SIGTERM' : parseSignalName(options.signal)
-  const waitMs =
-    options.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(options.wait, '--wait')
-  const killAfterMs =
-    options.killAfter === undefined ? null : parseDuration(options.killAfter, '--kill-after')
+  const { signal, waitMs, killAfterMs } = parseStopOptions(options, {
+    wait: '--wait',
+    killAfter: '--kill-after',
+  })
   const warnings: string[] = []
   if (killAfterMs !== null && signal === 'SIGKILL') {
     warnings.push(

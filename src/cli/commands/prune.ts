@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { PortwardenError } from '../../core/errors.js'
-import { formatDuration, parseDuration, parseSignalName } from '../../core/free/options.js'
-import { DEFAULT_WAIT_MS } from '../../core/free/plan-free.js'
+import { formatDuration, parseStopOptions } from '../../core/free/options.js'
 import type { PortKey } from '../../core/free/plan-free.js'
 import { displayName, releasedSentence } from '../../core/messages.js'
 import type { PruneEvent, PruneOutcome, PruneReport } from '../../core/prune/execute-prune.js'
@@ -48,11 +47,10 @@ export async function prune(
   style: Style,
   io: ConfirmIo = { stdin: process.stdin, stderr: process.stderr },
 ): Promise<CommandResult> {
-  const signal = options.signal === undefined ? 'SIGTERM' : parseSignalName(options.signal)
-  const waitMs =
-    options.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(options.wait, '--wait')
-  const killAfterMs =
-    options.killAfter === undefined ? null : parseDuration(options.killAfter, '--kill-after')
+  const { signal, waitMs, killAfterMs } = parseStopOptions(options, {
+    wait: '--wait',
+    killAfter: '--kill-after',
+  })
   const backend = parseBackend(options.backend)
   return withExistingRegistry(options, async (store) => {
     const scope = await pruneScope({ project: options.project, manifest: options.manifest }, store)

@@ -64,3 +64,23 @@ export function formatDuration(ms: number): string {
   const seconds = ms / 1000
   return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1).replace(/\.0$/, '')}s`
 }
+
+/** How long `free` and `prune` wait for a port after the last signal, unless told. */
+export const DEFAULT_WAIT_MS = 5000
+
+/**
+ * The stop options every front end takes (`free`, `prune`; CLI, API, MCP) from their text form:
+ * the signal (default SIGTERM), the wait (default 5 s) and the SIGKILL delay (default none).
+ * `flags` names them in errors as the caller spells them (`--wait`, or `wait`).
+ */
+export function parseStopOptions(
+  text: { signal?: string; wait?: string; killAfter?: string },
+  flags: { wait: string; killAfter: string },
+): { signal: FreeSignal; waitMs: number; killAfterMs: number | null } {
+  return {
+    signal: text.signal === undefined ? 'SIGTERM' : parseSignalName(text.signal),
+    waitMs: text.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(text.wait, flags.wait),
+    killAfterMs:
+      text.killAfter === undefined ? null : parseDuration(text.killAfter, flags.killAfter),
+  }
+}

@@ -43,7 +43,8 @@ export interface FreeOptions {
   evidence?: Omit<EvidenceContext, 'sockets'>
 }
 
-export const DEFAULT_WAIT_MS = 5000
+export { DEFAULT_WAIT_MS } from './options.js'
+import { DEFAULT_WAIT_MS } from './options.js'
 
 export interface PortKey {
   port: number

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono'
 import { executeFree } from '../../core/free/execute-free.js'
-import { parseDuration, parseSignalName } from '../../core/free/options.js'
-import { DEFAULT_WAIT_MS, planFree } from '../../core/free/plan-free.js'
+import { parseStopOptions } from '../../core/free/options.js'
+import { planFree } from '../../core/free/plan-free.js'
 import { toJsonFreePlan, toJsonFreeReport } from '../../core/free/wire.js'
 import type { ServerContext } from '../context.js'
 import { jsonResponse } from '../errors.js'
@@ -21,10 +21,10 @@ export function freeRoutes(app: Hono, context: ServerContext): void {
     const plan = await planFree([spec], {
       // Each holder's verdict in the plan, so the dashboard shows it before anyone confirms.
       evidence: { allocations: store ? await store.list({}) : [] },
-      signal: body.signal === undefined ? 'SIGTERM' : parseSignalName(body.signal),
-      waitMs: body.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(body.wait, 'wait'),
-      killAfterMs:
-        body.kill_after === undefined ? null : parseDuration(body.kill_after, 'kill_after'),
+      ...parseStopOptions(
+        { signal: body.signal, wait: body.wait, killAfter: body.kill_after },
+        { wait: 'wait', killAfter: 'kill_after' },
+      ),
     })
     if (body.dry_run) return jsonResponse(c, toJsonFreePlan(plan))
     return jsonResponse(c, toJsonFreeReport(await executeFree(plan)))

@@ -1,6 +1,5 @@
 import type { Hono } from 'hono'
-import { DEFAULT_WAIT_MS } from '../../core/free/plan-free.js'
-import { parseDuration, parseSignalName } from '../../core/free/options.js'
+import { parseStopOptions } from '../../core/free/options.js'
 import { executePrune } from '../../core/prune/execute-prune.js'
 import { planPrune } from '../../core/prune/plan-prune.js'
 import { pruneScope } from '../../core/prune/scope.js'
@@ -20,10 +19,10 @@ export function pruneRoutes(app: Hono, context: ServerContext): void {
     const store = await context.registry.existing()
     const scope = await pruneScope({ project: body.project }, store)
     const plan = await planPrune(scope, {
-      signal: body.signal === undefined ? 'SIGTERM' : parseSignalName(body.signal),
-      waitMs: body.wait === undefined ? DEFAULT_WAIT_MS : parseDuration(body.wait, 'wait'),
-      killAfterMs:
-        body.kill_after === undefined ? null : parseDuration(body.kill_after, 'kill_after'),
+      ...parseStopOptions(
+        { signal: body.signal, wait: body.wait, killAfter: body.kill_after },
+        { wait: 'wait', killAfter: 'kill_after' },
+      ),
       releaseGone: body.release_gone === true,
     })
     if (body.dry_run) return jsonResponse(c, toJsonPrunePlan(plan))
