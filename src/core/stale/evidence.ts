@@ -275,15 +275,23 @@ function duplicateSign(
 ): Evidence['duplicate'] {
   const command = readProcText(`${procRoot}/${pid}/cmdline`, 'latin1')
   if (!command) return null
+  // Each other holder is read once, however many sockets it holds (prune passes every socket).
+  const twin = new Map<number, boolean>()
+  const isTwin = (other: number): boolean => {
+    let same = twin.get(other)
+    if (same === undefined) {
+      same =
+        readProcText(`${procRoot}/${other}/cmdline`, 'latin1') === command &&
+        readLink(`${procRoot}/${other}/cwd`) === cwd
+      twin.set(other, same)
+    }
+    return same
+  }
   for (const socket of sockets) {
     if (socket.state !== 'LISTEN' && socket.protocol === 'tcp') continue
     if (socket.localPort === port) continue
-    for (const other of socket.processes) {
-      if (other.pid === pid) continue
-      if (readProcText(`${procRoot}/${other.pid}/cmdline`, 'latin1') !== command) continue
-      if (readLink(`${procRoot}/${other.pid}/cwd`) !== cwd) continue
-      return { pid: other.pid, port: socket.localPort }
-    }
+    for (const other of socket.processes)
+      if (other.pid !== pid && isTwin(other.pid)) return { pid: other.pid, port: socket.localPort }
   }
   return null
 }
