@@ -64,9 +64,10 @@ export async function prune(
     const warnings = plan.warnings.map((w) => w.message)
     const errStyle = createStyle(colorEnabled(io.stderr))
     if (options.dryRun) {
+      const json = toJsonPrunePlan(plan)
       return {
-        exitCode: OUTCOME_EXIT[toJsonPrunePlan(plan).outcome],
-        json: options.json ? toJsonPrunePlan(plan) : null,
+        exitCode: OUTCOME_EXIT[json.outcome],
+        json: options.json ? json : null,
         text: options.json
           ? ''
           : `${renderPrunePlan(plan, style)}\n${style.dim(dryRunFooter(plan))}`,
