@@ -35,7 +35,7 @@ describe('status --health-check without a declared check', () => {
     const worktree = join(tempDir(), 'wt-default-health')
     mkdirSync(join(worktree, '.git'), { recursive: true })
     const path = join(tempDir(), 'registry.db')
-    const range = await freePortBlock(10, PORT_ZONES.conflicts)
+    const range = await freePortBlock(10, PORT_ZONES.health)
     const alloc = async (service: string) => {
       const result = await runCliIn(worktree, [
         'alloc',

@@ -216,6 +216,12 @@ describe('portwarden mcp: the tools', () => {
       project: 'mcp-shop',
     })
     expect(again.json).toMatchObject({ port: first.json.port, created: false })
+    // A name may end the way a sentence does; the sentence still ends with its own full stop.
+    const loud = await answer<{ port: number }>(mcp, 'allocate_port', {
+      service: 'web',
+      project: 'mcp-shop!',
+    })
+    expect(loud.text).toBe(`Allocated TCP port ${loud.json.port} to web of project mcp-shop!.`)
     // A running service adopted: the port its process holds, recorded with its pid.
     await answer(mcp, 'allocate_port', {
       service: 'db',

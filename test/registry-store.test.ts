@@ -11,6 +11,7 @@ import {
   PORT_ZONES,
   backends,
   freePortBlock,
+  releasePortBlocks,
   LISTEN,
   holdPorts,
   killChildren,
@@ -70,6 +71,7 @@ function describeBackend(backend: Backend): void {
     afterEach(async () => {
       await Promise.all([killChildren(), stopStarted()])
       for (const s of opened.splice(0)) await s.close()
+      releasePortBlocks()
     })
 
     it('is idempotent: the same project+service gets the same port back, created=false, one row', async () => {

@@ -48,10 +48,13 @@ function listing(tool: ToolDefinition): Tool {
   }
 }
 
-/** `allocated TCP port 20417 to web of project shop` → `Allocated ... shop.` */
+/**
+ * `allocated TCP port 20417 to web of project shop` → `Allocated ... shop.` Only a full stop
+ * counts as an ending: a fragment may end in a name (project `demo!`) that is not one.
+ */
 function asSentence(fragment: string): string {
   const text = fragment.charAt(0).toUpperCase() + fragment.slice(1)
-  return /[.!?]$/.test(text) ? text : `${text}.`
+  return text.endsWith('.') ? text : `${text}.`
 }
 
 function answered(answer: ToolAnswer): CallToolResult {

@@ -232,7 +232,8 @@ export const PORT_ZONES = {
   durability: { from: 16000, to: 16999 },
   conflicts: { from: 17000, to: 17999 },
   model: { from: 18000, to: 18499 },
-  bench: { from: 18500, to: 19999 },
+  bench: { from: 18500, to: 19899 },
+  health: { from: 19900, to: 19999 },
 } as const
 
 /**
@@ -244,16 +245,27 @@ export async function freePortBlock(
   size: number,
   zone: { from: number; to: number },
 ): Promise<{ from: number; to: number }> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const from = zone.from + Math.floor(Math.random() * (zone.to - zone.from + 2 - size))
+  // Every start whose block stays inside the zone and clear of the blocks handed out, in random
+  // order: a block is found whenever one exists, not only when a random draw happens to hit it.
+  const starts: number[] = []
+  for (let from = zone.from; from + size - 1 <= zone.to; from++)
+    if (!handedOut.some((b) => b.from <= from + size - 1 && from <= b.to)) starts.push(from)
+  for (let i = starts.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[starts[i], starts[j]] = [starts[j]!, starts[i]!]
+  }
+  const held = new Set<number>()
+  for (const from of starts.slice(0, 400)) {
     const block = { from, to: from + size - 1 }
-    if (handedOut.some((b) => b.from <= block.to && block.from <= b.to)) continue
     let free = true
     for (let at = from; free && at <= block.to; at += 100) {
-      const batch = Array.from({ length: Math.min(100, block.to - at + 1) }, (_, i) =>
-        portIsFree(at + i),
-      )
-      free = (await Promise.all(batch)).every(Boolean)
+      const ports = Array.from({ length: Math.min(100, block.to - at + 1) }, (_, i) => at + i)
+      if (ports.some((port) => held.has(port))) free = false
+      else {
+        const answers = await Promise.all(ports.map((port) => portIsFree(port)))
+        answers.forEach((isFree, i) => isFree || held.add(ports[i]!))
+        free = answers.every(Boolean)
+      }
     }
     if (free) {
       handedOut.push(block)
