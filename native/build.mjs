@@ -25,9 +25,17 @@ const env = { ...process.env }
 if (!env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h'))) {
   env.npm_config_nodedir = prefix
 }
-const result = spawnSync(command, args, { cwd: here, env, stdio: ['ignore', 'ignore', 'pipe'] })
+const result = spawnSync(command, args, {
+  cwd: here,
+  env,
+  encoding: 'utf8',
+  stdio: ['ignore', 'ignore', 'pipe'],
+})
 if (result.status !== 0) {
-  const reason = result.error?.message ?? `node-gyp exited with ${result.status}`
+  // node-gyp's own first error says what is missing ("Could not find any Python installation to
+  // use", "not found: make"); its many other lines stay out of the one line said here.
+  const said = /^gyp ERR! stack Error: (.+)$/m.exec(result.stderr ?? '')?.[1]?.trim()
+  const reason = result.error?.message ?? said ?? `node-gyp exited with ${result.status}`
   process.stderr.write(
     `portwarden: the native addon did not build (${reason}); the /proc backend will be used.\n`,
   )
