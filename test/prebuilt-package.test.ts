@@ -119,6 +119,10 @@ describe.skipIf(cannot !== null)('the packed package on a machine without a comp
     const { tarball, files } = await packStagingCopy()
     expect(files).toContain('native/prebuilds/linux-x64/portwarden.glibc.node')
     expect(files.some((f) => f.startsWith('native/build/'))).toBe(false)
+    // .ci/run installs musl-tools; prepack then builds (and load-checks) the musl flavour too.
+    if (spawnSync('sh', ['-c', 'command -v musl-gcc']).status === 0) {
+      expect(files).toContain('native/prebuilds/linux-x64/portwarden.musl.node')
+    } else console.warn('prebuilt-package: no musl-gcc here, so the tarball has no musl prebuild')
 
     const bin = compilerFreePath()
     for (const tool of ['cc', 'gcc', 'g++', 'make', 'python3', 'python']) {
