@@ -1,11 +1,15 @@
 import { defineConfig } from 'vitest/config'
 
-/** Tests that read no socket tables: registry storage, manifests, health probes. */
+/**
+ * Tests that read no socket tables (registry storage, manifests, health probes), and the packed
+ * package's install test, which is about the addon and builds its own environment either way.
+ */
 const PROC_PASS_SKIPS = [
   'test/registry-{model,store,paths,durability,concurrency,bench}.test.ts',
   'test/manifest.test.ts',
   'test/health-probes.test.ts',
   'test/free-units.test.ts',
+  'test/prebuilt-package.test.ts',
 ]
 
 export default defineConfig({

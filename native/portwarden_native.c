@@ -89,7 +89,9 @@ static int dump_one(int sock, uint8_t protocol, uint8_t family, uint32_t states,
   request.header.nlmsg_len = (uint32_t)length;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   struct iovec iov = {&request, length};
-  struct msghdr message = {&kernel, sizeof kernel, &iov, 1, NULL, 0, 0};
+  /* Designated: musl's msghdr has padding members, so a positional list would misplace fields. */
+  struct msghdr message = {
+      .msg_name = &kernel, .msg_namelen = sizeof kernel, .msg_iov = &iov, .msg_iovlen = 1};
   if (sendmsg(sock, &message, 0) < 0) return errno;
 
   for (;;) {

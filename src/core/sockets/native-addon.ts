@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs'
 import { endianness } from 'node:os'
+import nodeGypBuild from 'node-gyp-build'
 import { PACKAGE_ROOT } from '../package-root.js'
 
 /**
@@ -85,19 +85,26 @@ export function nativeAddon(): { addon: NativeAddon | null; reason: string } {
     // The records are read as little-endian; big-endian Linux keeps the /proc backend.
     loaded = { addon: null, reason: 'not little-endian Linux', deliberate: true }
   } else {
-    const file = `${PACKAGE_ROOT}native/build/Release/portwarden_native.node`
-    if (!existsSync(file)) {
-      loaded = { addon: null, reason: 'the native addon is not built' }
-    } else {
-      try {
-        // dlopen itself: require() would look for package.json files on the way (start-up time).
-        const module = { exports: {} }
-        process.dlopen(module, file)
-        loaded = { addon: module.exports as NativeAddon, reason: '' }
-      } catch (error) {
-        loaded = { addon: null, reason: String(error) }
-      }
-    }
+    loaded = loadAddon()
   }
   return loaded
+}
+
+/** The addon file node-gyp-build picks, dlopened: native/build/Release (built from source at
+ * install, or in a checkout) before the shipped native/prebuilds/<platform>-<arch>/ one. */
+function loadAddon(): { addon: NativeAddon | null; reason: string } {
+  let file: string
+  try {
+    file = nodeGypBuild.resolve(`${PACKAGE_ROOT}native`)
+  } catch {
+    return { addon: null, reason: 'the native addon is not built' }
+  }
+  try {
+    // dlopen itself: require() would look for package.json files on the way (start-up time).
+    const module = { exports: {} }
+    process.dlopen(module, file)
+    return { addon: module.exports as NativeAddon, reason: '' }
+  } catch (error) {
+    return { addon: null, reason: String(error) }
+  }
 }
