@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "link_dump.h"
+#include "netns.h"
 
 /* Attribute numbers that not every kernel header names (stable kernel ABI). */
 #define PW_IFLA_VXLAN_ID 1
@@ -96,11 +97,27 @@ static void add_link(napi_env env, napi_value out, uint32_t *count, struct nlmsg
   napi_set_element(env, out, (*count)++, link);
 }
 
-/* listUdpTunnels(): [{name, kind, port, id, index}]; port null where the kernel does not say. */
+/*
+ * listUdpTunnels([nsPath]): [{name, kind, port, id, index}]; port null where the kernel does not
+ * say. nsPath (an nsfs file) asks that network namespace's links instead of this one's.
+ */
 napi_value list_udp_tunnels(napi_env env, napi_callback_info cb) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, cb, &argc, argv, NULL, NULL);
+  char ns_path[256] = "";
+  napi_valuetype type = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &type);
+  size_t length = 0;
+  if (type == napi_string &&
+      (napi_get_value_string_utf8(env, argv[0], ns_path, sizeof ns_path, &length) != napi_ok ||
+       length >= sizeof ns_path - 1)) {
+    napi_throw_type_error(env, NULL, "listUdpTunnels([nsPath])");
+    return NULL;
+  }
   napi_value out;
   napi_create_array(env, &out);
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd = netlink_socket_in(NETLINK_ROUTE, ns_path);
   if (fd < 0) return out;
   struct {
     struct nlmsghdr h;

@@ -1,10 +1,11 @@
 /*
  * portwarden's optional fast path, a plain N-API addon (no C++ wrapper):
  *
- *   dumpSockets(tcpStates, udpStates, families, portFrom, portTo) -> Buffer of records
+ *   dumpSockets(tcpStates, udpStates, families, portFrom, portTo[, nsPath]) -> Buffer of records
  *     NETLINK_SOCK_DIAG inet_diag_req_v2 dumps. The state masks go into the request, and a port
  *     range (or -1, -1) becomes an INET_DIAG_REQ_BYTECODE filter (sport >= from && sport <= to),
- *     so for one port the kernel sends only that port's sockets.
+ *     so for one port the kernel sends only that port's sockets. nsPath (an nsfs file: /run/netns/
+ *     NAME, /proc/PID/ns/net) dumps that network namespace's tables instead (netns.c).
  *   dumpSocketsAsync(...same) -> Promise of the same, dumped on a libuv pool thread.
  *
  *   scanSocketFds(pids, inodes, procRoot, method, threads[, withDetails])
@@ -30,6 +31,7 @@
 #include "records.h"
 #include "render_json.h"
 #include "link_dump.h"
+#include "netns.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +44,7 @@
 #include <arpa/inet.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,16 +145,28 @@ static napi_value throw_errno(napi_env env, int error, const char *what) {
 struct dump_request {
   uint32_t tcp_states, udp_states, families;
   int32_t port_from, port_to;
+  char ns_path[256]; /* empty: this process's own namespace */
   int error;
   struct growable out;
   napi_async_work work;
   napi_deferred deferred;
 };
 
-/* Reads (tcpStates, udpStates, families, portFrom, portTo); throws and returns NULL if invalid. */
+/* An optional string argument (undefined or null: empty) that fits `size` with its NUL. */
+static bool optional_path(napi_env env, napi_value value, char *out, size_t size) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_undefined || type == napi_null) return true;
+  size_t length;
+  if (type != napi_string || napi_get_value_string_utf8(env, value, out, size, &length) != napi_ok)
+    return false;
+  return length < size - 1;
+}
+
+/* Reads (tcpStates, udpStates, families, portFrom, portTo[, nsPath]); throws and returns NULL if invalid. */
 static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct dump_request *request = calloc(1, sizeof *request);
   if (!request) {
@@ -165,10 +180,11 @@ static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[3], &request->port_from) != napi_ok ||
       napi_get_value_int32(env, argv[4], &request->port_to) != napi_ok ||
       request->port_from > 65535 || request->port_to > 65535 ||
-      (request->port_from >= 0 && request->port_to < request->port_from)) {
+      (request->port_from >= 0 && request->port_to < request->port_from) ||
+      (argc >= 6 && !optional_path(env, argv[5], request->ns_path, sizeof request->ns_path))) {
     free(request);
     napi_throw_type_error(env, NULL,
-                          "dumpSockets(tcpStates, udpStates, families, portFrom, portTo)");
+                          "dumpSockets(tcpStates, udpStates, families, portFrom, portTo[, nsPath])");
     return NULL;
   }
   return request;
@@ -206,9 +222,9 @@ static int drop_repeats(struct growable *out, size_t start) {
 }
 
 static void run_dump(struct dump_request *request) {
-  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  int sock = netlink_socket_in(NETLINK_SOCK_DIAG, request->ns_path);
   if (sock < 0) {
-    request->error = errno;
+    request->error = -sock;
     return;
   }
   uint8_t *buffer = malloc(RECV_BUFFER_SIZE);
@@ -880,6 +896,10 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value size;
   napi_create_uint32(env, RECORD_SIZE, &size);
   napi_set_named_property(env, exports, "recordSize", size);
+  /* An older build ignores an nsPath argument (and dumps its own namespace): callers check. */
+  napi_value namespaces;
+  napi_get_boolean(env, true, &namespaces);
+  napi_set_named_property(env, exports, "enterNamespaces", namespaces);
   return exports;
 }
 

@@ -13,7 +13,8 @@ import type { FreePlan } from './free/plan-free.js'
 import type { PruneReport } from './prune/execute-prune.js'
 import type { PrunePlan } from './prune/plan-prune.js'
 import { escapeUnsafe } from '../shared/safe-text.js'
-import type { Holder, NamedContainer, Protocol, SocketEntry, Warning } from './types.js'
+import type { NamespaceHolders } from './other-namespaces.js'
+import type { Holder, NamedContainer, NetnsTag, Protocol, SocketEntry, Warning } from './types.js'
 import type { PortHolders } from './who-holds.js'
 
 /**
@@ -317,7 +318,8 @@ export function describeSpecs(specs: readonly PortSpec[]): string {
 
 /** `who`'s sentence for one port (in use, in use out of sight, published), or null when free. */
 export function portHoldersSentence(entry: PortHolders): string | null {
-  if (entry.sockets.length > 0) return portInUseSentence(entry.protocol, entry.port, entry.sockets)
+  if (entry.sockets.length > 0)
+    return `${portInUseSentence(entry.protocol, entry.port, entry.sockets)}${namespaceSuffix(entry.netns)}`
   if (entry.heldOutOfSight) return outOfSightSentence(entry.protocol, entry.port)
   if (entry.publishers.length > 0)
     return publishedSentence(entry.protocol, entry.port, entry.publishers)
@@ -330,10 +332,14 @@ export function whoSentence(ports: readonly PortHolders[]): string {
   const parts = ports.map((entry) => {
     const held = portHoldersSentence(entry)
     if (held !== null) return held
-    const other = entry.otherProtocol
-      ? ` (but ${otherProtocolSentence(entry.port, entry.otherProtocol)})`
-      : ''
-    return `nothing holds ${portLabel(entry.protocol, entry.port)}${other}`
+    const buts = [
+      ...(entry.otherProtocol ? [otherProtocolSentence(entry.port, entry.otherProtocol)] : []),
+      ...(entry.otherNamespaces ?? []).map((e) =>
+        otherNamespaceSentence(entry.protocol, entry.port, e),
+      ),
+    ]
+    const other = buts.length > 0 ? ` (but ${buts.join('; ')})` : ''
+    return `nothing holds ${portLabel(entry.protocol, entry.port)}${namespaceSuffix(entry.netns)}${other}`
   })
   return parts.join('; ')
 }
@@ -525,4 +531,35 @@ export function pruneReportSentence(report: PruneReport): string {
 function joinWords(parts: readonly string[]): string {
   if (parts.length <= 1) return parts[0] ?? ''
   return `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`
+}
+
+/**
+ * How a sentence names where a socket is: `network namespace t1`, `container web (3f2a9c1b)`,
+ * or, for a namespace with no name, its inode and a process in it.
+ */
+export function namespacePlace(tag: NetnsTag, memberName?: string | null): string {
+  if (tag.host) return 'this network namespace'
+  if (tag.containerId !== null)
+    return tag.name !== null
+      ? `container ${escapeUnsafe(tag.name)} (${tag.containerId.slice(0, 12)})`
+      : `container ${tag.containerId.slice(0, 12)}`
+  if (tag.name !== null) return `network namespace ${escapeUnsafe(tag.name)}`
+  return `network namespace ${tag.inode}${memberName ? ` (of ${escapeUnsafe(memberName)})` : ''}`
+}
+
+/** ` in network namespace t1`: where an answer about another namespace is; nothing for this one. */
+export function namespaceSuffix(netns: NetnsTag | undefined): string {
+  return netns && !netns.host ? ` in ${namespacePlace(netns)}` : ''
+}
+
+/**
+ * `TCP port 8088 is in use in network namespace t1 by python3 (pid 4242, user dev) on
+ * 127.0.0.1:8088, which does not take it here`.
+ */
+export function otherNamespaceSentence(
+  protocol: Protocol,
+  port: number,
+  elsewhere: NamespaceHolders,
+): string {
+  return `${protocol.toUpperCase()} port ${port} is in use in ${namespacePlace(elsewhere.netns)} by ${holdersAndWhere(elsewhere.sockets)}, which does not take it here`
 }

@@ -74,6 +74,20 @@ export interface SocketEntry {
    * (a tunnel device, nfsd). Absent otherwise, including when some fd tables were unreadable.
    */
   kernel?: KernelHolder
+  /** The network namespace the socket lives in: set only by a listing of every namespace. */
+  netns?: NetnsTag
+}
+
+/** Which network namespace a socket is in (core/sockets/namespaces.ts). */
+export interface NetnsTag {
+  /** The namespace's inode (`ip netns identify`, `readlink /proc/PID/ns/net`). */
+  inode: number
+  /** Its `ip netns` name, else its container's name, else null. */
+  name: string | null
+  /** The container's full id, when the namespace is a container's; else null. */
+  containerId: string | null
+  /** Whether it is this process's own (the host's, for a CLI run on the host). */
+  host: boolean
 }
 
 /** An in-kernel user of a socket: no task holds it (core/sockets/kernel-holders.ts). */
@@ -98,6 +112,7 @@ export type WarningCode =
   | 'ephemeral_range'
   | 'outside_range'
   | 'worktree_gone'
+  | 'namespace_unreadable'
 
 /** Something the caller should know but that did not stop the answer. */
 export interface Warning {

@@ -235,6 +235,7 @@ export const WARNING_CODES = every<WarningCode>()([
   'ephemeral_range',
   'outside_range',
   'worktree_gone',
+  'namespace_unreadable',
 ])
 const STATES = every<SocketState>()([...SOCKET_STATES, 'UNKNOWN'])
 
@@ -291,6 +292,14 @@ function socketShape(holderPid: Check): Check {
     uid,
     user: string,
     processes: arrayOf(holderShape(holderPid)),
+    netns: optional(
+      record('a network namespace', {
+        inode: count,
+        name: nullable(string),
+        containerId: nullable(string),
+        host: boolean,
+      }),
+    ),
   })
 }
 
@@ -724,6 +733,7 @@ export const listOptions = options({
   pid: optional(pid),
   processName: optional(string),
   boundInactive: optional(boolean),
+  allNamespaces: optional(boolean),
   withProcesses: optional(boolean),
   backend: optional(backend),
   procRoot,

@@ -6,7 +6,9 @@ import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
-import type { Protocol, SocketEntry, Warning } from './types.js'
+import type { NamespaceHolders } from './other-namespaces.js'
+import { listenersInOtherNamespaces } from './other-namespaces.js'
+import type { NetnsTag, Protocol, SocketEntry, Warning } from './types.js'
 import type { EvidenceContext, HolderJudgement } from './stale/index.js'
 
 export interface PortHolders {
@@ -24,6 +26,10 @@ export interface PortHolders {
   otherProtocol: OtherProtocolHolders | null
   /** Per holder process, when asked (`evidence`): is it a leftover? */
   judgements?: HolderJudgement[]
+  /** Which namespace this answer is about: set by a question about every namespace. */
+  netns?: NetnsTag
+  /** For a port nothing holds here, when asked (`otherNamespaces`): its listeners elsewhere. */
+  otherNamespaces?: NamespaceHolders[]
 }
 
 export interface WhoResult {
@@ -47,6 +53,16 @@ export interface WhoOptions extends PublisherOptions {
    * `allocations` and `httpTimeoutMs` as in `EvidenceContext`. Default: not gathered.
    */
   evidence?: Omit<EvidenceContext, 'sockets'>
+  /**
+   * Answer for every network namespace reachable (default false): one entry per namespace a
+   * port is held in, each with its `netns`, this namespace's always.
+   */
+  allNamespaces?: boolean
+  /**
+   * For a port nothing holds here, name its listeners in other network namespaces (default
+   * false): they do not make it busy here, but are often what the user is looking for.
+   */
+  otherNamespaces?: boolean
 }
 
 /**
@@ -61,59 +77,119 @@ export async function whoHolds(
     options.otherProtocol === true ? withOtherProtocols(specs) : specs,
     options,
   )
-  const everyOnPort = new Map(byPort)
-  // TIME-WAIT sockets are the kernel's alone: no process to name.
-  for (const [key, sockets] of byPort)
-    byPort.set(
-      key,
-      sockets.filter((s) => s.state !== 'TIME-WAIT'),
-    )
   const single = new Set(specs.filter((s) => s.from === s.to).map((s) => `${s.protocol}:${s.from}`))
+  const expanded = expandPortSpecs(specs)
   const ports: PortHolders[] = []
-  for (const { protocol, port } of expandPortSpecs(specs)) {
-    const key = `${protocol}:${port}`
-    const sockets = byPort.get(key) ?? []
-    if (sockets.length === 0 && !single.has(key)) continue
-    const listeners = sockets.filter((s) => isListening(s.protocol, s.state))
-    const shown = listeners.length > 0 ? listeners : sockets
-    // Never call a port free that we merely cannot see: a socket bound without listen(), one in
-    // another network namespace, or (with lsof) another user's. A bind test tells.
-    const heldOutOfSight = shown.length === 0 && (await boundOutOfSight(protocol, port))
-    ports.push({
-      port,
-      protocol,
-      sockets: shown,
-      connections: sockets.length - shown.length,
-      heldOutOfSight,
-      publishers: [],
-      otherProtocol: null,
-    })
-    if (options.evidence && listeners.length > 0) {
-      const { judgePortHolders } = await import('./stale/judge-holders.js')
-      ports[ports.length - 1]!.judgements = await judgePortHolders(
-        listeners,
-        everyOnPort.get(key) ?? [],
-        { port, protocol },
-        {
-          ...options.evidence,
-          ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
-        },
+  // One answer per namespace a port is held in (this one's first); else one answer per port.
+  const scopes: { netns?: NetnsTag; byPort: ReadonlyMap<string, SocketEntry[]> }[] =
+    options.allNamespaces === true ? byNamespace(byPort) : [{ byPort }]
+  for (const scope of scopes) {
+    const here = scope.netns === undefined || scope.netns.host
+    // TIME-WAIT sockets are the kernel's alone: no process to name.
+    const held = new Map<string, SocketEntry[]>()
+    for (const [key, sockets] of scope.byPort)
+      held.set(
+        key,
+        sockets.filter((s) => s.state !== 'TIME-WAIT'),
       )
+    for (const { protocol, port } of expanded) {
+      const key = `${protocol}:${port}`
+      const sockets = held.get(key) ?? []
+      if (sockets.length === 0 && !(here && single.has(key))) continue
+      const entry = await portEntry(protocol, port, sockets, here)
+      if (scope.netns) entry.netns = scope.netns
+      ports.push(entry)
+      const listeners = entry.sockets.filter((s) => isListening(s.protocol, s.state))
+      if (options.evidence && listeners.length > 0) {
+        const { judgePortHolders } = await import('./stale/judge-holders.js')
+        entry.judgements = await judgePortHolders(
+          listeners,
+          scope.byPort.get(key) ?? [],
+          { port, protocol },
+          {
+            ...options.evidence,
+            ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+          },
+        )
+      }
+      if (options.otherProtocol === true && !isHeld(entry))
+        entry.otherProtocol = otherProtocolHolders(held, protocol, port)
     }
   }
-  const unheld = ports.filter((p) => p.sockets.length === 0 && !p.heldOutOfSight)
+  if (options.allNamespaces === true) {
+    const order = new Map(expanded.map(({ protocol, port }, i) => [`${protocol}:${port}`, i]))
+    const rank = (e: PortHolders) => order.get(`${e.protocol}:${e.port}`) ?? 0
+    ports.sort((a, b) => rank(a) - rank(b) || Number(b.netns?.host) - Number(a.netns?.host))
+  }
+  const unheld = ports.filter(
+    (p) => p.sockets.length === 0 && !p.heldOutOfSight && (p.netns?.host ?? true),
+  )
   if (unheld.length > 0 && options.publishers !== false) {
     const { findPortPublishers } = await import('./containers/published-ports.js')
     const published = await findPortPublishers(unheld, options)
     for (const entry of unheld)
       entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
   }
-  if (options.otherProtocol === true)
-    for (const entry of ports)
-      if (!isHeld(entry))
-        entry.otherProtocol = otherProtocolHolders(byPort, entry.protocol, entry.port)
+  if (options.otherNamespaces === true && options.allNamespaces !== true) {
+    const free = ports.filter((p) => !isHeld(p))
+    const elsewhere = await listenersInOtherNamespaces(free, options)
+    for (const entry of free)
+      entry.otherNamespaces = elsewhere.get(`${entry.protocol}:${entry.port}`) ?? []
+  }
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
 }
+
+/** One port's answer in one namespace; the bind test runs only here (it binds in this one). */
+async function portEntry(
+  protocol: Protocol,
+  port: number,
+  sockets: SocketEntry[],
+  here: boolean,
+): Promise<PortHolders> {
+  const listeners = sockets.filter((s) => isListening(s.protocol, s.state))
+  const shown = listeners.length > 0 ? listeners : sockets
+  // Never call a port free that we merely cannot see: a socket bound without listen(), one in
+  // another network namespace, or (with lsof) another user's. A bind test tells.
+  const heldOutOfSight = here && shown.length === 0 && (await boundOutOfSight(protocol, port))
+  return {
+    port,
+    protocol,
+    sockets: shown,
+    connections: sockets.length - shown.length,
+    heldOutOfSight,
+    publishers: [],
+    otherProtocol: null,
+  }
+}
+
+/** The sockets of a listing of every namespace, split by namespace (this one's first). */
+function byNamespace(
+  byPort: ReadonlyMap<string, readonly SocketEntry[]>,
+): { netns: NetnsTag; byPort: Map<string, SocketEntry[]> }[] {
+  const scopes = new Map<number, { netns: NetnsTag; byPort: Map<string, SocketEntry[]> }>()
+  for (const [key, sockets] of byPort)
+    for (const socket of sockets) {
+      if (!socket.netns) continue
+      let scope = scopes.get(socket.netns.inode)
+      if (!scope) {
+        scope = { netns: socket.netns, byPort: new Map() }
+        scopes.set(socket.netns.inode, scope)
+      }
+      const list = scope.byPort.get(key)
+      if (list) list.push(socket)
+      else scope.byPort.set(key, [socket])
+    }
+  const list = [...scopes.values()]
+  // This namespace answers even where nothing holds a port in it.
+  if (!list.some((s) => s.netns.host)) {
+    const host = [...byPort.values()].flat().find((s) => s.netns?.host)?.netns
+    list.push({ netns: host ?? HERE, byPort: new Map() })
+  }
+  return list.sort((a, b) => Number(b.netns.host) - Number(a.netns.host))
+}
+
+/** This namespace, when a listing of every namespace found nothing in it to take its tag from. */
+const HERE: NetnsTag = { inode: 0, name: null, containerId: null, host: true }
 
 /** Something takes the port: a socket, a failed bind test, or a DNAT rule. */
 export function isHeld(entry: PortHolders): boolean {

@@ -1,10 +1,16 @@
 import type { PortPublisher } from './containers/published-ports.js'
 import { publisherFix } from './containers/published-ports.js'
 import type { PortCheck } from './check-port.js'
-import { checkSentence, otherProtocolSentence, portHoldersSentence } from './messages.js'
+import {
+  checkSentence,
+  otherNamespaceSentence,
+  otherProtocolSentence,
+  portHoldersSentence,
+} from './messages.js'
+import type { NamespaceHolders } from './other-namespaces.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { stringifyForTerminal } from '../shared/safe-text.js'
-import type { Holder, KernelHolder, Protocol, SocketEntry } from './types.js'
+import type { Holder, KernelHolder, NetnsTag, Protocol, SocketEntry } from './types.js'
 import type { HolderJudgement } from './stale/index.js'
 import type { PortHolders } from './who-holds.js'
 import { isHeld } from './who-holds.js'
@@ -74,6 +80,18 @@ export function toJsonSocket(socket: SocketEntry) {
     processes: socket.kernel
       ? [...socket.processes.map(toJsonHolder), toJsonKernelHolder(socket.kernel, socket.user)]
       : socket.processes.map(toJsonHolder),
+    // Only a listing of every namespace tags its sockets; others keep their shape.
+    ...(socket.netns ? { netns: toJsonNetns(socket.netns) } : {}),
+  }
+}
+
+/** `{inode, name, container_id, host}`: which network namespace a socket is in. */
+export function toJsonNetns(netns: NetnsTag) {
+  return {
+    inode: netns.inode,
+    name: netns.name,
+    container_id: netns.containerId,
+    host: netns.host,
   }
 }
 
@@ -193,7 +211,30 @@ export function toJsonPortHolders(entry: PortHolders) {
     connections: entry.connections,
     publishers: entry.publishers.map(toJsonPublisher),
     other_protocol: toJsonOtherProtocol(entry.port, entry.otherProtocol),
+    ...(entry.netns ? { netns: toJsonNetns(entry.netns) } : {}),
+    ...(entry.otherNamespaces
+      ? {
+          other_namespaces: toJsonOtherNamespaces(
+            entry.protocol,
+            entry.port,
+            entry.otherNamespaces,
+          ),
+        }
+      : {}),
   }
+}
+
+/** A free port's listeners in other network namespaces (`check`/`who`): one entry per namespace. */
+export function toJsonOtherNamespaces(
+  protocol: Protocol,
+  port: number,
+  elsewhere: readonly NamespaceHolders[],
+) {
+  return elsewhere.map((e) => ({
+    netns: toJsonNetns(e.netns),
+    message: otherNamespaceSentence(protocol, port, e),
+    holders: e.sockets.map(toJsonSocket),
+  }))
 }
 
 export function toJsonAllocation(allocation: Allocation) {
@@ -296,6 +337,7 @@ export function renderSocketsJson(sockets: readonly SocketEntry[]): string {
 export function* socketsJsonChunks(sockets: readonly SocketEntry[]): Generator<string> {
   const holders = new Map<Holder, string>()
   const users = new Map<string, string>()
+  const namespaces = new Map<NetnsTag, string>()
   let chunk = '['
   for (let i = 0; i < sockets.length; i++) {
     const socket = sockets[i] as SocketEntry
@@ -322,7 +364,16 @@ export function* socketsJsonChunks(sockets: readonly SocketEntry[]): Generator<s
       `{"protocol":"${socket.protocol}","family":"${socket.family}","state":"${socket.state}",` +
       `"local_address":"${socket.localAddress}","local_port":${socket.localPort},` +
       `"remote_address":"${socket.remoteAddress}","remote_port":${socket.remotePort},` +
-      `"inode":${socket.inode},"uid":${socket.uid},"user":${user},"processes":[${processes}]}`
+      `"inode":${socket.inode},"uid":${socket.uid},"user":${user},"processes":[${processes}]`
+    if (socket.netns) {
+      let netns = namespaces.get(socket.netns)
+      if (netns === undefined) {
+        netns = stringifyForTerminal(toJsonNetns(socket.netns))
+        namespaces.set(socket.netns, netns)
+      }
+      chunk += `,"netns":${netns}`
+    }
+    chunk += '}'
     if (chunk.length >= 65536) {
       yield chunk
       chunk = ''

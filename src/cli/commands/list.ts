@@ -15,6 +15,7 @@ export interface ListOptions extends GlobalOptions, ListFlags {
   port?: string[]
   pid?: string
   process?: string
+  allNamespaces?: boolean
 }
 
 export async function list(options: ListOptions): Promise<CommandResult> {
@@ -28,6 +29,7 @@ export async function list(options: ListOptions): Promise<CommandResult> {
     pid: options.pid === undefined ? undefined : parsePid(options.pid),
     processName: options.process,
     backend: parseBackend(options.backend),
+    allNamespaces: options.allNamespaces === true,
   }
   // A full listing as JSON comes straight from the addon when it can (the same bytes).
   const native = options.json ? await listSocketsJson(query) : null
@@ -71,7 +73,11 @@ export function registerList(program: Command, cli: CliContext): void {
           [] as string[],
         )
         .option('--pid <n>', 'only sockets held by this process')
-        .option('--process <name>', 'only sockets held by processes with this name'),
+        .option('--process <name>', 'only sockets held by processes with this name')
+        .option(
+          '--all-namespaces',
+          'every network namespace reachable (ip netns, containers), each socket with its NETNS',
+        ),
     )
     .action((options) => cli.run(list(cli.globals(options))))
 }

@@ -12,7 +12,7 @@ import type { Style } from '../render/style.js'
 
 export async function who(
   specTexts: string[],
-  options: GlobalOptions & RegistryOptions,
+  options: GlobalOptions & RegistryOptions & { allNamespaces?: boolean },
   style: Style,
 ): Promise<CommandResult> {
   const specs = requireSpecs(specTexts, 'who')
@@ -20,6 +20,8 @@ export async function who(
   const result = await whoHolds(specs, {
     backend: parseBackend(options.backend),
     otherProtocol: true,
+    allNamespaces: options.allNamespaces === true,
+    otherNamespaces: true,
     // No HTTP probe: asking who holds a port never touches the service itself.
     evidence: { allocations: registry.allocations },
   })
@@ -42,7 +44,11 @@ export function registerWho(program: Command, cli: CliContext): void {
       program
         .command('who')
         .description('who holds these ports: pid, name, user, command line, uptime, address')
-        .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010'),
+        .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
+        .option(
+          '--all-namespaces',
+          'answer for every network namespace reachable (ip netns, containers), each by name',
+        ),
     )
     .action((specs: string[], options) => cli.run(who(specs, cli.globals(options), cli.stdout)))
 }

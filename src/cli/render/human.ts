@@ -13,6 +13,8 @@ import {
   displayName,
   holderContainerLabel,
   hiddenHolderReason,
+  namespaceSuffix,
+  otherNamespaceSentence,
   otherProtocolSentence,
   outOfSightSentence,
   portInUseSentence,
@@ -75,6 +77,14 @@ function processCell(socket: SocketEntry): string {
   return named ? `${cell} for container ${describeNamedContainer(named)}` : cell
 }
 
+/** `host` (this process's own), the ip-netns or container name, a container's short id, or the inode. */
+function netnsCell(socket: SocketEntry): string {
+  const tag = socket.netns
+  if (!tag || tag.host) return 'host'
+  if (tag.name !== null) return displayName(tag.name)
+  return tag.containerId !== null ? tag.containerId.slice(0, 12) : String(tag.inode)
+}
+
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
 export function renderSocketTable(
   sockets: readonly SocketEntry[],
@@ -82,8 +92,9 @@ export function renderSocketTable(
   width?: number,
 ): string {
   if (sockets.length === 0) return emptyListingSentence(query)
-  const options = { all: query.all === true, width }
+  const options = { all: query.all === true, width, namespaces: query.allNamespaces === true }
   const header = [
+    ...(options.namespaces ? ['NETNS'] : []),
     'PROTO',
     'STATE',
     'LOCAL',
@@ -93,6 +104,7 @@ export function renderSocketTable(
     'COMMAND',
   ]
   const rows = sockets.map((s) => [
+    ...(options.namespaces ? [netnsCell(s)] : []),
     s.family === 'ipv6' ? `${s.protocol}6` : s.protocol,
     s.state,
     formatEndpoint(s.localAddress, s.localPort),
@@ -142,13 +154,21 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
           ? `${outOfSightSentence(entry.protocol, entry.port)}.`
           : fix !== null
             ? `${style.bold(publishedSentence(entry.protocol, entry.port, entry.publishers))}.\n  fix: ${fix}`
-            : `${label} is free: no process holds it.`,
+            : `${label} is free${entry.netns ? ' in this network namespace' : ''}: no process holds it.`,
       )
       if (entry.otherProtocol)
         blocks.push(style.dim(`  note: ${otherProtocolSentence(entry.port, entry.otherProtocol)}.`))
+      for (const elsewhere of entry.otherNamespaces ?? [])
+        blocks.push(
+          style.dim(`  note: ${otherNamespaceSentence(entry.protocol, entry.port, elsewhere)}.`),
+        )
       continue
     }
-    const lines = [style.bold(portInUseSentence(entry.protocol, entry.port, entry.sockets))]
+    const lines = [
+      style.bold(
+        `${portInUseSentence(entry.protocol, entry.port, entry.sockets)}${namespaceSuffix(entry.netns)}`,
+      ),
+    ]
     const seen = new Set<number>()
     for (const socket of entry.sockets) {
       for (const holder of socket.processes) {

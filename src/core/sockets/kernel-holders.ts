@@ -27,14 +27,15 @@ export interface KernelUsers {
  * (generic netlink), so a socket only they could hold is not called kernel-held (a UDP one beside a
  * WireGuard interface is named as likely WireGuard).
  */
-export function readKernelUsers(procRoot = '/proc'): KernelUsers {
-  const links = tunnelLinks()
-  const services = serviceHolders(procRoot)
+export function readKernelUsers(procRoot = '/proc', namespace?: OtherNamespace): KernelUsers {
+  const links = tunnelLinks(namespace?.path)
+  // nfsd and lockd answer for the namespace they were started in: asked in the host's only.
+  const services = namespace ? new Map<string, KernelHolder>() : serviceHolders(procRoot)
   return {
     holderOf(protocol, port) {
       if (protocol === 'udp') {
         const link = links.find((l) => l.port === port)
-        if (link) return linkHolder(link)
+        if (link) return linkHolder(link, namespace)
       }
       const service = services.get(`${protocol}:${port}`)
       if (service) return service
@@ -44,22 +45,34 @@ export function readKernelUsers(procRoot = '/proc'): KernelUsers {
   }
 }
 
-function tunnelLinks(): TunnelLink[] {
+/** Another network namespace than this process's: the nsfs file that enters it, and its `ip netns` name. */
+export interface OtherNamespace {
+  path: string
+  name: string | null
+}
+
+function tunnelLinks(nsPath?: string): TunnelLink[] {
   const { addon } = nativeAddon()
+  // An older addon would dump this namespace's links instead: nothing is known of that one.
+  if (nsPath !== undefined && !addon?.enterNamespaces) return []
   try {
-    return addon?.listUdpTunnels ? addon.listUdpTunnels() : []
+    return addon?.listUdpTunnels ? addon.listUdpTunnels(nsPath) : []
   } catch {
     return []
   }
 }
 
-function linkHolder(link: TunnelLink): KernelHolder {
+function linkHolder(link: TunnelLink, namespace?: OtherNamespace): KernelHolder {
   const vni = (link.kind === 'vxlan' || link.kind === 'geneve') && link.id !== null
   return {
     interface: link.name,
     linkKind: link.kind,
     description: `${link.kind} interface ${link.name}${vni ? ` (VNI ${link.id})` : ''}`,
-    fix: `ip link del ${link.name}`,
+    fix: !namespace
+      ? `ip link del ${link.name}`
+      : namespace.name !== null
+        ? `ip -n ${namespace.name} link del ${link.name}`
+        : `nsenter --net=${namespace.path} ip link del ${link.name}`,
   }
 }
 

@@ -33,6 +33,7 @@ export async function listSocketsJson(
     options.pid !== undefined ||
     options.processName !== undefined ||
     options.withProcesses === false ||
+    options.allNamespaces === true ||
     (options.procRoot ?? '/proc') !== '/proc'
   if (!addon || filtered || (await chooseBackend(options.backend)) !== 'netlink') return null
   const scanner = startHolderScan(null, '/proc', true)

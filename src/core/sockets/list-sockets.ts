@@ -1,8 +1,11 @@
 import { accessSync, constants } from 'node:fs'
 import { mayStandForContainer, nameContainerHolders } from '../containers/container-holders.js'
 import { PortwardenError } from '../errors.js'
+import type { KernelUsers, OtherNamespace } from './kernel-holders.js'
 import { readKernelUsers } from './kernel-holders.js'
-import { notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
+import type { NetworkNamespace } from './namespaces.js'
+import { findNetworkNamespaces } from './namespaces.js'
+import { namespacePlace, notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
 import type { HolderLookup } from '../process/holder-scan.js'
@@ -62,6 +65,12 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
   const procRoot = options.procRoot ?? '/proc'
   const backend = await chooseBackend(options.backend, procRoot)
   if (backend === 'lsof') {
+    if (options.allNamespaces)
+      throw new PortwardenError(
+        'invalid_request',
+        'Listing every network namespace needs the kernel tables (netlink or /proc); the lsof backend cannot tell namespaces apart.',
+        { hint: 'Leave out --backend lsof, or list this namespace only.' },
+      )
     // Loaded only when used: it pulls in child_process, which a /proc listing never needs.
     const { listSocketsWithLsof } = await import('./lsof-backend.js')
     const result = listSocketsWithLsof(options)
@@ -99,15 +108,79 @@ async function listSocketsFromKernel(
     ? startHolderScan(candidatePids(options, procRoot), procRoot, readDetails)
     : null
   try {
-    const raw =
-      backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
+    const tables = options.allNamespaces
+      ? await readEveryNamespace(options, procRoot, backend)
+      : {
+          raw:
+            backend === 'netlink'
+              ? await readTablesNetlink(options)
+              : readTables(options, procRoot),
+          warnings: [],
+          entered: new Map<number, OtherNamespace>(),
+        }
     const scan = (inodes: Uint32Array) =>
       scanner
         ? scanner.scan(inodes)
         : Promise.resolve({ holdersOf: () => [], unreadablePids: [], complete: false })
-    return await attachHolders(raw, options, procRoot, scan)
+    const listed = await attachHolders(tables.raw, options, procRoot, scan, tables.entered)
+    return { sockets: listed.sockets, warnings: [...tables.warnings, ...listed.warnings] }
   } finally {
     scanner?.dispose()
+  }
+}
+
+/**
+ * The tables of every network namespace reachable, each row tagged with its namespace: netlink
+ * through the namespace's nsfs file (the addon enters it on a thread of its own), else the
+ * `/proc/PID/net/*` of a process inside it. A namespace neither can read is a warning.
+ */
+async function readEveryNamespace(
+  options: ListSocketsOptions,
+  procRoot: string,
+  backend: 'netlink' | 'proc',
+): Promise<{ raw: RawSocket[]; warnings: Warning[]; entered: Map<number, OtherNamespace> }> {
+  const namespaces = await findNetworkNamespaces({ ...options, procRoot })
+  const raw: RawSocket[] = []
+  const unread: string[] = []
+  const entered = new Map<number, OtherNamespace>()
+  for (const ns of namespaces) {
+    let rows: RawSocket[] | null = null
+    if (ns.tag.host)
+      rows =
+        backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
+    else {
+      if (backend === 'netlink') rows = await readTablesNetlink(options, ns.path).catch(() => null)
+      if (rows === null && ns.memberPid !== null) rows = readMemberTables(options, procRoot, ns)
+      entered.set(ns.tag.inode, { path: ns.path, name: ns.tag.name })
+    }
+    if (rows === null) {
+      unread.push(namespacePlace(ns.tag, ns.memberName))
+      continue
+    }
+    for (const row of rows) {
+      row.netns = ns.tag
+      raw.push(row)
+    }
+  }
+  const warnings: Warning[] = []
+  if (unread.length > 0)
+    warnings.push({
+      code: 'namespace_unreadable',
+      message: `${unread.length === 1 ? 'One network namespace was' : `${unread.length} network namespaces were`} not read (${unread.join(', ')}): entering needs root (CAP_SYS_ADMIN) and the native addon, and no process of it is visible here`,
+    })
+  return { raw, warnings, entered }
+}
+
+/** A namespace's tables as a process inside it sees them (`/proc/PID/net/*`), or null. */
+function readMemberTables(
+  options: ListSocketsOptions,
+  procRoot: string,
+  ns: NetworkNamespace,
+): RawSocket[] | null {
+  try {
+    return readTables(options, `${procRoot}/${ns.memberPid}`)
+  } catch {
+    return null
   }
 }
 
@@ -142,6 +215,7 @@ async function attachHolders(
   options: ListSocketsOptions,
   procRoot: string,
   scanHolders: (inodes: Uint32Array) => Promise<HolderLookup>,
+  otherNamespaces: ReadonlyMap<number, OtherNamespace> = new Map(),
 ): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
   const reader = new ProcessReader({ procRoot })
   const warnings: Warning[] = []
@@ -182,7 +256,7 @@ async function attachHolders(
     sockets.push(entry)
   }
   if (taskless.length > 0 && scan.complete && !filtering && procRoot === '/proc')
-    await markKernelHeld(taskless, procRoot)
+    await markKernelHeld(taskless, procRoot, otherNamespaces)
   if (hiddenOwners.length > 0 && scan.unreadablePids.length > 0 && !filtering)
     warnings.push(partialVisibility(hiddenOwners.length, hiddenOwners))
   return { sockets: sortSockets(sockets), warnings }
@@ -192,7 +266,11 @@ async function attachHolders(
  * Sockets no task held in a scan that saw every fd table: asked once more (a socket made after
  * its process's table was walked would look the same), then named by their kernel user.
  */
-async function markKernelHeld(sockets: SocketEntry[], procRoot: string): Promise<void> {
+async function markKernelHeld(
+  sockets: SocketEntry[],
+  procRoot: string,
+  otherNamespaces: ReadonlyMap<number, OtherNamespace>,
+): Promise<void> {
   const inodes = Uint32Array.from(sockets, (s) => s.inode).sort()
   const again = startHolderScan(null, procRoot)
   let recheck: HolderLookup
@@ -202,10 +280,20 @@ async function markKernelHeld(sockets: SocketEntry[], procRoot: string): Promise
     again.dispose()
   }
   if (!recheck.complete) return
-  const users = readKernelUsers(procRoot)
+  // Each namespace has its own devices: asked of the namespace a socket is in, once.
+  const usersIn = new Map<number, KernelUsers>()
+  const users = (socket: SocketEntry): KernelUsers => {
+    const key = socket.netns && !socket.netns.host ? socket.netns.inode : 0
+    let found = usersIn.get(key)
+    if (!found) {
+      found = readKernelUsers(procRoot, key === 0 ? undefined : otherNamespaces.get(key))
+      usersIn.set(key, found)
+    }
+    return found
+  }
   for (const socket of sockets) {
     if (recheck.holdersOf(socket.inode).length > 0) continue
-    const holder = users.holderOf(socket.protocol, socket.localPort)
+    const holder = users(socket).holderOf(socket.protocol, socket.localPort)
     if (holder) socket.kernel = holder
   }
 }
@@ -288,7 +376,7 @@ export async function socketsOnPorts(
   specs: readonly PortSpec[],
   options: Pick<
     ListSocketsOptions,
-    'backend' | 'procRoot' | 'containers' | 'dockerSocket' | 'dockerTimeoutMs'
+    'backend' | 'procRoot' | 'containers' | 'dockerSocket' | 'dockerTimeoutMs' | 'allNamespaces'
   > = {},
 ): Promise<{ byPort: Map<string, SocketEntry[]>; inventory: SocketInventory }> {
   const inventory = await listSockets({
@@ -301,6 +389,7 @@ export async function socketsOnPorts(
     containers: options.containers,
     dockerSocket: options.dockerSocket,
     dockerTimeoutMs: options.dockerTimeoutMs,
+    allNamespaces: options.allNamespaces,
   })
   const byPort = new Map<string, SocketEntry[]>()
   for (const socket of inventory.sockets) {

@@ -28,6 +28,8 @@ type DumpRequest = [
   families: number,
   portFrom: number,
   portTo: number,
+  /** An nsfs file (`/run/netns/NAME`, `/proc/PID/ns/net`): that network namespace's tables. */
+  nsPath?: string,
 ]
 
 /** Who holds which socket: pids (null: every process), sorted inodes (empty: every socket). */
@@ -59,8 +61,12 @@ export interface NativeAddon {
     userJson: string[],
   ): { json: Buffer; hidden: number }
   recordSize: number
+  /** The dumps and link dump take an nsPath (native/netns.c); absent in older builds, which ignore it. */
+  enterNamespaces?: boolean
   /** UDP tunnel devices from one RTM_GETLINK dump (native/link_dump.c); absent in older builds. */
-  listUdpTunnels?(): { name: string; kind: string; port: number | null; id: number | null }[]
+  listUdpTunnels?(
+    nsPath?: string,
+  ): { name: string; kind: string; port: number | null; id: number | null }[]
 }
 
 let loaded: { addon: NativeAddon | null; reason: string; deliberate?: boolean } | undefined

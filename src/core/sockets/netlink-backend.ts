@@ -42,13 +42,26 @@ export function netlinkAvailable(): boolean {
  * filter and (for port questions) the port range done by the kernel. A listing takes the CLI
  * entry's early dump when there is one (prefetchListing).
  */
-export async function readTablesNetlink(options: ListSocketsOptions): Promise<RawSocket[]> {
+export async function readTablesNetlink(
+  options: ListSocketsOptions,
+  nsPath?: string,
+): Promise<RawSocket[]> {
   const addon = requireAddon()
+  if (nsPath !== undefined && !addon.enterNamespaces)
+    throw new PortwardenError(
+      'backend_unavailable',
+      'This build of the native addon cannot enter another network namespace.',
+      { hint: 'Rebuild it with `npm rebuild portwarden`, or use --backend proc.' },
+    )
   const raw: RawSocket[] = []
   const decoder = new RecordDecoder(addon.recordSize)
   const specs = options.ports
   if (!specs) {
-    decoder.decode(await dumpListingAsync(options), raw)
+    const records =
+      nsPath === undefined
+        ? await dumpListingAsync(options)
+        : dump(addon, ...listingRequest(options), -1, -1, nsPath)
+    decoder.decode(records, raw)
     return raw
   }
   const protocols = options.protocols ?? ['tcp', 'udp']
@@ -62,6 +75,7 @@ export async function readTablesNetlink(options: ListSocketsOptions): Promise<Ra
       familyMask(options),
       spec.from,
       spec.to,
+      nsPath,
     )
     const earlier = specs.slice(0, index)
     decoder.decode(records, raw, (protocol, port) =>
@@ -151,9 +165,10 @@ function dump(
   families: number,
   from: number,
   to: number,
+  nsPath?: string,
 ): Buffer {
   try {
-    return addon.dumpSockets(tcpStates, udpStates, families, from, to)
+    return addon.dumpSockets(tcpStates, udpStates, families, from, to, nsPath)
   } catch (error) {
     // The addon's message names its own entry point; only the kernel's reason is for people.
     const text = error instanceof Error ? error.message : String(error)

@@ -24,6 +24,11 @@ export interface ListSocketsOptions {
   boundInactive?: boolean
   /** Resolve the processes holding each socket (the costly part). Default: true. */
   withProcesses?: boolean
+  /**
+   * Every network namespace reachable (ip netns, containers, other processes'), each socket
+   * tagged with its `netns`; default: this process's own only. Not with the lsof backend.
+   */
+  allNamespaces?: boolean
   /** Default `auto`: netlink when the addon loads and the kernel answers, else /proc, else lsof. */
   backend?: BackendName | 'auto'
   /** Root of the proc filesystem; tests point it elsewhere. */

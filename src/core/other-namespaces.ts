@@ -1,0 +1,51 @@
+import { listSockets } from './sockets/list-sockets.js'
+import { findNetworkNamespaces } from './sockets/namespaces.js'
+import type { ListSocketsOptions } from './sockets/query.js'
+import { isListening } from './sockets/query.js'
+import type { NetnsTag, Protocol, SocketEntry } from './types.js'
+
+/**
+ * A port's listeners in another network namespace than this process's. They do not make the port
+ * busy here (check stays as it was), but they are often what a user looking for the port wants:
+ * the dev server started in a container that did not publish it, or inside `ip netns exec`.
+ */
+export interface NamespaceHolders {
+  netns: NetnsTag
+  sockets: SocketEntry[]
+}
+
+export type NamespaceQueryOptions = Pick<
+  ListSocketsOptions,
+  'backend' | 'procRoot' | 'containers' | 'dockerSocket' | 'dockerTimeoutMs'
+>
+
+/**
+ * The listeners (bound UDP sockets) on these ports in every other namespace reachable, by
+ * `protocol:port`, each namespace's in one entry. Nothing is read when this is the only
+ * namespace in sight, and the lsof backend sees no namespaces (nothing is asked).
+ */
+export async function listenersInOtherNamespaces(
+  ports: readonly { protocol: Protocol; port: number }[],
+  options: NamespaceQueryOptions = {},
+): Promise<Map<string, NamespaceHolders[]>> {
+  const found = new Map<string, NamespaceHolders[]>()
+  if (ports.length === 0 || options.backend === 'lsof') return found
+  const namespaces = await findNetworkNamespaces({ ...options, containers: false })
+  if (!namespaces.some((ns) => !ns.tag.host)) return found
+  const inventory = await listSockets({
+    ...options,
+    allNamespaces: true,
+    ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
+    protocols: [...new Set(ports.map((p) => p.protocol))],
+  }).catch(() => null)
+  for (const socket of inventory?.sockets ?? []) {
+    if (!socket.netns || socket.netns.host || !isListening(socket.protocol, socket.state)) continue
+    const key = `${socket.protocol}:${socket.localPort}`
+    const entries = found.get(key) ?? []
+    const same = entries.find((e) => e.netns.inode === socket.netns!.inode)
+    if (same) same.sockets.push(socket)
+    else entries.push({ netns: socket.netns, sockets: [socket] })
+    found.set(key, entries)
+  }
+  return found
+}
