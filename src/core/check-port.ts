@@ -6,6 +6,8 @@ import type { PortSpec } from './port-spec.js'
 import { expandPortSpecs } from './port-spec.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
+import type { NamespaceHolders } from './other-namespaces.js'
+import { listenersInOtherNamespaces } from './other-namespaces.js'
 import { readProcText } from './process/read-process.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { EvidenceContext, HolderJudgement } from './stale/index.js'
@@ -32,6 +34,8 @@ export interface PortCheck {
   otherProtocol: OtherProtocolHolders | null
   /** Per holder process of a taken port, when asked (`evidence`): is it a leftover? */
   judgements?: HolderJudgement[]
+  /** When asked (`otherNamespaces`): the port's listeners in other network namespaces. */
+  otherNamespaces?: NamespaceHolders[]
 }
 
 export interface CheckOptions extends PublisherOptions {
@@ -51,6 +55,13 @@ export interface CheckOptions extends PublisherOptions {
   otherProtocol?: boolean
   /** Gather the stale-holder evidence for the holders of each taken port, as `whoHolds` does. */
   evidence?: Omit<EvidenceContext, 'sockets'>
+  /**
+   * Name each free port's listeners in other network namespaces (default false): they never
+   * make it taken here, but are often what a user checking the port is looking for.
+   */
+  otherNamespaces?: boolean
+  /** With `otherNamespaces`: name them for taken ports too (`check --all-namespaces`). */
+  allNamespaces?: boolean
 }
 
 /** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
@@ -78,7 +89,8 @@ export async function checkPorts(
   }
   const { byPort, inventory } = await socketsOnPorts(
     options.otherProtocol === true ? withOtherProtocols(specs) : specs,
-    options,
+    // This namespace's tables decide; other namespaces only add notes (below).
+    { ...options, allNamespaces: false },
   )
   const targets: readonly ProbeTarget[] | undefined = wanted
     ? [{ host: wanted.address, ipv6Only: false }]
@@ -101,6 +113,12 @@ export async function checkPorts(
     for (const result of results)
       if (result.free)
         result.otherProtocol = otherProtocolHolders(byPort, result.protocol, result.port)
+  if (options.otherNamespaces === true || options.allNamespaces === true) {
+    const asked = results.filter((r) => r.free || options.allNamespaces === true)
+    const elsewhere = await listenersInOtherNamespaces(asked, options)
+    for (const result of asked)
+      result.otherNamespaces = elsewhere.get(`${result.protocol}:${result.port}`) ?? []
+  }
   if (results.length > 0 && inventory.warnings.length > 0) {
     const first = results[0] as PortCheck
     first.warnings.push(...inventory.warnings)

@@ -127,6 +127,15 @@ export function toJsonCheck(check: PortCheck, allocation: Allocation | null = nu
     message: checkSentence(check),
     publishers: check.publishers.map(toJsonPublisher),
     other_protocol: toJsonOtherProtocol(check.port, check.otherProtocol),
+    ...(check.otherNamespaces
+      ? {
+          other_namespaces: toJsonOtherNamespaces(
+            check.protocol,
+            check.port,
+            check.otherNamespaces,
+          ),
+        }
+      : {}),
     warnings: check.warnings.map((w) => w.message),
   }
 }

@@ -60,16 +60,25 @@ export class InventoryScanner {
     })
   }
 
+  /** The listening sockets of every network namespace reachable, each tagged with its `netns`. */
+  scanEveryNamespace(): Promise<SocketInventory> {
+    return this.scans.run('every-namespace', () => listSockets({ allNamespaces: true }))
+  }
+
   /** `allocations`: the registry's rows, for the holders' stale evidence (the registry sign). */
   check(
     port: number,
     protocol: Protocol,
     allocations: readonly Allocation[] = [],
   ): Promise<PortCheck> {
-    // As the CLI's `check`: a free port says what holds it over the other protocol, and each
-    // holder's evidence is gathered without asking the service anything.
+    // As the CLI's `check`: a free port says what holds it over the other protocol and in other
+    // network namespaces, and each holder's evidence is gathered without asking the service.
     return this.checks.run(`${protocol}:${port}`, () =>
-      checkPort(port, protocol, { otherProtocol: true, evidence: { allocations } }),
+      checkPort(port, protocol, {
+        otherProtocol: true,
+        otherNamespaces: true,
+        evidence: { allocations },
+      }),
     )
   }
 

@@ -12,7 +12,8 @@ const GONE_MS = 1_500
 /** Past this many matching rows the table shows the first ones and asks for a filter. */
 const MAX_ROWS = 500
 
-type Column = 'protocol' | 'address' | 'port' | 'process' | 'user' | 'container' | 'uptime'
+type Column =
+  'namespace' | 'protocol' | 'address' | 'port' | 'process' | 'user' | 'container' | 'uptime'
 
 interface ColumnSpec {
   id: Column
@@ -48,6 +49,24 @@ const COLUMNS: ColumnSpec[] = [
   },
 ]
 
+/** Shown when the listing covers every network namespace (`?all_namespaces=1`). */
+const NAMESPACE_COLUMN: ColumnSpec = {
+  id: 'namespace',
+  label: 'Namespace',
+  compare: (a, b) => text(namespaceOf(a), namespaceOf(b)),
+}
+
+/** `host` (the server's own), the ip-netns or container name, a container's short id, or the inode. */
+function namespaceOf(socket: WireSocket): string {
+  const netns = socket.netns
+  if (!netns || netns.host) return 'host'
+  return netns.name ?? netns.container_id?.slice(0, 12) ?? String(netns.inode)
+}
+
+function elsewhere(socket: WireSocket): boolean {
+  return socket.netns !== undefined && !socket.netns.host
+}
+
 function containerOf(socket: WireSocket): string | null {
   return socket.processes.find((p) => p.container)?.container ?? null
 }
@@ -68,6 +87,7 @@ function haystack(socket: WireSocket): string {
     String(socket.local_port),
     socket.user,
   ]
+  if (socket.netns) parts.push(namespaceOf(socket))
   for (const p of socket.processes)
     parts.push(p.name, String(p.pid), p.command, p.user, p.container ?? '')
   const { id, address } = containerDetails(socket)
@@ -89,9 +109,14 @@ export interface ListenersTable {
   unbind(socket: WireSocket): void
   /** Re-renders (uptimes move on). */
   refresh(): void
+  /** Whether the user asked for every network namespace (the list to load then says so). */
+  allNamespaces(): boolean
 }
 
-export function createListenersTable(onFree: (socket: WireSocket) => void): ListenersTable {
+export function createListenersTable(
+  onFree: (socket: WireSocket) => void,
+  onNamespacesChange: (allNamespaces: boolean) => void,
+): ListenersTable {
   const sockets = new Map<string, WireSocket>()
   const fresh = new Map<string, number>()
   const gone = new Map<string, number>()
@@ -99,6 +124,21 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
   let ascending = true
   let filter = ''
   let scheduled = false
+  let showNamespaces = false
+  const columns = () => (showNamespaces ? [NAMESPACE_COLUMN, ...COLUMNS] : COLUMNS)
+
+  const namespacesBox = el('input', {
+    attrs: { id: 'all-namespaces', type: 'checkbox' },
+    on: {
+      change: () => {
+        showNamespaces = namespacesBox.checked
+        if (!showNamespaces && sortBy === 'namespace') sortBy = 'port'
+        renderHeader()
+        schedule()
+        onNamespacesChange(showNamespaces)
+      },
+    },
+  })
 
   const filterBox = el('input', {
     attrs: {
@@ -133,6 +173,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
     el('div', { class: 'section-head' }, [
       el('h2', { attrs: { id: 'listeners-title' } }, ['Listeners']),
       el('label', { class: 'filter' }, [el('span', {}, ['Filter']), filterBox]),
+      el('label', { class: 'toggle' }, [namespacesBox, el('span', {}, ['All network namespaces'])]),
     ]),
     count,
     el('div', { class: 'table-wrap' }, [table]),
@@ -140,7 +181,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
 
   function renderHeader(): void {
     headerRow.replaceChildren(
-      ...COLUMNS.map((column) => {
+      ...columns().map((column) => {
         const active = column.id === sortBy
         return el(
           'th',
@@ -224,6 +265,9 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
         },
       },
       [
+        ...(showNamespaces
+          ? [el('td', { attrs: { 'data-label': 'Namespace' } }, [foreignText(namespaceOf(socket))])]
+          : []),
         el('td', { attrs: { 'data-label': 'Protocol' } }, [protocolLabel(socket)]),
         el('td', { class: 'mono', attrs: { 'data-label': 'Address' } }, [
           hostOf(socket.local_address),
@@ -251,15 +295,22 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
         el('td', { class: 'actions' }, [
           gone.has(key)
             ? el('span', { class: 'muted' }, ['gone'])
-            : el(
-                'button',
-                {
-                  class: 'danger',
-                  attrs: { type: 'button', 'aria-label': freeLabel },
-                  on: { click: () => onFree(socket) },
-                },
-                ['Free…'],
-              ),
+            : elsewhere(socket)
+              ? // free stops the holder of a port in the server's namespace, not in this one.
+                el(
+                  'span',
+                  { class: 'muted', attrs: { title: 'Free acts on the server’s own namespace' } },
+                  ['elsewhere'],
+                )
+              : el(
+                  'button',
+                  {
+                    class: 'danger',
+                    attrs: { type: 'button', 'aria-label': freeLabel },
+                    on: { click: () => onFree(socket) },
+                  },
+                  ['Free…'],
+                ),
         ]),
       ],
     )
@@ -268,7 +319,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
   function render(): void {
     scheduled = false
     const now = Date.now()
-    const column = COLUMNS.find((c) => c.id === sortBy) as ColumnSpec
+    const column = columns().find((c) => c.id === sortBy) as ColumnSpec
     const sign = ascending ? 1 : -1
     const matching = [...sockets.entries()]
       .filter(([, socket]) => filter === '' || haystack(socket).includes(filter))
@@ -278,7 +329,7 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
     if (shown.length === 0) {
       body.append(
         el('tr', { class: 'empty' }, [
-          el('td', { attrs: { colspan: String(COLUMNS.length + 1) } }, [
+          el('td', { attrs: { colspan: String(columns().length + 1) } }, [
             sockets.size === 0 ? 'No listening sockets.' : 'No listener matches the filter.',
           ]),
         ]),
@@ -336,5 +387,6 @@ export function createListenersTable(onFree: (socket: WireSocket) => void): List
       schedule()
     },
     refresh: schedule,
+    allNamespaces: () => showNamespaces,
   }
 }

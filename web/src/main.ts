@@ -18,8 +18,9 @@ const UPTIME_TICK_MS = 30_000
 adoptTokenFromUrl()
 
 const freeDialog = createFreeDialog()
-const listeners = createListenersTable((socket) =>
-  freeDialog.open({ port: socket.local_port, protocol: socket.protocol }),
+const listeners = createListenersTable(
+  (socket) => freeDialog.open({ port: socket.local_port, protocol: socket.protocol }),
+  () => void load(),
 )
 const pruneDialog = createPruneDialog()
 const registry = createRegistryView(load, (projects) => pruneDialog.open(projects))
@@ -58,7 +59,9 @@ function apply(event: SocketEvent): void {
 async function load(): Promise<void> {
   waiting ??= []
   try {
-    const ports = await api<SystemPorts>('/api/system/ports')
+    const ports = await api<SystemPorts>(
+      listeners.allNamespaces() ? '/api/system/ports?all_namespaces=1' : '/api/system/ports',
+    )
     listeners.replaceAll(ports.listening)
     const missed = waiting
     waiting = null

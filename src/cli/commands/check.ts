@@ -13,6 +13,7 @@ import type { Style } from '../render/style.js'
 
 export interface CheckCommandOptions extends GlobalOptions, RegistryOptions {
   host?: string
+  allNamespaces?: boolean
 }
 
 export async function check(
@@ -26,6 +27,8 @@ export async function check(
     host: options.host,
     backend: parseBackend(options.backend),
     otherProtocol: true,
+    otherNamespaces: true,
+    allNamespaces: options.allNamespaces === true,
     // As `who`: the evidence without asking the service anything.
     evidence: { allocations: registry.allocations },
   })
@@ -50,7 +53,11 @@ export function registerCheck(program: Command, cli: CliContext): void {
         .command('check')
         .description('is each port free to bind? exit 1 if any is taken')
         .argument('[spec...]', 'ports: 8080, 8080/tcp, 51820/udp, 8000-8010')
-        .option('--host <addr>', 'check this address only (default: every address)'),
+        .option('--host <addr>', 'check this address only (default: every address)')
+        .option(
+          '--all-namespaces',
+          "also name taken ports' listeners in other network namespaces (they never make a port taken here)",
+        ),
     )
     .action((specs: string[], options) => cli.run(check(specs, cli.globals(options), cli.stdout)))
 }

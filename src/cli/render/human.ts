@@ -232,9 +232,13 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
       const fix =
         publishersFix(check.publishers) ??
         (check.free ? null : (kernelFix(check.holders) ?? containerFix(check.holders)))
-      const note = check.otherProtocol
-        ? `\n       note: ${otherProtocolSentence(check.port, check.otherProtocol)}`
-        : ''
+      const notes = [
+        ...(check.otherProtocol ? [otherProtocolSentence(check.port, check.otherProtocol)] : []),
+        ...(check.otherNamespaces ?? []).map((e) =>
+          otherNamespaceSentence(check.protocol, check.port, e),
+        ),
+      ]
+      const note = notes.map((n) => `\n       note: ${n}`).join('')
       return (fix !== null ? `${line}\n       fix: ${fix}` : line) + note
     })
     .join('\n')

@@ -22,15 +22,21 @@ import { parsePathPort, protocolSchema, queryProtocol, validate } from '../valid
 
 /** `?fresh=1` asks for a scan made for this request instead of the watcher's snapshot. */
 const freshSchema = z.enum(['0', '1']).optional()
+/** `?all_namespaces=1`: every network namespace reachable, each socket tagged with its `netns`. */
+const allNamespacesSchema = z.enum(['0', '1']).optional()
 
 const socketsQuerySchema = z.strictObject({
   state: z.enum(SOCKET_STATES).optional(),
   protocol: protocolSchema.optional(),
   port: z.string().max(32).optional(),
   fresh: freshSchema,
+  all_namespaces: allNamespacesSchema,
 })
 
-const systemPortsQuerySchema = z.strictObject({ fresh: freshSchema })
+const systemPortsQuerySchema = z.strictObject({
+  fresh: freshSchema,
+  all_namespaces: allNamespacesSchema,
+})
 
 /**
  * One scan's listeners as JSON text, made once for every request that shares the scan: at 10k
@@ -101,9 +107,12 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
       `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
       `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
       `,"warnings":${stringifyForTerminal(inventory.warnings.map((w) => w.message))}}`
+    // Other namespaces' listeners are listed, never judged against this one's registry.
+    const listening =
+      query.all_namespaces === '1' ? await context.inventory.scanEveryNamespace() : inventory
     return chunkedJson(c, [
       Buffer.from('{"listening":'),
-      listenersJson(inventory),
+      listenersJson(listening),
       Buffer.from(rest, 'utf8'),
     ])
   })
@@ -115,7 +124,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
     const protocols: Protocol[] = query.protocol ? [query.protocol] : ['tcp', 'udp']
     const ports = query.port === undefined ? undefined : socketsQueryPorts(query.port, protocols)
     let sockets: SocketEntry[]
-    if (query.state === undefined && query.fresh !== '1') {
+    if (query.state === undefined && query.fresh !== '1' && query.all_namespaces !== '1') {
       // The listeners: the watcher's snapshot (when fresh), filtered here as list would.
       const { sockets: listening } = await context.inventory.scan()
       sockets = listening.filter(
@@ -129,6 +138,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
         all: query.state !== undefined,
         protocols: query.protocol ? [query.protocol] : undefined,
         ports,
+        allNamespaces: query.all_namespaces === '1',
       })
       sockets =
         query.state === undefined
