@@ -32,6 +32,8 @@ export interface WireSocket {
   uid: number
   user: string
   processes: WireHolder[]
+  /** Only in a listing of every network namespace. */
+  netns?: { inode: number; name: string | null; container_id: string | null; host: boolean }
 }
 
 /** One comparable socket: everything but the pids in `key`, the pids as a sorted list. */
