@@ -18,6 +18,13 @@ const holder = z.looseObject({
   container: z.string().nullable(),
 })
 
+const netns = z.looseObject({
+  inode: z.number(),
+  name: z.string().nullable(),
+  container_id: z.string().nullable(),
+  host: z.boolean(),
+})
+
 export const socket = z.looseObject({
   protocol,
   family: z.enum(['ipv4', 'ipv6']),
@@ -30,6 +37,7 @@ export const socket = z.looseObject({
   uid: z.number(),
   user: z.string(),
   processes: z.array(holder),
+  netns: netns.optional(),
 })
 
 const publisher = z.looseObject({
@@ -43,6 +51,10 @@ const publisher = z.looseObject({
 const otherProtocol = z
   .looseObject({ protocol, message: z.string(), holders: z.array(socket) })
   .nullable()
+
+const otherNamespaces = z
+  .array(z.looseObject({ netns, message: z.string(), holders: z.array(socket) }))
+  .optional()
 
 export const allocation = z.looseObject({
   id: z.number().int(),
@@ -110,6 +122,8 @@ export const whoDocument = z.looseObject({
       connections: z.number().int(),
       publishers: z.array(publisher),
       other_protocol: otherProtocol,
+      other_namespaces: otherNamespaces,
+      netns: netns.optional(),
     }),
   ),
 })
@@ -126,6 +140,7 @@ export const checkDocument = z.looseObject({
       message: z.string().nullable(),
       publishers: z.array(publisher),
       other_protocol: otherProtocol,
+      other_namespaces: otherNamespaces,
       warnings: z.array(z.string()),
     }),
   ),

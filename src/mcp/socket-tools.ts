@@ -40,6 +40,12 @@ export const listListeners = defineTool({
     pid: z.number().int().min(1).max(PID_MAX).optional().describe('only this process'),
     process: z.string().max(64).optional().describe('only processes with this name (comm)'),
     all: z.boolean().optional().describe('every state, connections included'),
+    all_namespaces: z
+      .boolean()
+      .optional()
+      .describe(
+        'every network namespace reachable (ip netns, containers), each socket with its netns',
+      ),
   }),
   output: listingDocument,
   annotations: READ_ONLY,
@@ -53,6 +59,7 @@ export const listListeners = defineTool({
       pid: args.pid,
       processName: args.process,
       backend: context.backend,
+      allNamespaces: args.all_namespaces === true,
     })
     return {
       json: { sockets: inventory.sockets.map(toJsonSocket) },
@@ -80,8 +87,14 @@ export const whoHoldsTool = defineTool({
   name: 'who_holds',
   title: 'Who holds these ports',
   description:
-    'Who holds each port: pid, process name, user, full command line, start time, address, container; a port nobody holds over the protocol asked says what holds it over the other one. The same document as `portwarden who --json`.',
-  input: z.strictObject({ ports: portSpecsInput }),
+    'Who holds each port: pid, process name, user, full command line, start time, address, container; a port nobody holds over the protocol asked says what holds it over the other one and in other network namespaces. The same document as `portwarden who --json`.',
+  input: z.strictObject({
+    ports: portSpecsInput,
+    all_namespaces: z
+      .boolean()
+      .optional()
+      .describe('answer for every network namespace holding a port, each entry with its netns'),
+  }),
   output: whoDocument,
   annotations: READ_ONLY,
   async run(args, context) {
@@ -89,6 +102,8 @@ export const whoHoldsTool = defineTool({
     const result = await whoHolds(toPortSpecs(args.ports), {
       backend: context.backend,
       otherProtocol: true,
+      otherNamespaces: true,
+      allNamespaces: args.all_namespaces === true,
       evidence: { allocations: registry.allocations },
     })
     return {
@@ -113,6 +128,7 @@ export const checkPortsTool = defineTool({
       host: args.host,
       backend: context.backend,
       otherProtocol: true,
+      otherNamespaces: true,
       evidence: { allocations: registry.allocations },
     })
     return {
