@@ -68,7 +68,12 @@ describe('bash', () => {
   it("completes a command's flags, from the program's own definitions", async () => {
     expect(await complete(['free', '--d'])).toEqual(['--dry-run'])
     expect(await complete(['list', '--u'])).toEqual(['--udp'])
-    expect(await complete(['who', '--'])).toEqual(['--json', '--backend', '--registry'])
+    expect(await complete(['who', '--'])).toEqual([
+      '--all-namespaces',
+      '--json',
+      '--backend',
+      '--registry',
+    ])
   })
 
   it('offers the ports listening now to who, check and free, and none to list', async () => {
