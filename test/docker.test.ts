@@ -465,6 +465,28 @@ describe.skipIf(skip !== null)(
       )
     })
 
+    it("--all-namespaces finds the container's own listener and names the container (issue 12 item 2)", async () => {
+      // httpd listens on port 80 inside the container's namespace, which publishes nothing on 80.
+      const short = web.id.slice(0, 12)
+      const who = await engine.cli(['who', '80', '--all-namespaces'])
+      expect(who.code, who.stdout + who.stderr).toBe(0)
+      expect(who.stdout).toMatch(
+        new RegExp(
+          `^TCP port 80 is already in use by \\S+ \\(pid \\d+, user root\\) on .*:80 in container pw-shop \\(${short}\\)$`,
+          'm',
+        ),
+      )
+      const rows = parseJson<
+        (JsonSocketRow & { netns?: { name: string; container_id: string } })[]
+      >(await engine.cli(['list', '--all-namespaces', '--port', '80', '--json']))
+      expect(
+        rows.filter((r) => r.netns?.container_id === web.id).map((r) => r.netns!.name),
+      ).toContain('pw-shop')
+      // Without the flag, a free port 80 here says where it is held.
+      const plain = await engine.cli(['check', '80'])
+      expect(plain.stdout).toContain(`is in use in container pw-shop (${short}) by`)
+    })
+
     it('without an answering engine docker-proxy keeps its address, in bounded time', async () => {
       await expectUnnamedWithoutEngine(engine, published, {
         name: 'docker-proxy',
