@@ -20,6 +20,7 @@ import {
   startServe,
   stopServe,
 } from './helpers/serve.js'
+import type { WireSocket } from './helpers/sockets.js'
 import { portIsFree } from './helpers/sockets.js'
 
 let serve: Serve
@@ -495,6 +496,7 @@ describe('free through the API', () => {
 
 describe('events', () => {
   it('GET /api/events says ready once its baseline is taken, then streams a bind for a socket this test opens, and an unbind when it closes', async () => {
+    const before = await holder()
     const controller = new AbortController()
     const response = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
     expect(response.status).toBe(200)
@@ -513,8 +515,20 @@ describe('events', () => {
       return pattern.exec(buffer)!
     }
     await waitFor(/: connected/)
-    // `ready`: the baseline is taken, so a socket opened from now on must come as a bind.
-    await waitFor(/event: ready\ndata: \{\}\n\n/)
+    // `ready`: the baseline is taken, so a socket opened from now on must come as a bind. It
+    // carries the baseline, as GET /api/system/ports shapes it (issue 15: no second read).
+    const ready = await waitFor(/event: ready\ndata: (\{.*\})\n\n/)
+    const baseline = JSON.parse(ready[1] as string)
+    expect(Object.keys(baseline)).toEqual([
+      'listening',
+      'managed',
+      'conflicts',
+      'server',
+      'warnings',
+    ])
+    expect(baseline.server).toEqual({ port: serve.port, pid: serve.pid })
+    const listed = (baseline.listening as WireSocket[]).find((s) => s.local_port === before.port)
+    expect(listed?.processes[0]).toMatchObject({ pid: before.pid })
     const held = await holder()
     const bind = await waitFor(
       new RegExp(`event: bind\\ndata: (\\{.*"local_port":${held.port},.*\\})\\n`),

@@ -1,10 +1,10 @@
 /**
  * `GET /api/events` (Server-Sent Events) read with fetch rather than EventSource, which cannot
- * send the Authorization header. Reconnects with a growing delay; the caller (re)loads the full
- * list on each `ready`, since events sent while we were away are lost.
+ * send the Authorization header. Reconnects with a growing delay; each `ready` brings the full
+ * list again, since events sent while we were away are lost.
  */
 import { authHeaders } from './api.js'
-import type { SocketEvent } from './wire.js'
+import type { SocketEvent, SystemPorts } from './wire.js'
 
 export type StreamState = 'connecting' | 'live' | 'retrying' | 'refused'
 
@@ -12,10 +12,11 @@ export interface EventStreamHandlers {
   onEvent: (event: SocketEvent) => void
   onState: (state: StreamState, detail: string) => void
   /**
-   * The server has its baseline: a list read now, with the events that follow, is complete.
-   * Sent on every (re)connect, so a list loaded here also covers what a break missed.
+   * The server has its baseline, and sends it (the `GET /api/system/ports` document; null from a
+   * server that sends none): with the events that follow, it is complete. Sent on every
+   * (re)connect, so it also covers what a break missed.
    */
-  onReady: () => void
+  onReady: (baseline: SystemPorts | null) => void
 }
 
 const BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000]
@@ -78,7 +79,10 @@ async function readEvents(
   for (;;) {
     const { value, done } = await reader.read()
     if (done) return
-    buffer += decoder.decode(value, { stream: true })
+    const text = decoder.decode(value, { stream: true })
+    buffer += text
+    // `ready` carries megabytes in one line: split only once a line has ended.
+    if (!/[\r\n]/.test(text)) continue
     const lines = buffer.split(/\r\n|\r|\n/)
     buffer = lines.pop() ?? ''
     for (const line of lines) {
@@ -97,13 +101,22 @@ async function readEvents(
 }
 
 function dispatch(type: string, data: string, handlers: EventStreamHandlers): void {
-  if (type === 'ready') handlers.onReady()
+  if (type === 'ready') handlers.onReady(baselineOf(data))
   if (type !== 'bind' && type !== 'unbind') return
   try {
     const parsed = JSON.parse(data) as { socket?: SocketEvent['socket'] }
     if (parsed.socket) handlers.onEvent({ event: type, socket: parsed.socket })
   } catch {
     // a malformed event is skipped; the next full reload corrects the list
+  }
+}
+
+function baselineOf(data: string): SystemPorts | null {
+  try {
+    const parsed = JSON.parse(data) as Partial<SystemPorts>
+    return Array.isArray(parsed.listening) ? (parsed as SystemPorts) : null
+  } catch {
+    return null
   }
 }
 

@@ -56,22 +56,28 @@ function apply(event: SocketEvent): void {
   else listeners.unbind(event.socket)
 }
 
+/** Shows a `GET /api/system/ports` document, then the events that came while it was read. */
+function show(ports: SystemPorts): void {
+  listeners.replaceAll(ports.listening)
+  const missed = waiting ?? []
+  waiting = null
+  for (const event of missed) apply(event)
+  registry.show(ports.managed, ports.conflicts)
+  serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
+  byId('scan-warnings').replaceChildren(
+    ...(ports.warnings ?? []).map((warning) => el('li', {}, [foreignText(warning)])),
+  )
+  document.body.dataset.loaded = 'true'
+}
+
 async function load(): Promise<void> {
   waiting ??= []
   try {
-    const ports = await api<SystemPorts>(
-      listeners.allNamespaces() ? '/api/system/ports?all_namespaces=1' : '/api/system/ports',
+    show(
+      await api<SystemPorts>(
+        listeners.allNamespaces() ? '/api/system/ports?all_namespaces=1' : '/api/system/ports',
+      ),
     )
-    listeners.replaceAll(ports.listening)
-    const missed = waiting
-    waiting = null
-    for (const event of missed) apply(event)
-    registry.show(ports.managed, ports.conflicts)
-    serverInfo.textContent = `serve pid ${ports.server.pid}, port ${ports.server.port}`
-    byId('scan-warnings').replaceChildren(
-      ...(ports.warnings ?? []).map((warning) => el('li', {}, [foreignText(warning)])),
-    )
-    document.body.dataset.loaded = 'true'
   } catch (error) {
     waiting = null
     const message = error instanceof ApiError ? error.message : String(error)
@@ -99,7 +105,11 @@ followEvents({
       void load()
     }
   },
-  onReady: () => void load(),
+  // The baseline comes with `ready`; every namespace's listeners are read apart (not streamed).
+  onReady: (baseline) => {
+    if (baseline && !listeners.allNamespaces()) show(baseline)
+    else void load()
+  },
 })
 
 setInterval(() => listeners.refresh(), UPTIME_TICK_MS)

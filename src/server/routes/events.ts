@@ -4,10 +4,12 @@ import type { SocketEvent } from '../../core/watch/socket-watcher.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { toJsonSocket } from '../../core/wire.js'
 import type { ServerContext } from '../context.js'
+import { systemPortsChunks } from './inventory.js'
 
 /**
  * GET /api/events: Server-Sent Events, `event: bind|unbind` with `data: {"time", "socket"}`, and
- * `event: ready` once the events that follow are complete.
+ * `event: ready` with the baseline (the `GET /api/system/ports` document) once the events that
+ * follow are complete.
  * Every client subscribes to the one shared SocketWatcher (it polls while anyone listens), and
  * unsubscribes when its connection closes. A comment line every `heartbeatMs` keeps proxies and
  * idle timeouts from closing a quiet stream, and tells a dead client from a live one.
@@ -17,11 +19,15 @@ export function eventRoutes(app: Hono, context: ServerContext): void {
     const response = streamSSE(c, async (stream) => {
       // Sends are not awaited: the watcher's callbacks must not wait for a slow client; the
       // stream's writer keeps them in order.
-      const onEvent = (event: SocketEvent) =>
+      const send = (event: SocketEvent) =>
         void stream.writeSSE({
           event: event.event,
           data: stringifyForTerminal({ time: event.time, socket: toJsonSocket(event.socket) }),
         })
+      // Until `ready` is written, events wait: the client replaces its list with ready's
+      // baseline, and an event sent before it would be lost.
+      let held: SocketEvent[] | null = []
+      const onEvent = (event: SocketEvent) => (held ? held.push(event) : send(event))
       const onError = (error: unknown) =>
         void stream.writeSSE({
           event: 'error',
@@ -35,10 +41,19 @@ export function eventRoutes(app: Hono, context: ServerContext): void {
       const closed = new Promise<void>((resolve) => stream.onAbort(resolve))
       // Flushes the headers at once, so an EventSource or fetch sees the stream open.
       void stream.write('retry: 2000\n: connected\n\n')
-      // `ready` once the watcher has its baseline: a list the client reads after it, with the
-      // events that follow, is complete (one read before it could miss a change in between).
-      void context.watcher.whenPrimed().then(() => {
-        if (!stream.aborted) void stream.writeSSE({ event: 'ready', data: '{}' })
+      // `ready` once the watcher has its baseline, carrying it: the `GET /api/system/ports`
+      // document of the snapshot the events that follow change, so the client needs no second
+      // read (and one made before it could miss a change in between). An event the snapshot
+      // already holds may come after it once: bind and unbind are idempotent for the client.
+      void context.watcher.whenPrimed().then(async () => {
+        const inventory = context.watcher.currentInventory()
+        const data = inventory
+          ? Buffer.concat(await systemPortsChunks(context, inventory)).toString('utf8')
+          : '{}'
+        if (!stream.aborted) void stream.writeSSE({ event: 'ready', data })
+        const waiting = held ?? []
+        held = null
+        for (const event of waiting) send(event)
       })
       try {
         await closed

@@ -81,40 +81,48 @@ function socketsQueryPorts(text: string, protocols: readonly Protocol[]): PortSp
   return specs
 }
 
+/**
+ * The `GET /api/system/ports` document in byte chunks: `listening` from `listening` (this
+ * namespace's listeners, or every namespace's), the registry's rows with their holders and the
+ * conflicts from `inventory` (this namespace's, where the registry's ports are bound). The event
+ * stream's `ready` carries the same document, so the dashboard needs no second read.
+ */
+export async function systemPortsChunks(
+  context: ServerContext,
+  inventory: SocketInventory,
+  listening: SocketInventory = inventory,
+): Promise<Buffer[]> {
+  const store = await context.registry.existing()
+  const allocations = store ? await store.list() : []
+  const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
+  const allocated = new Map<string, SocketEntry[]>(
+    allocations.map((a) => [`${a.protocol}:${a.port}`, []]),
+  )
+  for (const socket of inventory.sockets)
+    allocated.get(`${socket.protocol}:${socket.localPort}`)?.push(socket)
+  const managed = allocations.map((allocation) => ({
+    ...toJsonAllocation(allocation),
+    holders: (allocated.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
+  }))
+  // The listeners are most of the answer (megabytes at 10k sockets): their bytes are made once
+  // per scan and shared by every answer built from it.
+  const rest =
+    `,"managed":${stringifyForTerminal(managed)}` +
+    `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
+    `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
+    `,"warnings":${stringifyForTerminal(listening.warnings.map((w) => w.message))}}`
+  return [Buffer.from('{"listening":'), listenersJson(listening), Buffer.from(rest, 'utf8')]
+}
+
 /** GET /api/system/ports, /api/sockets, /api/ports/{port}: what the kernel shows, as `list`/`check`. */
 export function inventoryRoutes(app: Hono, context: ServerContext): void {
   app.get('/api/system/ports', async (c) => {
     const query = validate(systemPortsQuerySchema, c.req.query(), 'query')
-    const [inventory, store] = await Promise.all([
-      context.inventory.scan({ fresh: query.fresh === '1' }),
-      context.registry.existing(),
-    ])
-    const allocations = store ? await store.list() : []
-    const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
-    const allocated = new Map<string, SocketEntry[]>(
-      allocations.map((a) => [`${a.protocol}:${a.port}`, []]),
-    )
-    for (const socket of inventory.sockets)
-      allocated.get(`${socket.protocol}:${socket.localPort}`)?.push(socket)
-    const managed = allocations.map((allocation) => ({
-      ...toJsonAllocation(allocation),
-      holders: (allocated.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
-    }))
-    // The listeners are most of the answer (megabytes at 10k sockets): their bytes are made
-    // once per scan and shared by every answer built from it.
-    const rest =
-      `,"managed":${stringifyForTerminal(managed)}` +
-      `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
-      `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
-      `,"warnings":${stringifyForTerminal(inventory.warnings.map((w) => w.message))}}`
+    const inventory = await context.inventory.scan({ fresh: query.fresh === '1' })
     // Other namespaces' listeners are listed, never judged against this one's registry.
     const listening =
       query.all_namespaces === '1' ? await context.inventory.scanEveryNamespace() : inventory
-    return chunkedJson(c, [
-      Buffer.from('{"listening":'),
-      listenersJson(listening),
-      Buffer.from(rest, 'utf8'),
-    ])
+    return chunkedJson(c, await systemPortsChunks(context, inventory, listening))
   })
 
   app.get('/api/sockets', async (c) => {
