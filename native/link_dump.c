@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "genl_ports.h"
 #include "link_dump.h"
 #include "netns.h"
 
@@ -98,6 +99,51 @@ static void add_link(napi_env env, napi_value out, uint32_t *count, struct nlmsg
 }
 
 /*
+ * WireGuard interfaces get their listen port (generic netlink; it needs CAP_NET_ADMIN, else the
+ * port stays null), and each `ip fou` receive port is added as a link of kind "fou" or "gue"
+ * (name "", id: the protocol it decapsulates).
+ */
+static void add_genl_ports(napi_env env, napi_value out, uint32_t *count, const char *ns_path) {
+  enum { MAX_WG = 64, MAX_FOU = 64 };
+  uint32_t ifindices[MAX_WG];
+  uint32_t elements[MAX_WG];
+  int32_t ports[MAX_WG];
+  int wg = 0;
+  for (uint32_t i = 0; i < *count && wg < MAX_WG; i++) {
+    napi_value link, kind, index;
+    char text[16];
+    size_t length;
+    int64_t ifindex;
+    if (napi_get_element(env, out, i, &link) != napi_ok ||
+        napi_get_named_property(env, link, "kind", &kind) != napi_ok ||
+        napi_get_value_string_utf8(env, kind, text, sizeof text, &length) != napi_ok ||
+        strcmp(text, "wireguard") != 0 ||
+        napi_get_named_property(env, link, "index", &index) != napi_ok ||
+        napi_get_value_int64(env, index, &ifindex) != napi_ok)
+      continue;
+    ifindices[wg] = (uint32_t)ifindex;
+    elements[wg++] = i;
+  }
+  struct fou_port fou[MAX_FOU];
+  int found = genl_udp_ports(ns_path, ifindices, ports, wg, fou, MAX_FOU);
+  for (int i = 0; i < wg; i++) {
+    napi_value link;
+    if (ports[i] > 0 && napi_get_element(env, out, elements[i], &link) == napi_ok)
+      set_number(env, link, "port", ports[i]);
+  }
+  for (int i = 0; i < found; i++) {
+    napi_value link;
+    napi_create_object(env, &link);
+    set_string(env, link, "name", "");
+    set_string(env, link, "kind", fou[i].gue ? "gue" : "fou");
+    set_number(env, link, "port", fou[i].port);
+    set_number(env, link, "id", fou[i].gue ? -1 : fou[i].ipproto);
+    set_number(env, link, "index", -1);
+    napi_set_element(env, out, (*count)++, link);
+  }
+}
+
+/*
  * listUdpTunnels([nsPath]): [{name, kind, port, id, index}]; port null where the kernel does not
  * say. nsPath (an nsfs file) asks that network namespace's links instead of this one's.
  */
@@ -148,5 +194,6 @@ napi_value list_udp_tunnels(napi_env env, napi_callback_info cb) {
     }
   }
   close(fd);
+  add_genl_ports(env, out, &count, ns_path);
   return out;
 }

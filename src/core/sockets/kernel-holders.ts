@@ -3,7 +3,7 @@ import type { KernelHolder, Protocol } from '../types.js'
 import { nativeAddon } from './native-addon.js'
 
 /** A UDP tunnel device as the addon's RTM_GETLINK dump reports it (native/link_dump.c). */
-interface TunnelLink {
+export interface TunnelLink {
   name: string
   kind: string
   port: number | null
@@ -22,10 +22,11 @@ export interface KernelUsers {
 
 /**
  * The kernel's own socket users: UDP tunnel devices (vxlan, geneve, bareudp, gtp) from the
- * addon's link dump, nfsd's ports from /proc/fs/nfsd/portlist and lockd's from
- * /proc/sys/fs/nfs/nlm_{tcp,udp}port. Not asked (not detected): fou and WireGuard listen ports
- * (generic netlink), so a socket only they could hold is not called kernel-held (a UDP one beside a
- * WireGuard interface is named as likely WireGuard).
+ * addon's link dump, WireGuard listen ports and `ip fou` ports from generic netlink (the addon
+ * asks the wireguard and fou families; an absent module is nothing to ask), nfsd's ports from
+ * /proc/fs/nfsd/portlist and lockd's from /proc/sys/fs/nfs/nlm_{tcp,udp}port. A UDP socket beside
+ * a WireGuard interface whose port the kernel did not tell (no CAP_NET_ADMIN) is named as likely
+ * WireGuard.
  */
 export function readKernelUsers(procRoot = '/proc', namespace?: OtherNamespace): KernelUsers {
   const links = tunnelLinks(namespace?.path)
@@ -39,7 +40,10 @@ export function readKernelUsers(procRoot = '/proc', namespace?: OtherNamespace):
       }
       const service = services.get(`${protocol}:${port}`)
       if (service) return service
-      const wireguard = links.filter((l) => l.kind === 'wireguard').map((l) => l.name)
+      // A WireGuard interface whose listen port the kernel did not tell (no CAP_NET_ADMIN).
+      const wireguard = links
+        .filter((l) => l.kind === 'wireguard' && l.port === null)
+        .map((l) => l.name)
       return protocol === 'udp' && wireguard.length > 0 ? wireguardGuess(wireguard) : null
     },
   }
@@ -62,19 +66,46 @@ function tunnelLinks(nsPath?: string): TunnelLink[] {
   }
 }
 
-function linkHolder(link: TunnelLink, namespace?: OtherNamespace): KernelHolder {
+/** How the kernel holder of a tunnel link's port is named, and how it is released. */
+export function linkHolder(link: TunnelLink, namespace?: OtherNamespace): KernelHolder {
+  // `ip` run in the socket's namespace: `ip -n NAME ...`, or through nsenter for an unnamed one.
+  const ip = !namespace
+    ? 'ip'
+    : namespace.name !== null
+      ? `ip -n ${namespace.name}`
+      : `nsenter --net=${namespace.path} ip`
+  if (link.kind === 'fou' || link.kind === 'gue') {
+    const carries =
+      link.id !== null ? ` (${IP_PROTOCOLS[link.id] ?? `IP protocol ${link.id}`})` : ''
+    return {
+      interface: null,
+      linkKind: link.kind,
+      description: `${link.kind === 'gue' ? 'a GUE' : 'a fou'} receive port${carries}`,
+      fix: `${ip} fou del port ${link.port}`,
+    }
+  }
+  if (link.kind === 'wireguard') {
+    return {
+      interface: link.name,
+      linkKind: link.kind,
+      description: `WireGuard interface ${link.name}`,
+      // wg-quick and its systemd unit run in the host's namespace; elsewhere the device goes.
+      fix: namespace
+        ? `${ip} link del ${link.name}`
+        : `wg-quick down ${link.name} (or systemctl stop wg-quick@${link.name}, or ip link del ${link.name})`,
+    }
+  }
   const vni = (link.kind === 'vxlan' || link.kind === 'geneve') && link.id !== null
   return {
     interface: link.name,
     linkKind: link.kind,
     description: `${link.kind} interface ${link.name}${vni ? ` (VNI ${link.id})` : ''}`,
-    fix: !namespace
-      ? `ip link del ${link.name}`
-      : namespace.name !== null
-        ? `ip -n ${namespace.name} link del ${link.name}`
-        : `nsenter --net=${namespace.path} ip link del ${link.name}`,
+    fix: `${ip} link del ${link.name}`,
   }
 }
+
+/** What a fou port decapsulates (`ip fou add port P ipproto N`). */
+const IP_PROTOCOLS: Record<number, string> = { 4: 'IPIP', 41: 'IPv6-in-IP', 47: 'GRE' }
 
 /** A UDP socket no device names, beside a WireGuard interface: likely its listen port. */
 function wireguardGuess(wireguard: readonly string[]): KernelHolder {

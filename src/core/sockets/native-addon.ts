@@ -63,7 +63,11 @@ export interface NativeAddon {
   recordSize: number
   /** The dumps and link dump take an nsPath (native/netns.c); absent in older builds, which ignore it. */
   enterNamespaces?: boolean
-  /** UDP tunnel devices from one RTM_GETLINK dump (native/link_dump.c); absent in older builds. */
+  /**
+   * UDP tunnel devices from one RTM_GETLINK dump (native/link_dump.c), WireGuard listen ports and
+   * `ip fou` ports (kind `fou`/`gue`, name "", id: the protocol carried) from generic netlink
+   * (native/genl_ports.c); absent in older builds.
+   */
   listUdpTunnels?(
     nsPath?: string,
   ): { name: string; kind: string; port: number | null; id: number | null }[]
