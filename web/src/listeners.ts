@@ -299,8 +299,11 @@ export function createListenersTable(
               ? // free stops the holder of a port in the server's namespace, not in this one.
                 el(
                   'span',
-                  { class: 'muted', attrs: { title: 'Free acts on the server’s own namespace' } },
-                  ['elsewhere'],
+                  {
+                    class: 'muted',
+                    attrs: { title: 'In another network namespace: Free acts on the server’s own' },
+                  },
+                  ['—'],
                 )
               : el(
                   'button',
