@@ -6,6 +6,9 @@
  */
 import { createSocket } from 'node:dgram'
 import { realpathSync } from 'node:fs'
+import type { IncomingHttpHeaders } from 'node:http'
+import { get as httpGet } from 'node:http'
+import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPortHolder } from './helpers/hold-port.js'
 import { git, holdStale, isAlive, makeWorktrees, stopStaleHolders } from './helpers/stale-holder.js'
@@ -556,6 +559,35 @@ describe('events', () => {
 })
 
 describe('metrics, headers, errors', () => {
+  it('GET /api/system/ports is gzipped for a client that takes gzip, plain for one that does not (issue 15)', async () => {
+    const held = await holder()
+    const get = (encoding?: string) =>
+      new Promise<{ headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const headers: Record<string, string> = encoding ? { 'accept-encoding': encoding } : {}
+        httpGet(
+          { host: '127.0.0.1', port: serve.port, path: '/api/system/ports', headers },
+          (res) => {
+            const parts: Buffer[] = []
+            res.on('data', (part: Buffer) => parts.push(part))
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }))
+          },
+        ).on('error', reject)
+      })
+    const lists = (body: string) =>
+      (JSON.parse(body).listening as WireSocket[]).some((s) => s.local_port === held.port)
+    const zipped = await get('gzip, deflate, br')
+    expect(zipped.headers['content-encoding']).toBe('gzip')
+    expect(zipped.headers.vary).toBe('Accept-Encoding')
+    expect(lists(gunzipSync(zipped.body).toString('utf8'))).toBe(true)
+    const plain = await get()
+    expect(plain.headers['content-encoding']).toBeUndefined()
+    expect(plain.headers.vary).toBe('Accept-Encoding')
+    expect(lists(plain.body.toString('utf8'))).toBe(true)
+    expect(zipped.body.length).toBeLessThan(plain.body.length / 3)
+    for (const refused of ['gzip;q=0, identity', 'br'])
+      expect((await get(refused)).headers['content-encoding']).toBeUndefined()
+  })
+
   it('GET /metrics is Prometheus text with the four families and no command lines or token (H10)', async () => {
     const held = await holder(['--label', 'secret-command-line-marker'])
     const answer = await serve.request('/metrics', { auth: false })
