@@ -559,6 +559,36 @@ describe('events', () => {
 })
 
 describe('metrics, headers, errors', () => {
+  it('GET /metrics counts from the watcher’s snapshot while an event stream keeps it fresh, and polls when none does (issue 15)', async () => {
+    const polls = async () => {
+      const text = (await serve.request('/metrics')).text
+      return Number(
+        /^portwarden_scan_duration_seconds_count\{kind="tables"\} (\d+)$/m.exec(text)?.[1],
+      )
+    }
+    // Nobody streams: once the last poll (any request's) is over 2 s old, a scrape polls.
+    const before = await polls()
+    const deadline = Date.now() + 10_000
+    while ((await polls()) === before && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(await polls()).toBeGreaterThan(before)
+    const controller = new AbortController()
+    const stream = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
+    const reader = stream.body!.getReader()
+    let seen = ''
+    while (!seen.includes('event: ready'))
+      seen += new TextDecoder().decode((await reader.read()).value)
+    try {
+      // The stream keeps the watcher polling every second: scrapes count from its snapshot.
+      // (At most one poll in four scrapes: a loaded machine may delay the watcher's own.)
+      const streaming = await polls()
+      for (let i = 0; i < 3; i++) await polls()
+      expect((await polls()) - streaming).toBeLessThanOrEqual(1)
+    } finally {
+      controller.abort()
+    }
+  })
+
   it('GET /api/system/ports is gzipped for a client that takes gzip, plain for one that does not (issue 15)', async () => {
     const held = await holder()
     const get = (encoding?: string) =>

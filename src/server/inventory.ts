@@ -60,6 +60,15 @@ export class InventoryScanner {
     })
   }
 
+  /**
+   * The watcher's snapshot when it is at most `maxAgeMs` old (it polls on its own while an event
+   * stream is open), else null: a caller that can take a bounded age does without a poll.
+   */
+  recent(maxAgeMs: number): SocketInventory | null {
+    const current = this.watcher.currentInventory()
+    return current && this.watcher.snapshotAgeMs() <= maxAgeMs ? current : null
+  }
+
   /** The listening sockets of every network namespace reachable, each tagged with its `netns`. */
   scanEveryNamespace(): Promise<SocketInventory> {
     return this.scans.run('every-namespace', () => listSockets({ allNamespaces: true }))

@@ -2,6 +2,7 @@ import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ConflictKind } from '../core/registry/conflicts.js'
 import { claimFromAllocation, detectConflicts } from '../core/registry/conflicts.js'
 import type { HealthStatus } from '../core/registry/types.js'
+import type { SocketInventory } from '../core/sockets/list-sockets.js'
 import type { InventoryScanner } from './inventory.js'
 import type { RegistryAccess } from './registry-access.js'
 
@@ -24,9 +25,32 @@ export interface ServerMetrics {
  * `/metrics`: counts and durations only. Labels are protocol, family, status and kind: never a
  * command line, a user name or the token, so a scrape leaks nothing a port scan would not.
  */
+/** How old a snapshot `/metrics` may count from (docs/http-api.md): two of the watcher's 1 s polls. */
+export const METRICS_MAX_AGE_MS = 2000
+
+const KINDS = [
+  ['tcp', 'ipv4'],
+  ['tcp', 'ipv6'],
+  ['udp', 'ipv4'],
+  ['udp', 'ipv6'],
+] as const
+
+/** Listening sockets by protocol and family (in KINDS order), counted once per snapshot. */
+const counted = new WeakMap<SocketInventory, number[]>()
+function countsOf(inventory: SocketInventory): number[] {
+  let counts = counted.get(inventory)
+  if (!counts) {
+    counts = [0, 0, 0, 0]
+    for (const socket of inventory.sockets)
+      counts[(socket.protocol === 'tcp' ? 0 : 2) + (socket.family === 'ipv4' ? 0 : 1)]! += 1
+    counted.set(inventory, counts)
+  }
+  return counts
+}
+
 export function createMetrics(
   registryAccess: RegistryAccess,
-  inventory: Pick<InventoryScanner, 'scan'>,
+  inventory: Pick<InventoryScanner, 'scan' | 'recent'>,
 ): ServerMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'portwarden_' })
@@ -37,6 +61,9 @@ export function createMetrics(
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   })
+  // Both series exist from the first scrape, before any scan was timed (a scrape may count
+  // from the snapshot and time none).
+  for (const kind of ['inventory', 'tables']) scanDuration.zero({ kind })
   const observeScan = (kind: 'inventory' | 'tables', seconds: number) =>
     scanDuration.observe({ kind }, seconds)
 
@@ -46,14 +73,17 @@ export function createMetrics(
     labelNames: ['protocol', 'family'],
     registers: [registry],
     async collect() {
-      // The shared watcher's poll (the tables alone, holders of new sockets only), timed.
-      const started = performance.now()
-      const { sockets } = await inventory.scan()
-      observeScan('tables', (performance.now() - started) / 1000)
+      // The shared watcher's snapshot when at most METRICS_MAX_AGE_MS old (an open event
+      // stream keeps it so), else its poll (the tables alone, holders of new sockets only), timed.
+      let scanned = inventory.recent(METRICS_MAX_AGE_MS)
+      if (!scanned) {
+        const started = performance.now()
+        scanned = await inventory.scan()
+        observeScan('tables', (performance.now() - started) / 1000)
+      }
+      const counts = countsOf(scanned)
       this.reset()
-      for (const protocol of ['tcp', 'udp'] as const)
-        for (const family of ['ipv4', 'ipv6'] as const) this.set({ protocol, family }, 0)
-      for (const socket of sockets) this.inc({ protocol: socket.protocol, family: socket.family })
+      KINDS.forEach(([protocol, family], i) => this.set({ protocol, family }, counts[i]!))
     },
   })
 

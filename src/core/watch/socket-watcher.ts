@@ -73,6 +73,8 @@ export class SocketWatcher {
   private queue: Promise<unknown> = Promise.resolve()
   /** The snapshot as an inventory, made once per change (null: changed since). */
   private inventory: SocketInventory | null = null
+  /** When the last poll began (performance.now()): its snapshot is no older than this. */
+  private lastPollStart = -Infinity
   /** Polls made and holder scans run: a measure of how cheap an idle watch is. */
   readonly stats = { polls: 0, holderScans: 0, fullRescans: 0 }
 
@@ -133,6 +135,14 @@ export class SocketWatcher {
     return this.inventory
   }
 
+  /**
+   * How old the current snapshot is (ms since the poll that made it began), or Infinity before
+   * the first: a caller that can take a bounded age uses it without polling.
+   */
+  snapshotAgeMs(): number {
+    return performance.now() - this.lastPollStart
+  }
+
   /** Warnings of the last poll (e.g. holders not visible without root). */
   lastWarnings(): Warning[] {
     return this.warnings
@@ -152,6 +162,7 @@ export class SocketWatcher {
 
   private async pollOnce(): Promise<SocketEvent[]> {
     const time = new Date().toISOString()
+    const began = performance.now()
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
     const inventory = await listSockets({
@@ -203,6 +214,7 @@ export class SocketWatcher {
     if (events.length > 0 || fresh.length > 0 || this.lastFullScan === now) this.inventory = null
     this.current = next
     this.primed = true
+    this.lastPollStart = began
     // A poll nobody listened to (the server's, on demand): a listener that comes later starts
     // from a baseline of its own, as after a pause.
     if (this.listeners.size === 0) this.stale = true
