@@ -200,9 +200,11 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     const silent = await hold(['--orphan']) // accepts, never answers: the probe waits its timeout
     const probing = evidenceOf(silent, { httpTimeoutMs: 3000 })
     // Until the probe's connection is in the table (accepted by the holder)...
-    for (let i = 0; i < 500; i++) {
-      const { sockets } = await listSockets({ all: true })
-      if (sockets.some((s) => s.localPort === silent.port && s.state === 'ESTAB')) break
+    // (Only this port's table rows, no holders: a full listing per look is slow on /proc.)
+    const port = [{ protocol: 'tcp' as const, from: silent.port, to: silent.port }]
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      const { sockets } = await listSockets({ all: true, ports: port, withProcesses: false })
+      if (sockets.some((s) => s.state === 'ESTAB')) break
     }
     const meanwhile = await evidenceOf(silent)
     expect(meanwhile.connections.established).toBe(0)
