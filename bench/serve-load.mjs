@@ -8,7 +8,10 @@
 //   npm run build && node bench/serve-load.mjs [--scale medium] [--windows 3] [--window 10]
 //                                              [--connections 50] [--route system|port]
 //                                              [--tool autocannon|wrk]   (wrk: S5, Debian `wrk`)
-/* global fetch */
+//                                              [--gzip]   (send Accept-Encoding: gzip, as browsers do)
+//                                              [--checkout DIR]   (serve from another built checkout:
+//                                                the "before" of a side-by-side run)
+/* global fetch, performance */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +28,9 @@ const windowSeconds = Math.min(Number(option('window', '10')), 60)
 const connections = Math.min(Number(option('connections', '50')), 200)
 const route = option('route', 'system')
 const tool = option('tool', 'autocannon')
+const gzip = process.argv.includes('--gzip')
+const checkout = option('checkout', fileURLToPath(new URL('..', import.meta.url)))
+const headers = gzip ? { 'accept-encoding': 'gzip' } : {}
 
 /**
  * Starts the server (bench/serve-harness.mjs: `serve` through the library, with --expose-gc so
@@ -33,7 +39,7 @@ const tool = option('tool', 'autocannon')
 function startServe(dir) {
   const child = spawn(
     process.execPath,
-    ['--expose-gc', fileURLToPath(new URL('serve-harness.mjs', import.meta.url)), dir],
+    ['--expose-gc', join(checkout, 'bench/serve-harness.mjs'), dir],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   )
   const lines = createInterface({ input: child.stdout })
@@ -68,9 +74,20 @@ function startServe(dir) {
 
 const round = (n) => Math.round(n * 10) / 10
 
+/** The median time of `n` runs of `run` (one at a time), in ms. */
+async function medianMs(run, n) {
+  const times = []
+  for (let i = 0; i < n; i++) {
+    const started = performance.now()
+    await run()
+    times.push(performance.now() - started)
+  }
+  return round(times.sort((a, b) => a - b)[n >> 1])
+}
+
 function load(url, seconds, conns) {
   if (tool === 'wrk') return wrk(url, seconds, conns)
-  return autocannon({ url, connections: conns, duration: seconds, timeout: 10 })
+  return autocannon({ url, connections: conns, duration: seconds, timeout: 10, headers })
 }
 
 /** S5: the same window with wrk (Debian `wrk`), reported in autocannon's shape. */
@@ -137,6 +154,7 @@ try {
   // Idle keep-alive connections close after 5 s; then count fds.
   await new Promise((resolve) => setTimeout(resolve, 6000))
   const end = await serve.memory()
+  const metricsMs = await medianMs(() => fetch(`${serve.url}/metrics`).then((r) => r.text()), 21)
   const metrics = await (await fetch(`${serve.url}/metrics`)).text()
   const scanFigure = (name) =>
     Number(
@@ -155,7 +173,10 @@ try {
     scale,
     sockets: population.info.actual.sockets,
     route: new URL(target).pathname,
+    checkout,
+    gzip,
     tool,
+    metricsMedianMs: metricsMs,
     connections,
     windowSeconds,
     results,
