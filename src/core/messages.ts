@@ -563,3 +563,10 @@ export function otherNamespaceSentence(
 ): string {
   return `${protocol.toUpperCase()} port ${port} is in use in ${namespacePlace(elsewhere.netns)} by ${holdersAndWhere(elsewhere.sockets)}, which does not take it here`
 }
+
+/** The `namespace_unreadable` warning: which namespaces a listing of every one could not read. */
+export function namespacesNotReadSentence(places: readonly string[]): string {
+  const which =
+    places.length === 1 ? 'One network namespace was' : `${places.length} network namespaces were`
+  return `${which} not read (${places.join(', ')}): entering needs root (CAP_SYS_ADMIN) and the native addon, and no process of it is visible here`
+}

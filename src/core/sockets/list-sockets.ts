@@ -5,7 +5,12 @@ import type { KernelUsers, OtherNamespace } from './kernel-holders.js'
 import { readKernelUsers } from './kernel-holders.js'
 import type { NetworkNamespace } from './namespaces.js'
 import { findNetworkNamespaces } from './namespaces.js'
-import { namespacePlace, notVisibleWhere, rootWouldSeeHolder } from '../messages.js'
+import {
+  namespacePlace,
+  namespacesNotReadSentence,
+  notVisibleWhere,
+  rootWouldSeeHolder,
+} from '../messages.js'
 import type { PortSpec } from '../port-spec.js'
 import { specContains } from '../port-spec.js'
 import type { HolderLookup } from '../process/holder-scan.js'
@@ -166,7 +171,7 @@ async function readEveryNamespace(
   if (unread.length > 0)
     warnings.push({
       code: 'namespace_unreadable',
-      message: `${unread.length === 1 ? 'One network namespace was' : `${unread.length} network namespaces were`} not read (${unread.join(', ')}): entering needs root (CAP_SYS_ADMIN) and the native addon, and no process of it is visible here`,
+      message: namespacesNotReadSentence(unread),
     })
   return { raw, warnings, entered }
 }
