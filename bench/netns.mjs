@@ -29,6 +29,7 @@
 // started (by pid) and deletes exactly the namespaces it created.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -361,6 +362,39 @@ function checkCounts(names, info, pids) {
   return { mismatches, wrongHolder, others: [...others], total: doc.length }
 }
 
+function beforeHead(dir) {
+  const r = spawnSync('git', ['-C', dir, 'log', '--format=%h %s', '-1'], { encoding: 'utf8' })
+  const line = r.stdout?.trim() || dir
+  return line.length > 70 ? `${line.slice(0, 70)}…` : line
+}
+
+/** A port nothing on the host holds (the kernel's choice, then let go). */
+function freeHostPort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** The same commands of the old build and of this one, interleaved run by run. */
+async function beforeAfter(say, beforeCli, commands, runs) {
+  say('| command | before (ms, median) | now (ms, median) | now ÷ before |')
+  say('|---|---:|---:|---:|')
+  for (const [name, args, ok] of commands) {
+    const pair = [
+      { id: 'before', argv: ['node', beforeCli, ...args], ok },
+      { id: 'now', argv: ['node', CLI, ...args], ok },
+    ]
+    const t = await timeRows(pair, runs, 1)
+    const [b, n] = t.results.map((r) => r.median)
+    say(`| \`${name}\` | ${f1(b)} | ${f1(n)} | ${(n / b).toFixed(2)} |`)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // main
 
@@ -516,6 +550,30 @@ async function main() {
       `${(timed.busiest * 100).toFixed(0)}% of the machine.`,
   )
   say()
+  if (o.before) {
+    const free = PORT_BASE + o.listeners + 500
+    say(
+      `### Single namespace with the ${o.namespaces} namespaces present, before/after (host-only commands)`,
+    )
+    say()
+    say(
+      `Port ${PORT_BASE} is free in the host namespace and held in every one of ours; ${free} is free everywhere. ` +
+        `${o.beforeRuns} runs, interleaved before/now; before = \`${beforeHead(o.before)}\`.`,
+    )
+    say()
+    await beforeAfter(
+      say,
+      join(o.before, 'dist/bin/portwarden.cjs'),
+      [
+        ['list --json', ['list', '--json'], [0]],
+        [`who ${PORT_BASE} (held elsewhere)`, ['who', String(PORT_BASE)], [0, 1]],
+        [`who ${free} (free everywhere)`, ['who', String(free)], [0, 1]],
+        [`check ${PORT_BASE}`, ['check', String(PORT_BASE)], [0, 1]],
+      ],
+      o.beforeRuns,
+    )
+    say()
+  }
   await pop.stop()
   deleteNamespaces()
 
@@ -528,33 +586,29 @@ async function main() {
       const port = hostPopulation.info.query.tcp4.port
       const c = machineCounts()
       const before = join(o.before, 'dist/bin/portwarden.cjs')
-      const head = spawnSync('git', ['-C', o.before, 'log', '--oneline', '-1'], {
-        encoding: 'utf8',
-      })
+      const free = await freeHostPort()
       say(
         `### Single namespace, before/after (host: ${c.sockets} sockets, ${c.procs} processes, ${c.fds} fds; ` +
           `no other namespaces of ours)`,
       )
       say()
       say(
-        `Before: \`${head.stdout.trim().slice(0, 60)}…\`; ${o.beforeRuns} runs, interleaved before/now.`,
+        `PORT ${port} is held by one population process; ${free} is free (kernel-chosen). ` +
+          `${o.beforeRuns} runs, interleaved before/now; before = \`${beforeHead(o.before)}\`.`,
       )
       say()
-      say('| command | before (ms, median) | now (ms, median) | now ÷ before |')
-      say('|---|---:|---:|---:|')
-      for (const [name, args, ok] of [
-        ['list --json', ['list', '--json'], [0]],
-        ['list', ['list'], [0]],
-        ['who PORT', ['who', String(port)], [0]],
-      ]) {
-        const pair = [
-          { id: 'before', argv: ['node', before, ...args], ok },
-          { id: 'now', argv: ['node', CLI, ...args], ok },
-        ]
-        const t = await timeRows(pair, o.beforeRuns, 1)
-        const [b, n] = t.results.map((r) => r.median)
-        say(`| \`${name}\` | ${f1(b)} | ${f1(n)} | ${(n / b).toFixed(2)} |`)
-      }
+      await beforeAfter(
+        say,
+        before,
+        [
+          ['list --json', ['list', '--json'], [0]],
+          ['list', ['list'], [0]],
+          ['who PORT', ['who', String(port)], [0]],
+          ['who FREE', ['who', String(free)], [0, 1]],
+          ['check FREE', ['check', String(free)], [0, 1]],
+        ],
+        o.beforeRuns,
+      )
       say()
     } finally {
       await hostPopulation.stop()
