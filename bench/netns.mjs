@@ -184,7 +184,9 @@ function python() {
 
 /** Start one population process; resolves with its READY document once every socket is bound. */
 function startPyPopulation(argv, timeoutMs = 120_000) {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
+  // cwd /: like a daemon's. A holder whose cwd is a git worktree makes `who` run git for the
+  // stale evidence, which is not what this compares.
+  const child = spawn(argv[0], argv.slice(1), { cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] })
   startedPids.add(child.pid)
   return new Promise((resolve, reject) => {
     let buf = ''
@@ -487,7 +489,7 @@ async function main() {
     `- correctness: ${check.mismatches.length === 0 ? 'every' : `**${check.mismatches.length} MISMATCHED**, the other`} ` +
       `namespace has as many sockets in \`list --all-namespaces --json\` as \`ss -tuanH -N NS\` lines ` +
       `(${sockets} each), ${check.wrongHolder.length === 0 ? 'all held by the population' : `**${check.wrongHolder.length} with the wrong holder**`}; ` +
-      `portwarden also listed ${check.total - o.namespaces * sockets} sockets of ${check.others.join(', ')}`,
+      `portwarden also listed ${check.total - o.namespaces * sockets} socket(s) of other namespaces: ${check.others.join(', ') || 'none'}`,
   )
   say()
 
