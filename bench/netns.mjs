@@ -42,6 +42,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { randomBytes } from 'node:crypto'
+import { setImmediate as turn } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { SCALES, WORK_DIR, machineCounts, startPopulation } from './population.mjs'
 
@@ -338,13 +339,21 @@ const median = (xs) => {
 let idleWaitS = 5
 
 async function timeRows(rows, runs, warmup) {
-  for (let w = 0; w < warmup; w++) for (const row of rows) timeOnce(row.argv, row.ok)
+  for (let w = 0; w < warmup; w++)
+    for (const row of rows) {
+      timeOnce(row.argv, row.ok)
+      await turn()
+    }
   const times = rows.map(() => [])
   let busiest = 0
   for (let i = 0; i < runs; i++) {
     // On a shared machine: wait (bounded: --idle-wait per round) for other work to quieten.
     if (idleWaitS > 0) busiest = Math.max(busiest, await waitIdle(idleWaitS))
-    rows.forEach((row, k) => times[k].push(timeOnce(row.argv, row.ok).ms))
+    for (const [k, row] of rows.entries()) {
+      times[k].push(timeOnce(row.argv, row.ok).ms)
+      // spawnSync blocks the event loop: let a pending SIGINT/SIGTERM handler run between runs.
+      await turn()
+    }
     process.stderr.write(`  round ${i + 1}/${runs}\r`)
   }
   process.stderr.write('\n')
