@@ -525,7 +525,7 @@ async function main() {
     console.error('!!!!!!!!!!\n')
   }
   say(
-    `- correctness: ${check.mismatches.length === 0 ? 'every' : `**${check.mismatches.length} MISMATCHED**, the other`} ` +
+    `- correctness: ${check.mismatches.length === 0 ? 'every' : `**${check.mismatches.length} MISMATCHED**, every other`} ` +
       `namespace has as many sockets in \`list --all-namespaces --json\` as \`ss -tuanH -N NS\` lines ` +
       `(${sockets} each), ${check.wrongHolder.length === 0 ? 'all held by the population' : `**${check.wrongHolder.length} with the wrong holder**`}; ` +
       `portwarden also listed ${check.total - o.namespaces * sockets} socket(s) of other namespaces: ${check.others.join(', ') || 'none'}`,
