@@ -183,19 +183,51 @@ function findWorktree(path: string): string | null {
   }
 }
 
+/**
+ * `git worktree list` of a repository, asked once while its `worktrees` directory is unchanged:
+ * one answer judges many holders (every namespace's, every port's), and each git run costs
+ * milliseconds. `git worktree add`/`remove`/`prune` change that directory, and so the answer.
+ */
+const worktreeLists = new Map<string, { stamp: string; worktrees: Set<string> | null }>()
+
+function worktreesOf(common: string): Set<string> | null {
+  let stamp: string
+  try {
+    const stat = statSync(join(common, 'worktrees'))
+    stamp = `${stat.mtimeMs}:${stat.ctimeMs}:${stat.nlink}`
+  } catch {
+    stamp = 'none'
+  }
+  const cached = worktreeLists.get(common)
+  if (cached && cached.stamp === stamp) return cached.worktrees
+  let worktrees: Set<string> | null
+  try {
+    const out = execFileSync('git', ['--git-dir', common, 'worktree', 'list', '--porcelain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 2000,
+    })
+    worktrees = new Set(
+      out
+        .split('\n')
+        .filter((line) => line.startsWith('worktree '))
+        .map((line) => line.slice('worktree '.length)),
+    )
+  } catch {
+    worktrees = null
+  }
+  worktreeLists.set(common, { stamp, worktrees })
+  return worktrees
+}
+
 function listedInRepo(worktree: string): boolean | null {
   try {
     const text = readFileSync(join(worktree, '.git'), 'utf8')
     const gitdir = /^gitdir:\s*(.+)$/m.exec(text)?.[1]?.trim()
     if (!gitdir) return null
     // <repo>/.git/worktrees/<name> → the common dir <repo>/.git
-    const common = resolve(worktree, gitdir, '..', '..')
-    const out = execFileSync('git', ['--git-dir', common, 'worktree', 'list', '--porcelain'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 2000,
-    })
-    return out.split('\n').some((line) => line === `worktree ${worktree}`)
+    const listed = worktreesOf(resolve(worktree, gitdir, '..', '..'))
+    return listed === null ? null : listed.has(worktree)
   } catch {
     return null
   }
