@@ -236,6 +236,41 @@ describe('who and check: this namespace decides, the others are named', () => {
   )
 
   it.skipIf(skip !== null)(
+    `five namespaces holding a port free here: three notes, then how many more (JSON has all five)${suffix}`,
+    async () => {
+      const many = Array.from({ length: 5 }, (_, i) => `pw-${tag}-m${i}`)
+      const port = 20000 + Math.floor(Math.random() * 5000)
+      const holders: Fixture[] = []
+      try {
+        for (const ns of many) {
+          expect(ip(['netns', 'add', ns]).ok).toBe(true)
+          ip(['-n', ns, 'link', 'set', 'lo', 'up'])
+          holders.push(
+            await startSockets([`tcp@127.0.0.1=${port}`], { wrap: ['ip', 'netns', 'exec', ns] }),
+          )
+        }
+        const who = await runCli(['who', String(port)])
+        const notes = who.stdout.split('\n').filter((l) => l.startsWith('  note: '))
+        expect(notes).toHaveLength(4)
+        expect(notes[3]).toBe(
+          `  note: 2 more network namespaces hold it too (who ${port}/tcp --all-namespaces lists them).`,
+        )
+        const json = parseJson<{ ports: { other_namespaces: unknown[] }[] }>(
+          await runCli(['who', String(port), '--json']),
+        )
+        expect(json.ports[0]!.other_namespaces).toHaveLength(5)
+      } finally {
+        // Only these holders: the other tests' fixtures stay up.
+        for (const holder of holders) {
+          holder.process.child.stdin.end()
+          await holder.process.exited
+        }
+        for (const ns of many) ip(['netns', 'del', ns])
+      }
+    },
+  )
+
+  it.skipIf(skip !== null)(
     `a port taken here: check names only this namespace's holder; --all-namespaces adds A's as a note${suffix}`,
     async () => {
       const plain = await runCli(['check', String(shared)])

@@ -1,6 +1,7 @@
 import { describeJudgement } from '../../core/stale/verdict.js'
 import type { PortCheck } from '../../core/check-port.js'
-import type { SocketEntry } from '../../core/types.js'
+import type { NamespaceHolders } from '../../core/other-namespaces.js'
+import type { Protocol, SocketEntry } from '../../core/types.js'
 import type { ListSocketsOptions } from '../../core/sockets/query.js'
 import type { PortHolders } from '../../core/who-holds.js'
 import { formatEndpoint } from '../../core/addresses.js'
@@ -85,6 +86,25 @@ function netnsCell(socket: SocketEntry): string {
   return tag.containerId !== null ? tag.containerId.slice(0, 12) : String(tag.inode)
 }
 
+/** Shown one by one up to this many; the rest in one line (JSON has them all). */
+const NAMESPACE_NOTES = 3
+
+/** A free port's listeners in other namespaces, a sentence each, then how many more. */
+function namespaceNotes(
+  protocol: Protocol,
+  port: number,
+  elsewhere: readonly NamespaceHolders[] = [],
+): string[] {
+  const shown = elsewhere.length > NAMESPACE_NOTES + 1 ? NAMESPACE_NOTES : elsewhere.length
+  const notes = elsewhere.slice(0, shown).map((e) => otherNamespaceSentence(protocol, port, e))
+  const more = elsewhere.length - shown
+  if (more > 0)
+    notes.push(
+      `${more} more network namespaces hold it too (who ${port}/${protocol} --all-namespaces lists them)`,
+    )
+  return notes
+}
+
 /** The `list` table, like `ss -tulpn` with the user and command line spelled out. */
 export function renderSocketTable(
   sockets: readonly SocketEntry[],
@@ -158,10 +178,8 @@ export function renderWho(entries: readonly PortHolders[], style: Style, now = D
       )
       if (entry.otherProtocol)
         blocks.push(style.dim(`  note: ${otherProtocolSentence(entry.port, entry.otherProtocol)}.`))
-      for (const elsewhere of entry.otherNamespaces ?? [])
-        blocks.push(
-          style.dim(`  note: ${otherNamespaceSentence(entry.protocol, entry.port, elsewhere)}.`),
-        )
+      for (const note of namespaceNotes(entry.protocol, entry.port, entry.otherNamespaces))
+        blocks.push(style.dim(`  note: ${note}.`))
       continue
     }
     const lines = [
@@ -234,9 +252,7 @@ export function renderChecks(checks: readonly PortCheck[], style: Style): string
         (check.free ? null : (kernelFix(check.holders) ?? containerFix(check.holders)))
       const notes = [
         ...(check.otherProtocol ? [otherProtocolSentence(check.port, check.otherProtocol)] : []),
-        ...(check.otherNamespaces ?? []).map((e) =>
-          otherNamespaceSentence(check.protocol, check.port, e),
-        ),
+        ...namespaceNotes(check.protocol, check.port, check.otherNamespaces),
       ]
       const note = notes.map((n) => `\n       note: ${n}`).join('')
       return (fix !== null ? `${line}\n       fix: ${fix}` : line) + note
