@@ -71,7 +71,7 @@ type Finding = Pick<HealthResult, 'status' | 'detail' | 'level'>
 
 async function judge(
   allocation: Allocation,
-  sockets: SocketEntry[],
+  sockets: readonly SocketEntry[],
   options: CheckHealthOptions,
 ): Promise<Finding> {
   if (sockets.length === 0) {

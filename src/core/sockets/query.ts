@@ -48,8 +48,18 @@ export function isListening(protocol: Protocol, state: SocketState): boolean {
   return protocol === 'tcp' ? state === 'LISTEN' : state === 'UNCONN'
 }
 
-/** The listening sockets among `sockets`, grouped by `protocol:port` (e.g. `tcp:8080`). */
-export function listenersByPort(sockets: readonly SocketEntry[]): Map<string, SocketEntry[]> {
+const grouped = new WeakMap<readonly SocketEntry[], ReadonlyMap<string, SocketEntry[]>>()
+
+/**
+ * The listening sockets among `sockets`, grouped by `protocol:port` (e.g. `tcp:8080`). Made once
+ * per listing (a listing's array is never changed once made): the server asks it of one snapshot
+ * for every request, 10k sockets each time.
+ */
+export function listenersByPort(
+  sockets: readonly SocketEntry[],
+): ReadonlyMap<string, readonly SocketEntry[]> {
+  const known = grouped.get(sockets)
+  if (known) return known
   const listeners = new Map<string, SocketEntry[]>()
   for (const socket of sockets) {
     if (!isListening(socket.protocol, socket.state)) continue
@@ -58,5 +68,6 @@ export function listenersByPort(sockets: readonly SocketEntry[]): Map<string, So
     if (group) group.push(socket)
     else listeners.set(key, [socket])
   }
+  grouped.set(sockets, listeners)
   return listeners
 }

@@ -6,6 +6,7 @@ import { specContains, specsForProtocols } from '../../core/port-spec.js'
 import type { PortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
+import { listenersByPort } from '../../core/sockets/query.js'
 import type { SocketInventory } from '../../core/sockets/list-sockets.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { SOCKET_STATES } from '../../core/types.js'
@@ -131,14 +132,11 @@ export async function systemPortsChunks(
   const store = await context.registry.existing()
   const allocations = store ? await store.list() : []
   const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
-  const allocated = new Map<string, SocketEntry[]>(
-    allocations.map((a) => [`${a.protocol}:${a.port}`, []]),
-  )
-  for (const socket of inventory.sockets)
-    allocated.get(`${socket.protocol}:${socket.localPort}`)?.push(socket)
+  // The listing's listeners by port, grouped once per snapshot (not 10k sockets per request).
+  const listeners = listenersByPort(inventory.sockets)
   const managed = allocations.map((allocation) => ({
     ...toJsonAllocation(allocation),
-    holders: (allocated.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
+    holders: (listeners.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
   }))
   // The listeners are most of the answer (megabytes at 10k sockets): their bytes are made once
   // per scan and shared by every answer built from it.
