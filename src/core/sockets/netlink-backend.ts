@@ -85,12 +85,6 @@ export async function readTablesNetlink(
   return raw
 }
 
-/** The records of every socket a listing asks for (all ports), as the addon returns them. */
-function dumpListing(options: ListSocketsOptions): Buffer {
-  const addon = requireAddon()
-  return dump(addon, ...listingRequest(options), -1, -1)
-}
-
 let prefetched: { request: string; records: Promise<Buffer> } | null = null
 
 /**
@@ -122,7 +116,15 @@ export async function dumpListingAsync(options: ListSocketsOptions): Promise<Buf
       // dumped again below, where an error becomes a sentence
     }
   }
-  return dumpListing(options)
+  // On a pool thread: the server's watcher polls while answers are being written, and a 10k
+  // socket dump would hold the event loop for milliseconds.
+  const addon = requireAddon()
+  const request = listingRequest(options)
+  try {
+    return await addon.dumpSocketsAsync(...request, -1, -1)
+  } catch (error) {
+    throw dumpError(error, request[0], request[1], -1, -1)
+  }
 }
 
 /** The dump's state masks and family mask for a listing. */
@@ -170,20 +172,30 @@ function dump(
   try {
     return addon.dumpSockets(tcpStates, udpStates, families, from, to, nsPath)
   } catch (error) {
-    // The addon's message names its own entry point; only the kernel's reason is for people.
-    const text = error instanceof Error ? error.message : String(error)
-    const why = /^[\w ]+: (.+)$/.exec(text)?.[1]
-    const protocols = [tcpStates ? 'TCP' : null, udpStates ? 'UDP' : null].filter(Boolean)
-    const ports = from < 0 ? '' : from === to ? ` on port ${from}` : ` on ports ${from}-${to}`
-    const asked = `its ${protocols.join(' and ') || 'no'} sockets${ports}`
-    throw new PortwardenError(
-      'backend_unavailable',
-      why
-        ? `The kernel refused to list ${asked} through netlink (sock_diag): ${why}.`
-        : `The kernel could not be asked for ${asked} through netlink (sock_diag).`,
-      { hint: 'Use --backend proc (the /proc/net tables) instead.', cause: error },
-    )
+    throw dumpError(error, tcpStates, udpStates, from, to)
   }
+}
+
+/** A failed dump as a sentence: the addon's message names its own entry point; only the kernel's reason is for people. */
+function dumpError(
+  error: unknown,
+  tcpStates: number,
+  udpStates: number,
+  from: number,
+  to: number,
+): PortwardenError {
+  const text = error instanceof Error ? error.message : String(error)
+  const why = /^[\w ]+: (.+)$/.exec(text)?.[1]
+  const protocols = [tcpStates ? 'TCP' : null, udpStates ? 'UDP' : null].filter(Boolean)
+  const ports = from < 0 ? '' : from === to ? ` on port ${from}` : ` on ports ${from}-${to}`
+  const asked = `its ${protocols.join(' and ') || 'no'} sockets${ports}`
+  return new PortwardenError(
+    'backend_unavailable',
+    why
+      ? `The kernel refused to list ${asked} through netlink (sock_diag): ${why}.`
+      : `The kernel could not be asked for ${asked} through netlink (sock_diag).`,
+    { hint: 'Use --backend proc (the /proc/net tables) instead.', cause: error },
+  )
 }
 
 /** The rows of a dump's records (exported for the tests of the addon's own renderer). */
