@@ -748,6 +748,8 @@ export const checkOptions = options({
   procRoot,
   publishers: optional(boolean),
   otherProtocol: optional(boolean),
+  otherNamespaces: optional(boolean),
+  allNamespaces: optional(boolean),
   ...publisherOptions,
 })
 
@@ -756,6 +758,8 @@ export const whoOptions = options({
   procRoot,
   publishers: optional(boolean),
   otherProtocol: optional(boolean),
+  otherNamespaces: optional(boolean),
+  allNamespaces: optional(boolean),
   ...publisherOptions,
 })
 
