@@ -2,7 +2,9 @@ import type { PortSpec } from '../port-spec.js'
 import { nameContainerHolders } from '../containers/container-holders.js'
 import { scanHoldersNow } from '../process/holder-scan.js'
 import { ProcessReader, listPids } from '../process/read-process.js'
-import { chooseBackend, listSockets } from '../sockets/list-sockets.js'
+import { chooseBackend, listSockets, sortSockets } from '../sockets/list-sockets.js'
+import { nativeAddon } from '../sockets/native-addon.js'
+import { decodeRecords, dumpListingAsync } from '../sockets/netlink-backend.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Family, Holder, Protocol, SocketEntry, Warning } from '../types.js'
 import type { SocketInventory } from '../sockets/list-sockets.js'
@@ -76,7 +78,9 @@ export class SocketWatcher {
   /** When the last poll began (performance.now()): its snapshot is no older than this. */
   private lastPollStart = -Infinity
   /** Polls made and holder scans run: a measure of how cheap an idle watch is. */
-  readonly stats = { polls: 0, holderScans: 0, fullRescans: 0 }
+  readonly stats = { polls: 0, holderScans: 0, fullRescans: 0, unchanged: 0 }
+  /** The last netlink dump a snapshot was made from. */
+  private lastRecords: Buffer | null = null
 
   constructor(options: WatchOptions = {}) {
     this.options = options
@@ -165,16 +169,32 @@ export class SocketWatcher {
     const began = performance.now()
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
-    const inventory = await listSockets({
-      ports: this.options.ports,
-      protocols: this.options.protocols,
-      families: this.options.families,
-      // /proc: the tables alone (cheap); holders are found below for new sockets only.
-      // lsof names holders in the same call, and costs the same either way.
-      withProcesses: this.backend === 'lsof',
-      backend: this.backend,
-      procRoot: this.options.procRoot,
-    })
+    const rescanDue = this.primed && began - this.lastFullScan >= this.fullRescanMs
+    let inventory: SocketInventory
+    if (this.backend === 'netlink' && this.options.ports === undefined) {
+      // The dump's bytes are the listing: the same bytes as the last poll's mean nothing
+      // changed, and the poll ends here (most polls of a steady machine). The snapshot is made
+      // from these very bytes, so "the same" always compares against what it shows.
+      const records = await dumpListingAsync(this.query())
+      if (this.primed && !rescanDue && this.lastRecords?.equals(records)) {
+        this.lastPollStart = began
+        this.stats.unchanged++
+        if (this.listeners.size === 0) this.stale = true
+        return []
+      }
+      this.lastRecords = records
+      inventory = this.inventoryOf(records)
+    } else {
+      inventory = await listSockets({
+        ...this.query(),
+        ports: this.options.ports,
+        // /proc: the tables alone (cheap); holders are found below for new sockets only.
+        // lsof names holders in the same call, and costs the same either way.
+        withProcesses: this.backend === 'lsof',
+        backend: this.backend,
+        procRoot: this.options.procRoot,
+      })
+    }
     const next = new Map<string, SocketEntry>()
     const fresh: SocketEntry[] = []
     for (const socket of inventory.sockets) {
@@ -187,7 +207,7 @@ export class SocketWatcher {
       }
     }
     const now = performance.now()
-    if (this.primed && now - this.lastFullScan >= this.fullRescanMs) {
+    if (rescanDue) {
       // Known sockets too: a holder may have exited, forked or passed the socket on.
       const all = [...next.values()]
       if (this.attachHolders(all, inventory.backend)) this.stats.fullRescans++
@@ -222,6 +242,23 @@ export class SocketWatcher {
     if (fresh.length > 0) this.warnings = inventory.warnings
     for (const event of events) for (const listener of [...this.listeners]) listener(event)
     return events
+  }
+
+  private query(): { protocols?: readonly Protocol[]; families?: readonly Family[] } {
+    return { protocols: this.options.protocols, families: this.options.families }
+  }
+
+  /** A listing from a dump's records without holders, as `listSockets` makes it. */
+  private inventoryOf(records: Buffer): SocketInventory {
+    const { addon } = nativeAddon()
+    const reader = new ProcessReader({ procRoot: this.options.procRoot ?? '/proc' })
+    const sockets = decodeRecords(records, addon?.recordSize ?? 48).map((raw) => {
+      const socket = raw as SocketEntry
+      socket.user = reader.userName(raw.uid)
+      socket.processes = []
+      return socket
+    })
+    return { sockets: sortSockets(sockets), warnings: [], backend: 'netlink' }
   }
 
   /** Stops polling; listeners stay registered but hear nothing until `subscribe` restarts it. */
