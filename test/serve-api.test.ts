@@ -5,9 +5,11 @@
  * the API end to end; the event stream sees a socket this test opens; H9 headers; H10 metrics.
  */
 import { createSocket } from 'node:dgram'
-import { realpathSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { realpathSync, writeFileSync } from 'node:fs'
 import type { IncomingHttpHeaders } from 'node:http'
 import { get as httpGet } from 'node:http'
+import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPortHolder } from './helpers/hold-port.js'
@@ -498,6 +500,36 @@ describe('free through the API', () => {
 })
 
 describe('events', () => {
+  it('a registry that cannot be read: ready comes without a baseline, metrics say so, and the server lives on (it crashed)', async () => {
+    const broken = serveTempDir()
+    writeFileSync(join(broken, 'registry.db'), randomBytes(4096))
+    const other = await startServe({ dir: broken })
+    try {
+      const controller = new AbortController()
+      const stream = await fetch(`${other.url}/api/events`, {
+        headers: { Authorization: `Bearer ${other.token}` },
+        signal: controller.signal,
+      })
+      const reader = stream.body!.getReader()
+      let text = ''
+      while (!/event: ready\ndata: .*\n\n/.test(text))
+        text += new TextDecoder().decode((await reader.read()).value)
+      expect(text).toMatch(/event: ready\ndata: \{\}\n\n/)
+      controller.abort()
+      // The list itself says what is wrong, and the server still answers.
+      const answer = await other.request('/api/system/ports')
+      expect(answer.json).toMatchObject({ error: 'registry_corrupt' })
+      // Metrics too: without the registry's gauges, saying the registry could not be read.
+      const metrics = await other.request('/metrics')
+      expect(metrics.status).toBe(200)
+      expect(metrics.text).toMatch(/^portwarden_registry_readable 0$/m)
+      expect(metrics.text).toContain('portwarden_listening_sockets{')
+      expect((await serve.request('/metrics')).text).toMatch(/^portwarden_registry_readable 1$/m)
+    } finally {
+      expect(await stopServe(other)).toBe(0)
+    }
+  })
+
   it('GET /api/events says ready once its baseline is taken, then streams a bind for a socket this test opens, and an unbind when it closes', async () => {
     const before = await holder()
     const controller = new AbortController()

@@ -88,10 +88,18 @@ export function createMetrics(
   })
 
   // One registry read and one conflict check per scrape, shared by the two gauges below.
+  // A registry that cannot be read (locked, corrupt, unreachable) leaves these two gauges
+  // without series and says so in portwarden_registry_readable; the rest of a scrape stands.
   let pending: Promise<{
     health: Map<HealthStatus, number>
     conflicts: Map<ConflictKind, number>
+    readable: boolean
   }> | null = null
+  const unreadable = {
+    health: new Map<HealthStatus, number>(),
+    conflicts: new Map<ConflictKind, number>(),
+    readable: false,
+  }
   const registryFigures = () =>
     (pending ??= (async () => {
       const store = await registryAccess.existing()
@@ -103,8 +111,19 @@ export function createMetrics(
       const conflicts = new Map(CONFLICT_KINDS.map((kind) => [kind, 0]))
       for (const conflict of report.conflicts)
         conflicts.set(conflict.kind, (conflicts.get(conflict.kind) ?? 0) + 1)
-      return { health, conflicts }
-    })().finally(() => setImmediate(() => (pending = null))))
+      return { health, conflicts, readable: true }
+    })()
+      .catch(() => unreadable)
+      .finally(() => setImmediate(() => (pending = null))))
+
+  new Gauge({
+    name: 'portwarden_registry_readable',
+    help: 'Whether the registry could be read for this scrape (0: locked, corrupt or unreachable).',
+    registers: [registry],
+    async collect() {
+      this.set((await registryFigures()).readable ? 1 : 0)
+    },
+  })
 
   new Gauge({
     name: 'portwarden_allocations',

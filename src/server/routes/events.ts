@@ -46,10 +46,7 @@ export function eventRoutes(app: Hono, context: ServerContext): void {
       // read (and one made before it could miss a change in between). An event the snapshot
       // already holds may come after it once: bind and unbind are idempotent for the client.
       void context.watcher.whenPrimed().then(async () => {
-        const inventory = context.watcher.currentInventory()
-        const data = inventory
-          ? Buffer.concat(await systemPortsChunks(context, inventory)).toString('utf8')
-          : '{}'
+        const data = await baseline(context)
         if (!stream.aborted) void stream.writeSSE({ event: 'ready', data })
         const waiting = held ?? []
         held = null
@@ -69,4 +66,19 @@ export function eventRoutes(app: Hono, context: ServerContext): void {
     response.headers.set('X-Accel-Buffering', 'no')
     return response
   })
+}
+
+/**
+ * `ready`'s data: the baseline document, or `{}` when it cannot be made (a registry that is
+ * locked, corrupt or unreachable): the client then reads GET /api/system/ports, whose answer says
+ * what is wrong. A rejection here would end the server (an unhandled one), not one stream.
+ */
+async function baseline(context: ServerContext): Promise<string> {
+  const inventory = context.watcher.currentInventory()
+  if (!inventory) return '{}'
+  try {
+    return Buffer.concat(await systemPortsChunks(context, inventory)).toString('utf8')
+  } catch {
+    return '{}'
+  }
 }
