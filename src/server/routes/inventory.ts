@@ -87,6 +87,10 @@ function gzipOnce(inventory: SocketInventory, chunks: readonly Buffer[]): Promis
     ),
   )
   gzipped.set(inventory, { rest, body })
+  // A failed compression is not kept: the next request of this snapshot tries again.
+  body.catch(() => {
+    if (gzipped.get(inventory)?.body === body) gzipped.delete(inventory)
+  })
   return body
 }
 
