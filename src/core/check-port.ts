@@ -7,7 +7,7 @@ import { expandPortSpecs } from './port-spec.js'
 import type { OtherProtocolHolders } from './other-protocol.js'
 import { otherProtocolHolders, withOtherProtocols } from './other-protocol.js'
 import type { NamespaceHolders } from './other-namespaces.js'
-import { listenersInOtherNamespaces } from './other-namespaces.js'
+import { noteOtherNamespaces } from './other-namespaces.js'
 import { readProcText } from './process/read-process.js'
 import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { EvidenceContext, HolderJudgement } from './stale/index.js'
@@ -56,12 +56,11 @@ export interface CheckOptions extends PublisherOptions {
   /** Gather the stale-holder evidence for the holders of each taken port, as `whoHolds` does. */
   evidence?: Omit<EvidenceContext, 'sockets'>
   /**
-   * Name each free port's listeners in other network namespaces (default false): they never
-   * make it taken here, but are often what a user checking the port is looking for.
+   * Name each free port's listeners in other network namespaces (`true`; `'every-port'`: taken
+   * ports' too, as `check --all-namespaces`; default: neither). They never make a port taken
+   * here, but are often what a user checking it is looking for.
    */
-  otherNamespaces?: boolean
-  /** With `otherNamespaces`: name them for taken ports too (`check --all-namespaces`). */
-  allNamespaces?: boolean
+  otherNamespaces?: boolean | 'every-port'
 }
 
 /** Bounded: every port costs two binds, and A10 asks for a cap on what one call can do. */
@@ -89,8 +88,7 @@ export async function checkPorts(
   }
   const { byPort, inventory } = await socketsOnPorts(
     options.otherProtocol === true ? withOtherProtocols(specs) : specs,
-    // This namespace's tables decide; other namespaces only add notes (below).
-    { ...options, allNamespaces: false },
+    options,
   )
   const targets: readonly ProbeTarget[] | undefined = wanted
     ? [{ host: wanted.address, ipv6Only: false }]
@@ -113,12 +111,12 @@ export async function checkPorts(
     for (const result of results)
       if (result.free)
         result.otherProtocol = otherProtocolHolders(byPort, result.protocol, result.port)
-  if (options.otherNamespaces === true || options.allNamespaces === true) {
-    const asked = results.filter((r) => r.free || options.allNamespaces === true)
-    const elsewhere = await listenersInOtherNamespaces(asked, options)
-    for (const result of asked)
-      result.otherNamespaces = elsewhere.get(`${result.protocol}:${result.port}`) ?? []
-  }
+  // This namespace's tables decide; other namespaces only add notes.
+  if (options.otherNamespaces)
+    await noteOtherNamespaces(
+      results.filter((r) => r.free || options.otherNamespaces === 'every-port'),
+      options,
+    )
   if (results.length > 0 && inventory.warnings.length > 0) {
     const first = results[0] as PortCheck
     first.warnings.push(...inventory.warnings)

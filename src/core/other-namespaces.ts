@@ -1,4 +1,5 @@
-import { listSockets } from './sockets/list-sockets.js'
+import { isPortwardenError } from './errors.js'
+import { listSocketsInNamespaces } from './sockets/list-sockets.js'
 import { findNetworkNamespaces } from './sockets/namespaces.js'
 import type { ListSocketsOptions } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
@@ -30,15 +31,21 @@ export async function listenersInOtherNamespaces(
 ): Promise<Map<string, NamespaceHolders[]>> {
   const found = new Map<string, NamespaceHolders[]>()
   if (ports.length === 0 || options.backend === 'lsof') return found
-  const namespaces = await findNetworkNamespaces({ ...options, containers: false })
+  const namespaces = await findNetworkNamespaces(options)
   if (!namespaces.some((ns) => !ns.tag.host)) return found
-  const inventory = await listSockets({
-    ...options,
-    allNamespaces: true,
-    ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
-    protocols: [...new Set(ports.map((p) => p.protocol))],
-  }).catch(() => null)
-  for (const socket of inventory?.sockets ?? []) {
+  let inventory
+  try {
+    inventory = await listSocketsInNamespaces(namespaces, {
+      ...options,
+      ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
+      protocols: [...new Set(ports.map((p) => p.protocol))],
+    })
+  } catch (error) {
+    // A note, not the answer: a namespace listing the kernel refuses leaves it out.
+    if (isPortwardenError(error)) return found
+    throw error
+  }
+  for (const socket of inventory.sockets) {
     if (!socket.netns || socket.netns.host || !isListening(socket.protocol, socket.state)) continue
     const key = `${socket.protocol}:${socket.localPort}`
     const entries = found.get(key) ?? []
@@ -48,4 +55,17 @@ export async function listenersInOtherNamespaces(
     found.set(key, entries)
   }
   return found
+}
+
+/**
+ * Sets `otherNamespaces` on each entry (a `who` answer or a `check` result) from one lookup of
+ * all their ports.
+ */
+export async function noteOtherNamespaces(
+  entries: readonly { protocol: Protocol; port: number; otherNamespaces?: NamespaceHolders[] }[],
+  options: NamespaceQueryOptions,
+): Promise<void> {
+  const elsewhere = await listenersInOtherNamespaces(entries, options)
+  for (const entry of entries)
+    entry.otherNamespaces = elsewhere.get(`${entry.protocol}:${entry.port}`) ?? []
 }

@@ -748,8 +748,7 @@ export const checkOptions = options({
   procRoot,
   publishers: optional(boolean),
   otherProtocol: optional(boolean),
-  otherNamespaces: optional(boolean),
-  allNamespaces: optional(boolean),
+  otherNamespaces: optional(oneOf([true, false, 'every-port'])),
   ...publisherOptions,
 })
 

@@ -7,7 +7,7 @@ import { socketsOnPorts } from './sockets/list-sockets.js'
 import type { BackendName } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
 import type { NamespaceHolders } from './other-namespaces.js'
-import { listenersInOtherNamespaces } from './other-namespaces.js'
+import { noteOtherNamespaces } from './other-namespaces.js'
 import type { NetnsTag, Protocol, SocketEntry, Warning } from './types.js'
 import type { EvidenceContext, HolderJudgement } from './stale/index.js'
 
@@ -130,12 +130,11 @@ export async function whoHolds(
     for (const entry of unheld)
       entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
   }
-  if (options.otherNamespaces === true && options.allNamespaces !== true) {
-    const free = ports.filter((p) => !isHeld(p))
-    const elsewhere = await listenersInOtherNamespaces(free, options)
-    for (const entry of free)
-      entry.otherNamespaces = elsewhere.get(`${entry.protocol}:${entry.port}`) ?? []
-  }
+  if (options.otherNamespaces === true && options.allNamespaces !== true)
+    await noteOtherNamespaces(
+      ports.filter((p) => !isHeld(p)),
+      options,
+    )
   return { ports, warnings: inventory.warnings, backend: inventory.backend }
 }
 

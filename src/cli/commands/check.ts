@@ -27,8 +27,7 @@ export async function check(
     host: options.host,
     backend: parseBackend(options.backend),
     otherProtocol: true,
-    otherNamespaces: true,
-    allNamespaces: options.allNamespaces === true,
+    otherNamespaces: options.allNamespaces === true ? 'every-port' : true,
     // As `who`: the evidence without asking the service anything.
     evidence: { allocations: registry.allocations },
   })

@@ -66,7 +66,25 @@ export async function chooseBackend(
  * The socket inventory: every socket the kernel reports, with every process holding it.
  * A socket whose holders we may not see is kept with `processes: []` and a warning.
  */
-export async function listSockets(options: ListSocketsOptions = {}): Promise<SocketInventory> {
+export function listSockets(options: ListSocketsOptions = {}): Promise<SocketInventory> {
+  return listing(options)
+}
+
+/**
+ * `listSockets({ ...options, allNamespaces: true })` over namespaces a caller found already
+ * (`findNetworkNamespaces`), so that they are not looked for twice.
+ */
+export function listSocketsInNamespaces(
+  namespaces: readonly NetworkNamespace[],
+  options: ListSocketsOptions = {},
+): Promise<SocketInventory> {
+  return listing({ ...options, allNamespaces: true }, namespaces)
+}
+
+async function listing(
+  options: ListSocketsOptions,
+  namespaces?: readonly NetworkNamespace[],
+): Promise<SocketInventory> {
   const procRoot = options.procRoot ?? '/proc'
   const backend = await chooseBackend(options.backend, procRoot)
   if (backend === 'lsof') {
@@ -82,7 +100,7 @@ export async function listSockets(options: ListSocketsOptions = {}): Promise<Soc
     await nameContainers(result.sockets, options)
     return { ...result, backend }
   }
-  const result = await listSocketsFromKernel(options, procRoot, backend)
+  const result = await listSocketsFromKernel(options, procRoot, backend, namespaces)
   await nameContainers(result.sockets, options)
   // Without the addon the answer is the same, only slower: the CLI says so once per install
   // (cli/addon-note.ts), and `backend` tells a library caller which table answered.
@@ -103,6 +121,7 @@ async function listSocketsFromKernel(
   options: ListSocketsOptions,
   procRoot: string,
   backend: 'netlink' | 'proc',
+  namespaces?: readonly NetworkNamespace[],
 ): Promise<{ sockets: SocketEntry[]; warnings: Warning[] }> {
   // The holder scan is most of the cost: start it now (a worker thread boots meanwhile).
   const filtering = options.pid !== undefined || options.processName !== undefined
@@ -114,12 +133,14 @@ async function listSocketsFromKernel(
     : null
   try {
     const tables = options.allNamespaces
-      ? await readEveryNamespace(options, procRoot, backend)
+      ? await readEveryNamespace(
+          options,
+          procRoot,
+          backend,
+          namespaces ?? (await findNetworkNamespaces({ ...options, procRoot })),
+        )
       : {
-          raw:
-            backend === 'netlink'
-              ? await readTablesNetlink(options)
-              : readTables(options, procRoot),
+          raw: await readThisNamespace(options, procRoot, backend),
           warnings: [],
           entered: new Map<number, OtherNamespace>(),
         }
@@ -143,16 +164,14 @@ async function readEveryNamespace(
   options: ListSocketsOptions,
   procRoot: string,
   backend: 'netlink' | 'proc',
+  namespaces: readonly NetworkNamespace[],
 ): Promise<{ raw: RawSocket[]; warnings: Warning[]; entered: Map<number, OtherNamespace> }> {
-  const namespaces = await findNetworkNamespaces({ ...options, procRoot })
   const raw: RawSocket[] = []
   const unread: string[] = []
   const entered = new Map<number, OtherNamespace>()
   for (const ns of namespaces) {
     let rows: RawSocket[] | null = null
-    if (ns.tag.host)
-      rows =
-        backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
+    if (ns.tag.host) rows = await readThisNamespace(options, procRoot, backend)
     else {
       if (backend === 'netlink') rows = await readTablesNetlink(options, ns.path).catch(() => null)
       if (rows === null && ns.memberPid !== null) rows = readMemberTables(options, procRoot, ns)
@@ -174,6 +193,15 @@ async function readEveryNamespace(
       message: namespacesNotReadSentence(unread),
     })
   return { raw, warnings, entered }
+}
+
+/** This process's own namespace's tables. */
+async function readThisNamespace(
+  options: ListSocketsOptions,
+  procRoot: string,
+  backend: 'netlink' | 'proc',
+): Promise<RawSocket[]> {
+  return backend === 'netlink' ? await readTablesNetlink(options) : readTables(options, procRoot)
 }
 
 /** A namespace's tables as a process inside it sees them (`/proc/PID/net/*`), or null. */
