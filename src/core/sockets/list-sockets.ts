@@ -253,12 +253,8 @@ async function attachHolders(
   const reader = new ProcessReader({ procRoot })
   const warnings: Warning[] = []
   const filtering = options.pid !== undefined || options.processName !== undefined
-  if (options.withProcesses === false && !filtering) {
-    return {
-      sockets: sortSockets(raw.map((s) => withHolders(s, reader.userName(s.uid), []))),
-      warnings,
-    }
-  }
+  if (options.withProcesses === false && !filtering)
+    return { sockets: withoutHolders(raw, reader), warnings }
   const inodes = new Uint32Array(raw.length)
   let unowned = 0 // inode 0: TIME-WAIT and other sockets no file refers to
   for (let i = 0; i < raw.length; i++) {
@@ -352,6 +348,17 @@ function candidatePids(options: ListSocketsOptions, procRoot: string): number[] 
   return listPids(procRoot).filter(
     (pid) => readProcText(`${procRoot}/${pid}/comm`, 'utf8')?.trimEnd() === options.processName,
   )
+}
+
+/**
+ * Table rows as a listing without holders (`withProcesses: false`): owners named, sorted. The
+ * watcher makes its polls' listings with it from the dump's records.
+ */
+export function withoutHolders(
+  raw: RawSocket[],
+  reader: ProcessReader = new ProcessReader(),
+): SocketEntry[] {
+  return sortSockets(raw.map((s) => withHolders(s, reader.userName(s.uid), [])))
 }
 
 /** Completes a row in place: a copy per socket costs real time at 100k sockets. */

@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync, statSync } from 'node:fs'
+import { readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs'
 import type { ContainerNamingOptions } from '../containers/container-holders.js'
 import {
   DOCKER_TIMEOUT_MS,
@@ -69,15 +69,17 @@ export async function findNetworkNamespaces(
     const memberName = readProcText(`${procRoot}/${pid}/comm`, 'utf8')?.trimEnd() ?? null
     add(inode, { path: `${procRoot}/${pid}/ns/net`, memberPid: pid, memberName }, null)
   }
-  for (const dir of NAMED_DIRS)
+  // The device of nsfs: a namespace file is one of its inodes (an unmounted placeholder is not).
+  const nsfs = deviceOf(`${procRoot}/self/ns/net`)
+  for (const dir of distinct(NAMED_DIRS))
     for (const name of entries(dir)) {
-      const inode = fileInode(`${dir}/${name}`)
+      const inode = fileInode(`${dir}/${name}`, nsfs)
       if (inode !== null)
         add(inode, { path: `${dir}/${name}`, memberPid: null, memberName: null }, name)
     }
-  for (const dir of DOCKER_NETNS_DIRS)
+  for (const dir of distinct(DOCKER_NETNS_DIRS))
     for (const name of entries(dir)) {
-      const inode = fileInode(`${dir}/${name}`)
+      const inode = fileInode(`${dir}/${name}`, nsfs)
       if (inode !== null && !byInode.has(inode))
         add(inode, { path: `${dir}/${name}`, memberPid: null, memberName: null }, null)
     }
@@ -128,14 +130,36 @@ function nsInode(link: string): number | null {
 }
 
 /** An nsfs bind mount's inode is its namespace's; a file that is no mount (not yet) is skipped. */
-function fileInode(path: string): number | null {
+function fileInode(path: string, nsfs: number | null): number | null {
   try {
     const stat = statSync(path)
-    // An unmounted placeholder lives on the tmpfs; a namespace file lives on nsfs (dev 0:4).
-    return stat.dev === statSync('/proc/self/ns/net').dev ? stat.ino : null
+    return stat.dev === nsfs ? stat.ino : null
   } catch {
     return null
   }
+}
+
+function deviceOf(path: string): number | null {
+  try {
+    return statSync(path).dev
+  } catch {
+    return null
+  }
+}
+
+/** The directories that exist, each once (/var/run is most often a link to /run). */
+function distinct(dirs: readonly string[]): string[] {
+  const seen = new Set<string>()
+  return dirs.filter((dir) => {
+    try {
+      const real = realpathSync(dir)
+      if (seen.has(real)) return false
+      seen.add(real)
+      return true
+    } catch {
+      return false
+    }
+  })
 }
 
 function entries(dir: string): string[] {

@@ -198,8 +198,11 @@ function dumpError(
   )
 }
 
-/** The rows of a dump's records (exported for the tests of the addon's own renderer). */
-export function decodeRecords(records: Buffer, recordSize: number): RawSocket[] {
+/** The rows of a dump's records (the watcher's polls; the tests of the addon's own renderer). */
+export function decodeRecords(
+  records: Buffer,
+  recordSize: number = requireAddon().recordSize,
+): RawSocket[] {
   const raw: RawSocket[] = []
   new RecordDecoder(recordSize).decode(records, raw)
   return raw

@@ -2,8 +2,7 @@ import type { PortSpec } from '../port-spec.js'
 import { nameContainerHolders } from '../containers/container-holders.js'
 import { scanHoldersNow } from '../process/holder-scan.js'
 import { ProcessReader, listPids } from '../process/read-process.js'
-import { chooseBackend, listSockets, sortSockets } from '../sockets/list-sockets.js'
-import { nativeAddon } from '../sockets/native-addon.js'
+import { chooseBackend, listSockets, withoutHolders } from '../sockets/list-sockets.js'
 import { decodeRecords, dumpListingAsync } from '../sockets/netlink-backend.js'
 import type { BackendName } from '../sockets/query.js'
 import type { Family, Holder, Protocol, SocketEntry, Warning } from '../types.js'
@@ -250,15 +249,12 @@ export class SocketWatcher {
 
   /** A listing from a dump's records without holders, as `listSockets` makes it. */
   private inventoryOf(records: Buffer): SocketInventory {
-    const { addon } = nativeAddon()
     const reader = new ProcessReader({ procRoot: this.options.procRoot ?? '/proc' })
-    const sockets = decodeRecords(records, addon?.recordSize ?? 48).map((raw) => {
-      const socket = raw as SocketEntry
-      socket.user = reader.userName(raw.uid)
-      socket.processes = []
-      return socket
-    })
-    return { sockets: sortSockets(sockets), warnings: [], backend: 'netlink' }
+    return {
+      sockets: withoutHolders(decodeRecords(records), reader),
+      warnings: [],
+      backend: 'netlink',
+    }
   }
 
   /** Stops polling; listeners stay registered but hear nothing until `subscribe` restarts it. */
