@@ -11,6 +11,10 @@
 //                                              [--gzip]   (send Accept-Encoding: gzip, as browsers do)
 //                                              [--checkout DIR]   (serve from another built checkout:
 //                                                the "before" of a side-by-side run)
+//                                              [--workers N]   (autocannon's worker threads: one
+//                                                thread reading 50 answers is the bottleneck itself)
+//                                              [--cpu-prof DIR]   (the server writes a V8 CPU profile
+//                                                of the whole run there when it stops)
 /* global fetch, performance */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -31,6 +35,8 @@ const tool = option('tool', 'autocannon')
 const gzip = process.argv.includes('--gzip')
 const checkout = option('checkout', fileURLToPath(new URL('..', import.meta.url)))
 const headers = gzip ? { 'accept-encoding': 'gzip' } : {}
+const cpuProfileDir = option('cpu-prof', null)
+const workers = Math.min(Number(option('workers', '1')), 4)
 
 /**
  * Starts the server (bench/serve-harness.mjs: `serve` through the library, with --expose-gc so
@@ -39,7 +45,12 @@ const headers = gzip ? { 'accept-encoding': 'gzip' } : {}
 function startServe(dir) {
   const child = spawn(
     process.execPath,
-    ['--expose-gc', join(checkout, 'bench/serve-harness.mjs'), dir],
+    [
+      '--expose-gc',
+      ...(cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : []),
+      join(checkout, 'bench/serve-harness.mjs'),
+      dir,
+    ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   )
   const lines = createInterface({ input: child.stdout })
@@ -57,6 +68,12 @@ function startServe(dir) {
   return next('READY').then(({ url }) => ({
     child,
     url,
+    /** The server's own p50/p99 (arrival to last byte written) since the last call, in ms. */
+    async timing() {
+      const reply = next('TIMING')
+      child.stdin.write('timing\n')
+      return reply
+    },
     /** RSS, heap and open fds after a full GC, in MiB / count. */
     async memory() {
       const reply = next('MEMORY')
@@ -87,7 +104,14 @@ async function medianMs(run, n) {
 
 function load(url, seconds, conns) {
   if (tool === 'wrk') return wrk(url, seconds, conns)
-  return autocannon({ url, connections: conns, duration: seconds, timeout: 10, headers })
+  return autocannon({
+    url,
+    connections: conns,
+    duration: seconds,
+    timeout: 10,
+    headers,
+    ...(workers > 1 ? { workers } : {}),
+  })
 }
 
 /** S5: the same window with wrk (Debian `wrk`), reported in autocannon's shape. */
@@ -137,7 +161,9 @@ try {
   const warm = await serve.memory()
   const results = []
   for (let i = 0; i < windows; i++) {
+    await serve.timing() // forget the warm-up's
     const r = await load(target, windowSeconds, connections)
+    const server = await serve.timing()
     results.push({
       window: i + 1,
       requests: r.requests.total,
@@ -148,6 +174,10 @@ try {
       errors: r.errors,
       timeouts: r.timeouts,
       non2xx: r.non2xx,
+      // The server's side of the same requests: a p99 far below the client's means the client
+      // (autocannon, on the same cores) is where the time goes.
+      serverP50: server.p50,
+      serverP99: server.p99,
     })
     console.error(JSON.stringify(results[i]))
   }
@@ -184,6 +214,7 @@ try {
     checkout,
     gzip,
     tool,
+    workers,
     metricsFirstMs,
     metricsMedianMs: metricsMs,
     singleRequestMs: singleMs,

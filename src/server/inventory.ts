@@ -19,7 +19,8 @@ export interface InventoryOptions {
 
 /**
  * The listening sockets with their holders, and port checks, each read once for all the
- * requests waiting for it (see SharedRuns): under load the server costs one read at a time.
+ * requests waiting for it (see SharedRuns, and `scan`): under load the server costs one read at a
+ * time.
  *
  * A listing is the shared SocketWatcher's snapshot after a poll begun once the request arrived:
  * the poll reads the socket tables alone (one netlink dump with the addon) and looks up holders
@@ -29,13 +30,15 @@ export interface InventoryOptions {
  * scan made for this request.
  */
 export class InventoryScanner {
-  private readonly polls = new SharedRuns<SocketInventory>()
+  /** The poll the requests arriving now will share (not begun yet), if one is due. */
+  private nextPoll: Promise<SocketInventory> | null = null
+  /** The last poll begun, settled when it ends (never rejects). */
+  private lastPoll: Promise<void> = Promise.resolve()
   private readonly scans = new SharedRuns<SocketInventory>()
   private readonly checks = new SharedRuns<PortCheck>()
   private readonly watcher: SocketWatcher
   private readonly onScanned: ((seconds: number) => void) | undefined
   private lastPollStart = -Infinity
-  private lastPollMs = 0
 
   constructor(options: InventoryOptions) {
     this.watcher = options.watcher
@@ -45,19 +48,38 @@ export class InventoryScanner {
   /** The listening sockets with their holders: the polled snapshot, or (`fresh`) a full scan. */
   scan(options: { fresh?: boolean } = {}): Promise<SocketInventory> {
     if (options.fresh) return this.freshScan()
-    return this.polls.run('poll', async () => {
-      // Under load, polls back to back would keep the event loop busy building snapshots while
-      // answers wait to be written: a poll starts at least three poll durations (and 20 ms)
-      // after the last one began, so polling takes at most a third of the time, and every
-      // request that arrives meanwhile shares it.
-      const spacing = Math.max(MIN_POLL_SPACING_MS, 3 * this.lastPollMs)
+    // Every request that arrives before the next poll begins shares that poll: it begins after
+    // them, so none of them misses a socket opened before it asked.
+    this.nextPoll ??= this.pollWhenDue()
+    return this.nextPoll
+  }
+
+  /**
+   * The next on-demand poll. Under load, polls back to back would keep the event loop busy
+   * building snapshots while answers wait to be written: a poll begins once the last one has
+   * ended, and at least 20 ms and three times the last poll's cost on the event loop after it
+   * began, so polling takes at most a third of the loop. (Its cost, not its wall time: an
+   * unchanged dump costs the loop nothing, and the dump's time on a busy pool thread is noise
+   * that, tripled, made the slowest answers.) Until it begins, arriving requests join it (the
+   * wait is theirs too); from then on they wait for the one after.
+   */
+  private async pollWhenDue(): Promise<SocketInventory> {
+    try {
+      await this.lastPoll
+      const spacing = Math.max(MIN_POLL_SPACING_MS, 3 * this.watcher.lastPollCostMs())
       const wait = this.lastPollStart + spacing - performance.now()
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      this.lastPollStart = performance.now()
-      await this.watcher.poll()
-      this.lastPollMs = performance.now() - this.lastPollStart
-      return this.watcher.currentInventory() ?? this.freshScan()
-    })
+    } finally {
+      this.nextPoll = null
+    }
+    this.lastPollStart = performance.now()
+    const poll = this.watcher.poll()
+    this.lastPoll = poll.then(
+      () => undefined,
+      () => undefined,
+    )
+    await poll
+    return this.watcher.currentInventory() ?? this.freshScan()
   }
 
   /**

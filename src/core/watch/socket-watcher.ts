@@ -80,6 +80,8 @@ export class SocketWatcher {
   readonly stats = { polls: 0, holderScans: 0, fullRescans: 0, unchanged: 0 }
   /** The last netlink dump a snapshot was made from. */
   private lastRecords: Buffer | null = null
+  /** The last poll's time on this thread (see `lastPollCostMs`). */
+  private lastCostMs = 0
 
   constructor(options: WatchOptions = {}) {
     this.options = options
@@ -146,6 +148,16 @@ export class SocketWatcher {
     return performance.now() - this.lastPollStart
   }
 
+  /**
+   * How long the last poll kept this thread busy, in ms: with the addon its dump runs on a pool
+   * thread and only what follows (comparing, decoding, holders) counts; otherwise all of it. A
+   * caller that spaces polls out to leave the event loop free measures by this, not by the
+   * poll's wall time, which a busy machine stretches.
+   */
+  lastPollCostMs(): number {
+    return this.lastCostMs
+  }
+
   /** Warnings of the last poll (e.g. holders not visible without root). */
   lastWarnings(): Warning[] {
     return this.warnings
@@ -166,6 +178,8 @@ export class SocketWatcher {
   private async pollOnce(): Promise<SocketEvent[]> {
     const time = new Date().toISOString()
     const began = performance.now()
+    /** From when this thread works on the poll (after a dump on a pool thread). */
+    let working = began
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
     const rescanDue = this.primed && began - this.lastFullScan >= this.fullRescanMs
@@ -175,8 +189,10 @@ export class SocketWatcher {
       // changed, and the poll ends here (most polls of a steady machine). The snapshot is made
       // from these very bytes, so "the same" always compares against what it shows.
       const records = await dumpListingAsync(this.query())
+      working = performance.now()
       if (this.primed && !rescanDue && this.lastRecords?.equals(records)) {
         this.lastPollStart = began
+        this.lastCostMs = performance.now() - working
         this.stats.unchanged++
         if (this.listeners.size === 0) this.stale = true
         return []
@@ -234,6 +250,7 @@ export class SocketWatcher {
     this.current = next
     this.primed = true
     this.lastPollStart = began
+    this.lastCostMs = performance.now() - working
     // A poll nobody listened to (the server's, on demand): a listener that comes later starts
     // from a baseline of its own, as after a pause.
     if (this.listeners.size === 0) this.stale = true
