@@ -1,6 +1,7 @@
 // Shared by the serve benches: `--name value` options and a `portwarden serve` child process.
 /* global performance */
 import { spawn } from 'node:child_process'
+import { get } from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +38,23 @@ export function startServeCli(dir, port = 0) {
         resolve({ child, url: match[1], readyMs: Math.round(performance.now() - started) })
       }
     })
+  })
+}
+
+/**
+ * GET `url` and read the answer's bytes as they come on the wire (no decompression, as curl
+ * without --compressed or autocannon): resolves with the status and the byte count when the last
+ * byte has arrived. `fetch` would also gunzip and join the body, which at 100k sockets (42 MB of
+ * JSON) costs the client more than the server's whole answer.
+ */
+export function getRaw(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (response) => {
+      let bytes = 0
+      response.on('data', (chunk) => (bytes += chunk.length))
+      response.on('end', () => resolve({ status: response.statusCode, bytes }))
+      response.on('error', reject)
+    }).on('error', reject)
   })
 }
 

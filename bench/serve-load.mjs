@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { SCALES, startPopulation } from './population.mjs'
-import { option } from './serve-common.mjs'
+import { getRaw, option } from './serve-common.mjs'
 
 const scale = option('scale', 'medium')
 const windows = Math.min(Number(option('windows', '3')), 10)
@@ -185,14 +185,18 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 6000))
   const end = await serve.memory()
   // The first scrape after the idle wait polls (no snapshot is 2 s young); the rest count from it.
-  const metricsFirstMs = await medianMs(
-    () => fetch(`${serve.url}/metrics`).then((r) => r.text()),
+  const metricsFirstMs = await medianMs(() => getRaw(`${serve.url}/metrics`), 1)
+  const metricsMs = await medianMs(() => getRaw(`${serve.url}/metrics`), 21)
+  // One request alone, as a dashboard's first load makes it (a poll, the answer cached or not),
+  // to its last byte on the wire; then the same with fetch, which also decodes and joins the
+  // body (what the figures before 2026-12-03 16:00 UTC measured).
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  const singleMs = await medianMs(() => getRaw(target, headers), 1)
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  const singleDecodedMs = await medianMs(
+    () => fetch(target, { headers }).then((r) => r.arrayBuffer()),
     1,
   )
-  const metricsMs = await medianMs(() => fetch(`${serve.url}/metrics`).then((r) => r.text()), 21)
-  // One request alone, as a dashboard's first load makes it (a poll, the answer cached or not).
-  await new Promise((resolve) => setTimeout(resolve, 2500))
-  const singleMs = await medianMs(() => fetch(target, { headers }).then((r) => r.arrayBuffer()), 1)
   const metrics = await (await fetch(`${serve.url}/metrics`)).text()
   const scanFigure = (name) =>
     Number(
@@ -218,6 +222,7 @@ try {
     metricsFirstMs,
     metricsMedianMs: metricsMs,
     singleRequestMs: singleMs,
+    singleRequestDecodedMs: singleDecodedMs,
     connections,
     windowSeconds,
     results,

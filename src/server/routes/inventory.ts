@@ -1,4 +1,5 @@
-import { gzip } from 'node:zlib'
+import { once } from 'node:events'
+import { createGzip } from 'node:zlib'
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
 import { PortwardenError } from '../../core/errors.js'
@@ -13,6 +14,7 @@ import { SOCKET_STATES } from '../../core/types.js'
 import type { Protocol, SocketEntry } from '../../core/types.js'
 import {
   renderSocketsJson,
+  socketsJsonChunks,
   toJsonAllocation,
   toJsonCheck,
   toJsonConflict,
@@ -66,32 +68,45 @@ export function acceptsGzip(header: string | undefined): boolean {
   })
 }
 
-/** The last gzip of a scan's answer, by the answer's bytes after the shared listeners. */
+/** The last gzip of a scan's answer, by the answer's text after the listeners. */
 const gzipped = new WeakMap<SocketInventory, { rest: string; body: Promise<Buffer> }>()
 
 /**
- * `chunks` gzipped (level 4: a third of level 9's time, within a few per cent of its size), once
- * per scan and tail: under load every request of a snapshot shares one compression, on the
- * libuv pool.
+ * The `GET /api/system/ports` document of `listening` and `rest` gzipped (level 4: a third of
+ * level 9's time, within a few per cent of its size), once per scan and tail: under load every
+ * request of a snapshot shares one compression, on the libuv pool.
  */
-function gzipOnce(inventory: SocketInventory, chunks: readonly Buffer[]): Promise<Buffer> {
-  const rest = chunks
-    .slice(2)
-    .map((c) => c.toString('latin1'))
-    .join('')
-  const cached = gzipped.get(inventory)
+function gzipOnce(listening: SocketInventory, rest: string): Promise<Buffer> {
+  const cached = gzipped.get(listening)
   if (cached && cached.rest === rest) return cached.body
-  const body = new Promise<Buffer>((resolve, reject) =>
-    gzip(Buffer.concat(chunks), { level: 4 }, (error, out) =>
-      error ? reject(error) : resolve(out),
-    ),
-  )
-  gzipped.set(inventory, { rest, body })
+  const body = gzipSystemPorts(listening, rest)
+  gzipped.set(listening, { rest, body })
   // A failed compression is not kept: the next request of this snapshot tries again.
   body.catch(() => {
-    if (gzipped.get(inventory)?.body === body) gzipped.delete(inventory)
+    if (gzipped.get(listening)?.body === body) gzipped.delete(listening)
   })
   return body
+}
+
+/**
+ * Compresses the document as it is rendered, piece by piece (the listeners' rendered bytes when
+ * a plain answer made them already): the plain text (40 MB at 100k sockets) is never whole in
+ * memory for a client that takes gzip, and the event loop gets a turn between pieces.
+ */
+async function gzipSystemPorts(listening: SocketInventory, rest: string): Promise<Buffer> {
+  const gzip = createGzip({ level: 4 })
+  const out: Buffer[] = []
+  gzip.on('data', (chunk: Buffer) => out.push(chunk))
+  const ended = once(gzip, 'end')
+  // An error rejects the `drain` awaited below too, before `ended` is awaited: not unhandled.
+  ended.catch(() => undefined)
+  const rendered = renderedListeners.get(listening)
+  const pieces = rendered ? [rendered] : socketsJsonChunks(listening.sockets)
+  gzip.write(SYSTEM_PORTS_HEAD)
+  for (const piece of pieces) if (!gzip.write(piece)) await once(gzip, 'drain')
+  gzip.end(rest)
+  await ended
+  return Buffer.concat(out)
 }
 
 /** A JSON answer made of byte chunks, sent one after the other without joining them. */
@@ -122,6 +137,8 @@ function socketsQueryPorts(text: string, protocols: readonly Protocol[]): PortSp
   return specs
 }
 
+const SYSTEM_PORTS_HEAD = '{"listening":'
+
 /**
  * The `GET /api/system/ports` document in byte chunks: `listening` from `listening` (this
  * namespace's listeners, or every namespace's), the registry's rows with their holders and the
@@ -133,6 +150,16 @@ export async function systemPortsChunks(
   inventory: SocketInventory,
   listening: SocketInventory = inventory,
 ): Promise<Buffer[]> {
+  const rest = await systemPortsRest(context, inventory, listening)
+  return [Buffer.from(SYSTEM_PORTS_HEAD), listenersJson(listening), Buffer.from(rest, 'utf8')]
+}
+
+/** The document's text after `listening`: small, and made for each request (the registry may change). */
+async function systemPortsRest(
+  context: ServerContext,
+  inventory: SocketInventory,
+  listening: SocketInventory,
+): Promise<string> {
   const store = await context.registry.existing()
   const allocations = store ? await store.list() : []
   const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
@@ -142,14 +169,12 @@ export async function systemPortsChunks(
     ...toJsonAllocation(allocation),
     holders: (listeners.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
   }))
-  // The listeners are most of the answer (megabytes at 10k sockets): their bytes are made once
-  // per scan and shared by every answer built from it.
-  const rest =
+  return (
     `,"managed":${stringifyForTerminal(managed)}` +
     `,"conflicts":${stringifyForTerminal(report.conflicts.map(toJsonConflict))}` +
     `,"server":${JSON.stringify({ port: context.serverPort(), pid: process.pid })}` +
     `,"warnings":${stringifyForTerminal(listening.warnings.map((w) => w.message))}}`
-  return [Buffer.from('{"listening":'), listenersJson(listening), Buffer.from(rest, 'utf8')]
+  )
 }
 
 /** GET /api/system/ports, /api/sockets, /api/ports/{port}: what the kernel shows, as `list`/`check`. */
@@ -160,11 +185,10 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
     // Other namespaces' listeners are listed, never judged against this one's registry.
     const listening =
       query.all_namespaces === '1' ? await context.inventory.scanEveryNamespace() : inventory
-    const chunks = await systemPortsChunks(context, inventory, listening)
     // Megabytes at 10k sockets: a client that takes gzip gets the answer compressed once per
     // snapshot and registry state, shared by every request that asks for the same bytes.
     if (acceptsGzip(c.req.header('accept-encoding'))) {
-      const body = await gzipOnce(listening, chunks)
+      const body = await gzipOnce(listening, await systemPortsRest(context, inventory, listening))
       // A view of the shared buffer, not a copy: a copy per request (0.3 MB at 10k sockets) was
       // half the server's time, in the garbage collector. (zlib's output is never a shared buffer.)
       return c.body(
@@ -178,7 +202,7 @@ export function inventoryRoutes(app: Hono, context: ServerContext): void {
       )
     }
     c.header('Vary', 'Accept-Encoding')
-    return chunkedJson(c, chunks)
+    return chunkedJson(c, await systemPortsChunks(context, inventory, listening))
   })
 
   app.get('/api/sockets', async (c) => {
