@@ -118,6 +118,7 @@ export function createApp(options: AppOptions): ServerApp {
     context,
     async close() {
       context.watcher.stop()
+      metrics.close()
       await health?.stop()
       await registry.close()
     },

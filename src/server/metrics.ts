@@ -19,6 +19,8 @@ export interface ServerMetrics {
   observeScan(kind: 'inventory' | 'tables', seconds: number): void
   /** Event-stream clients connected now. */
   sseClients: Gauge
+  /** Cancels a poll scheduled for the next scrape. */
+  close(): void
 }
 
 /**
@@ -48,6 +50,49 @@ function countsOf(inventory: SocketInventory): number[] {
   return counts
 }
 
+/** How long before a steady scraper's next scrape the snapshot for it is polled. */
+const SCRAPE_LEAD_MS = 1000
+
+/**
+ * A scraper that comes at a steady interval (Prometheus does, 15 s or 1 min as a rule) finds a
+ * snapshot polled just before it, so the scrape counts without polling (a poll of 100k sockets
+ * takes ~60 ms; counting from a snapshot, ~2 ms). After two gaps of the same length (within 10%
+ * or 250 ms) longer than METRICS_MAX_AGE_MS, it polls SCRAPE_LEAD_MS before the next scrape is
+ * due: the same one poll per scrape as without it, made earlier. Only a scrape schedules the
+ * next poll, so a scraper that stops costs at most one more.
+ */
+export class ScrapeAhead {
+  private lastScrape = -Infinity
+  private lastGap = Infinity
+  private timer: NodeJS.Timeout | null = null
+  private readonly poll: () => Promise<unknown>
+
+  constructor(poll: () => Promise<unknown>) {
+    this.poll = poll
+  }
+
+  /** A scrape arrived now. */
+  scraped(now = performance.now()): void {
+    const gap = now - this.lastScrape
+    const steady = Math.abs(gap - this.lastGap) <= Math.max(250, gap / 10)
+    this.lastScrape = now
+    this.lastGap = gap
+    this.cancel()
+    if (!steady || gap <= METRICS_MAX_AGE_MS) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      // A poll that fails here is the next scrape's to report (it polls again itself).
+      this.poll().catch(() => undefined)
+    }, gap - SCRAPE_LEAD_MS)
+    this.timer.unref()
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+  }
+}
+
 export function createMetrics(
   registryAccess: RegistryAccess,
   inventory: Pick<InventoryScanner, 'scan' | 'recent'>,
@@ -66,6 +111,7 @@ export function createMetrics(
   for (const kind of ['inventory', 'tables']) scanDuration.zero({ kind })
   const observeScan = (kind: 'inventory' | 'tables', seconds: number) =>
     scanDuration.observe({ kind }, seconds)
+  const ahead = new ScrapeAhead(() => inventory.scan())
 
   new Gauge({
     name: 'portwarden_listening_sockets',
@@ -74,7 +120,9 @@ export function createMetrics(
     registers: [registry],
     async collect() {
       // The shared watcher's snapshot when at most METRICS_MAX_AGE_MS old (an open event
-      // stream keeps it so), else its poll (the tables alone, holders of new sockets only), timed.
+      // stream keeps it so, and so does ScrapeAhead for a steady scraper), else its poll (the
+      // tables alone, holders of new sockets only), timed.
+      ahead.scraped()
       let scanned = inventory.recent(METRICS_MAX_AGE_MS)
       if (!scanned) {
         const started = performance.now()
@@ -150,5 +198,5 @@ export function createMetrics(
     help: 'Clients connected to /api/events.',
     registers: [registry],
   })
-  return { registry, observeScan, sseClients }
+  return { registry, observeScan, sseClients, close: () => ahead.cancel() }
 }
