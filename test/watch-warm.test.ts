@@ -76,6 +76,7 @@ describe('SocketWatcher warm mode', () => {
     const watcher = new SocketWatcher({ ports: [tcpPort(port)], intervalMs: 10, fullRescanMs: 10 })
     await watcher.poll()
     expect(pidsOn(watcher, port)).toEqual([forked.pid, child].sort((a, b) => a - b))
+    const before = watcher.currentInventory()
     process.kill(child, 'SIGKILL') // a child of our own fixture, by pid
     for (let i = 0; i < 200 && pidsOn(watcher, port).includes(child); i++) {
       await new Promise((resolve) => setTimeout(resolve, 10))
@@ -83,5 +84,24 @@ describe('SocketWatcher warm mode', () => {
     }
     expect(pidsOn(watcher, port)).toEqual([forked.pid])
     expect(watcher.stats.fullRescans).toBeGreaterThan(0)
+    // What the server renders from changes with it.
+    const after = watcher.currentInventory()
+    expect(after).not.toBe(before)
+    expect(after?.sockets.find((s) => s.localPort === port)?.processes.map((h) => h.pid)).toEqual([
+      forked.pid,
+    ])
+  })
+
+  it('a full rescan that finds the same holders keeps the inventory (and what was rendered from it)', async () => {
+    const fixture = await startSockets(['tcp@127.0.0.16'], { name: 'pw-warm-k' })
+    const port = fixture.sockets[0]!.port
+    const watcher = new SocketWatcher({ ports: [tcpPort(port)], intervalMs: 10, fullRescanMs: 10 })
+    await watcher.poll()
+    const before = watcher.currentInventory()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await watcher.poll()
+    expect(watcher.stats.fullRescans).toBe(1)
+    expect(watcher.currentInventory()).toBe(before)
+    expect(pidsOn(watcher, port)).toEqual([fixture.pid])
   })
 })

@@ -222,12 +222,18 @@ export class SocketWatcher {
       }
     }
     const now = performance.now()
+    let holdersChanged = false
     if (rescanDue) {
       // Known sockets too: a holder may have exited, forked or passed the socket on.
       const all = [...next.values()]
+      const before = holdersShown(all)
       if (this.attachHolders(all, inventory.backend)) this.stats.fullRescans++
       await nameContainerHolders(all)
       this.lastFullScan = now
+      // Holders as they were keep the inventory (and what was rendered from it): at 100k sockets
+      // a new one is 0.3 s of JSON and gzip, every 30 s, for nothing.
+      const after = holdersShown(all)
+      holdersChanged = before.some((shown, i) => shown !== after[i])
     } else if (fresh.length > 0) {
       this.attachHolders(fresh, inventory.backend)
       // (lsof's holders were named by listSockets already: nothing to ask again.)
@@ -246,7 +252,7 @@ export class SocketWatcher {
         })
     }
     // A new inventory when the sockets or their holders (attached above) may have changed.
-    if (events.length > 0 || fresh.length > 0 || this.lastFullScan === now) this.inventory = null
+    if (events.length > 0 || fresh.length > 0 || holdersChanged) this.inventory = null
     this.current = next
     this.primed = true
     this.lastPollStart = began
@@ -321,6 +327,20 @@ export class SocketWatcher {
     }
     return true
   }
+}
+
+/** Each socket's holders as text (every field, the container too), to compare two lookups. */
+function holdersShown(sockets: readonly SocketEntry[]): string[] {
+  const shown = new Map<Holder, string>()
+  const textOf = (holder: Holder) => {
+    let text = shown.get(holder)
+    if (text === undefined) {
+      text = JSON.stringify(holder)
+      shown.set(holder, text)
+    }
+    return text
+  }
+  return sockets.map((socket) => socket.processes.map(textOf).join(','))
 }
 
 /**
