@@ -38,6 +38,7 @@ export class InventoryScanner {
   private readonly checks = new SharedRuns<PortCheck>()
   private readonly watcher: SocketWatcher
   private readonly onScanned: ((seconds: number) => void) | undefined
+  /** When this scanner's last poll began; kept here (not the watcher's age) so that failed polls are spaced too. */
   private lastPollStart = -Infinity
 
   constructor(options: InventoryOptions) {
