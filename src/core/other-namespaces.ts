@@ -31,11 +31,12 @@ export async function listenersInOtherNamespaces(
 ): Promise<Map<string, NamespaceHolders[]>> {
   const found = new Map<string, NamespaceHolders[]>()
   if (ports.length === 0 || options.backend === 'lsof') return found
-  const namespaces = await findNetworkNamespaces(options)
-  if (!namespaces.some((ns) => !ns.tag.host)) return found
+  // This namespace's tables were read by the caller: only the others are listed here.
+  const others = (await findNetworkNamespaces(options)).filter((ns) => !ns.tag.host)
+  if (others.length === 0) return found
   let inventory
   try {
-    inventory = await listSocketsInNamespaces(namespaces, {
+    inventory = await listSocketsInNamespaces(others, {
       ...options,
       ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
       protocols: [...new Set(ports.map((p) => p.protocol))],

@@ -180,6 +180,8 @@ export class SocketWatcher {
     const began = performance.now()
     /** From when this thread works on the poll (after a dump on a pool thread). */
     let working = began
+    /** The dump this poll's snapshot is made from: kept for comparing only once the poll succeeds. */
+    let dumped: Buffer | null = null
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
     const rescanDue = this.primed && began - this.lastFullScan >= this.fullRescanMs
@@ -197,7 +199,7 @@ export class SocketWatcher {
         if (this.listeners.size === 0) this.stale = true
         return []
       }
-      this.lastRecords = records
+      dumped = records
       inventory = this.inventoryOf(records)
     } else {
       inventory = await listSockets({
@@ -254,6 +256,9 @@ export class SocketWatcher {
     // A new inventory when the sockets or their holders (attached above) may have changed.
     if (events.length > 0 || fresh.length > 0 || holdersChanged) this.inventory = null
     this.current = next
+    // Only now: a poll that failed after its dump (a holder scan that threw) must not make the
+    // next poll's same bytes look like a snapshot that holds them.
+    if (dumped) this.lastRecords = dumped
     this.primed = true
     this.lastPollStart = began
     this.lastCostMs = performance.now() - working
