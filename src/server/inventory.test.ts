@@ -55,7 +55,9 @@ describe('InventoryScanner.scan: on-demand polls of the shared watcher', () => {
   it('a poll that fails fails the requests that shared it; the next request polls again', async () => {
     const watcher = new SocketWatcher({ backend: 'proc', procRoot: '/nonexistent-proc-root' })
     const scanner = new InventoryScanner({ watcher })
-    await expect(scanner.scan()).rejects.toThrow()
+    const shared = await Promise.allSettled([scanner.scan(), scanner.scan(), scanner.scan()])
+    expect(shared.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    expect(watcher.stats.polls).toBe(1)
     await expect(scanner.scan()).rejects.toThrow()
     expect(watcher.stats.polls).toBe(2)
   })

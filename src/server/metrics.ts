@@ -23,10 +23,6 @@ export interface ServerMetrics {
   close(): void
 }
 
-/**
- * `/metrics`: counts and durations only. Labels are protocol, family, status and kind: never a
- * command line, a user name or the token, so a scrape leaks nothing a port scan would not.
- */
 /** How old a snapshot `/metrics` may count from (docs/http-api.md): two of the watcher's 1 s polls. */
 export const METRICS_MAX_AGE_MS = 2000
 
@@ -93,6 +89,10 @@ export class ScrapeAhead {
   }
 }
 
+/**
+ * `/metrics`: counts and durations only. Labels are protocol, family, status and kind: never a
+ * command line, a user name or the token, so a scrape leaks nothing a port scan would not.
+ */
 export function createMetrics(
   registryAccess: RegistryAccess,
   inventory: Pick<InventoryScanner, 'scan' | 'recent'>,
