@@ -15,14 +15,15 @@ export function option(name, fallback, args = process.argv.slice(2)) {
 }
 
 /**
- * Starts `portwarden serve --port PORT` with its state (token) and registry in `dir`; resolves
- * at the READY line with the child, its URL and how long it took.
+ * Starts `portwarden serve --port PORT` with its state (token: `dir/state/token`) and registry in
+ * `dir`, from this checkout's build or `cli` (another checkout's); resolves at the READY line with
+ * the child, its URL and how long it took.
  */
-export function startServeCli(dir, port = 0) {
+export function startServeCli(dir, port = 0, { cli = CLI } = {}) {
   const started = performance.now()
   const child = spawn(
     process.execPath,
-    [CLI, 'serve', '--port', String(port), '--registry', join(dir, 'registry.db')],
+    [cli, 'serve', '--port', String(port), '--registry', join(dir, 'registry.db')],
     {
       env: { ...process.env, PORTWARDEN_STATE_DIR: join(dir, 'state') },
       stdio: ['ignore', 'pipe', 'inherit'],

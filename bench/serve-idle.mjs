@@ -11,10 +11,9 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { SCALES, startPopulation } from './population.mjs'
-import { option } from './serve-common.mjs'
+import { option, startServeCli, stopChild } from './serve-common.mjs'
 
 const scale = option('scale', 'medium')
 const seconds = Math.min(Number(option('seconds', '60')), 600)
@@ -27,31 +26,6 @@ function cpuTicks(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return Number(fields[11]) + Number(fields[12])
-}
-
-/** Starts `command args` and resolves once a stdout line matches `ready`. */
-function startUntil(args, ready, env = {}) {
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  })
-  const lines = createInterface({ input: child.stdout })
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line from ${args[1]}`)), 30_000)
-    lines.on('line', (line) => {
-      const match = ready.exec(line)
-      if (!match) return
-      clearTimeout(timer)
-      resolve({ child, match })
-    })
-    child.once('exit', (code) => reject(new Error(`${args[1]} exited (${code}) before ready`)))
-  })
-}
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  child.kill('SIGTERM')
-  await new Promise((resolve) => child.once('exit', resolve))
 }
 
 /** The share of one core `pid` used over the window. */
@@ -67,13 +41,10 @@ const dir = mkdtempSync(join(tmpdir(), 'pw-serve-idle-'))
 const started = []
 try {
   console.error(`population: ${population.info.actual.sockets} sockets; window ${seconds} s`)
-  const serve = await startUntil(
-    [CLI, 'serve', '--port', '0', '--registry', join(dir, 'registry.db')],
-    /^dashboard: (http:\/\/\S+)\/#token=(\S+)$/,
-    { PORTWARDEN_STATE_DIR: join(dir, 'state') },
-  )
+  const serve = await startServeCli(dir, 0, { cli: CLI })
   started.push(serve.child)
-  const [, url, token] = serve.match
+  const { url } = serve
+  const token = readFileSync(join(dir, 'state', 'token'), 'utf8').trim()
   // One event-stream client, as an open dashboard is: read and dropped.
   const controller = new AbortController()
   const stream = await fetch(`${url}/api/events`, {
@@ -87,7 +58,7 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 3000)) // baseline taken, warm
   const serveShare = await measure(serve.child.pid)
   controller.abort()
-  await stop(serve.child)
+  await stopChild(serve.child)
 
   const watch = spawn(process.execPath, [CLI, 'watch', '--json'], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -95,7 +66,7 @@ try {
   started.push(watch)
   await new Promise((resolve) => setTimeout(resolve, 3000))
   const watchShare = await measure(watch.pid)
-  await stop(watch)
+  await stopChild(watch)
 
   console.log(
     JSON.stringify(
@@ -112,7 +83,7 @@ try {
     ),
   )
 } finally {
-  for (const child of started) await stop(child)
+  for (const child of started) await stopChild(child)
   await population.stop()
   rmSync(dir, { recursive: true, force: true })
 }

@@ -37,6 +37,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -148,6 +151,15 @@ struct dump_request {
   char ns_path[256]; /* empty: this process's own namespace */
   int error;
   struct growable out;
+  /*
+   * The caller's last dump (optional): when this one has the same bytes, it is the answer, with
+   * no new Buffer (a steady machine's polls allocate nothing). Compared off the main thread, so
+   * the caller must never change it; the reference keeps it alive until then.
+   */
+  napi_ref previous;
+  const uint8_t *previous_data;
+  size_t previous_length;
+  bool same_as_previous;
   napi_async_work work;
   napi_deferred deferred;
 };
@@ -164,9 +176,30 @@ static bool optional_path(napi_env env, napi_value value, char *out, size_t size
 }
 
 /* Reads (tcpStates, udpStates, families, portFrom, portTo[, nsPath]); throws and returns NULL if invalid. */
+/* An optional Buffer argument (undefined or null: none): the dump to compare with. */
+static bool optional_previous(napi_env env, napi_value value, struct dump_request *request) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return false;
+  if (type == napi_undefined || type == napi_null) return true;
+  bool is_buffer;
+  void *data;
+  if (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, value, &data, &request->previous_length) != napi_ok ||
+      napi_create_reference(env, value, 1, &request->previous) != napi_ok)
+    return false;
+  request->previous_data = data;
+  return true;
+}
+
+static void free_dump(napi_env env, struct dump_request *request) {
+  if (request->previous) napi_delete_reference(env, request->previous);
+  free(request->out.data);
+  free(request);
+}
+
 static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct dump_request *request = calloc(1, sizeof *request);
   if (!request) {
@@ -181,10 +214,12 @@ static struct dump_request *parse_dump(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[4], &request->port_to) != napi_ok ||
       request->port_from > 65535 || request->port_to > 65535 ||
       (request->port_from >= 0 && request->port_to < request->port_from) ||
-      (argc >= 6 && !optional_path(env, argv[5], request->ns_path, sizeof request->ns_path))) {
-    free(request);
-    napi_throw_type_error(env, NULL,
-                          "dumpSockets(tcpStates, udpStates, families, portFrom, portTo[, nsPath])");
+      (argc >= 6 && !optional_path(env, argv[5], request->ns_path, sizeof request->ns_path)) ||
+      (argc >= 7 && !optional_previous(env, argv[6], request))) {
+    free_dump(env, request);
+    napi_throw_type_error(
+        env, NULL,
+        "dumpSockets(tcpStates, udpStates, families, portFrom, portTo[, nsPath[, previous]])");
     return NULL;
   }
   return request;
@@ -247,6 +282,10 @@ static void run_dump(struct dump_request *request) {
   close(sock);
   free(buffer);
   request->error = error;
+  request->same_as_previous =
+      !error && request->previous_data && request->previous_length == request->out.length &&
+      (request->out.length == 0 ||
+       memcmp(request->previous_data, request->out.data, request->out.length) == 0);
 }
 
 /* The records as a Buffer, or NULL with the error in *error. Frees nothing. */
@@ -257,6 +296,9 @@ static napi_value dump_result(napi_env env, struct dump_request *request, napi_v
     snprintf(code, sizeof code, "ERRNO_%d", request->error);
   } else {
     napi_value result;
+    if (request->same_as_previous &&
+        napi_get_reference_value(env, request->previous, &result) == napi_ok && result)
+      return result;
     void *copy;
     const void *data = request->out.length ? (const void *)request->out.data : (const void *)"";
     if (napi_create_buffer_copy(env, request->out.length, data, &copy, &result) == napi_ok)
@@ -277,8 +319,7 @@ static napi_value dump_sockets(napi_env env, napi_callback_info info) {
   run_dump(request);
   napi_value error;
   napi_value result = dump_result(env, request, &error);
-  free(request->out.data);
-  free(request);
+  free_dump(env, request);
   if (!result) napi_throw(env, error);
   return result;
 }
@@ -292,8 +333,7 @@ static void complete_dump(napi_env env, napi_status status, void *data) {
   if (result) napi_resolve_deferred(env, request->deferred, result);
   else napi_reject_deferred(env, request->deferred, error);
   napi_delete_async_work(env, request->work);
-  free(request->out.data);
-  free(request);
+  free_dump(env, request);
 }
 
 /* Queues `data` for `execute` on a libuv pool thread: its promise, or NULL if nothing queued. */
@@ -316,7 +356,7 @@ static napi_value dump_sockets_async(napi_env env, napi_callback_info info) {
   napi_value promise = queue_work(env, "portwarden:dumpSockets", execute_dump, complete_dump,
                                   request, &request->work, &request->deferred);
   if (!promise) {
-    free(request);
+    free_dump(env, request);
     return throw_errno(env, ENOMEM, "dumpSocketsAsync");
   }
   return promise;
@@ -883,6 +923,21 @@ static napi_value scan_socket_fds_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/*
+ * Hands the allocator's free pages back to the kernel (glibc's malloc_trim; false elsewhere).
+ * glibc keeps what large buffers free (its mmap threshold grows to the largest freed), so a
+ * long-running process that made a few 10 MB documents holds their pages as resident memory.
+ */
+static napi_value trim_memory(napi_env env, napi_callback_info info) {
+  napi_value result;
+#ifdef __GLIBC__
+  napi_get_boolean(env, malloc_trim(0) == 1, &result);
+#else
+  napi_get_boolean(env, false, &result);
+#endif
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"dumpSockets", NULL, dump_sockets, NULL, NULL, NULL, napi_default, NULL},
@@ -891,6 +946,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"scanSocketFdsAsync", NULL, scan_socket_fds_async, NULL, NULL, NULL, napi_default, NULL},
       {"renderSocketsJson", NULL, render_sockets_json, NULL, NULL, NULL, napi_default, NULL},
       {"listUdpTunnels", NULL, list_udp_tunnels, NULL, NULL, NULL, napi_default, NULL},
+      {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   napi_value size;

@@ -329,6 +329,48 @@ describe.skipIf(skip !== null)('dashboard in headless Chromium', { timeout: 120_
 
   it(
     title(
+      'a list read that answers after a reconnect’s ready is dropped: it cannot undo the events applied on the baseline since',
+    ),
+    async () => {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+      page.setDefaultTimeout(WAIT.timeout)
+      pages.push(page)
+      // The first connect to the event stream fails: the dashboard reads the list while it
+      // retries. That read is taken now and answered only once the retry's ready has been shown.
+      await page.route('**/api/events', (route) => route.abort(), { times: 1 })
+      let taken!: () => void
+      const readTaken = new Promise<void>((resolve) => (taken = resolve))
+      let release!: () => void
+      const released = new Promise<void>((resolve) => (release = resolve))
+      await page.route(
+        '**/api/system/ports',
+        async (route) => {
+          const response = await route.fetch()
+          taken()
+          await released
+          await route.fulfill({ response })
+        },
+        { times: 1 },
+      )
+      await page.goto(serve.dashboard)
+      await readTaken
+      await page.waitForSelector('body[data-loaded="true"]')
+      await page.locator('#stream-state[data-state="live"]').waitFor()
+      // Opened after the read and after ready: it comes as a bind on the baseline.
+      const holder = await startLabelledHolder(work)
+      const row = await showRow(page, holder)
+      release()
+      // The late answer taken (new code: counted and dropped), or shown over the row (old code).
+      await Promise.race([
+        page.waitForSelector('body[data-list-reads="1"]'),
+        row.waitFor({ state: 'detached' }),
+      ])
+      expect(await rowOf(page, holder.port).count()).toBe(1)
+    },
+  )
+
+  it(
+    title(
       "a stale holder: the port box shows the 'looks stale' badge; Prune stale… shows the plan, then stops it",
     ),
     async () => {

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { readdirSync } from 'node:fs'
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { readKernelUsers } from '../src/core/sockets/kernel-holders.js'
 import { NOBODY, parseJson, runCli, whyNobodyCannotRun } from './helpers/cli.js'
 import { isRoot } from './helpers/processes.js'
 import type { Serve } from './helpers/serve.js'
@@ -80,8 +81,11 @@ async function vxlan(name: string): Promise<number> {
   return port
 }
 
+const namespaces: string[] = []
+
 afterEach(() => {
   for (const name of made.splice(0)) ip(['link', 'del', name])
+  for (const name of namespaces.splice(0)) ip(['netns', 'del', name])
 })
 
 interface JsonHolder {
@@ -174,6 +178,42 @@ describe.skipIf(vxlanSkip !== null || noAddon)('a vxlan device holds its UDP por
       pid: null,
       interface: 'pwvx2',
     })
+  })
+})
+
+describe.skipIf(vxlanSkip !== null || noAddon)("holderOf matches a live device's socket", () => {
+  it('the UDP port of an up vxlan device is its; TCP on that port and the port once deleted are not', async () => {
+    const port = await vxlan('pwvx5')
+    expect(readKernelUsers().holderOf('udp', port)).toEqual({
+      interface: 'pwvx5',
+      linkKind: 'vxlan',
+      description: 'vxlan interface pwvx5 (VNI 42)',
+      fix: 'ip link del pwvx5',
+    })
+    expect(readKernelUsers().holderOf('tcp', port)).toBeNull()
+    expect(ip(['link', 'del', 'pwvx5']).ok).toBe(true)
+    expect(readKernelUsers().holderOf('udp', port)).toBeNull()
+  })
+
+  it("a device in another namespace: matched there (fix: ip -n), not in the host's", async () => {
+    const ns = `pwkh${process.pid % 10000}`
+    const added = ip(['netns', 'add', ns])
+    if (!added.ok) throw new Error(`ip netns add ${ns}: ${added.text}`)
+    namespaces.push(ns)
+    const port = await freeUdpPort()
+    const link = ['-n', ns, 'link']
+    expect(
+      ip([...link, 'add', 'pwvx6', 'type', 'vxlan', 'id', '5', 'dstport', String(port)]).ok,
+    ).toBe(true)
+    expect(ip([...link, 'set', 'pwvx6', 'up']).ok).toBe(true)
+    const inside = readKernelUsers('/proc', { path: `/run/netns/${ns}`, name: ns })
+    expect(inside.holderOf('udp', port)).toEqual({
+      interface: 'pwvx6',
+      linkKind: 'vxlan',
+      description: 'vxlan interface pwvx6 (VNI 5)',
+      fix: `ip -n ${ns} link del pwvx6`,
+    })
+    expect(readKernelUsers().holderOf('udp', port)).toBeNull()
   })
 })
 

@@ -236,6 +236,25 @@ describe('who and check: this namespace decides, the others are named', () => {
   )
 
   it.skipIf(skip !== null)(
+    `as nobody, who and check say which namespaces their note could not look in${suffix}`,
+    async () => {
+      // Free here, held in A: nobody cannot enter A, so no note, and a warning says why.
+      const unread = /network namespaces? (was|were) not read \(.*network namespace pw-/
+      const who = await runCli(['who', String(onlyA)], { uid: 65534 })
+      expect(who.code, who.stderr).toBe(1)
+      expect(who.stdout).toBe(`TCP port ${onlyA} is free: no process holds it.\n`)
+      expect(who.stderr).toMatch(unread)
+      const check = await runCli(['check', String(onlyA), '--json'], { uid: 65534 })
+      expect(check.code, check.stderr).toBe(0)
+      const json = parseJson<{ ports: { warnings: string[] }[] }>(check)
+      expect(
+        json.ports[0]!.warnings.some((w) => unread.test(w)),
+        check.stdout,
+      ).toBe(true)
+    },
+  )
+
+  it.skipIf(skip !== null)(
     `five namespaces holding a port free here: three notes, then how many more (JSON has all five)${suffix}`,
     async () => {
       const many = Array.from({ length: 5 }, (_, i) => `pw-${tag}-m${i}`)

@@ -20,6 +20,7 @@ import type { Serve } from './helpers/serve.js'
 import {
   httpRequest,
   rawRequest,
+  readEventStream,
   removeServeDirs,
   serveTempDir,
   startServe,
@@ -510,10 +511,9 @@ describe('events', () => {
         headers: { Authorization: `Bearer ${other.token}` },
         signal: controller.signal,
       })
-      const reader = stream.body!.getReader()
-      let text = ''
-      while (!/event: ready\ndata: .*\n\n/.test(text))
-        text += new TextDecoder().decode((await reader.read()).value)
+      const events = readEventStream(stream)
+      await events.waitFor(/event: ready\ndata: .*\n\n/)
+      const text = events.text()
       expect(text).toMatch(/event: ready\ndata: \{\}\n\n/)
       controller.abort()
       // The list itself says what is wrong, and the server still answers.
@@ -536,19 +536,7 @@ describe('events', () => {
     const response = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
-    const reader = response.body!.getReader()
-    const decoder = new TextDecoder()
-    let buffer = ''
-    const waitFor = async (pattern: RegExp, ms = 10_000) => {
-      const deadline = Date.now() + ms
-      while (!pattern.test(buffer)) {
-        if (Date.now() > deadline) throw new Error(`no ${pattern} in the stream:\n${buffer}`)
-        const { value, done } = await reader.read()
-        if (done) throw new Error(`stream ended:\n${buffer}`)
-        buffer += decoder.decode(value, { stream: true })
-      }
-      return pattern.exec(buffer)!
-    }
+    const { waitFor } = readEventStream(response)
     await waitFor(/: connected/)
     // `ready`: the baseline is taken, so a socket opened from now on must come as a bind. It
     // carries the baseline, as GET /api/system/ports shapes it (issue 15: no second read).
@@ -588,6 +576,26 @@ describe('events', () => {
       await new Promise((resolve) => setTimeout(resolve, 50))
     expect(await streamClients()).toBe(0)
   })
+  it('ready carries its baseline on one data line: line breaks in a holder’s name and command line are escaped, never raw (issue 15)', async () => {
+    // The server writes the rendered baseline after one `data: `, unsplit: a raw CR or LF in it
+    // would cut the event short for every client.
+    const held = await holder(['--name', 'nl\nname\rcr', '--label', 'line\nbreak\r\nboth\rcr'])
+    const controller = new AbortController()
+    try {
+      const response = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
+      const events = readEventStream(response)
+      const ready = await events.waitFor(/event: ready\n([^]*?)\n\n/)
+      const lines = (ready[1] as string).split(/\r\n|\r|\n/)
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^data: \{/)
+      const baseline = JSON.parse((lines[0] as string).slice('data: '.length))
+      const listed = (baseline.listening as WireSocket[]).find((s) => s.local_port === held.port)
+      expect(listed?.processes[0]).toMatchObject({ pid: held.pid })
+      expect(listed?.processes[0]?.command).toContain('line\nbreak\r\nboth\rcr')
+    } finally {
+      controller.abort()
+    }
+  })
 })
 
 describe('metrics, headers, errors', () => {
@@ -606,10 +614,7 @@ describe('metrics, headers, errors', () => {
     expect(await polls()).toBeGreaterThan(before)
     const controller = new AbortController()
     const stream = await fetch(`${serve.url}/api/events`, { signal: controller.signal })
-    const reader = stream.body!.getReader()
-    let seen = ''
-    while (!seen.includes('event: ready'))
-      seen += new TextDecoder().decode((await reader.read()).value)
+    await readEventStream(stream).waitFor(/event: ready/)
     try {
       // The stream keeps the watcher polling every second: scrapes count from its snapshot.
       // (At most one poll in four scrapes: a loaded machine may delay the watcher's own.)
@@ -648,6 +653,8 @@ describe('metrics, headers, errors', () => {
     expect(zipped.body.length).toBeLessThan(plain.body.length)
     for (const refused of ['gzip;q=0, identity', 'br'])
       expect((await get(refused)).headers['content-encoding']).toBeUndefined()
+    // An explicit refusal wins over `*` (RFC 9110 §12.5.3).
+    expect((await get('*, gzip;q=0')).headers['content-encoding']).toBeUndefined()
   })
 
   it('GET /metrics is Prometheus text with the four families and no command lines or token (H10)', async () => {

@@ -414,3 +414,43 @@ describe('I4: body limits', () => {
     expect(await stopServe(serve)).toBe(0)
   }, 60_000)
 })
+
+describe('answers that need no body reach a client still sending one', () => {
+  it('a 404, a 415 and a 401 come after the whole body, on a connection not cut under the client', async () => {
+    const serve = await startServe()
+    // Longer than @hono/node-server's drain of an unread body (500 ms), after which it closes.
+    const gapMs = 900
+    const body = JSON.stringify({ project: 'x'.repeat(300_000), service: 's' })
+    const host = `Host: 127.0.0.1:${serve.port}\r\n`
+    const auth = `Authorization: Bearer ${serve.token}\r\n`
+    const cases = [
+      {
+        head: `PUT /api/allocations HTTP/1.1\r\n${host}${auth}Content-Type: application/json\r\n`,
+        status: 404,
+      },
+      {
+        head: `POST /api/allocations HTTP/1.1\r\n${host}${auth}Content-Type: text/plain\r\n`,
+        status: 415,
+      },
+      {
+        head: `POST /api/allocations HTTP/1.1\r\n${host}Content-Type: application/json\r\n`,
+        status: 401,
+      },
+    ]
+    // Half the body, then the rest `gapMs` later, as a slow upload sends it.
+    const half = Math.floor(body.length / 2)
+    const answers = await Promise.all(
+      cases.map((c) =>
+        rawRequest(
+          serve.port,
+          `${c.head}Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, half)}`,
+          { chunks: [body.slice(half)], gapMs },
+        ),
+      ),
+    )
+    expect(answers.map((a) => ({ status: a.status, unsent: a.unsent }))).toEqual(
+      cases.map((c) => ({ status: c.status, unsent: 0 })),
+    )
+    expect(await stopServe(serve)).toBe(0)
+  }, 30_000)
+})

@@ -6,12 +6,14 @@
  */
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { Allocation } from '../src/core/registry/types.js'
 import { listSockets } from '../src/core/sockets/list-sockets.js'
+import type { SocketEntry } from '../src/core/types.js'
 import type { Evidence, EvidenceContext } from '../src/core/stale/index.js'
 import { describeJudgement, gatherEvidence, judge } from '../src/core/stale/index.js'
 import { PYTHON } from './helpers/processes.js'
@@ -19,7 +21,9 @@ import { holdStale, stopStaleHolders } from './helpers/stale-holder.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pw-stale-'))
 const clients: Socket[] = []
+const subscriptions: (() => void)[] = []
 afterEach(async () => {
+  for (const stop of subscriptions.splice(0)) stop()
   for (const client of clients.splice(0)) client.destroy()
   await stopStaleHolders()
 })
@@ -60,6 +64,27 @@ function allocation(over: Partial<Allocation>): Allocation {
     worktree: null,
     ...over,
   }
+}
+
+/**
+ * The next TCP connection this process opens to `port` on loopback: its local port, once connected
+ * (node's `net.client.socket` diagnostics channel; the probe's connection is made inside core).
+ */
+function nextConnectionTo(port: number): { connected: Promise<number> } {
+  let onSocket: (message: unknown) => void = () => {}
+  const connected = new Promise<number>((resolve) => {
+    onSocket = (message) => {
+      const { socket } = message as { socket: Socket }
+      socket.once('connect', () => {
+        if (socket.remotePort !== port || socket.localPort === undefined) return
+        unsubscribe('net.client.socket', onSocket)
+        resolve(socket.localPort)
+      })
+    }
+    subscribe('net.client.socket', onSocket)
+  })
+  subscriptions.push(() => unsubscribe('net.client.socket', onSocket))
+  return { connected }
 }
 
 async function connected(port: number, sendData: boolean): Promise<Socket> {
@@ -129,21 +154,7 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
   })
 
   it('a holder in a git worktree: listed while it exists, deleted after `git worktree remove --force`', async () => {
-    const repo = join(dir, 'repo')
-    mkdirSync(repo)
-    const git = (...args: string[]) =>
-      execFileSync('git', ['-C', repo, ...args], {
-        stdio: 'ignore',
-        env: {
-          ...process.env,
-          GIT_AUTHOR_NAME: 't',
-          GIT_AUTHOR_EMAIL: 't@t',
-          GIT_COMMITTER_NAME: 't',
-          GIT_COMMITTER_EMAIL: 't@t',
-        },
-      })
-    git('init', '-q')
-    git('commit', '-q', '--allow-empty', '-m', 'init')
+    const git = gitRepo(join(dir, 'repo'))
     const worktree = join(dir, 'feature-x')
     git('worktree', 'add', '-q', worktree)
     const holder = await hold([], { cwd: worktree })
@@ -163,6 +174,28 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     expect(after.worktree).toMatchObject({ name: 'feature-x', exists: false })
     const judgement = judge(after)
     expect(describeJudgement(judgement)).toContain('its worktree feature-x was deleted')
+  })
+
+  it('a holder in a git worktree moved by `git worktree move` is still listed at its new path', async () => {
+    // `move` rewrites only .git/worktrees/<name>/gitdir: a cache keyed by the worktrees directory
+    // alone would answer with the old path (a long-running serve judging it "not listed").
+    const git = gitRepo(join(dir, 'repo-move'))
+    const worktree = join(dir, 'feature-m')
+    git('worktree', 'add', '-q', worktree)
+    const holder = await hold([], { cwd: worktree })
+    const before = await evidenceOf(holder)
+    expect(before.worktree).toEqual({
+      path: worktree,
+      name: 'feature-m',
+      exists: true,
+      listed: true,
+    })
+
+    const moved = join(dir, 'feature-n') // same length: the gitdir file keeps its size
+    git('worktree', 'move', worktree, moved)
+    const after = await evidenceOf(holder)
+    expect(after.worktree).toEqual({ path: moved, name: 'feature-n', exists: true, listed: true })
+    expect(judge(after).verdict).toBe('in use')
   })
 
   it('idle vs active: a connected client sending data makes it in use, even with stale signs', async () => {
@@ -198,15 +231,39 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
 
   it("an HTTP probe still in flight is not counted as the holder's traffic by a concurrent judgement", async () => {
     const silent = await hold(['--orphan']) // accepts, never answers: the probe waits its timeout
-    const probing = evidenceOf(silent, { httpTimeoutMs: 3000 })
-    // Until the probe's connection is in the table (accepted by the holder)...
-    // (Only this port's table rows, no holders: a full listing per look is slow on /proc.)
+    const connection = nextConnectionTo(silent.port)
+    let settled = false
+    const probing = evidenceOf(silent, { httpTimeoutMs: 3000 }).finally(() => {
+      settled = true
+    })
+    const ended = probing.then(() => {
+      throw new Error('the probe ended before its connection was seen')
+    })
+    // The probe's connection, by the event of its connect (its local port names it)...
+    const probePort = await Promise.race([connection.connected, ended])
+    // ...and the holder's side of it in the table (only this port's rows, no holders: a full
+    // listing per look is slow on /proc); the handshake's last ACK may still be on its way.
     const port = [{ protocol: 'tcp' as const, from: silent.port, to: silent.port }]
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-      const { sockets } = await listSockets({ all: true, ports: port, withProcesses: false })
-      if (sockets.some((s) => s.state === 'ESTAB')) break
+    const holderSide = (sockets: readonly SocketEntry[]): boolean =>
+      sockets.some(
+        (s) => s.state === 'ESTAB' && s.localPort === silent.port && s.remotePort === probePort,
+      )
+    for (;;) {
+      const look = listSockets({ all: true, ports: port, withProcesses: false })
+      const { sockets } = await Promise.race([look, ended])
+      if (holderSide(sockets)) break
     }
-    const meanwhile = await evidenceOf(silent)
+    const { sockets } = await listSockets({ all: true })
+    const meanwhile = await gatherEvidence(
+      {
+        pid: silent.pid,
+        port: silent.port,
+        startedAt: new Date(Date.now() - 60_000).toISOString(),
+      },
+      { sockets },
+    )
+    expect(settled, 'the probe was still in flight during the concurrent judgement').toBe(false)
+    expect(holderSide(sockets), "the probe's connection is in the judged table").toBe(true)
     expect(meanwhile.connections.established).toBe(0)
     expect((await probing).httpStatus).toBeNull()
     const after = await evidenceOf(silent)
@@ -226,3 +283,22 @@ describe('evidence: each sign on a real process, with an in-use control', () => 
     expect(ce.duplicate).toBeNull()
   })
 })
+
+/** A new git repository with one commit at `repo`; returns `git -C repo ...`. */
+function gitRepo(repo: string): (...args: string[]) => void {
+  mkdirSync(repo)
+  const git = (...args: string[]) =>
+    void execFileSync('git', ['-C', repo, ...args], {
+      stdio: 'ignore',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@t',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@t',
+      },
+    })
+  git('init', '-q')
+  git('commit', '-q', '--allow-empty', '-m', 'init')
+  return git
+}

@@ -44,6 +44,23 @@ describe('SocketWatcher on an unchanged table', () => {
       expect(steps.afterBind).toMatchObject({ polls: 4, unchanged: 2 })
       expect(steps.steady).toMatchObject({ polls: 5, unchanged: 3 })
       expect(steps.unbind).toEqual([['unbind', port]])
+      // The rescan of unchanged tables saw the child that took the listener: a new inventory.
+      const rescan = steps.rescan as unknown as {
+        renewed: boolean
+        holders: number[]
+        fullRescans: number
+        child: number
+      }
+      expect(rescan.renewed).toBe(true)
+      expect(rescan.fullRescans).toBeGreaterThanOrEqual(1)
+      expect(rescan.holders).toEqual([pid, rescan.child].sort((a, b) => a - b))
+      // One listener's record, the same Buffer while it stands, a new (empty) one once it is gone.
+      expect(steps.dumps).toEqual({
+        bytes: nativeAddon().addon?.recordSize,
+        reused: true,
+        renewed: true,
+        left: 0,
+      })
     },
   )
 })

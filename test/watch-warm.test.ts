@@ -100,6 +100,8 @@ describe('SocketWatcher warm mode', () => {
     const before = watcher.currentInventory()
     await new Promise((resolve) => setTimeout(resolve, 20))
     await watcher.poll()
+    // The rescan runs beside the poll: judge once it has been applied.
+    await watcher.rescanSettled()
     expect(watcher.stats.fullRescans).toBe(1)
     expect(watcher.currentInventory()).toBe(before)
     expect(pidsOn(watcher, port)).toEqual([fixture.pid])

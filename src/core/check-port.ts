@@ -112,15 +112,16 @@ export async function checkPorts(
       if (result.free)
         result.otherProtocol = otherProtocolHolders(byPort, result.protocol, result.port)
   // This namespace's tables decide; other namespaces only add notes.
+  const warnings = [...inventory.warnings]
   if (options.otherNamespaces)
-    await noteOtherNamespaces(
-      results.filter((r) => r.free || options.otherNamespaces === 'every-port'),
-      options,
+    warnings.push(
+      ...(await noteOtherNamespaces(
+        results.filter((r) => r.free || options.otherNamespaces === 'every-port'),
+        options,
+      )),
     )
-  if (results.length > 0 && inventory.warnings.length > 0) {
-    const first = results[0] as PortCheck
-    first.warnings.push(...inventory.warnings)
-  }
+  if (results.length > 0 && warnings.length > 0)
+    (results[0] as PortCheck).warnings.push(...warnings)
   return results
 }
 
@@ -165,12 +166,13 @@ async function judgePort(
   if (definite.length > 0) {
     // The table names the holder; the bind test confirms it is still there. A socket with no
     // visible holder, or one held by this very process, may be such a passing bind test.
-    const unexplained = definite.every((s) => s.processes.every((p) => p.pid === process.pid))
-    probes = await probe(unexplained)
+    probes = await probe(unexplained(definite))
     if (!bindSucceeded(probes)) return verdict(false, definite, 'in_use', probes)
   }
   // (When the table's holders proved gone, their bind test succeeded: nothing to ask again.)
-  probes ??= await probe(possible.length === 0 && timeWait.length === 0)
+  // A bound, not yet listening socket with no visible holder is what another checker's bind
+  // test looks like between its bind() and listen(): it gets the same retries as an empty table.
+  probes ??= await probe(timeWait.length === 0 && unexplained(possible))
   if (probes.some(isRefused)) {
     if (possible.length > 0) return verdict(false, possible, 'in_use', probes)
     // A TIME-WAIT socket keeps the SO_REUSEADDR flag of the server that left it; without it,
@@ -216,10 +218,14 @@ function sortByOverlap(
 
 const isRefused = (p: ProbeResult) => p.outcome === 'EADDRINUSE'
 
+/** No holder but this process is visible: the sockets may be bind tests (ours or another's). */
+const unexplained = (sockets: readonly SocketEntry[]) =>
+  sockets.every((s) => s.processes.every((p) => p.pid === process.pid))
+
 /**
  * Bind tests on every target address. Another checker's own bind test (a second preflight, a
- * get-port, a parallel `check`) is in the tables for about a millisecond: with `retry`, when
- * nothing else explains a refusal, the kernel is asked three more times (within 140 ms) before
+ * get-port, a parallel `check`) is in the tables for about a millisecond: with `retry`, when no
+ * visible holder explains a refusal, the kernel is asked three more times (within 140 ms) before
  * the port is called taken.
  */
 async function probeUntilSettled(

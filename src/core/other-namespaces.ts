@@ -1,9 +1,8 @@
-import { isPortwardenError } from './errors.js'
 import { listSocketsInNamespaces } from './sockets/list-sockets.js'
 import { findNetworkNamespaces } from './sockets/namespaces.js'
 import type { ListSocketsOptions } from './sockets/query.js'
 import { isListening } from './sockets/query.js'
-import type { NetnsTag, Protocol, SocketEntry } from './types.js'
+import type { NetnsTag, Protocol, SocketEntry, Warning } from './types.js'
 
 /**
  * A port's listeners in another network namespace than this process's. They do not make the port
@@ -25,27 +24,20 @@ export type NamespaceQueryOptions = Pick<
  * `protocol:port`, each namespace's in one entry. Nothing is read when this is the only
  * namespace in sight, and the lsof backend sees no namespaces (nothing is asked).
  */
-export async function listenersInOtherNamespaces(
+async function listenersInOtherNamespaces(
   ports: readonly { protocol: Protocol; port: number }[],
   options: NamespaceQueryOptions = {},
-): Promise<Map<string, NamespaceHolders[]>> {
+): Promise<{ found: Map<string, NamespaceHolders[]>; warnings: Warning[] }> {
   const found = new Map<string, NamespaceHolders[]>()
-  if (ports.length === 0 || options.backend === 'lsof') return found
+  if (ports.length === 0 || options.backend === 'lsof') return { found, warnings: [] }
   // This namespace's tables were read by the caller: only the others are listed here.
   const others = (await findNetworkNamespaces(options)).filter((ns) => !ns.tag.host)
-  if (others.length === 0) return found
-  let inventory
-  try {
-    inventory = await listSocketsInNamespaces(others, {
-      ...options,
-      ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
-      protocols: [...new Set(ports.map((p) => p.protocol))],
-    })
-  } catch (error) {
-    // A note, not the answer: a namespace listing the kernel refuses leaves it out.
-    if (isPortwardenError(error)) return found
-    throw error
-  }
+  if (others.length === 0) return { found, warnings: [] }
+  const inventory = await listSocketsInNamespaces(others, {
+    ...options,
+    ports: ports.map(({ protocol, port }) => ({ protocol, from: port, to: port })),
+    protocols: [...new Set(ports.map((p) => p.protocol))],
+  })
   for (const socket of inventory.sockets) {
     if (!socket.netns || socket.netns.host || !isListening(socket.protocol, socket.state)) continue
     const key = `${socket.protocol}:${socket.localPort}`
@@ -55,18 +47,29 @@ export async function listenersInOtherNamespaces(
     else entries.push({ netns: socket.netns, sockets: [socket] })
     found.set(key, entries)
   }
-  return found
+  // The others (holders hidden from this user, say) repeat what this namespace's listing said.
+  const warnings = inventory.warnings.filter((w) => w.code === 'namespace_unreadable')
+  return { found, warnings }
 }
 
 /**
  * Sets `otherNamespaces` on each entry (a `who` answer or a `check` result) from one lookup of
- * all their ports.
+ * all their ports. A note, not the answer (this namespace's tables decided it): a lookup that
+ * fails in any way (a namespace the kernel refuses, an unreadable /proc, a bug) leaves the
+ * entries without the note rather than failing the command. Returns the lookup's warnings (the
+ * namespaces it could not read: a note that is missing there is not an absence), for the caller's.
  */
 export async function noteOtherNamespaces(
   entries: readonly { protocol: Protocol; port: number; otherNamespaces?: NamespaceHolders[] }[],
   options: NamespaceQueryOptions,
-): Promise<void> {
-  const elsewhere = await listenersInOtherNamespaces(entries, options)
+): Promise<Warning[]> {
+  let elsewhere: Awaited<ReturnType<typeof listenersInOtherNamespaces>>
+  try {
+    elsewhere = await listenersInOtherNamespaces(entries, options)
+  } catch {
+    return []
+  }
   for (const entry of entries)
-    entry.otherNamespaces = elsewhere.get(`${entry.protocol}:${entry.port}`) ?? []
+    entry.otherNamespaces = elsewhere.found.get(`${entry.protocol}:${entry.port}`) ?? []
+  return elsewhere.warnings
 }

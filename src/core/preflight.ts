@@ -499,9 +499,8 @@ async function containerName(
   if (target && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(target) && containerRole(target) === null)
     return target
   if (options.docker === false || entry.port === null) return null
-  const { findPublishingContainer, listDockerContainers } =
-    await import('./containers/docker-engine.js')
-  const lookup = await listDockerContainers()
+  const { askDockerEngine, findPublishingContainer } = await import('./containers/docker-engine.js')
+  const lookup = await askDockerEngine()
   if (!lookup.ok) return null
   return (
     findPublishingContainer(lookup.containers, entry.port, entry.protocol, target)?.name ?? null

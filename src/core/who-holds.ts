@@ -130,12 +130,15 @@ export async function whoHolds(
     for (const entry of unheld)
       entry.publishers = published.get(`${entry.protocol}:${entry.port}`) ?? []
   }
+  const warnings = [...inventory.warnings]
   if (options.otherNamespaces === true && options.allNamespaces !== true)
-    await noteOtherNamespaces(
-      ports.filter((p) => !isHeld(p)),
-      options,
+    warnings.push(
+      ...(await noteOtherNamespaces(
+        ports.filter((p) => !isHeld(p)),
+        options,
+      )),
     )
-  return { ports, warnings: inventory.warnings, backend: inventory.backend }
+  return { ports, warnings, backend: inventory.backend }
 }
 
 /** One port's answer in one namespace; the bind test runs only here (it binds in this one). */

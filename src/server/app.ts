@@ -5,6 +5,7 @@ import type { ServerContext } from './context.js'
 import { ApiError, errorResponse } from './errors.js'
 import { HealthScheduler } from './health-scheduler.js'
 import { InventoryScanner } from './inventory.js'
+import { trimAfterFullCollections } from './memory-trim.js'
 import { createMetrics } from './metrics.js'
 import { RegistryAccess } from './registry-access.js'
 import { dashboardRoutes } from './routes/dashboard.js'
@@ -16,7 +17,7 @@ import { metricsRoutes } from './routes/metrics.js'
 import { registryRoutes } from './routes/registry.js'
 import type { HostPolicy } from './security.js'
 import { hostGuard, originGuard, securityHeaders, tokenGuard } from './security.js'
-import { MAX_BODY_BYTES } from './validation.js'
+import { MAX_BODY_BYTES, drainUnreadBody } from './validation.js'
 
 export interface AppOptions {
   /** The bearer token (see token.ts). */
@@ -51,7 +52,7 @@ export interface ServerApp {
  * The HTTP API, the dashboard and /metrics as one Hono app, without a socket: `app.request()`
  * runs it in-process, `listen.ts` puts it on a port. Every request passes the security headers,
  * the Host check, the cross-origin check, the token and the body limit, in that order, before
- * any route runs.
+ * any route runs; a body that no one read is drained before the answer goes out.
  */
 export function createApp(options: AppOptions): ServerApp {
   const registry = new RegistryAccess(options.registry)
@@ -83,6 +84,7 @@ export function createApp(options: AppOptions): ServerApp {
     )
   })
   app.use(securityHeaders())
+  app.use(drainUnreadBody())
   app.use(hostGuard(hosts))
   app.use(originGuard())
   app.use(tokenGuard(options.token, options.tokenOnEveryRoute === true))
@@ -111,6 +113,7 @@ export function createApp(options: AppOptions): ServerApp {
       ? null
       : new HealthScheduler(registry, options.healthIntervalMs)
   health?.start()
+  const stopTrimming = trimAfterFullCollections()
 
   return {
     app,
@@ -119,6 +122,7 @@ export function createApp(options: AppOptions): ServerApp {
     async close() {
       context.watcher.stop()
       metrics.close()
+      stopTrimming()
       await health?.stop()
       await registry.close()
     },

@@ -100,10 +100,14 @@ export function errorBody(error: unknown): { status: ContentfulStatusCode; text:
   }
 }
 
+/** The body is still on the connection: refused by its size, or before a route read it. */
+const bodyLeftUnread = (c: Context, status: number) =>
+  c.req.raw.body !== null && (status === 413 || !c.req.raw.bodyUsed)
+
 export function errorResponse(c: Context, error: unknown): Response {
   const { status, text } = errorBody(error)
-  // A request refused before its body was read leaves that body on the connection: close it,
-  // and say so, so that a client does not send its next request into it.
-  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') c.header('Connection', 'close')
+  // A body left unread: close the connection after it (drained first, unless over the limit), and
+  // say so, so that a client does not send its next request into what is left of it.
+  if (bodyLeftUnread(c, status)) c.header('Connection', 'close')
   return jsonTextResponse(c, text, status)
 }

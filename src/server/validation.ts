@@ -1,6 +1,6 @@
 import { realpathSync, statSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import { PortwardenError } from '../core/errors.js'
 import { parsePortSpec } from '../core/port-spec.js'
@@ -10,6 +10,39 @@ import type { Protocol } from '../core/types.js'
 
 /** Largest request body accepted (I4); larger ones get 413 before they are read to the end. */
 export const MAX_BODY_BYTES = 1024 * 1024
+
+/**
+ * Reads to its end (and drops) the body of a request answered without it: a 404, a guard's
+ * refusal. An answer sent while the client is still writing leaves @hono/node-server half a
+ * second to drain the rest; past that it closes the connection, and the client, still writing,
+ * gets EPIPE instead of the answer. Dropped, not kept: a refused client costs no memory. At most
+ * MAX_BODY_BYTES are read (more is a 413's case: that connection is closed).
+ */
+export function drainUnreadBody(): MiddlewareHandler {
+  return async (c, next) => {
+    await next()
+    const { body, bodyUsed } = c.req.raw
+    if (body !== null && !bodyUsed && c.res.status !== 413) await discard(body, MAX_BODY_BYTES)
+  }
+}
+
+async function discard(body: ReadableStream<Uint8Array>, limit: number): Promise<void> {
+  const reader = body.getReader()
+  let size = 0
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel()
+        return
+      }
+    }
+  } catch {
+    // The client went away: there is no one left to answer.
+  }
+}
 
 export const protocolSchema = z.enum(['tcp', 'udp'])
 

@@ -2,7 +2,8 @@
  * A real `portwarden serve` for the serve-* and dashboard tests: its own state directory (token)
  * and registry in a temporary directory, a random loopback port (`--port 0`), ready when it
  * prints its READY line and its dashboard link. `request` speaks HTTP through Node's fetch; `rawRequest` writes bytes on a socket, for
- * what fetch refuses to send (odd Host headers, HTTP/1.0, two Host headers, slow bodies).
+ * what fetch refuses to send (odd Host headers, HTTP/1.0, two Host headers, slow bodies);
+ * `readEventStream` reads `GET /api/events`.
  */
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -160,6 +161,8 @@ export interface RawAnswer {
   body: string
   /** ms from the first byte written to the connection's end. */
   ms: number
+  /** The `chunks` not written whole before the connection ended (cut under a slow client). */
+  unsent: number
 }
 
 /**
@@ -176,6 +179,7 @@ export function rawRequest(
     const socket = connect({ host: '127.0.0.1', port })
     let data = ''
     const chunks = [...(options.chunks ?? [])]
+    let unsent = chunks.length
     let feeder: NodeJS.Timeout | undefined
     const finish = (): void => {
       clearTimeout(timer)
@@ -188,6 +192,7 @@ export function rawRequest(
         head,
         body: data.slice(head.length + 4),
         ms: performance.now() - started,
+        unsent,
       })
     }
     const timer = setTimeout(finish, options.timeoutMs ?? 10_000)
@@ -205,7 +210,7 @@ export function rawRequest(
         feeder = setInterval(() => {
           const next = chunks.shift()
           if (next === undefined || socket.destroyed) clearInterval(feeder)
-          else socket.write(next)
+          else socket.write(next, (error) => (error ? undefined : unsent--))
         }, options.gapMs ?? 100)
     })
   })
@@ -214,6 +219,55 @@ export function rawRequest(
 /** A minimal HTTP/1.1 request with the given head lines. */
 export function httpRequest(method: string, path: string, headers: string[], body = ''): string {
   return `${method} ${path} HTTP/1.1\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`
+}
+
+export interface EventStream {
+  /**
+   * Reads until `pattern` matches everything the stream has sent so far, and returns the match;
+   * throws, naming the pattern and showing the end of what came, if the stream ends first or
+   * nothing matches within `ms` (20 s by default: under a test's 30 s, so the failure says why).
+   */
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpExecArray>
+  /** Everything the stream has sent so far, decoded. */
+  text(): string
+}
+
+/** The most of what a stream sent that a failure shows (a baseline is megabytes). */
+const SHOWN_TAIL = 2000
+
+/** Reads `response`'s body, an event stream (`GET /api/events`), for `waitFor`. */
+export function readEventStream(response: Response): EventStream {
+  if (!response.body) throw new Error(`the event stream has no body (status ${response.status})`)
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let ended = false
+  // A read that outlives a `waitFor` that timed out is the next one's: reads are never lost.
+  let pending: ReturnType<typeof reader.read> | null = null
+  const shown = () =>
+    text.length > SHOWN_TAIL ? `…${text.slice(-SHOWN_TAIL)}` : text || '(nothing)'
+  const waitFor = async (pattern: RegExp, ms = 20_000): Promise<RegExpExecArray> => {
+    const deadline = performance.now() + ms
+    for (;;) {
+      const match = pattern.exec(text)
+      if (match) return match
+      if (ended) throw new Error(`the event stream ended before ${pattern}; it sent:\n${shown()}`)
+      pending ??= reader.read()
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - performance.now()))
+      })
+      const result = await Promise.race([pending, timedOut]).finally(() => clearTimeout(timer))
+      if (result === 'timeout')
+        throw new Error(`no ${pattern} in the event stream within ${ms} ms; it sent:\n${shown()}`)
+      pending = null
+      if (result.done) {
+        ended = true
+        text += decoder.decode()
+      } else text += decoder.decode(result.value, { stream: true })
+    }
+  }
+  return { waitFor, text: () => text }
 }
 
 /** Stops the server with SIGTERM and waits for its exit code (it must shut down by itself). */

@@ -70,15 +70,26 @@ function show(ports: SystemPorts): void {
   document.body.dataset.loaded = 'true'
 }
 
+/**
+ * Which list is the current one: each read, and each `ready` baseline shown, takes the next
+ * number, and a read's answer is shown (or its failure told) only while its number is the last.
+ * A read begun before a reconnect's `ready`, or before the namespaces box changed, answers with
+ * an older list than the one shown and would undo the events applied on top of it.
+ */
+let generation = 0
+/** Reads answered, shown or dropped (`data-list-reads`, for the browser tests). */
+let answered = 0
+
 async function load(): Promise<void> {
+  const mine = ++generation
   waiting ??= []
   try {
-    show(
-      await api<SystemPorts>(
-        listeners.allNamespaces() ? '/api/system/ports?all_namespaces=1' : '/api/system/ports',
-      ),
+    const ports = await api<SystemPorts>(
+      listeners.allNamespaces() ? '/api/system/ports?all_namespaces=1' : '/api/system/ports',
     )
+    if (mine === generation) show(ports)
   } catch (error) {
+    if (mine !== generation) return
     waiting = null
     const message = error instanceof ApiError ? error.message : String(error)
     const hint = error instanceof ApiError && error.status === 401 ? ` ${TOKEN_NEEDED}` : ''
@@ -87,6 +98,8 @@ async function load(): Promise<void> {
         `Could not load the listeners: ${message}${hint}`,
       ]),
     )
+  } finally {
+    document.body.dataset.listReads = String(++answered)
   }
 }
 
@@ -105,10 +118,21 @@ followEvents({
       void load()
     }
   },
-  // The baseline comes with `ready`; every namespace's listeners are read apart (not streamed).
+  // The baseline comes with `ready`, and is shown as it is in this namespace's view. It does not
+  // fit the all-namespaces view: it is the server's watcher's snapshot, which (like the events)
+  // covers the server's own namespace only (routes/events.ts takes it with `listening` =
+  // that snapshot, never `?all_namespaces=1`'s scan), so showing it there would drop every other
+  // namespace's rows until the next read. That view reads `?all_namespaces=1` instead, and the
+  // events (this namespace's) are applied on top.
   onReady: (baseline) => {
-    if (baseline && !listeners.allNamespaces()) show(baseline)
-    else void load()
+    // Events waiting for a read came on the connection before this one (the server sends this
+    // stream's own only after ready): older than the list shown next, and one of them could
+    // bring back a socket that closed while the stream was down.
+    waiting = null
+    if (baseline && !listeners.allNamespaces()) {
+      generation++
+      show(baseline)
+    } else void load()
   },
 })
 

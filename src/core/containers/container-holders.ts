@@ -1,13 +1,9 @@
 import type { Holder, NamedContainer, SocketEntry } from '../types.js'
-import type { DockerContainer } from './docker-engine.js'
-import { DOCKER_TIMEOUT_MS, defaultDockerSocket, listDockerContainers } from './docker-engine.js'
+import type { DockerAskOptions, DockerContainer, DockerEngineOptions } from './docker-engine.js'
+import { askDockerEngine } from './docker-engine.js'
 import { isContainerProxy } from './roles.js'
 
-export interface ContainerNamingOptions {
-  /** The Docker Engine API socket (default: PORTWARDEN_DOCKER_SOCKET, DOCKER_HOST, /var/run/docker.sock). */
-  dockerSocket?: string
-  dockerTimeoutMs?: number
-}
+export type ContainerNamingOptions = DockerEngineOptions
 
 /**
  * Could the Docker Engine name the container this holder stands for? A port proxy whose command
@@ -37,14 +33,11 @@ function proxyTarget(holder: Holder): string | null {
  */
 export async function nameContainerHolders(
   sockets: readonly SocketEntry[],
-  options: ContainerNamingOptions = {},
+  options: DockerAskOptions = {},
 ): Promise<void> {
   const concerned = sockets.filter((s) => s.processes.some(mayStandForContainer))
   if (concerned.length === 0) return
-  const lookup = await listDockerContainers(
-    options.dockerSocket ?? defaultDockerSocket(),
-    options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-  )
+  const lookup = await askDockerEngine(options)
   if (!lookup.ok) return
   for (const socket of concerned) {
     socket.processes = socket.processes.map((holder) => {

@@ -11,7 +11,7 @@ export interface DockerContainer {
 
 export type DockerLookup =
   | { ok: true; socket: string; containers: DockerContainer[] }
-  | { ok: false; socket: string; reason: string }
+  | { ok: false; socket: string; reason: string; timedOut?: true }
 
 /** Default bound on the whole API call: a hung daemon must not hang `free`. */
 export const DOCKER_TIMEOUT_MS = 1500
@@ -79,7 +79,12 @@ export async function listDockerContainers(
     )
     const timer = setTimeout(() => {
       req.destroy()
-      finish({ ok: false, socket, reason: `the Docker API did not answer within ${timeoutMs} ms` })
+      finish({
+        ok: false,
+        socket,
+        reason: `the Docker API did not answer within ${timeoutMs} ms`,
+        timedOut: true,
+      })
     }, timeoutMs)
     timer.unref()
     req.on('error', (error: NodeJS.ErrnoException) => {
@@ -93,6 +98,59 @@ export async function listDockerContainers(
     })
     req.end()
   })
+}
+
+/** Where the Engine API is, and how long a call may take. */
+export interface DockerEngineOptions {
+  /** The Engine API socket (default: `defaultDockerSocket()`). */
+  dockerSocket?: string
+  dockerTimeoutMs?: number
+}
+
+/**
+ * `fresh`: ask anew rather than reuse the last second's answer (a watcher naming a proxy that has
+ * just appeared, for a container that may have just started); a silent engine is still left alone.
+ */
+export type DockerAskOptions = DockerEngineOptions & { fresh?: boolean }
+
+/** How long an answer is reused: one command's several asks, a server's requests within a poll. */
+const ANSWER_REUSE_MS = 1000
+/** How long an engine that let an ask time out is not asked again. */
+const SILENT_ENGINE_MS = 10_000
+
+interface Ask {
+  lookup: Promise<DockerLookup>
+  /** When it settled, and whether the engine let it time out; null while it is in flight. */
+  settled: { at: number; silent: boolean } | null
+}
+const lastAsk = new Map<string, Ask>()
+
+/**
+ * The running containers, for portwarden's own attribution: `listDockerContainers` with the
+ * defaults, where an answer is reused for a second (asks made meanwhile share it), and an engine
+ * that let an ask time out is not asked again for 10 s. One command asks from several places (its
+ * holders, the ports' publishers, the namespaces' names, `free`'s plan): it costs one call, and a
+ * hung daemon one timeout, not one per place (nor a long-running `serve` one per request).
+ */
+export function askDockerEngine(options: DockerAskOptions = {}): Promise<DockerLookup> {
+  const socket = options.dockerSocket ?? defaultDockerSocket()
+  const last = lastAsk.get(socket)
+  if (last && (last.settled === null || stands(last.settled, options.fresh === true)))
+    return last.lookup
+  const ask: Ask = {
+    lookup: listDockerContainers(socket, options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS),
+    settled: null,
+  }
+  void ask.lookup.then((lookup) => {
+    ask.settled = { at: performance.now(), silent: !lookup.ok && lookup.timedOut === true }
+  })
+  lastAsk.set(socket, ask)
+  return ask.lookup
+}
+
+function stands(settled: { at: number; silent: boolean }, fresh: boolean): boolean {
+  const age = performance.now() - settled.at
+  return settled.silent ? age < SILENT_ENGINE_MS : !fresh && age < ANSWER_REUSE_MS
 }
 
 function parseContainers(body: unknown): DockerContainer[] {

@@ -1,7 +1,7 @@
 import { displayName } from '../messages.js'
 import type { Protocol } from '../types.js'
 import type { DockerContainer } from './docker-engine.js'
-import { DOCKER_TIMEOUT_MS, defaultDockerSocket, listDockerContainers } from './docker-engine.js'
+import { askDockerEngine } from './docker-engine.js'
 import type { DnatRule } from './nat-rules.js'
 import { readDnatRules, ruleMatches } from './nat-rules.js'
 
@@ -43,10 +43,7 @@ export async function findPortPublishers(
   const byPort = new Map<string, PortPublisher[]>()
   if (keys.length === 0) return byPort
   const [docker, nat] = await Promise.all([
-    listDockerContainers(
-      options.dockerSocket ?? defaultDockerSocket(),
-      options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-    ),
+    askDockerEngine(options),
     options.natRules === false ? null : readDnatRules(),
   ])
   const containers = docker.ok ? docker.containers : []

@@ -12,12 +12,7 @@ import type { EvidenceContext, HolderJudgement } from '../stale/index.js'
 import type { PortHolders } from '../who-holds.js'
 import { whoHolds } from '../who-holds.js'
 import type { DockerLookup } from '../containers/docker-engine.js'
-import {
-  DOCKER_TIMEOUT_MS,
-  defaultDockerSocket,
-  findPublishingContainer,
-  listDockerContainers,
-} from '../containers/docker-engine.js'
+import { findPublishingContainer, askDockerEngine } from '../containers/docker-engine.js'
 import type { FreeSignal } from './options.js'
 import type { ProcessIdentity } from '../process/identity.js'
 import type { UnsafeReason } from '../process/signal.js'
@@ -270,10 +265,7 @@ async function judgeTarget(
   }
   const role = containerRole(holder.name) ?? (holder.container !== null ? 'proxy' : null)
   if (role !== null) {
-    docker.lookup ??= listDockerContainers(
-      options.dockerSocket ?? defaultDockerSocket(),
-      options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-    )
+    docker.lookup ??= askDockerEngine(options)
     target.container = describeContainer(target, role, await docker.lookup)
     target.refusal =
       role === 'runtime'

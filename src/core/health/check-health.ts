@@ -3,7 +3,7 @@ import { judgeHolding, outsideWhat, whyUnjudged } from '../registry/ownership.js
 import type { Allocation, HealthCheckSpec, HealthStatus, RegistryStore } from '../registry/types.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
-import { listenersByPort } from '../sockets/query.js'
+import { listenersOn } from '../sockets/query.js'
 import { exactPorts } from '../port-spec.js'
 import type { SocketEntry, Warning } from '../types.js'
 import type { ServiceProbeResult } from './probes.js'
@@ -44,11 +44,10 @@ export async function checkHealth(
   const inventory =
     options.inventory ??
     (await listSockets({ ports: exactPorts(allocations), procRoot: options.procRoot }))
-  const listeners = listenersByPort(inventory.sockets)
   const results = await mapBounded(allocations, options.concurrency ?? 8, async (allocation) => {
     const finding = await judge(
       allocation,
-      listeners.get(`${allocation.protocol}:${allocation.port}`) ?? [],
+      listenersOn(inventory.sockets, allocation.protocol, allocation.port),
       options,
     )
     const checkedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')

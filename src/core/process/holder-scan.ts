@@ -166,6 +166,37 @@ export function scanHoldersNow(
     : mapLookup(scanSocketHolders(new Set(inodes), { procRoot, pids }), false)
 }
 
+/**
+ * `scanHoldersNow` off the event loop: the addon walks the fd tables on its threads (and, with
+ * `readDetails`, reads the holders' /proc details there too, for a ProcessReader to `prime`).
+ * `pids` null: every process, listed by the addon. Without the addon, the synchronous walk.
+ */
+export async function scanHoldersAsync(
+  inodes: Uint32Array,
+  pids: readonly number[] | null,
+  procRoot: string,
+  readDetails: boolean,
+): Promise<HolderLookup> {
+  const addon = addonFor(procRoot)
+  if (!addon) return scanHoldersNow(inodes, pids ?? listPids(procRoot), procRoot)
+  if (inodes.length === 0) return noHolders(pids)
+  const list = pids && Uint32Array.from(pids)
+  const scan = addon.scanSocketFdsAsync(
+    list,
+    inodes,
+    procRoot,
+    scanMethod(),
+    threadsFor(pids),
+    readDetails,
+  )
+  return pairLookup(await scan.catch(scanFailed), pids === null)
+}
+
+/** The lookup of a scan asked about no socket. */
+function noHolders(pids: readonly number[] | null): HolderLookup {
+  return { holdersOf: () => NO_PIDS, unreadablePids: [], complete: pids === null }
+}
+
 /** `everyPid`: the scan was asked about every process, not a chosen few. */
 function mapLookup(scan: HolderScan, everyPid: boolean): HolderLookup {
   return {
@@ -199,8 +230,7 @@ function scanWithAddon(
   pids: readonly number[] | null,
   procRoot: string,
 ): HolderLookup {
-  if (inodes.length === 0)
-    return { holdersOf: () => NO_PIDS, unreadablePids: [], complete: pids === null }
+  if (inodes.length === 0) return noHolders(pids)
   let result: FdScanResult
   try {
     const list = pids && Uint32Array.from(pids)

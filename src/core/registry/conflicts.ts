@@ -5,7 +5,7 @@ import { exactPorts } from '../port-spec.js'
 import { isDescendantOf } from '../process/read-process.js'
 import { listSockets } from '../sockets/list-sockets.js'
 import type { SocketScan } from '../sockets/list-sockets.js'
-import { listenersByPort } from '../sockets/query.js'
+import { listenersOn } from '../sockets/query.js'
 import type { Protocol, SocketEntry, Warning } from '../types.js'
 import { judgeHolding, whyUnjudged } from './ownership.js'
 import type { Allocation } from './types.js'
@@ -124,9 +124,9 @@ export async function detectConflicts(
     (specs.length
       ? await listSockets({ all: true, ports: specs, procRoot: options.procRoot })
       : { sockets: [], warnings: [] })
-  const listeners = listenersByPort(inventory.sockets)
-  for (const [key, group] of byPort) {
-    const sockets = listeners.get(key) ?? []
+  for (const group of byPort.values()) {
+    const first = group[0] as AllocationClaim
+    const sockets = listenersOn(inventory.sockets, first.protocol, first.port)
     for (const claim of group) {
       const found =
         sockets.length === 0

@@ -3,7 +3,7 @@ import type { KernelHolder, Protocol } from '../types.js'
 import { nativeAddon } from './native-addon.js'
 
 /** A UDP tunnel device as the addon's RTM_GETLINK dump reports it (native/link_dump.c). */
-export interface TunnelLink {
+interface TunnelLink {
   name: string
   kind: string
   port: number | null
@@ -29,9 +29,23 @@ export interface KernelUsers {
  * WireGuard.
  */
 export function readKernelUsers(procRoot = '/proc', namespace?: OtherNamespace): KernelUsers {
-  const links = tunnelLinks(namespace?.path)
   // nfsd and lockd answer for the namespace they were started in: asked in the host's only.
   const services = namespace ? new Map<string, KernelHolder>() : serviceHolders(procRoot)
+  return kernelUsersOf(tunnelLinks(namespace?.path), services, namespace)
+}
+
+/**
+ * The matching of `readKernelUsers`, on what it read: the addon's link dump (a WireGuard
+ * interface or `ip fou` port this kernel has no module for can only be given so) and the nfsd and
+ * lockd ports by `protocol:port`.
+ */
+export function kernelUsersOf(
+  links: readonly TunnelLink[],
+  services: ReadonlyMap<string, KernelHolder>,
+  namespace?: OtherNamespace,
+): KernelUsers {
+  // A WireGuard interface whose listen port the kernel did not tell (no CAP_NET_ADMIN).
+  const unknownWireguard = links.find((l) => l.kind === 'wireguard' && l.port === null)
   return {
     holderOf(protocol, port) {
       if (protocol === 'udp') {
@@ -40,11 +54,9 @@ export function readKernelUsers(procRoot = '/proc', namespace?: OtherNamespace):
       }
       const service = services.get(`${protocol}:${port}`)
       if (service) return service
-      // A WireGuard interface whose listen port the kernel did not tell (no CAP_NET_ADMIN).
-      const wireguard = links
-        .filter((l) => l.kind === 'wireguard' && l.port === null)
-        .map((l) => l.name)
-      return protocol === 'udp' && wireguard.length > 0 ? wireguardGuess(wireguard) : null
+      return protocol === 'udp' && unknownWireguard
+        ? wireguardGuess(unknownWireguard.name, namespace)
+        : null
     },
   }
 }
@@ -68,12 +80,7 @@ function tunnelLinks(nsPath?: string): TunnelLink[] {
 
 /** How the kernel holder of a tunnel link's port is named, and how it is released. */
 export function linkHolder(link: TunnelLink, namespace?: OtherNamespace): KernelHolder {
-  // `ip` run in the socket's namespace: `ip -n NAME ...`, or through nsenter for an unnamed one.
-  const ip = !namespace
-    ? 'ip'
-    : namespace.name !== null
-      ? `ip -n ${namespace.name}`
-      : `nsenter --net=${namespace.path} ip`
+  const ip = ipIn(namespace)
   if (link.kind === 'fou' || link.kind === 'gue') {
     const carries =
       link.id !== null ? ` (${IP_PROTOCOLS[link.id] ?? `IP protocol ${link.id}`})` : ''
@@ -89,10 +96,7 @@ export function linkHolder(link: TunnelLink, namespace?: OtherNamespace): Kernel
       interface: link.name,
       linkKind: link.kind,
       description: `WireGuard interface ${link.name}`,
-      // wg-quick and its systemd unit run in the host's namespace; elsewhere the device goes.
-      fix: namespace
-        ? `${ip} link del ${link.name}`
-        : `wg-quick down ${link.name} (or systemctl stop wg-quick@${link.name}, or ip link del ${link.name})`,
+      fix: wireguardFix(link.name, namespace),
     }
   }
   const vni = (link.kind === 'vxlan' || link.kind === 'geneve') && link.id !== null
@@ -108,14 +112,27 @@ export function linkHolder(link: TunnelLink, namespace?: OtherNamespace): Kernel
 const IP_PROTOCOLS: Record<number, string> = { 4: 'IPIP', 41: 'IPv6-in-IP', 47: 'GRE' }
 
 /** A UDP socket no device names, beside a WireGuard interface: likely its listen port. */
-function wireguardGuess(wireguard: readonly string[]): KernelHolder {
-  const wg = wireguard[0] as string
+function wireguardGuess(wg: string, namespace?: OtherNamespace): KernelHolder {
   return {
     interface: null,
     linkKind: null,
     description: `an in-kernel socket (likely WireGuard: \`wg show ${wg} listen-port\` tells)`,
-    fix: `wg-quick down ${wg} (or systemctl stop wg-quick@${wg}, or ip link del ${wg})`,
+    fix: wireguardFix(wg, namespace),
   }
+}
+
+/** How a WireGuard interface is taken down. */
+function wireguardFix(wg: string, namespace?: OtherNamespace): string {
+  // wg-quick and its systemd unit run in the host's namespace; elsewhere the device goes.
+  return namespace
+    ? `${ipIn(namespace)} link del ${wg}`
+    : `wg-quick down ${wg} (or systemctl stop wg-quick@${wg}, or ip link del ${wg})`
+}
+
+/** `ip` run in the socket's namespace: `ip -n NAME ...`, or through nsenter for an unnamed one. */
+function ipIn(namespace?: OtherNamespace): string {
+  if (!namespace) return 'ip'
+  return namespace.name !== null ? `ip -n ${namespace.name}` : `nsenter --net=${namespace.path} ip`
 }
 
 function serviceHolders(procRoot: string): Map<string, KernelHolder> {

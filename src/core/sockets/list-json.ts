@@ -1,10 +1,6 @@
 import type { ContainerNamingOptions } from '../containers/container-holders.js'
 import { containerForHolder, mayStandForContainer } from '../containers/container-holders.js'
-import {
-  DOCKER_TIMEOUT_MS,
-  defaultDockerSocket,
-  listDockerContainers,
-} from '../containers/docker-engine.js'
+import { askDockerEngine } from '../containers/docker-engine.js'
 import { startHolderScan } from '../process/holder-scan.js'
 import { ProcessReader } from '../process/read-process.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
@@ -81,10 +77,7 @@ async function nameProxies(
 ): Promise<void> {
   const proxies = [...holders.values()].filter(mayStandForContainer)
   if (proxies.length === 0) return
-  const lookup = await listDockerContainers(
-    options.dockerSocket ?? defaultDockerSocket(),
-    options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-  )
+  const lookup = await askDockerEngine(options)
   if (!lookup.ok) return
   for (const proxy of proxies) {
     const named = containerForHolder(proxy, null, lookup.containers)

@@ -1,10 +1,6 @@
 import { readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs'
 import type { ContainerNamingOptions } from '../containers/container-holders.js'
-import {
-  DOCKER_TIMEOUT_MS,
-  defaultDockerSocket,
-  listDockerContainers,
-} from '../containers/docker-engine.js'
+import { askDockerEngine } from '../containers/docker-engine.js'
 import { listPids, readProcText } from '../process/read-process.js'
 import type { NetnsTag } from '../types.js'
 
@@ -108,10 +104,7 @@ async function nameContainers(
     ns.tag.containerId = CONTAINER_CGROUP.exec(cgroup)?.[1] ?? null
   }
   if (!unnamed.some((ns) => ns.tag.containerId !== null) || options.containers === false) return
-  const lookup = await listDockerContainers(
-    options.dockerSocket ?? defaultDockerSocket(),
-    options.dockerTimeoutMs ?? DOCKER_TIMEOUT_MS,
-  )
+  const lookup = await askDockerEngine(options)
   if (!lookup.ok) return
   for (const ns of unnamed) {
     const container = lookup.containers.find((c) => c.id === ns.tag.containerId)

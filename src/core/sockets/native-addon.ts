@@ -30,6 +30,12 @@ type DumpRequest = [
   portTo: number,
   /** An nsfs file (`/run/netns/NAME`, `/proc/PID/ns/net`): that network namespace's tables. */
   nsPath?: string,
+  /**
+   * The caller's last dump: when the new one has the same bytes, this very Buffer is returned
+   * (nothing is allocated). It is read off the main thread: never change it. Older builds
+   * ignore it.
+   */
+  previous?: Buffer,
 ]
 
 /** Who holds which socket: pids (null: every process), sorted inodes (empty: every socket). */
@@ -61,6 +67,8 @@ export interface NativeAddon {
     userJson: string[],
   ): { json: Buffer; hidden: number }
   recordSize: number
+  /** glibc's malloc_trim(0): hands free heap pages back to the kernel; false elsewhere. Absent in older builds. */
+  trimMemory?(): boolean
   /** The dumps and link dump take an nsPath (native/netns.c); absent in older builds, which ignore it. */
   enterNamespaces?: boolean
   /**
@@ -117,4 +125,12 @@ function loadAddon(): { addon: NativeAddon | null; reason: string } {
   } catch (error) {
     return { addon: null, reason: String(error) }
   }
+}
+
+/**
+ * Hands the C allocator's free pages back to the kernel (glibc's malloc_trim, through the
+ * addon): true when some were. False without the addon, off glibc, or with an older build.
+ */
+export function releaseFreeMemory(): boolean {
+  return nativeAddon().addon?.trimMemory?.() ?? false
 }

@@ -106,7 +106,11 @@ export function prefetchListing(options: ListSocketsOptions): Promise<void> {
 }
 
 /** `dumpListing`, from the prefetched dump when there is one for these options. */
-export async function dumpListingAsync(options: ListSocketsOptions): Promise<Buffer> {
+export async function dumpListingAsync(
+  options: ListSocketsOptions,
+  /** The caller's last dump, returned itself when the tables have not changed (never change it). */
+  previous?: Buffer,
+): Promise<Buffer> {
   const early = prefetched
   prefetched = null
   if (early && early.request === listingRequest(options).join()) {
@@ -121,7 +125,7 @@ export async function dumpListingAsync(options: ListSocketsOptions): Promise<Buf
   const addon = requireAddon()
   const request = listingRequest(options)
   try {
-    return await addon.dumpSocketsAsync(...request, -1, -1)
+    return await addon.dumpSocketsAsync(...request, -1, -1, undefined, previous)
   } catch (error) {
     throw dumpError(error, request[0], request[1], -1, -1)
   }
@@ -208,6 +212,9 @@ export function decodeRecords(
   return raw
 }
 
+/** A row's holders until they are looked up: replaced, never added to. */
+const NO_HOLDERS: readonly never[] = Object.freeze([])
+
 /** Turns records into rows; addresses are formatted once per distinct address. */
 class RecordDecoder {
   private readonly ipv4 = new Map<number, string>()
@@ -240,7 +247,11 @@ class RecordDecoder {
         remotePort: records.readUInt16LE(offset + 6),
         inode: records.readUInt32LE(offset + 12),
         uid: records.readUInt32LE(offset + 8),
-      })
+        // Filled in later (withHolders), but made here: fields added to an object later go to a
+        // second allocation per object (~3 MiB of a 100k-socket snapshot).
+        user: '',
+        processes: NO_HOLDERS,
+      } as RawSocket)
     }
   }
 

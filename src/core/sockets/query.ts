@@ -48,26 +48,41 @@ export function isListening(protocol: Protocol, state: SocketState): boolean {
   return protocol === 'tcp' ? state === 'LISTEN' : state === 'UNCONN'
 }
 
-const grouped = new WeakMap<readonly SocketEntry[], ReadonlyMap<string, SocketEntry[]>>()
+/** A port's listeners in the index: the socket itself when it is the only one (most ports). */
+type PortListeners = SocketEntry | SocketEntry[]
+
+const indexes = new WeakMap<readonly SocketEntry[], ReadonlyMap<number, PortListeners>>()
+
+/** One number per protocol and port: no key text per socket (100k of them in a snapshot). */
+const portKey = (protocol: Protocol, port: number): number =>
+  protocol === 'tcp' ? port : 65536 + port
 
 /**
- * The listening sockets among `sockets`, grouped by `protocol:port` (e.g. `tcp:8080`). Made once
- * per listing (a listing's array is never changed once made): the server asks it of one snapshot
- * for every request, 10k sockets each time.
+ * The listening sockets among `sockets` on this protocol and port. The listing is indexed by port
+ * once (a listing's array is never changed once made): the server asks it of one snapshot for
+ * every request, and of every allocation, 100k sockets each time otherwise.
  */
-export function listenersByPort(
+export function listenersOn(
   sockets: readonly SocketEntry[],
-): ReadonlyMap<string, readonly SocketEntry[]> {
-  const known = grouped.get(sockets)
+  protocol: Protocol,
+  port: number,
+): readonly SocketEntry[] {
+  const found = listenerIndex(sockets).get(portKey(protocol, port))
+  return found === undefined ? [] : Array.isArray(found) ? found : [found]
+}
+
+function listenerIndex(sockets: readonly SocketEntry[]): ReadonlyMap<number, PortListeners> {
+  const known = indexes.get(sockets)
   if (known) return known
-  const listeners = new Map<string, SocketEntry[]>()
+  const index = new Map<number, PortListeners>()
   for (const socket of sockets) {
     if (!isListening(socket.protocol, socket.state)) continue
-    const key = `${socket.protocol}:${socket.localPort}`
-    const group = listeners.get(key)
-    if (group) group.push(socket)
-    else listeners.set(key, [socket])
+    const key = portKey(socket.protocol, socket.localPort)
+    const found = index.get(key)
+    if (found === undefined) index.set(key, socket)
+    else if (Array.isArray(found)) found.push(socket)
+    else index.set(key, [found, socket])
   }
-  grouped.set(sockets, listeners)
-  return listeners
+  indexes.set(sockets, index)
+  return index
 }

@@ -4,7 +4,7 @@
  * asked holder (never per socket of a listing): each read is a few /proc files.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { parseProcStatLine } from '../process/parse-proc-pid.js'
 import { readProcText } from '../process/read-process.js'
@@ -184,20 +184,42 @@ function findWorktree(path: string): string | null {
 }
 
 /**
- * `git worktree list` of a repository, asked once while its `worktrees` directory is unchanged:
- * one answer judges many holders (every namespace's, every port's), and each git run costs
- * milliseconds. `git worktree add`/`remove`/`prune` change that directory, and so the answer.
+ * `git worktree list` of a repository, asked once while its worktree records are unchanged: one
+ * answer judges many holders (every namespace's, every port's), and each git run costs
+ * milliseconds. `git worktree add`/`remove`/`prune` change the `worktrees` directory; `move` and
+ * `repair` rewrite only each record's `gitdir` file (the worktree's path), so those are stamped too.
  */
 const worktreeLists = new Map<string, { stamp: string; worktrees: Set<string> | null }>()
 
-function worktreesOf(common: string): Set<string> | null {
+/** One stat of the `worktrees` directory and one of each record's `gitdir`, in nanoseconds. */
+function worktreesStamp(common: string): string {
+  const dir = join(common, 'worktrees')
   let stamp: string
   try {
-    const stat = statSync(join(common, 'worktrees'))
-    stamp = `${stat.mtimeMs}:${stat.ctimeMs}:${stat.nlink}`
+    const stat = statSync(dir, { bigint: true })
+    stamp = `${stat.mtimeNs}:${stat.ctimeNs}:${stat.nlink}`
   } catch {
-    stamp = 'none'
+    return 'none'
   }
+  let names: string[]
+  try {
+    names = readdirSync(dir).sort()
+  } catch {
+    return stamp
+  }
+  for (const name of names) {
+    try {
+      const stat = statSync(join(dir, name, 'gitdir'), { bigint: true })
+      stamp += `|${name}:${stat.ino}:${stat.mtimeNs}:${stat.ctimeNs}:${stat.size}`
+    } catch {
+      stamp += `|${name}:-`
+    }
+  }
+  return stamp
+}
+
+function worktreesOf(common: string): Set<string> | null {
+  const stamp = worktreesStamp(common)
   const cached = worktreeLists.get(common)
   if (cached && cached.stamp === stamp) return cached.worktrees
   let worktrees: Set<string> | null

@@ -1,7 +1,7 @@
 import type { PortSpec } from '../port-spec.js'
 import { nameContainerHolders } from '../containers/container-holders.js'
-import { scanHoldersNow } from '../process/holder-scan.js'
-import { ProcessReader, listPids } from '../process/read-process.js'
+import { scanHoldersAsync } from '../process/holder-scan.js'
+import { ProcessReader } from '../process/read-process.js'
 import { chooseBackend, listSockets, withoutHolders } from '../sockets/list-sockets.js'
 import { decodeRecords, dumpListingAsync } from '../sockets/netlink-backend.js'
 import type { BackendName } from '../sockets/query.js'
@@ -46,13 +46,32 @@ export function socketIdentity(
 }
 
 /**
+ * The key of a socket in the watcher's snapshot: its inode, which no other live socket has (no
+ * text per socket: 100k keys of text were 20 MiB of a server's heap), or its identity for the
+ * kernel's own sockets (inode 0). The identity decides: see `sameSocket`.
+ */
+function snapshotKey(socket: SocketEntry): number | string {
+  return socket.inode !== 0 ? socket.inode : socketIdentity(socket)
+}
+
+/** The same socket by `socketIdentity` (a UDP socket's local address changes when it connects). */
+function sameSocket(a: SocketEntry, b: SocketEntry): boolean {
+  return (
+    a.inode === b.inode &&
+    a.localPort === b.localPort &&
+    a.protocol === b.protocol &&
+    a.localAddress === b.localAddress
+  )
+}
+
+/**
  * One poller over the listening sockets (`ss -tuln` semantics), shared by any number of
  * listeners: it runs while at least one is subscribed. Warm mode: it keeps the last inventory,
  * and each poll reads the socket tables only (one netlink dump when the addon is there); the
  * costly `/proc/<pid>/fd` walk runs only when new sockets (new inodes) appear, and only for
  * those, and their holders are kept (by socket identity) until the socket goes away. Every
- * `fullRescanMs` the holders of every socket are looked up again. A socket opened and closed
- * between two polls is not seen.
+ * `fullRescanMs` the holders of every socket are looked up again, beside the polls (a poll never
+ * waits for it; `rescanSettled` does). A socket opened and closed between two polls is not seen.
  */
 export class SocketWatcher {
   readonly intervalMs: number
@@ -61,7 +80,8 @@ export class SocketWatcher {
   private readonly options: WatchOptions
   private readonly listeners = new Set<SocketListener>()
   private readonly errorListeners = new Set<(error: unknown) => void>()
-  private current = new Map<string, SocketEntry>()
+  /** The last poll's sockets by `snapshotKey`. */
+  private current = new Map<number | string, SocketEntry>()
   private primed = false
   private primedWaiters: (() => void)[] = []
   /** Polling stopped with the last listener: `current` no longer follows the tables. */
@@ -82,6 +102,8 @@ export class SocketWatcher {
   private lastRecords: Buffer | null = null
   /** The last poll's time on this thread (see `lastPollCostMs`). */
   private lastCostMs = 0
+  /** The holder rescan under way (it runs beside the polls), or null. */
+  private rescanning: Promise<void> | null = null
 
   constructor(options: WatchOptions = {}) {
     this.options = options
@@ -158,6 +180,11 @@ export class SocketWatcher {
     return this.lastCostMs
   }
 
+  /** Resolves once the holder rescan under way, if any, has ended (applied, or failed). */
+  async rescanSettled(): Promise<void> {
+    await this.rescanning
+  }
+
   /** Warnings of the last poll (e.g. holders not visible without root). */
   lastWarnings(): Warning[] {
     return this.warnings
@@ -184,15 +211,22 @@ export class SocketWatcher {
     let dumped: Buffer | null = null
     this.stats.polls++
     this.backend ??= await chooseBackend(this.options.backend, this.options.procRoot)
-    const rescanDue = this.primed && began - this.lastFullScan >= this.fullRescanMs
+    // Beside this poll, not in it: polls asked for meanwhile (the server's answers wait for one)
+    // must not wait for a walk of every fd table (a second at 100k sockets).
+    if (this.primed && this.rescanning === null && began - this.lastFullScan >= this.fullRescanMs)
+      this.startRescan(this.backend)
     let inventory: SocketInventory
     if (this.backend === 'netlink' && this.options.ports === undefined) {
       // The dump's bytes are the listing: the same bytes as the last poll's mean nothing
       // changed, and the poll ends here (most polls of a steady machine). The snapshot is made
       // from these very bytes, so "the same" always compares against what it shows.
-      const records = await dumpListingAsync(this.query())
+      const last = this.lastRecords
+      // Unchanged tables give back `last` itself (compared on the pool thread); an older addon
+      // build gives a copy, compared here.
+      const records = await dumpListingAsync(this.query(), last ?? undefined)
       working = performance.now()
-      if (this.primed && !rescanDue && this.lastRecords?.equals(records)) {
+      const unchanged = last !== null && (records === last || last.equals(records))
+      if (this.primed && unchanged) {
         this.lastPollStart = began
         this.lastCostMs = performance.now() - working
         this.stats.unchanged++
@@ -212,49 +246,33 @@ export class SocketWatcher {
         procRoot: this.options.procRoot,
       })
     }
-    const next = new Map<string, SocketEntry>()
+    const next = new Map<number | string, SocketEntry>()
     const fresh: SocketEntry[] = []
     for (const socket of inventory.sockets) {
-      const id = socketIdentity(socket)
-      const known = this.current.get(id)
-      if (known) next.set(id, known)
+      const key = snapshotKey(socket)
+      const known = this.current.get(key)
+      if (known && sameSocket(known, socket)) next.set(key, known)
       else {
-        next.set(id, socket)
+        next.set(key, socket)
         fresh.push(socket)
       }
     }
-    const now = performance.now()
-    let holdersChanged = false
-    if (rescanDue) {
-      // Known sockets too: a holder may have exited, forked or passed the socket on.
-      const all = [...next.values()]
-      const before = holdersShown(all)
-      if (this.attachHolders(all, inventory.backend)) this.stats.fullRescans++
-      await nameContainerHolders(all)
-      this.lastFullScan = now
-      // Holders as they were keep the inventory (and what was rendered from it): at 100k sockets
-      // a new one is 0.3 s of JSON and gzip, every 30 s, for nothing.
-      const after = holdersShown(all)
-      holdersChanged = before.some((shown, i) => shown !== after[i])
-    } else if (fresh.length > 0) {
-      this.attachHolders(fresh, inventory.backend)
+    if (fresh.length > 0) {
+      await this.attachHolders(fresh, inventory.backend)
       // (lsof's holders were named by listSockets already: nothing to ask again.)
-      if (inventory.backend !== 'lsof') await nameContainerHolders(fresh)
-      if (!this.primed) this.lastFullScan = now
+      if (inventory.backend !== 'lsof') await nameContainerHolders(fresh, { fresh: true })
+      if (!this.primed) this.lastFullScan = performance.now()
     }
     const events: SocketEvent[] = []
     if (this.primed) {
-      for (const [id, socket] of this.current)
-        if (!next.has(id)) events.push({ event: 'unbind', time, socket })
+      // Gone, or its key now names another socket (the same inode, a new local address).
+      for (const [key, socket] of this.current)
+        if (next.get(key) !== socket) events.push({ event: 'unbind', time, socket })
       for (const socket of fresh)
-        events.push({
-          event: 'bind',
-          time,
-          socket: next.get(socketIdentity(socket)) as SocketEntry,
-        })
+        events.push({ event: 'bind', time, socket: next.get(snapshotKey(socket)) as SocketEntry })
     }
-    // A new inventory when the sockets or their holders (attached above) may have changed.
-    if (events.length > 0 || fresh.length > 0 || holdersChanged) this.inventory = null
+    // A new inventory when the sockets (with the holders attached above) may have changed.
+    if (events.length > 0 || fresh.length > 0) this.inventory = null
     this.current = next
     // Only now: a poll that failed after its dump (a holder scan that threw) must not make the
     // next poll's same bytes look like a snapshot that holds them.
@@ -313,29 +331,107 @@ export class SocketWatcher {
   }
 
   /**
-   * Names the holders of these sockets: one fd walk for all of them (the lsof backend has them
-   * already). Returns whether a walk ran.
+   * Looks up the holders of every socket of the snapshot again (a holder may have exited, forked
+   * or passed the socket on), beside the polls; a failure reaches the error listeners, and the
+   * next rescan is due `fullRescanMs` later all the same.
    */
-  private attachHolders(sockets: SocketEntry[], backend: BackendName): boolean {
-    if (backend === 'lsof') return false
+  private startRescan(backend: BackendName): void {
+    this.lastFullScan = performance.now()
+    // lsof names the holders with every listing; the rows it keeps are not asked again.
+    const rows = backend === 'lsof' ? [] : this.snapshot().filter((row) => row.inode !== 0)
+    if (rows.length === 0) return
+    this.stats.fullRescans++
+    this.rescanning = this.rescanHolders(rows, backend).then(
+      () => {
+        this.rescanning = null
+      },
+      (error: unknown) => {
+        this.rescanning = null
+        for (const listener of [...this.errorListeners]) listener(error)
+      },
+    )
+  }
+
+  /**
+   * The rescan: the rows whose holders look different get a copy with the new ones (named for
+   * their containers: a row's old holders are, so the rows with a container's proxy compare again
+   * after); then, between two polls (a poll under way works from the rows it read), each row whose
+   * holders changed is replaced by its copy, and the inventory with it. Rows whose holders are
+   * the same stay as they are, with what was rendered from them: at 100k sockets a new inventory
+   * is 0.3 s of JSON and gzip, and 100k new rows that outlive a young collection grow V8's young
+   * generation for good.
+   */
+  private async rescanHolders(rows: SocketEntry[], backend: BackendName): Promise<void> {
+    const found = await this.lookUpHolders(rows, backend)
+    if (found === null) return
+    const same = sameHolders()
+    const changed: SocketEntry[] = []
+    const copies: SocketEntry[] = []
+    rows.forEach((row, i) => {
+      const holders = found[i] as Holder[]
+      if (same(row.processes, holders)) return
+      changed.push(row)
+      copies.push({ ...row, processes: holders })
+    })
+    await nameContainerHolders(copies, { fresh: true })
+    const apply = () => {
+      let replaced = false
+      changed.forEach((row, i) => {
+        const copy = copies[i] as SocketEntry
+        const key = snapshotKey(row)
+        // Gone or replaced since (a poll's news is newer than this rescan's).
+        if (this.current.get(key) !== row || same(row.processes, copy.processes)) return
+        this.current.set(key, copy)
+        replaced = true
+      })
+      if (replaced) this.inventory = null
+    }
+    const applied = this.queue.then(apply)
+    this.queue = applied.catch(() => undefined)
+    await applied
+  }
+
+  /**
+   * Names the holders of these sockets: one fd walk for all of them (the lsof backend has them
+   * already), on the addon's threads with the holders' /proc details, so that the event loop
+   * goes on answering meanwhile (at 100k sockets a full rescan walks 158k fds: a second).
+   * Returns whether a walk ran.
+   */
+  private async attachHolders(sockets: SocketEntry[], backend: BackendName): Promise<boolean> {
+    const found = await this.lookUpHolders(sockets, backend)
+    found?.forEach((holders, i) => ((sockets[i] as SocketEntry).processes = holders))
+    return found !== null
+  }
+
+  /** Each socket's holders, in order, from one walk; null when no walk ran (see attachHolders). */
+  private async lookUpHolders(
+    sockets: readonly SocketEntry[],
+    backend: BackendName,
+  ): Promise<Holder[][] | null> {
+    if (backend === 'lsof') return null
     const inodes = Uint32Array.from(sockets.filter((s) => s.inode !== 0).map((s) => s.inode))
-    if (inodes.length === 0) return false
+    if (inodes.length === 0) return null
     this.stats.holderScans++
     const procRoot = this.options.procRoot ?? '/proc'
-    const scan = scanHoldersNow(inodes.sort(), listPids(procRoot), procRoot)
+    const scan = await scanHoldersAsync(inodes.sort(), null, procRoot, true)
     const reader = new ProcessReader({ procRoot })
-    for (const socket of sockets) {
-      const pids = scan.holdersOf(socket.inode)
-      socket.processes = pids
-        .map((pid) => reader.holder(pid))
-        .filter((h): h is Holder => h !== null)
-    }
-    return true
+    if (scan.details) reader.prime(scan.details)
+    return sockets.map((socket) => {
+      // map's array has the exact length; filter's grows by pushing, to 17 slots for one holder
+      // (19 MiB of a 100k-socket snapshot). Filter only when a holder has gone.
+      const holders = scan.holdersOf(socket.inode).map((pid) => reader.holder(pid))
+      return holders.includes(null)
+        ? holders.filter((h): h is Holder => h !== null)
+        : (holders as Holder[])
+    })
   }
 }
 
-/** Each socket's holders as text (every field, the container too), to compare two lookups. */
-function holdersShown(sockets: readonly SocketEntry[]): string[] {
+/**
+ * Compares two lookups of one socket's holders, every field (the container too): each holder
+ * object is made text once (a few thousand holders for 100k sockets), not once per socket.
+ */
+function sameHolders(): (a: readonly Holder[], b: readonly Holder[]) => boolean {
   const shown = new Map<Holder, string>()
   const textOf = (holder: Holder) => {
     let text = shown.get(holder)
@@ -345,7 +441,8 @@ function holdersShown(sockets: readonly SocketEntry[]): string[] {
     }
     return text
   }
-  return sockets.map((socket) => socket.processes.map(textOf).join(','))
+  return (a, b) =>
+    a.length === b.length && a.every((holder, i) => textOf(holder) === textOf(b[i] as Holder))
 }
 
 /**

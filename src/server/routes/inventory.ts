@@ -7,7 +7,7 @@ import { specContains, specsForProtocols } from '../../core/port-spec.js'
 import type { PortSpec } from '../../core/port-spec.js'
 import { claimFromAllocation, detectConflicts } from '../../core/registry/conflicts.js'
 import { listSockets } from '../../core/sockets/list-sockets.js'
-import { listenersByPort } from '../../core/sockets/query.js'
+import { listenersOn } from '../../core/sockets/query.js'
 import type { SocketInventory } from '../../core/sockets/list-sockets.js'
 import { stringifyForTerminal } from '../../shared/safe-text.js'
 import { SOCKET_STATES } from '../../core/types.js'
@@ -20,6 +20,7 @@ import {
   toJsonConflict,
   toJsonSocket,
 } from '../../core/wire.js'
+import { acceptsGzip } from '../accept-encoding.js'
 import type { ServerContext } from '../context.js'
 import { jsonResponse, jsonTextResponse } from '../errors.js'
 import { parsePathPort, protocolSchema, queryProtocol, validate } from '../validation.js'
@@ -57,24 +58,16 @@ function listenersJson(inventory: SocketInventory): Buffer {
   return bytes
 }
 
-/** `Accept-Encoding` names gzip with a quality above 0 (`gzip`, `gzip;q=0.5`, `*`). */
-export function acceptsGzip(header: string | undefined): boolean {
-  if (!header) return false
-  return header.split(',').some((part) => {
-    const [coding, ...params] = part.trim().toLowerCase().split(';')
-    if (coding !== 'gzip' && coding !== '*') return false
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='))
-    return q === undefined || Number(q.slice(2)) > 0
-  })
-}
-
 /** The last gzip of a scan's answer, by the answer's text after the listeners. */
 const gzipped = new WeakMap<SocketInventory, { rest: string; body: Promise<Buffer> }>()
 
 /**
- * The `GET /api/system/ports` document of `listening` and `rest` gzipped (level 4: a third of
- * level 9's time, within a few per cent of its size), once per scan and tail: under load every
- * request of a snapshot shares one compression, on the libuv pool.
+ * The `GET /api/system/ports` document of `listening` and `rest` gzipped at level 9, once per
+ * scan and tail (under load every request of a snapshot shares it, on the libuv pool). Level 4
+ * compresses faster (10k sockets: 9 ms against 14; 100k: 79 against 169), but its answer is
+ * 19-56% larger (74 KB against 63; 1.1 MB against 0.7), and every client reads every answer: at
+ * 10k under 50 connections level 9 served 1.2x the requests, with a p99 of 42-47 ms against
+ * 51-60 (bench/RESULTS.md).
  */
 function gzipOnce(listening: SocketInventory, rest: string): Promise<Buffer> {
   const cached = gzipped.get(listening)
@@ -94,7 +87,7 @@ function gzipOnce(listening: SocketInventory, rest: string): Promise<Buffer> {
  * memory for a client that takes gzip, and the event loop gets a turn between pieces.
  */
 async function gzipSystemPorts(listening: SocketInventory, rest: string): Promise<Buffer> {
-  const gzip = createGzip({ level: 4 })
+  const gzip = createGzip({ level: 9 })
   const out: Buffer[] = []
   gzip.on('data', (chunk: Buffer) => out.push(chunk))
   const ended = once(gzip, 'end')
@@ -163,11 +156,10 @@ async function systemPortsRest(
   const store = await context.registry.existing()
   const allocations = store ? await store.list() : []
   const report = await detectConflicts(allocations.map(claimFromAllocation), { inventory })
-  // The listing's listeners by port, grouped once per snapshot (not 10k sockets per request).
-  const listeners = listenersByPort(inventory.sockets)
+  // The listing's listeners are indexed by port once per snapshot (not 10k sockets per request).
   const managed = allocations.map((allocation) => ({
     ...toJsonAllocation(allocation),
-    holders: (listeners.get(`${allocation.protocol}:${allocation.port}`) ?? []).map(toJsonSocket),
+    holders: listenersOn(inventory.sockets, allocation.protocol, allocation.port).map(toJsonSocket),
   }))
   return (
     `,"managed":${stringifyForTerminal(managed)}` +
