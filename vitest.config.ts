@@ -12,6 +12,14 @@ const PROC_PASS_SKIPS = [
   'test/prebuilt-package.test.ts',
 ]
 
+/**
+ * Files that load the whole machine on purpose (R1 heavy starts 64 node processes; R2 and R3 start
+ * 24-30 CLI processes at once) or time it (registry-bench). Beside them, any other file's spawned
+ * processes ran up to six times slower (prune's tests passed 30 s in CI), and the bench figures
+ * measured the neighbours. They run last, one file at a time, with the rest of the suite done.
+ */
+const LOAD_FILES = ['test/registry-concurrency.test.ts', 'test/registry-bench.test.ts']
+
 export default defineConfig({
   test: {
     // Tests open real sockets and spawn real processes; keep the two cores for them.
@@ -37,7 +45,19 @@ export default defineConfig({
           ]
         : [
             { extends: true, test: { name: 'unit', include: ['src/**/*.test.ts'] } },
-            { extends: true, test: { name: 'linux', include: ['test/**/*.test.ts'] } },
+            {
+              extends: true,
+              test: { name: 'linux', include: ['test/**/*.test.ts'], exclude: LOAD_FILES },
+            },
+            {
+              extends: true,
+              test: {
+                name: 'load',
+                include: LOAD_FILES,
+                fileParallelism: false,
+                sequence: { groupOrder: 1 },
+              },
+            },
           ],
   },
 })

@@ -249,18 +249,18 @@ describe('processes that exit mid-scan', () => {
 
   it('listing repeatedly while hundreds of short-lived socket holders come and go never throws', async () => {
     const stable = await startSockets(['tcp@127.0.0.1', 'udp@::1'], { name: 'pw-stable' })
-    const churn = startProcess(PYTHON, [`${FIXTURES}churn.py`, '600', '8'])
+    // Listings go on until 300 holders have come and gone under them, however slowly a loaded
+    // machine forks; the churn stops at 2000 by itself, and when the test ends (its stdin closes).
+    const wanted = 300
+    const churn = startProcess(PYTHON, [`${FIXTURES}churn.py`, '2000', '8'])
     await churn.waitForLine(/^READY /)
-    const done = churn.waitForLine(/^DONE /, 60_000)
-    let finished = false
-    void done.then(
-      () => (finished = true),
-      () => (finished = true),
-    )
+    const forked = (): number => {
+      const last = churn.lines.findLast((line) => line.startsWith('FORKED '))
+      return last === undefined ? 0 : Number(last.slice('FORKED '.length))
+    }
     const cliRuns: Promise<Awaited<ReturnType<typeof runCli>>>[] = []
     let iterations = 0
-    // Bounded: until the churn is over (600 forks), and at most 400 listings.
-    while (!finished && iterations < 400) {
+    while (forked() < wanted && !churn.hasExited()) {
       const inventory = await listSockets({ all: true })
       for (const held of stable.sockets) {
         const socket = inventory.sockets.find((s) => s.inode === held.inode)
@@ -274,8 +274,12 @@ describe('processes that exit mid-scan', () => {
       iterations++
       await new Promise((resolve) => setImmediate(resolve))
     }
-    await done
-    expect(iterations).toBeGreaterThan(0)
+    churn.child.stdin.end()
+    const done = JSON.parse((await churn.waitForLine(/^DONE (.*)$/, 60_000))[1]!) as {
+      forked: number
+    }
+    expect(done.forked).toBeGreaterThanOrEqual(wanted)
+    expect(iterations).toBeGreaterThan(1)
     for (const result of await Promise.all(cliRuns)) {
       expect(result.code, result.stderr).toBe(0)
       expect(stackTraceLines(result.stderr)).toEqual([])
